@@ -1,0 +1,114 @@
+# iotgw -- non-recursive Makefile.
+#   make            build build/iotgw
+#   make test       install missing packages, run unit + integration tests
+#   make test-sanitize   the same suite under ASan + UBSan (build-asan/)
+#   make demo       end-to-end demo: PKI, upstream mosquitto, iotgw, a sensor
+#   make bench      benchmarks (not part of make test)
+#   make fuzz       build and briefly run the libFuzzer targets (clang)
+#   make install    PREFIX=/usr/local DESTDIR=
+
+CC      ?= cc
+BUILD   ?= build
+PREFIX  ?= /usr/local
+SYSCONFDIR ?= /etc
+UNITDIR ?= /lib/systemd/system
+MANDIR  ?= $(PREFIX)/share/man
+PYTHON  ?= /usr/bin/python3
+SANITIZE ?=
+
+PKGS := libssl libcrypto libmosquitto libsystemd libcjson
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+WARN := -Wall -Wextra -Werror -Wshadow -Wconversion -Wno-sign-conversion \
+        -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -Wvla
+CFLAGS ?= -O2 -g
+ALL_CFLAGS := -std=c11 -D_GNU_SOURCE -Iinclude $(WARN) $(CFLAGS) $(PKG_CFLAGS)
+LDLIBS := $(PKG_LIBS) -lm
+ifneq ($(SANITIZE),)
+ALL_CFLAGS += -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+LDFLAGS += -fsanitize=address,undefined
+endif
+
+# Pure modules: no I/O, linked into unit tests and fuzz targets as well.
+PURE_SRCS := src/buf.c src/mqtt_codec.c src/decoder.c src/reading.c src/config.c
+DAEMON_SRCS := $(filter-out $(PURE_SRCS),$(wildcard src/*.c))
+PURE_OBJS := $(PURE_SRCS:src/%.c=$(BUILD)/obj/%.o)
+DAEMON_OBJS := $(DAEMON_SRCS:src/%.c=$(BUILD)/obj/%.o)
+
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+
+.PHONY: all clean test test-run test-sanitize unit integration deps demo bench fuzz install checksrc
+
+all: $(BUILD)/iotgw
+
+$(BUILD)/iotgw: $(PURE_OBJS) $(DAEMON_OBJS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/obj/%.o: src/%.c $(wildcard include/iotgw/*.h src/*.h) | $(BUILD)/obj
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(BUILD)/tests/%: tests/unit/%.c $(PURE_OBJS) | $(BUILD)/tests
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(PURE_OBJS) $(LDLIBS) -lcmocka
+
+$(BUILD)/obj $(BUILD)/tests:
+	mkdir -p $@
+
+deps:
+	tools/install-deps
+
+# `make test` first installs what is missing, then re-enters make so that
+# pkg-config sees the freshly installed libraries.
+test: deps
+	$(MAKE) --no-print-directory test-run
+
+test-run: unit integration
+
+test-sanitize: deps
+	$(MAKE) --no-print-directory BUILD=build-asan SANITIZE=1 CFLAGS="-O1 -g" test-run
+
+unit: $(UNIT_BINS)
+	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
+
+integration: $(BUILD)/iotgw
+	IOTGW_BIN=$(abspath $(BUILD)/iotgw) $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration
+
+checksrc:
+	@! grep -nE '\b(atoi|atol|sprintf|strcpy|strcat|strtok|gets)\s*\(' src/*.c include/iotgw/*.h \
+	  || { echo "banned function used (see docs/CODE_STYLE.md)"; exit 1; }
+
+demo: deps
+	$(MAKE) --no-print-directory all
+	tools/demo
+
+bench: deps
+	$(MAKE) --no-print-directory all
+	IOTGW_BIN=$(abspath $(BUILD)/iotgw) $(PYTHON) bench/bench.py
+
+FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_SECONDS ?= 30
+fuzz:
+	mkdir -p build-fuzz
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  clang -std=c11 -D_GNU_SOURCE -Iinclude -g -O1 -fsanitize=fuzzer,address,undefined \
+	    $(PKG_CFLAGS) -o build-fuzz/$$t tests/fuzz/$$t.c $(PURE_SRCS) $(LDLIBS); \
+	  mkdir -p build-fuzz/corpus-$$t; \
+	  build-fuzz/$$t -max_total_time=$(FUZZ_SECONDS) build-fuzz/corpus-$$t tests/fuzz/corpus/$${t#fuzz_}; \
+	done
+
+install: $(BUILD)/iotgw
+	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(SYSCONFDIR) $(DESTDIR)$(UNITDIR) \
+	  $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 $(BUILD)/iotgw $(DESTDIR)$(PREFIX)/sbin/iotgw
+	install -m 0755 tools/iotgw-pki $(DESTDIR)$(PREFIX)/bin/iotgw-pki
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/iotgw.conf ]; then \
+	  echo "keeping existing $(DESTDIR)$(SYSCONFDIR)/iotgw.conf"; \
+	else install -m 0640 conf/iotgw.conf $(DESTDIR)$(SYSCONFDIR)/iotgw.conf; fi
+	sed 's|@SBINDIR@|$(PREFIX)/sbin|g' systemd/iotgw.service.in > $(DESTDIR)$(UNITDIR)/iotgw.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/iotgw.service
+	install -m 0644 docs/iotgw.8 $(DESTDIR)$(MANDIR)/man8/iotgw.8
+	install -m 0644 docs/iotgw.conf.5 $(DESTDIR)$(MANDIR)/man5/iotgw.conf.5
+
+clean:
+	rm -rf build build-asan build-fuzz

@@ -1,0 +1,121 @@
+/* config: /etc/iotgw.conf, an INI file with one section per concern.
+ *
+ * Parsing is pure (cfg_parse_string works on a string, no file access) and
+ * table-driven: each key is declared once with its type, default and range.
+ * Every problem is reported, not just the first, through a diagnostics sink
+ * as FILE:LINE: message. Unknown sections and keys, duplicate keys and
+ * sections, and bad values are errors. Checks that need the file system or
+ * OpenSSL (files exist, key matches certificate) live in tls_ctx, which
+ * reports through the same sink. */
+#ifndef IOTGW_CONFIG_H
+#define IOTGW_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "iotgw/decoder.h"
+
+enum cfg_tls_mode {
+	CFG_TLS_OFF = 0, /* plaintext; logs a warning */
+	CFG_TLS_SERVER,  /* TLS, server authenticated only */
+	CFG_TLS_MUTUAL,  /* TLS, client certificate required and verified */
+};
+
+/* Where a TLS device's identity comes from. */
+enum cfg_identity {
+	CFG_ID_CN = 0,    /* subject commonName */
+	CFG_ID_SAN_DNS,   /* first subjectAltName of type DNS */
+	CFG_ID_SAN_URI,   /* first subjectAltName of type URI */
+	CFG_ID_SAN_EMAIL, /* first subjectAltName of type email */
+};
+
+/* A file path with the config line that named it (for later diagnostics). */
+struct cfg_path {
+	char *path; /* NULL when not set */
+	int line;
+};
+
+struct cfg_listener {
+	char *name;
+	int line; /* line of the [listener NAME] header */
+	char *bind_host; /* numeric address: "0.0.0.0", "::", "127.0.0.1", "::1" */
+	uint16_t port;
+	int bind_line;
+	enum cfg_tls_mode tls;
+	struct cfg_path cert, key, ca;
+	enum cfg_identity identity;
+	unsigned handshake_timeout_ms;
+	unsigned max_connections;
+	int tls_min_version; /* 12 or 13 */
+	char *ciphers;       /* TLS 1.2 cipher list (OpenSSL syntax) */
+	char *ciphersuites;  /* TLS 1.3 suites */
+	char *groups;        /* key exchange groups, e.g. "P-256:P-384:X25519" */
+};
+
+struct cfg_gateway {
+	char *name;    /* gateway id in readings and topics */
+	int log_level; /* syslog priority: 3 err .. 7 debug */
+	uint32_t max_packet_size;     /* MQTT remaining length limit, bytes */
+	unsigned connect_timeout_ms;  /* transport up -> CONNECT received */
+	unsigned max_keepalive_s;     /* keepalive cap (0 = none): 0 from a device is replaced by this */
+};
+
+struct cfg_upstream {
+	char *host;
+	int host_line;
+	uint16_t port;
+	char *client_id; /* default "iotgw-" + gateway name */
+	bool tls;        /* mutual TLS (default); "tls = off" logs a warning */
+	struct cfg_path ca, cert, key;
+	unsigned keepalive_s;
+	unsigned inflight; /* QoS 1 messages awaiting PUBACK at once */
+	unsigned reconnect_min_ms, reconnect_max_ms;
+	char *topic;             /* template: {device} {gateway} {event} */
+	char *dead_letter_topic; /* template */
+	char *username, *password;
+};
+
+struct cfg_spool {
+	uint64_t max_messages;
+	uint64_t max_bytes;
+};
+
+struct iotgw_config {
+	char *path;
+	struct cfg_gateway gateway;
+	struct cfg_listener *listeners;
+	size_t nlisteners;
+	struct cfg_upstream upstream;
+	struct cfg_spool spool;
+	struct dec_rule *rules; /* [decode NAME] sections in file order; may be 0 */
+	size_t nrules;
+};
+
+enum cfg_severity { CFG_ERROR, CFG_WARNING };
+
+/* Receives each diagnostic; file and line identify its origin (line 0 when
+ * it concerns the whole file). msg has no trailing newline. */
+typedef void (*cfg_diag_fn)(void *ctx, enum cfg_severity sev, const char *file, int line,
+			    const char *msg);
+
+/* Parses text (len bytes, need not be NUL-terminated) named filename into
+ * out, which the caller zero-initializes... or not: it is overwritten. Returns the
+ * number of errors; out is usable only when that is 0, and must be freed with
+ * cfg_free either way. Warnings do not count as errors. */
+int cfg_parse_string(const char *text, size_t len, const char *filename,
+		     struct iotgw_config *out, cfg_diag_fn diag, void *ctx);
+
+/* Reads the file and parses it; an unreadable file is one error with line 0. */
+int cfg_load_file(const char *path, struct iotgw_config *out, cfg_diag_fn diag, void *ctx);
+
+void cfg_free(struct iotgw_config *cfg);
+
+/* A diag sink that prints "FILE:LINE: message" / "FILE:LINE: warning: message"
+ * to the FILE * passed as ctx. */
+void cfg_diag_print(void *ctx, enum cfg_severity sev, const char *file, int line,
+		    const char *msg);
+
+const char *cfg_tls_mode_name(enum cfg_tls_mode m);
+
+#endif
