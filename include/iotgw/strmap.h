@@ -1,0 +1,20 @@
+/* strmap: a string-keyed hash map (client ids, device ids). Keys are
+ * copied; values are borrowed pointers. */
+#ifndef IOTGW_STRMAP_H
+#define IOTGW_STRMAP_H
+
+#include <stddef.h>
+
+struct strmap;
+
+struct strmap *strmap_new(void);
+/* Calls free_value on each value (if not NULL), then frees the map. */
+void strmap_free(struct strmap *m, void (*free_value)(void *));
+void *strmap_get(const struct strmap *m, const char *key);
+/* Inserts or replaces. Returns 0, or -1 when out of memory. */
+int strmap_put(struct strmap *m, const char *key, void *value);
+/* Removes the key; returns its value or NULL. */
+void *strmap_del(struct strmap *m, const char *key);
+size_t strmap_size(const struct strmap *m);
+
+#endif
