@@ -1,0 +1,269 @@
+/* conn: the shared half of the connection interface, and plaintext TCP. */
+#include "iotgw/conn.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static void conn_on_io(struct ev_loop *loop, struct ev_io *io, uint32_t events);
+
+/* ---- plaintext TCP ---- */
+
+static int tcp_handshake(struct conn *c)
+{
+	(void)c;
+	return 1;
+}
+
+static ssize_t tcp_read(struct conn *c, void *p, size_t n)
+{
+	ssize_t r = read(c->io.fd, p, n);
+	if (r > 0)
+		return r;
+	if (r == 0) {
+		c->state = CONN_STATE_EOF;
+		return 0;
+	}
+	if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+		return -1;
+	c->state = CONN_STATE_ERROR;
+	conn_set_error(c, "read: %s", strerror(errno));
+	return -1;
+}
+
+static ssize_t tcp_write(struct conn *c, const void *p, size_t n)
+{
+	ssize_t r = send(c->io.fd, p, n, MSG_NOSIGNAL);
+	if (r >= 0)
+		return r;
+	if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+		return -1;
+	c->state = CONN_STATE_ERROR;
+	conn_set_error(c, "write: %s", strerror(errno));
+	return -1;
+}
+
+static bool tcp_has_pending(const struct conn *c)
+{
+	(void)c;
+	return false;
+}
+
+static void tcp_destroy(struct conn *c)
+{
+	free(c);
+}
+
+const struct conn_type conn_type_tcp = {
+	.name = "tcp",
+	.handshake = tcp_handshake,
+	.read = tcp_read,
+	.write = tcp_write,
+	.has_pending = tcp_has_pending,
+	.destroy = tcp_destroy,
+};
+
+struct conn *conn_tcp_new(void)
+{
+	struct conn *c = calloc(1, sizeof *c);
+	if (c)
+		c->type = &conn_type_tcp;
+	return c;
+}
+
+/* ---- common ---- */
+
+struct conn *conn_new(struct ev_loop *loop, int fd, SSL_CTX *ctx, size_t out_max,
+		      const struct conn_handler *handler, void *owner)
+{
+	char err[160] = "";
+	struct conn *c = ctx ? conn_tls_new(ctx, fd, err, sizeof err) : conn_tcp_new();
+	if (!c) {
+		close(fd);
+		return NULL;
+	}
+	c->loop = loop;
+	c->io.fd = -1;
+	c->state = ctx ? CONN_STATE_HANDSHAKE : CONN_STATE_OPEN;
+	c->handler = handler;
+	c->owner = owner;
+	buf_init(&c->out, out_max);
+	if (ev_io_start(loop, &c->io, fd, EPOLLIN, conn_on_io, c) != 0) {
+		close(fd);
+		c->type->destroy(c);
+		return NULL;
+	}
+	return c;
+}
+
+void conn_free(struct conn *c)
+{
+	if (!c)
+		return;
+	int fd = c->io.fd;
+	ev_io_stop(c->loop, &c->io);
+	buf_free(&c->out);
+	c->type->destroy(c); /* TLS: best-effort close_notify while fd is open */
+	if (fd >= 0)
+		close(fd);
+}
+
+bool conn_failed(const struct conn *c)
+{
+	return c->state == CONN_STATE_ERROR || c->state == CONN_STATE_EOF;
+}
+
+const char *conn_error(const struct conn *c)
+{
+	if (c->error[0])
+		return c->error;
+	return c->state == CONN_STATE_EOF ? "connection closed by peer" : "no error";
+}
+
+void conn_set_error(struct conn *c, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(c->error, sizeof c->error, fmt, ap);
+	va_end(ap);
+}
+
+void conn_update_interest(struct conn *c)
+{
+	uint32_t ev = 0;
+	switch (c->state) {
+	case CONN_STATE_HANDSHAKE:
+		ev = c->hs_want_write ? EPOLLOUT : EPOLLIN;
+		break;
+	case CONN_STATE_OPEN:
+		if (!c->read_paused || c->want_read_for_write)
+			ev |= EPOLLIN;
+		if ((c->out.len > 0 && !c->want_read_for_write) || c->want_write_for_read)
+			ev |= EPOLLOUT;
+		break;
+	default:
+		break;
+	}
+	(void)ev_io_set(c->loop, &c->io, ev);
+}
+
+ssize_t conn_read(struct conn *c, void *p, size_t n)
+{
+	if (c->state != CONN_STATE_OPEN)
+		return -1;
+	ssize_t r = c->type->read(c, p, n);
+	if (c->want_write_for_read)
+		conn_update_interest(c);
+	return r;
+}
+
+/* Writes as much of the output buffer as the socket takes. Returns -1 if the
+ * connection failed, else 0. */
+static int flush(struct conn *c)
+{
+	while (c->out.len > 0) {
+		ssize_t n = c->type->write(c, c->out.data, c->out.len);
+		if (n > 0) {
+			buf_consume(&c->out, (size_t)n);
+			continue;
+		}
+		if (conn_failed(c))
+			return -1;
+		break; /* would block */
+	}
+	buf_shrink_if_empty(&c->out);
+	conn_update_interest(c);
+	return 0;
+}
+
+int conn_send(struct conn *c, const void *p, size_t n)
+{
+	if (c->state != CONN_STATE_OPEN)
+		return -1;
+	if (buf_append(&c->out, p, n) != 0) {
+		conn_set_error(c, "output buffer full (%zu bytes unsent)", c->out.len);
+		return -1;
+	}
+	if (c->want_read_for_write)
+		return 0; /* TLS must read first; conn_on_io retries */
+	return flush(c);
+}
+
+size_t conn_pending_output(const struct conn *c)
+{
+	return c->out.len;
+}
+
+void conn_pause_reading(struct conn *c)
+{
+	if (c->read_paused)
+		return;
+	c->read_paused = true;
+	conn_update_interest(c);
+}
+
+void conn_resume_reading(struct conn *c)
+{
+	if (!c->read_paused)
+		return;
+	c->read_paused = false;
+	conn_update_interest(c);
+}
+
+static void conn_on_io(struct ev_loop *loop, struct ev_io *io, uint32_t events)
+{
+	(void)loop;
+	struct conn *c = io->arg;
+
+	if (c->state == CONN_STATE_HANDSHAKE) {
+		int r = c->type->handshake(c);
+		if (r < 0) {
+			c->state = CONN_STATE_ERROR;
+			conn_update_interest(c);
+			c->handler->failed(c->owner);
+			return;
+		}
+		if (r == 0) {
+			conn_update_interest(c);
+			return;
+		}
+		c->state = CONN_STATE_OPEN;
+		conn_update_interest(c);
+		c->handler->up(c->owner);
+		/* The client's first MQTT bytes may already sit decrypted inside
+		 * TLS, where epoll cannot see them. */
+		if (c->state == CONN_STATE_OPEN && !c->read_paused)
+			c->handler->readable(c->owner);
+		return;
+	}
+	if (c->state != CONN_STATE_OPEN)
+		return;
+
+	bool had_output = c->out.len > 0;
+	if ((events & EPOLLOUT) || (c->want_read_for_write && (events & EPOLLIN))) {
+		if (c->out.len > 0 && flush(c) != 0) {
+			c->handler->failed(c->owner);
+			return;
+		}
+		if (had_output && c->out.len == 0 && c->handler->drained)
+			c->handler->drained(c->owner);
+		if (c->state != CONN_STATE_OPEN)
+			return;
+	}
+	bool readable = (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) ||
+			(c->want_write_for_read && (events & EPOLLOUT));
+	if (readable && !c->read_paused) {
+		c->handler->readable(c->owner);
+	} else if ((events & (EPOLLHUP | EPOLLERR)) && c->read_paused) {
+		/* Paused readers would otherwise spin on a level-triggered
+		 * hang-up; nothing unread was acknowledged, so dropping is safe. */
+		c->state = CONN_STATE_ERROR;
+		conn_set_error(c, "peer hung up while reading was paused");
+		conn_update_interest(c);
+		c->handler->failed(c->owner);
+	}
+}

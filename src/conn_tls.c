@@ -1,0 +1,269 @@
+/* conn_tls: the OpenSSL implementation of the connection interface.
+ *
+ * Non-blocking throughout: SSL_accept/SSL_read/SSL_write return WANT_READ or
+ * WANT_WRITE, which become flags that conn_update_interest folds into the
+ * epoll interest. A read that needs the socket writable (or a write that
+ * needs it readable) happens when TLS sends a record of its own, e.g. a
+ * session ticket or a key update. */
+#include "iotgw/conn.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+struct conn_tls {
+	struct conn c; /* first member: a struct conn * is a struct conn_tls * */
+	SSL *ssl;
+};
+
+static struct conn_tls *tls_of(const struct conn *c)
+{
+	return (struct conn_tls *)(uintptr_t)c;
+}
+
+/* Describes a failed TLS operation for the log: the certificate problem when
+ * verification failed, else OpenSSL's reason, else the errno story. */
+static void describe_failure(struct conn *c, SSL *ssl, int ret, const char *op)
+{
+	int err = SSL_get_error(ssl, ret);
+	long vr = SSL_get_verify_result(ssl);
+	unsigned long e = ERR_peek_last_error();
+	if (vr != X509_V_OK && c->state == CONN_STATE_HANDSHAKE) {
+		conn_set_error(c, "%s: certificate verify failed: %s", op,
+			       X509_verify_cert_error_string(vr));
+	} else if (e != 0) {
+		char buf[120];
+		ERR_error_string_n(e, buf, sizeof buf);
+		const char *reason = ERR_reason_error_string(e);
+		conn_set_error(c, "%s: %s", op, reason ? reason : buf);
+	} else if (err == SSL_ERROR_SYSCALL && errno != 0) {
+		conn_set_error(c, "%s: %s", op, strerror(errno));
+	} else {
+		conn_set_error(c, "%s: connection closed by peer", op);
+	}
+	ERR_clear_error();
+}
+
+static int tls_handshake(struct conn *c)
+{
+	SSL *ssl = tls_of(c)->ssl;
+	ERR_clear_error();
+	errno = 0;
+	int r = SSL_accept(ssl);
+	if (r == 1)
+		return 1;
+	switch (SSL_get_error(ssl, r)) {
+	case SSL_ERROR_WANT_READ:
+		c->hs_want_write = false;
+		return 0;
+	case SSL_ERROR_WANT_WRITE:
+		c->hs_want_write = true;
+		return 0;
+	default:
+		describe_failure(c, ssl, r, "handshake");
+		return -1;
+	}
+}
+
+static ssize_t tls_read(struct conn *c, void *p, size_t n)
+{
+	SSL *ssl = tls_of(c)->ssl;
+	ERR_clear_error();
+	errno = 0;
+	int want = n > INT32_MAX ? INT32_MAX : (int)n;
+	int r = SSL_read(ssl, p, want);
+	if (r > 0) {
+		c->want_write_for_read = false;
+		return r;
+	}
+	switch (SSL_get_error(ssl, r)) {
+	case SSL_ERROR_WANT_READ:
+		c->want_write_for_read = false;
+		return -1;
+	case SSL_ERROR_WANT_WRITE:
+		c->want_write_for_read = true;
+		return -1;
+	case SSL_ERROR_ZERO_RETURN:
+		c->state = CONN_STATE_EOF;
+		return 0;
+	case SSL_ERROR_SYSCALL:
+		if (errno == 0 || errno == ECONNRESET) {
+			c->state = CONN_STATE_EOF;
+			return 0;
+		}
+		/* fall through */
+	default:
+		c->state = CONN_STATE_ERROR;
+		describe_failure(c, ssl, r, "read");
+		return -1;
+	}
+}
+
+static ssize_t tls_write(struct conn *c, const void *p, size_t n)
+{
+	SSL *ssl = tls_of(c)->ssl;
+	ERR_clear_error();
+	errno = 0;
+	int want = n > INT32_MAX ? INT32_MAX : (int)n;
+	int r = SSL_write(ssl, p, want);
+	if (r > 0) {
+		c->want_read_for_write = false;
+		return r;
+	}
+	switch (SSL_get_error(ssl, r)) {
+	case SSL_ERROR_WANT_WRITE:
+		c->want_read_for_write = false;
+		return -1;
+	case SSL_ERROR_WANT_READ:
+		c->want_read_for_write = true;
+		return -1;
+	default:
+		c->state = CONN_STATE_ERROR;
+		describe_failure(c, ssl, r, "write");
+		return -1;
+	}
+}
+
+static bool tls_has_pending(const struct conn *c)
+{
+	return SSL_pending(tls_of(c)->ssl) > 0;
+}
+
+static void tls_destroy(struct conn *c)
+{
+	struct conn_tls *t = tls_of(c);
+	if (t->ssl) {
+		if (c->state == CONN_STATE_OPEN) {
+			/* One non-blocking attempt at close_notify; we never wait
+			 * for the peer's reply. */
+			ERR_clear_error();
+			(void)SSL_shutdown(t->ssl);
+			ERR_clear_error();
+		}
+		SSL_free(t->ssl);
+	}
+	free(t);
+}
+
+static const struct conn_type conn_type_tls = {
+	.name = "tls",
+	.handshake = tls_handshake,
+	.read = tls_read,
+	.write = tls_write,
+	.has_pending = tls_has_pending,
+	.destroy = tls_destroy,
+};
+
+struct conn *conn_tls_new(SSL_CTX *ctx, int fd, char *err, size_t errlen)
+{
+	struct conn_tls *t = calloc(1, sizeof *t);
+	if (!t)
+		return NULL;
+	t->c.type = &conn_type_tls;
+	t->ssl = SSL_new(ctx);
+	if (!t->ssl || SSL_set_fd(t->ssl, fd) != 1) {
+		ERR_error_string_n(ERR_get_error(), err, errlen);
+		SSL_free(t->ssl);
+		free(t);
+		return NULL;
+	}
+	SSL_set_accept_state(t->ssl);
+	return &t->c;
+}
+
+bool conn_is_tls(const struct conn *c)
+{
+	return c->type == &conn_type_tls;
+}
+
+const char *conn_tls_version(const struct conn *c)
+{
+	return conn_is_tls(c) ? SSL_get_version(tls_of(c)->ssl) : NULL;
+}
+
+const char *conn_tls_cipher(const struct conn *c)
+{
+	return conn_is_tls(c) ? SSL_get_cipher_name(tls_of(c)->ssl) : NULL;
+}
+
+/* Copies an ASN.1 string that must be printable text without NUL. */
+static int copy_asn1_text(const unsigned char *p, int len, char *out, size_t cap)
+{
+	if (len <= 0 || (size_t)len >= cap)
+		return -1;
+	for (int i = 0; i < len; i++)
+		if (p[i] < 0x20 || p[i] == 0x7f)
+			return -1;
+	memcpy(out, p, (size_t)len);
+	out[len] = '\0';
+	return 0;
+}
+
+static int identity_from_cn(struct conn *c, X509 *cert, char *out, size_t cap)
+{
+	X509_NAME *subject = X509_get_subject_name(cert);
+	int idx = X509_NAME_get_index_by_NID(subject, NID_commonName, -1);
+	if (idx < 0) {
+		conn_set_error(c, "client certificate has no subject CN");
+		return -1;
+	}
+	if (X509_NAME_get_index_by_NID(subject, NID_commonName, idx) >= 0) {
+		conn_set_error(c, "client certificate has more than one subject CN");
+		return -1;
+	}
+	ASN1_STRING *cn = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, idx));
+	unsigned char *utf8 = NULL;
+	int len = ASN1_STRING_to_UTF8(&utf8, cn);
+	int r = len < 0 ? -1 : copy_asn1_text(utf8, len, out, cap);
+	OPENSSL_free(utf8);
+	if (r != 0)
+		conn_set_error(c, "client certificate CN is empty, too long or not text");
+	return r;
+}
+
+static int identity_from_san(struct conn *c, X509 *cert, int type, const char *what, char *out,
+			     size_t cap)
+{
+	GENERAL_NAMES *names = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
+	int r = -1;
+	for (int i = 0; names && i < sk_GENERAL_NAME_num(names); i++) {
+		const GENERAL_NAME *gn = sk_GENERAL_NAME_value(names, i);
+		if (gn->type != type)
+			continue;
+		const ASN1_IA5STRING *s = gn->d.ia5; /* dNSName, URI and email are IA5 */
+		r = copy_asn1_text(ASN1_STRING_get0_data(s), ASN1_STRING_length(s), out, cap);
+		break;
+	}
+	GENERAL_NAMES_free(names);
+	if (r != 0)
+		conn_set_error(c, "client certificate has no usable subjectAltName %s", what);
+	return r;
+}
+
+int conn_peer_identity(struct conn *c, enum cfg_identity source, char *out, size_t cap)
+{
+	if (!conn_is_tls(c)) {
+		conn_set_error(c, "no TLS peer certificate on a plaintext connection");
+		return -1;
+	}
+	X509 *cert = SSL_get0_peer_certificate(tls_of(c)->ssl);
+	if (!cert) {
+		conn_set_error(c, "no client certificate");
+		return -1;
+	}
+	switch (source) {
+	case CFG_ID_CN:
+		return identity_from_cn(c, cert, out, cap);
+	case CFG_ID_SAN_DNS:
+		return identity_from_san(c, cert, GEN_DNS, "DNS", out, cap);
+	case CFG_ID_SAN_URI:
+		return identity_from_san(c, cert, GEN_URI, "URI", out, cap);
+	case CFG_ID_SAN_EMAIL:
+		return identity_from_san(c, cert, GEN_EMAIL, "email", out, cap);
+	}
+	return -1;
+}
