@@ -1,0 +1,507 @@
+#include "iotgw/upstream.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <mosquitto.h>
+
+#include "iotgw/log.h"
+
+enum up_state {
+	UP_IDLE,       /* waiting for the reconnect timer */
+	UP_RESOLVING,  /* connect thread running mosquitto_connect */
+	UP_CONNECTING, /* TCP up; TLS handshake and CONNACK pending */
+	UP_CONNECTED,
+};
+
+static const char *const up_state_names[] = {"down", "connecting", "connecting", "connected"};
+
+/* The settings we keep a private copy of (the config may be freed on reload). */
+struct up_settings {
+	char *host, *client_id, *ca, *cert, *key, *username, *password;
+	uint16_t port;
+	bool tls;
+	unsigned keepalive_s, inflight, reconnect_min_ms, reconnect_max_ms;
+};
+
+struct upstream {
+	struct ev_loop *loop;
+	struct spool *spool;
+	void (*on_progress)(void *);
+	void *arg;
+
+	struct up_settings set;
+	bool configured;
+	bool reconnect_wanted; /* settings changed while the connect thread ran */
+	bool stopping;
+
+	enum up_state state;
+	struct mosquitto *mosq;
+	struct ev_io io;
+	struct ev_timer retry_timer; /* reconnect backoff */
+	struct ev_timer misc_timer;  /* mosquitto_loop_misc: keepalive pings */
+	struct ev_timer connack_timer;
+	unsigned attempts;
+
+	pthread_t thread;
+	int thread_rc;
+	int thread_errno;
+	int efd; /* the connect thread signals completion here */
+	struct ev_io efd_io;
+
+	bool acked_since_kick;
+	uint64_t acked_total;
+};
+
+static void up_connect(struct upstream *up);
+
+static void settings_free(struct up_settings *s)
+{
+	free(s->host);
+	free(s->client_id);
+	free(s->ca);
+	free(s->cert);
+	free(s->key);
+	free(s->username);
+	free(s->password);
+	memset(s, 0, sizeof *s);
+}
+
+static char *dup_or_null(const char *s, bool *oom)
+{
+	if (!s)
+		return NULL;
+	char *d = strdup(s);
+	if (!d)
+		*oom = true;
+	return d;
+}
+
+static int settings_copy(struct up_settings *dst, const struct cfg_upstream *c)
+{
+	bool oom = false;
+	struct up_settings s = {
+		.host = dup_or_null(c->host, &oom),
+		.client_id = dup_or_null(c->client_id, &oom),
+		.ca = dup_or_null(c->ca.path, &oom),
+		.cert = dup_or_null(c->cert.path, &oom),
+		.key = dup_or_null(c->key.path, &oom),
+		.username = dup_or_null(c->username, &oom),
+		.password = dup_or_null(c->password, &oom),
+		.port = c->port,
+		.tls = c->tls,
+		.keepalive_s = c->keepalive_s,
+		.inflight = c->inflight,
+		.reconnect_min_ms = c->reconnect_min_ms,
+		.reconnect_max_ms = c->reconnect_max_ms,
+	};
+	if (oom) {
+		settings_free(&s);
+		return -1;
+	}
+	*dst = s;
+	return 0;
+}
+
+static bool str_eq(const char *a, const char *b)
+{
+	return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+/* Do two settings need different connections? (Window and backoff do not.) */
+static bool connection_differs(const struct up_settings *a, const struct up_settings *b)
+{
+	return !str_eq(a->host, b->host) || a->port != b->port ||
+	       !str_eq(a->client_id, b->client_id) || a->tls != b->tls ||
+	       !str_eq(a->ca, b->ca) || !str_eq(a->cert, b->cert) || !str_eq(a->key, b->key) ||
+	       !str_eq(a->username, b->username) || !str_eq(a->password, b->password) ||
+	       a->keepalive_s != b->keepalive_s;
+}
+
+static struct log_fields up_fields(const struct upstream *up)
+{
+	return (struct log_fields){.peer = up->set.host};
+}
+
+static void update_interest(struct upstream *up)
+{
+	if (up->io.fd < 0 || !up->mosq)
+		return;
+	uint32_t ev = EPOLLIN;
+	if (mosquitto_want_write(up->mosq))
+		ev |= EPOLLOUT;
+	(void)ev_io_set(up->loop, &up->io, ev);
+}
+
+static void destroy_handle(void *p)
+{
+	mosquitto_destroy(p);
+}
+
+/* Ends the current connection (whatever its stage) and schedules the next
+ * attempt. In-flight entries go back to the spool and will be re-sent. */
+static void up_drop(struct upstream *up, const char *reason)
+{
+	if (up->state == UP_IDLE || up->state == UP_RESOLVING)
+		return;
+	bool was_connected = up->state == UP_CONNECTED;
+	ev_io_stop(up->loop, &up->io);
+	ev_timer_stop(up->loop, &up->misc_timer);
+	ev_timer_stop(up->loop, &up->connack_timer);
+	spool_requeue_inflight(up->spool);
+	/* Never destroy a handle from inside one of its own callbacks. */
+	ev_defer(up->loop, destroy_handle, up->mosq);
+	up->mosq = NULL;
+	up->state = UP_IDLE;
+	struct log_fields f = up_fields(up);
+	if (was_connected)
+		log_event(LOG_WARNING, "upstream_down", &f, "upstream %s:%u lost: %s (%llu queued)",
+			  up->set.host, up->set.port, reason,
+			  (unsigned long long)spool_count(up->spool));
+	else
+		log_event(LOG_WARNING, "upstream_connect_failed", &f,
+			  "cannot connect to upstream %s:%u: %s", up->set.host, up->set.port,
+			  reason);
+	if (up->stopping)
+		return;
+	if (up->reconnect_wanted) {
+		up->reconnect_wanted = false;
+		up->attempts = 0;
+	}
+	/* Exponential backoff with +-20% jitter so a fleet of gateways does not
+	 * reconnect in lock-step after a broker restart. */
+	uint64_t delay = up->set.reconnect_min_ms;
+	for (unsigned i = 0; i < up->attempts && delay < up->set.reconnect_max_ms; i++)
+		delay *= 2;
+	if (delay > up->set.reconnect_max_ms)
+		delay = up->set.reconnect_max_ms;
+	uint64_t jitter = delay / 5;
+	if (jitter)
+		delay = delay - jitter + (uint64_t)random() % (2 * jitter + 1);
+	up->attempts++;
+	ev_timer_start(up->loop, &up->retry_timer, delay);
+}
+
+static void pump(struct upstream *up)
+{
+	while (up->state == UP_CONNECTED && spool_inflight(up->spool) < up->set.inflight) {
+		struct spool_entry *e = spool_next_unsent(up->spool);
+		if (!e)
+			break;
+		int mid = 0;
+		int rc = mosquitto_publish(up->mosq, &mid, e->topic, (int)e->len, e->payload, 1,
+					   false);
+		if (rc == MOSQ_ERR_SUCCESS) {
+			spool_mark_inflight(up->spool, e, mid);
+			continue;
+		}
+		if (rc == MOSQ_ERR_NO_CONN || rc == MOSQ_ERR_CONN_LOST) {
+			up_drop(up, mosquitto_strerror(rc));
+			return;
+		}
+		/* The broker can never take this entry (e.g. too large); keeping
+		 * it would block every later reading behind it. */
+		struct log_fields f = up_fields(up);
+		log_event(LOG_ERR, "upstream_rejected", &f, "dropping entry for %s: %s", e->topic,
+			  mosquitto_strerror(rc));
+		spool_mark_inflight(up->spool, e, -1);
+		(void)spool_ack(up->spool, -1);
+	}
+	update_interest(up);
+}
+
+static void after_io(struct upstream *up, int rc)
+{
+	if (rc != MOSQ_ERR_SUCCESS && up->state != UP_IDLE)
+		up_drop(up, rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
+	if (up->state == UP_CONNECTED)
+		pump(up);
+	if (up->acked_since_kick) {
+		up->acked_since_kick = false;
+		up->on_progress(up->arg);
+	}
+}
+
+static void on_io(struct ev_loop *loop, struct ev_io *io, uint32_t events)
+{
+	(void)loop;
+	struct upstream *up = io->arg;
+	int rc = MOSQ_ERR_SUCCESS;
+	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+		rc = mosquitto_loop_read(up->mosq, 1);
+	if (rc == MOSQ_ERR_SUCCESS && up->mosq && (events & EPOLLOUT))
+		rc = mosquitto_loop_write(up->mosq, 1);
+	after_io(up, rc);
+}
+
+static void on_misc_timer(struct ev_loop *loop, struct ev_timer *t)
+{
+	struct upstream *up = t->arg;
+	int rc = mosquitto_loop_misc(up->mosq);
+	after_io(up, rc);
+	if (up->state == UP_CONNECTED || up->state == UP_CONNECTING)
+		ev_timer_start(loop, &up->misc_timer, 1000);
+}
+
+static void on_connack_timer(struct ev_loop *loop, struct ev_timer *t)
+{
+	(void)loop;
+	struct upstream *up = t->arg;
+	if (up->state == UP_CONNECTING)
+		up_drop(up, "no CONNACK within the timeout");
+}
+
+/* ---- libmosquitto callbacks: run inside loop_read/loop_write/loop_misc ---- */
+
+static void cb_connect(struct mosquitto *mosq, void *obj, int rc)
+{
+	(void)mosq;
+	struct upstream *up = obj;
+	struct log_fields f = up_fields(up);
+	if (rc != 0) {
+		up_drop(up, mosquitto_connack_string(rc));
+		return;
+	}
+	up->state = UP_CONNECTED;
+	up->attempts = 0;
+	ev_timer_stop(up->loop, &up->connack_timer);
+	log_event(LOG_NOTICE, "upstream_connected", &f,
+		  "connected to upstream %s:%u as %s (%llu queued)", up->set.host, up->set.port,
+		  up->set.client_id, (unsigned long long)spool_count(up->spool));
+}
+
+static void cb_disconnect(struct mosquitto *mosq, void *obj, int rc)
+{
+	(void)mosq;
+	struct upstream *up = obj;
+	up_drop(up, rc == 0 ? "disconnected" : mosquitto_strerror(rc));
+}
+
+static void cb_publish(struct mosquitto *mosq, void *obj, int mid)
+{
+	(void)mosq;
+	struct upstream *up = obj;
+	if (spool_ack(up->spool, mid) == 0) {
+		up->acked_total++;
+		up->acked_since_kick = true;
+	}
+}
+
+static void cb_log(struct mosquitto *mosq, void *obj, int level, const char *str)
+{
+	(void)mosq;
+	struct upstream *up = obj;
+	if (level & (MOSQ_LOG_ERR | MOSQ_LOG_WARNING)) {
+		struct log_fields f = up_fields(up);
+		log_event(LOG_WARNING, "upstream_library", &f, "libmosquitto: %s", str);
+	}
+}
+
+/* ---- connecting ---- */
+
+static void *connect_thread(void *p)
+{
+	struct upstream *up = p;
+	up->thread_rc = mosquitto_connect(up->mosq, up->set.host, up->set.port,
+					  (int)up->set.keepalive_s);
+	up->thread_errno = errno;
+	uint64_t one = 1;
+	ssize_t w = write(up->efd, &one, sizeof one);
+	(void)w;
+	return NULL;
+}
+
+static void on_connect_done(struct ev_loop *loop, struct ev_io *io, uint32_t events)
+{
+	(void)events;
+	struct upstream *up = io->arg;
+	uint64_t v;
+	ssize_t r = read(up->efd, &v, sizeof v);
+	(void)r;
+	pthread_join(up->thread, NULL);
+	up->state = UP_CONNECTING;
+	if (up->thread_rc != MOSQ_ERR_SUCCESS) {
+		const char *why = up->thread_rc == MOSQ_ERR_ERRNO ? strerror(up->thread_errno)
+								 : mosquitto_strerror(up->thread_rc);
+		up_drop(up, why);
+		return;
+	}
+	if (up->stopping)
+		return;
+	if (ev_io_start(loop, &up->io, mosquitto_socket(up->mosq), EPOLLIN | EPOLLOUT, on_io, up) !=
+	    0) {
+		up_drop(up, strerror(errno));
+		return;
+	}
+	ev_timer_start(loop, &up->misc_timer, 1000);
+	ev_timer_start(loop, &up->connack_timer, 1000ull * (up->set.keepalive_s + 10));
+	if (up->reconnect_wanted)
+		up_drop(up, "settings changed");
+}
+
+static void on_retry_timer(struct ev_loop *loop, struct ev_timer *t)
+{
+	(void)loop;
+	up_connect(t->arg);
+}
+
+static void up_connect(struct upstream *up)
+{
+	if (up->state != UP_IDLE || up->stopping)
+		return;
+	struct log_fields f = up_fields(up);
+	struct mosquitto *m = mosquitto_new(up->set.client_id, true, up);
+	if (!m) {
+		log_event(LOG_ERR, "upstream_connect_failed", &f, "mosquitto_new: %s",
+			  strerror(errno));
+		ev_timer_start(up->loop, &up->retry_timer, up->set.reconnect_max_ms);
+		return;
+	}
+	mosquitto_int_option(m, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
+	mosquitto_connect_callback_set(m, cb_connect);
+	mosquitto_disconnect_callback_set(m, cb_disconnect);
+	mosquitto_publish_callback_set(m, cb_publish);
+	mosquitto_log_callback_set(m, cb_log);
+	int rc = MOSQ_ERR_SUCCESS;
+	if (up->set.username)
+		rc = mosquitto_username_pw_set(m, up->set.username, up->set.password);
+	if (rc == MOSQ_ERR_SUCCESS && up->set.tls) {
+		rc = mosquitto_tls_set(m, up->set.ca, NULL, up->set.cert, up->set.key, NULL);
+		if (rc == MOSQ_ERR_SUCCESS)
+			rc = mosquitto_tls_opts_set(m, 1 /* SSL_VERIFY_PEER */, "tlsv1.2", NULL);
+		if (rc == MOSQ_ERR_SUCCESS)
+			rc = mosquitto_tls_insecure_set(m, false); /* verify the host name */
+	}
+	if (rc != MOSQ_ERR_SUCCESS) {
+		log_event(LOG_ERR, "upstream_connect_failed", &f, "upstream TLS setup: %s",
+			  mosquitto_strerror(rc));
+		mosquitto_destroy(m);
+		ev_timer_start(up->loop, &up->retry_timer, up->set.reconnect_max_ms);
+		return;
+	}
+	up->mosq = m;
+	up->state = UP_RESOLVING;
+	if (pthread_create(&up->thread, NULL, connect_thread, up) != 0) {
+		up->state = UP_CONNECTING;
+		up_drop(up, "cannot start connect thread");
+	}
+}
+
+struct upstream *upstream_new(struct ev_loop *loop, struct spool *spool,
+			      void (*on_progress)(void *), void *arg)
+{
+	struct upstream *up = calloc(1, sizeof *up);
+	if (!up)
+		return NULL;
+	up->loop = loop;
+	up->spool = spool;
+	up->on_progress = on_progress;
+	up->arg = arg;
+	up->io.fd = -1;
+	up->efd_io.fd = -1;
+	ev_timer_init(&up->retry_timer, on_retry_timer, up);
+	ev_timer_init(&up->misc_timer, on_misc_timer, up);
+	ev_timer_init(&up->connack_timer, on_connack_timer, up);
+	up->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (up->efd < 0 || ev_io_start(loop, &up->efd_io, up->efd, EPOLLIN, on_connect_done, up)) {
+		if (up->efd >= 0)
+			close(up->efd);
+		free(up);
+		return NULL;
+	}
+	return up;
+}
+
+int upstream_configure(struct upstream *up, const struct cfg_upstream *cfg)
+{
+	struct up_settings s;
+	if (settings_copy(&s, cfg) != 0)
+		return -1;
+	bool differs = !up->configured || connection_differs(&up->set, &s);
+	settings_free(&up->set);
+	up->set = s;
+	if (!up->configured) {
+		up->configured = true;
+		up_connect(up);
+		return 0;
+	}
+	if (!differs) {
+		upstream_kick(up);
+		return 0;
+	}
+	switch (up->state) {
+	case UP_IDLE:
+		ev_timer_stop(up->loop, &up->retry_timer);
+		up->attempts = 0;
+		up_connect(up);
+		break;
+	case UP_RESOLVING:
+		up->reconnect_wanted = true;
+		break;
+	case UP_CONNECTING:
+	case UP_CONNECTED:
+		up->reconnect_wanted = true;
+		up_drop(up, "upstream settings changed");
+		break;
+	}
+	return 0;
+}
+
+void upstream_kick(struct upstream *up)
+{
+	if (up->state == UP_CONNECTED)
+		pump(up);
+}
+
+void upstream_free(struct upstream *up)
+{
+	if (!up)
+		return;
+	up->stopping = true;
+	if (up->state == UP_RESOLVING) {
+		/* Wait briefly for the connect thread; a connect to a black hole
+		 * can block for minutes, and then we leave it to process exit. */
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += 2;
+		if (pthread_timedjoin_np(up->thread, NULL, &ts) != 0) {
+			pthread_detach(up->thread);
+			return;
+		}
+		up->state = UP_CONNECTING;
+	}
+	if (up->state == UP_CONNECTED && up->mosq) {
+		mosquitto_disconnect(up->mosq);
+		(void)mosquitto_loop_write(up->mosq, 1);
+	}
+	ev_io_stop(up->loop, &up->io);
+	ev_io_stop(up->loop, &up->efd_io);
+	ev_timer_stop(up->loop, &up->retry_timer);
+	ev_timer_stop(up->loop, &up->misc_timer);
+	ev_timer_stop(up->loop, &up->connack_timer);
+	spool_requeue_inflight(up->spool);
+	if (up->mosq)
+		mosquitto_destroy(up->mosq);
+	close(up->efd);
+	settings_free(&up->set);
+	free(up);
+}
+
+bool upstream_connected(const struct upstream *up)
+{
+	return up->state == UP_CONNECTED;
+}
+
+const char *upstream_state_name(const struct upstream *up)
+{
+	return up_state_names[up->state];
+}
+
+uint64_t upstream_acked_total(const struct upstream *up)
+{
+	return up->acked_total;
+}
