@@ -1,0 +1,27 @@
+/* gateway: the process-wide owner. It holds the configuration, listeners,
+ * device sessions, the spool and the upstream, all driven by one event loop,
+ * and handles signals (SIGHUP reload, SIGTERM/SIGINT stop) and systemd
+ * notifications. */
+#ifndef IOTGW_GATEWAY_H
+#define IOTGW_GATEWAY_H
+
+#include "iotgw/config.h"
+
+struct gateway;
+
+/* Loads and fully checks a configuration file: parse, then build every TLS
+ * context and check the upstream files. Returns the number of errors (each
+ * reported through diag). On 0, *out holds the config (caller frees). */
+int gateway_check_config(const char *path, struct iotgw_config *out, cfg_diag_fn diag,
+			 void *dctx);
+
+/* Loads the configuration, binds listeners and starts connecting upstream.
+ * Returns NULL after logging why. */
+struct gateway *gateway_new(const char *config_path);
+
+/* Runs until SIGTERM/SIGINT; returns the process exit status. */
+int gateway_run(struct gateway *gw);
+
+void gateway_free(struct gateway *gw);
+
+#endif

@@ -1,0 +1,16 @@
+/* sdnotify: the one place that talks to systemd's notification socket
+ * (sd_notify(3)); every call is a no-op when NOTIFY_SOCKET is unset. */
+#ifndef IOTGW_SDNOTIFY_H
+#define IOTGW_SDNOTIFY_H
+
+#include <stdint.h>
+
+void sdn_ready(const char *status);
+void sdn_reloading(void);
+void sdn_stopping(void);
+void sdn_status(const char *status);
+void sdn_watchdog(void);
+/* Watchdog interval in ms when WatchdogSec= is set for us, else 0. */
+uint64_t sdn_watchdog_interval_ms(void);
+
+#endif

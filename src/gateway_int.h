@@ -1,0 +1,97 @@
+/* Shared between gateway.c (owner of the process-wide state), listener.c and
+ * session.c. Not a public interface. */
+#ifndef IOTGW_GATEWAY_INT_H
+#define IOTGW_GATEWAY_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "iotgw/buf.h"
+#include "iotgw/config.h"
+#include "iotgw/conn.h"
+#include "iotgw/evloop.h"
+#include "iotgw/log.h"
+#include "iotgw/mqtt_codec.h"
+#include "iotgw/spool.h"
+#include "iotgw/strmap.h"
+#include "iotgw/upstream.h"
+
+#define IOTGW_DEVICE_MAX 64
+
+struct gateway;
+
+/* A bound socket. Refcounted: sessions accepted on it keep it alive after a
+ * reload removed it, so their logs can still name it. */
+struct listener {
+	struct listener *next;
+	struct gateway *gw;
+	unsigned refs;
+	char *name;
+	char bind_desc[64]; /* "[::1]:8883" */
+	char *bind_host;
+	uint16_t port;
+	enum cfg_tls_mode tls;
+	enum cfg_identity identity;
+	unsigned handshake_timeout_ms;
+	unsigned max_connections;
+	SSL_CTX *ctx; /* NULL for tls = off */
+	int fd;
+	struct ev_io io;
+	unsigned nconns;
+	bool accept_paused; /* out of descriptors: wait before accepting again */
+	struct ev_timer accept_retry;
+};
+
+struct gw_stats {
+	uint64_t readings, rejected, connects, tls_failures, protocol_errors;
+};
+
+struct gateway {
+	struct ev_loop *loop;
+	struct iotgw_config *cfg;
+	struct listener *listeners;
+	struct session *sessions; /* doubly linked through session.prev/next */
+	size_t nsessions;
+	struct strmap *by_client_id; /* client id -> struct session * */
+	struct strmap *devices;      /* device id -> struct device_state * */
+	struct spool *spool;
+	struct upstream *up;
+	bool spool_full;   /* back-pressure: devices are not read */
+	bool kick_upstream; /* new spool entries since the last loop iteration */
+	struct gw_stats stats;
+	int reserve_fd; /* spare descriptor released when accept hits EMFILE */
+};
+
+enum ingest_result { INGEST_OK, INGEST_FULL };
+
+/* Decodes one device PUBLISH and queues the reading (or its dead letter).
+ * INGEST_FULL: nothing was queued and nothing changed; retry later. */
+enum ingest_result gateway_ingest(struct gateway *gw, const char *device,
+				  const struct log_fields *f, const struct mqtt_publish *pub);
+
+/* The spool filled up: stop reading from devices. */
+void gateway_spool_full(struct gateway *gw);
+
+const struct dec_rule *gateway_rules(const struct gateway *gw, size_t *n);
+
+/* listener.c */
+struct listener *listener_open(struct gateway *gw, const struct cfg_listener *cfg, SSL_CTX *ctx,
+			       char *err, size_t errlen);
+/* Takes new settings and context for a listener bound to the same address. */
+void listener_update(struct listener *l, const struct cfg_listener *cfg, SSL_CTX *ctx);
+void listener_close(struct listener *l); /* stops accepting; drops the gateway's reference */
+void listener_ref(struct listener *l);
+void listener_unref(struct listener *l);
+
+/* session.c */
+struct session;
+struct session *session_new(struct gateway *gw, struct listener *l, int fd, const char *peer);
+/* Closes with a log line; the memory is freed after the current batch. */
+void session_close(struct session *s, int prio, const char *event, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+void session_pause(struct session *s);
+void session_resume(struct session *s);
+struct session *session_next(const struct session *s);
+
+#endif

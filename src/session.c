@@ -1,0 +1,681 @@
+/* session: one device connection's MQTT state machine.
+ *
+ *   HANDSHAKE --tls up--> AWAIT_CONNECT --CONNECT ok--> ACTIVE
+ *        \____________________\___________________\__--> CLOSING -> CLOSED
+ *
+ * Every waiting state has a deadline on the session's one timer: the TLS
+ * handshake timeout, then the CONNECT timeout, then 1.5 x keepalive
+ * (MQTT 3.1.1 section 3.1.2.10). Bytes are read in chunks into `in` and parsed
+ * from there; a packet is consumed only once fully handled, so back-pressure
+ * can stop in the middle of a buffer and resume later without losing it. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "gateway_int.h"
+#include "iotgw/log.h"
+
+#define SESSION_MAGIC 0x5e55104du
+#define READ_CHUNK 4096
+#define OUT_MAX (64 * 1024)
+#define LINGER_MS 2000
+#define QOS2_MAX 64
+
+enum sess_state { SESS_HANDSHAKE, SESS_AWAIT_CONNECT, SESS_ACTIVE, SESS_CLOSING, SESS_CLOSED };
+
+static const char *const sess_state_names[] = {"handshake", "await-connect", "active", "closing",
+					       "closed"};
+
+struct session {
+	uint32_t magic;
+	struct session *prev, *next;
+	struct gateway *gw;
+	struct listener *listener;
+	struct conn *conn;
+	enum sess_state state;
+	struct ev_timer timer;
+	struct buf in;
+	uint64_t last_rx_ms;
+	unsigned keepalive_ms; /* 0 = none */
+	bool paused;
+	bool registered; /* present in gw->by_client_id */
+	char *client_id;
+	char cert_identity[IOTGW_DEVICE_MAX + 1]; /* from the client certificate */
+	char device[IOTGW_DEVICE_MAX + 1];
+	char peer[64];
+	uint16_t qos2_ids[QOS2_MAX]; /* QoS 2 PUBLISHes awaiting PUBREL (4.3.3) */
+	size_t nqos2;
+};
+
+static const struct conn_handler session_conn_handler;
+
+static struct log_fields fields_of(const struct session *s)
+{
+	return (struct log_fields){
+		.device = s->device[0] ? s->device : NULL,
+		.peer = s->peer,
+		.listener = s->listener->name,
+		.tls_version = s->conn ? conn_tls_version(s->conn) : NULL,
+	};
+}
+
+static void set_state(struct session *s, enum sess_state next)
+{
+	if (log_enabled(LOG_DEBUG)) {
+		struct log_fields f = fields_of(s);
+		log_event(LOG_DEBUG, "session_state", &f, "state %s -> %s",
+			  sess_state_names[s->state], sess_state_names[next]);
+	}
+	s->state = next;
+}
+
+static void session_destroy(void *p)
+{
+	struct session *s = p;
+	conn_free(s->conn);
+	buf_free(&s->in);
+	free(s->client_id);
+	s->listener->nconns--;
+	listener_unref(s->listener);
+	s->magic = 0; /* a stale pointer must not pass the magic check */
+	free(s);
+}
+
+static void unlink_session(struct session *s)
+{
+	struct gateway *gw = s->gw;
+	if (s->registered) {
+		if (strmap_get(gw->by_client_id, s->client_id) == s)
+			(void)strmap_del(gw->by_client_id, s->client_id);
+		s->registered = false;
+	}
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		gw->sessions = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	gw->nsessions--;
+}
+
+/* Tears down without logging (the caller logged why). */
+static void teardown(struct session *s)
+{
+	if (s->state == SESS_CLOSED)
+		return;
+	set_state(s, SESS_CLOSED);
+	ev_timer_stop(s->gw->loop, &s->timer);
+	if (s->conn)
+		conn_pause_reading(s->conn);
+	unlink_session(s);
+	ev_defer(s->gw->loop, session_destroy, s);
+}
+
+static void vlog_session(struct session *s, int prio, const char *event, const char *fmt,
+			 va_list ap)
+{
+	if (!log_enabled(prio))
+		return;
+	char msg[512];
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	struct log_fields f = fields_of(s);
+	log_event(prio, event, &f, "%s", msg);
+}
+
+void session_close(struct session *s, int prio, const char *event, const char *fmt, ...)
+{
+	if (s->state == SESS_CLOSED)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vlog_session(s, prio, event, fmt, ap);
+	va_end(ap);
+	teardown(s);
+}
+
+/* Logs now, but lets queued output (a refusing CONNACK) reach the device
+ * before the socket closes; bounded by LINGER_MS. */
+__attribute__((format(printf, 4, 5))) static void close_after_flush(struct session *s, int prio,
+								 const char *event,
+								 const char *fmt, ...)
+{
+	if (s->state == SESS_CLOSED || s->state == SESS_CLOSING)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vlog_session(s, prio, event, fmt, ap);
+	va_end(ap);
+	if (conn_pending_output(s->conn) == 0) {
+		teardown(s);
+		return;
+	}
+	set_state(s, SESS_CLOSING);
+	conn_pause_reading(s->conn);
+	ev_timer_start(s->gw->loop, &s->timer, LINGER_MS);
+}
+
+static void protocol_error(struct session *s, const char *what, const char *why)
+{
+	s->gw->stats.protocol_errors++;
+	session_close(s, LOG_WARNING, "mqtt_protocol_error", "%s: %s; connection closed", what,
+		      why ? why : "malformed packet");
+}
+
+static int send_bytes(struct session *s, const uint8_t *p, size_t n)
+{
+	if (conn_send(s->conn, p, n) == 0)
+		return 0;
+	session_close(s, LOG_NOTICE, "device_disconnected", "send failed: %s",
+		      conn_error(s->conn));
+	return -1;
+}
+
+/* ---- timers ---- */
+
+static void arm_keepalive(struct session *s)
+{
+	if (s->keepalive_ms == 0)
+		return;
+	uint64_t limit = (uint64_t)s->keepalive_ms * 3 / 2;
+	uint64_t idle = ev_now_ms(s->gw->loop) - s->last_rx_ms;
+	ev_timer_start(s->gw->loop, &s->timer, idle >= limit ? 0 : limit - idle);
+}
+
+static void on_timer(struct ev_loop *loop, struct ev_timer *t)
+{
+	(void)loop;
+	struct session *s = t->arg;
+	switch (s->state) {
+	case SESS_HANDSHAKE:
+		s->gw->stats.tls_failures++;
+		session_close(s, LOG_WARNING, "tls_handshake_timeout",
+			      "TLS handshake not completed within %u ms; connection closed",
+			      s->listener->handshake_timeout_ms);
+		break;
+	case SESS_AWAIT_CONNECT:
+		session_close(s, LOG_WARNING, "connect_timeout",
+			      "no MQTT CONNECT within %u ms; connection closed",
+			      s->gw->cfg->gateway.connect_timeout_ms);
+		break;
+	case SESS_ACTIVE: {
+		uint64_t limit = (uint64_t)s->keepalive_ms * 3 / 2;
+		/* While the gateway holds devices back it does not read their
+		 * PINGREQs, so their silence is ours, not theirs. */
+		if (s->paused || ev_now_ms(s->gw->loop) - s->last_rx_ms < limit) {
+			if (s->paused)
+				s->last_rx_ms = ev_now_ms(s->gw->loop);
+			arm_keepalive(s);
+			break;
+		}
+		session_close(s, LOG_NOTICE, "keepalive_timeout",
+			      "nothing received for %llu ms (keepalive %u s x 1.5); connection "
+			      "closed",
+			      (unsigned long long)limit, s->keepalive_ms / 1000);
+		break;
+	}
+	case SESS_CLOSING:
+		teardown(s);
+		break;
+	case SESS_CLOSED:
+		break;
+	}
+}
+
+/* ---- identity ---- */
+
+/* Device ids end up in upstream topic names and journald fields, so they
+ * must not carry MQTT wildcards, level separators, spaces or control bytes. */
+static bool device_id_valid(const char *id, size_t len)
+{
+	if (len == 0 || len > IOTGW_DEVICE_MAX)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)id[i];
+		if (c <= 0x20 || c >= 0x7f || c == '/' || c == '+' || c == '#')
+			return false;
+	}
+	return true;
+}
+
+/* The device id of a client without a certificate: its client id, or the
+ * <id> of a Watson IoT client id "d:<org>:<type>:<id>". */
+static void device_from_client_id(const char *cid, char *out, size_t cap)
+{
+	const char *id = cid;
+	if (strncmp(cid, "d:", 2) == 0) {
+		const char *p = strchr(cid + 2, ':');
+		p = p ? strchr(p + 1, ':') : NULL;
+		if (p)
+			id = p + 1;
+	}
+	snprintf(out, cap, "%s", id);
+}
+
+/* ---- packet handlers ---- */
+
+static void send_connack(struct session *s, uint8_t rc)
+{
+	uint8_t pkt[4];
+	size_t n = mqtt_encode_connack(pkt, sizeof pkt, false, rc);
+	(void)send_bytes(s, pkt, n);
+}
+
+static void refuse_connect(struct session *s, uint8_t rc, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void refuse_connect(struct session *s, uint8_t rc, const char *fmt, ...)
+{
+	char why[256];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof why, fmt, ap);
+	va_end(ap);
+	send_connack(s, rc);
+	if (s->state != SESS_CLOSED)
+		close_after_flush(s, LOG_WARNING, "connect_refused", "CONNECT refused (rc %u): %s",
+				  rc, why);
+}
+
+static void handle_connect(struct session *s, uint8_t flags, const uint8_t *body, size_t len)
+{
+	if (s->state != SESS_AWAIT_CONNECT) {
+		protocol_error(s, "second CONNECT", "a client may send CONNECT only once (3.1.0-2)");
+		return;
+	}
+	struct mqtt_connect c;
+	const char *why = NULL;
+	if (mqtt_decode_connect(flags, body, len, &c, &why) != MQTT_OK) {
+		protocol_error(s, "CONNECT", why);
+		return;
+	}
+	if (c.refuse == MQTT_CONNACK_BAD_PROTOCOL_VERSION) {
+		refuse_connect(s, MQTT_CONNACK_BAD_PROTOCOL_VERSION,
+			       c.protocol_level == 5
+				       ? "MQTT 5 is not supported; use MQTT 3.1.1 (or 3.1)"
+				       : "unsupported protocol level %u; use MQTT 3.1.1",
+			       c.protocol_level);
+		return;
+	}
+	if (c.refuse != MQTT_CONNACK_ACCEPTED) {
+		refuse_connect(s, (uint8_t)c.refuse,
+			       "empty client id requires clean session (3.1.3-7)");
+		return;
+	}
+	s->client_id = strndup(c.client_id.ptr, c.client_id.len);
+	if (!s->client_id) {
+		refuse_connect(s, MQTT_CONNACK_SERVER_UNAVAILABLE, "out of memory");
+		return;
+	}
+	if (s->listener->tls == CFG_TLS_MUTUAL) {
+		if (!device_id_valid(s->cert_identity, strlen(s->cert_identity))) {
+			refuse_connect(s, MQTT_CONNACK_NOT_AUTHORIZED,
+				       "certificate identity is not a usable device id");
+			return;
+		}
+		snprintf(s->device, sizeof s->device, "%s", s->cert_identity);
+	} else {
+		char dev[IOTGW_DEVICE_MAX + 2];
+		device_from_client_id(s->client_id, dev, sizeof dev);
+		if (!device_id_valid(dev, strlen(dev))) {
+			refuse_connect(s, MQTT_CONNACK_IDENTIFIER_REJECTED,
+				       "client id \"%.64s\" is not a usable device id (1-64 "
+				       "printable characters, no '/', '+', '#' or spaces)",
+				       s->client_id);
+			return;
+		}
+		snprintf(s->device, sizeof s->device, "%s", dev);
+	}
+
+	/* 3.1.4-2: a second connection with the same client id takes over. */
+	struct gateway *gw = s->gw;
+	struct session *old = strmap_get(gw->by_client_id, s->client_id);
+	if (old) {
+		old->registered = false;
+		session_close(old, LOG_NOTICE, "session_taken_over",
+			      "client id %s connected again from %s; old connection closed",
+			      s->client_id, s->peer);
+	}
+	if (strmap_put(gw->by_client_id, s->client_id, s) != 0) {
+		refuse_connect(s, MQTT_CONNACK_SERVER_UNAVAILABLE, "out of memory");
+		return;
+	}
+	s->registered = true;
+
+	unsigned ka = c.keepalive;
+	unsigned max = gw->cfg->gateway.max_keepalive_s;
+	if (max && (ka == 0 || ka > max))
+		ka = max;
+	s->keepalive_ms = ka * 1000u;
+	set_state(s, SESS_ACTIVE);
+	ev_timer_stop(gw->loop, &s->timer);
+	arm_keepalive(s);
+	send_connack(s, MQTT_CONNACK_ACCEPTED);
+	if (s->state == SESS_CLOSED)
+		return;
+	gw->stats.connects++;
+	struct log_fields f = fields_of(s);
+	log_event(LOG_INFO, "device_connected", &f,
+		  "device %s connected (client id %s, MQTT %s, keepalive %u s%s%s)", s->device,
+		  s->client_id, c.protocol_level == 3 ? "3.1" : "3.1.1", ka,
+		  conn_tls_cipher(s->conn) ? ", cipher " : "",
+		  conn_tls_cipher(s->conn) ? conn_tls_cipher(s->conn) : "");
+}
+
+static bool qos2_pending(const struct session *s, uint16_t id)
+{
+	for (size_t i = 0; i < s->nqos2; i++)
+		if (s->qos2_ids[i] == id)
+			return true;
+	return false;
+}
+
+static void send_ack(struct session *s, enum mqtt_type type, uint16_t id)
+{
+	uint8_t pkt[4];
+	size_t n = mqtt_encode_ack(pkt, sizeof pkt, type, id);
+	(void)send_bytes(s, pkt, n);
+}
+
+/* Returns false when the packet must stay in the buffer (spool full). */
+static bool handle_publish(struct session *s, uint8_t flags, const uint8_t *body, size_t len)
+{
+	struct mqtt_publish p;
+	const char *why = NULL;
+	if (mqtt_decode_publish(flags, body, len, &p, &why) != MQTT_OK) {
+		protocol_error(s, "PUBLISH", why);
+		return true;
+	}
+	if (p.qos == 2 && qos2_pending(s, p.packet_id)) {
+		/* A resent QoS 2 PUBLISH we already took (4.3.3): ack it again,
+		 * do not forward it twice. */
+		send_ack(s, MQTT_PUBREC, p.packet_id);
+		return true;
+	}
+	if (p.qos == 2 && s->nqos2 == QOS2_MAX) {
+		protocol_error(s, "PUBLISH",
+			       "more than 64 QoS 2 messages awaiting PUBREL; slow down");
+		return true;
+	}
+	struct log_fields f = fields_of(s);
+	if (gateway_ingest(s->gw, s->device, &f, &p) == INGEST_FULL) {
+		gateway_spool_full(s->gw);
+		return false;
+	}
+	if (p.qos == 1)
+		send_ack(s, MQTT_PUBACK, p.packet_id);
+	else if (p.qos == 2) {
+		s->qos2_ids[s->nqos2++] = p.packet_id;
+		send_ack(s, MQTT_PUBREC, p.packet_id);
+	}
+	return true;
+}
+
+static void handle_pubrel(struct session *s, const uint8_t *body, size_t len)
+{
+	uint16_t id;
+	const char *why = NULL;
+	if (mqtt_decode_ack(body, len, &id, &why) != MQTT_OK) {
+		protocol_error(s, "PUBREL", why);
+		return;
+	}
+	for (size_t i = 0; i < s->nqos2; i++) {
+		if (s->qos2_ids[i] == id) {
+			s->qos2_ids[i] = s->qos2_ids[--s->nqos2];
+			break;
+		}
+	}
+	send_ack(s, MQTT_PUBCOMP, id); /* also for unknown ids, 4.3.3 */
+}
+
+static void handle_subscribe(struct session *s, const uint8_t *body, size_t len, bool unsub)
+{
+	uint16_t id;
+	size_t count;
+	const char *why = NULL;
+	enum mqtt_result r = unsub ? mqtt_decode_unsubscribe(body, len, &id, &count, &why)
+				   : mqtt_decode_subscribe(body, len, &id, &count, &why);
+	if (r != MQTT_OK) {
+		protocol_error(s, unsub ? "UNSUBSCRIBE" : "SUBSCRIBE", why);
+		return;
+	}
+	if (unsub) {
+		send_ack(s, MQTT_UNSUBACK, id);
+		return;
+	}
+	/* No downlink yet: every filter gets the failure code 0x80 (3.9.3). */
+	uint8_t codes[256];
+	uint8_t pkt[4 + 4 + sizeof codes];
+	size_t n = count < sizeof codes ? count : sizeof codes;
+	if (n != count) {
+		protocol_error(s, "SUBSCRIBE", "more than 256 topic filters in one packet");
+		return;
+	}
+	memset(codes, 0x80, n);
+	size_t plen = mqtt_encode_suback(pkt, sizeof pkt, id, codes, n);
+	struct log_fields f = fields_of(s);
+	log_event(LOG_INFO, "subscribe_refused", &f,
+		  "SUBSCRIBE with %zu filter(s) refused: this gateway has no downlink", n);
+	(void)send_bytes(s, pkt, plen);
+}
+
+/* Handles one complete packet. Returns false if it must be retried later. */
+static bool handle_packet(struct session *s, const struct mqtt_frame *fr, const uint8_t *body)
+{
+	size_t len = fr->remaining_length;
+	if (s->state == SESS_AWAIT_CONNECT && fr->type != MQTT_CONNECT) {
+		protocol_error(s, "first packet", "the first packet must be CONNECT (3.1.0-1)");
+		return true;
+	}
+	switch (fr->type) {
+	case MQTT_CONNECT:
+		handle_connect(s, fr->flags, body, len);
+		return true;
+	case MQTT_PUBLISH:
+		return handle_publish(s, fr->flags, body, len);
+	case MQTT_PUBREL:
+		handle_pubrel(s, body, len);
+		return true;
+	case MQTT_SUBSCRIBE:
+		handle_subscribe(s, body, len, false);
+		return true;
+	case MQTT_UNSUBSCRIBE:
+		handle_subscribe(s, body, len, true);
+		return true;
+	case MQTT_PINGREQ: {
+		uint8_t pkt[2];
+		(void)send_bytes(s, pkt, mqtt_encode_pingresp(pkt, sizeof pkt));
+		return true;
+	}
+	case MQTT_DISCONNECT:
+		session_close(s, LOG_INFO, "device_disconnected", "device sent DISCONNECT");
+		return true;
+	case MQTT_PUBACK:
+	case MQTT_PUBREC:
+	case MQTT_PUBCOMP:
+		/* We never publish to devices, so there is nothing to ack. */
+		protocol_error(s, "acknowledgement", "acknowledges a message never sent");
+		return true;
+	default:
+		protocol_error(s, "packet", "packet type not valid from a client");
+		return true;
+	}
+}
+
+static void process_input(struct session *s)
+{
+	size_t off = 0;
+	uint32_t max = s->gw->cfg->gateway.max_packet_size;
+	while (s->state == SESS_AWAIT_CONNECT || s->state == SESS_ACTIVE) {
+		if (s->paused)
+			break;
+		struct mqtt_frame fr;
+		const char *why = NULL;
+		enum mqtt_result r =
+			mqtt_frame_parse(s->in.data + off, s->in.len - off, max, &fr, &why);
+		if (r == MQTT_INCOMPLETE)
+			break;
+		if (r == MQTT_E_TOO_LARGE) {
+			protocol_error(s, "packet", "larger than max_packet_size");
+			break;
+		}
+		if (r != MQTT_OK) {
+			protocol_error(s, "fixed header", why);
+			break;
+		}
+		size_t total = fr.header_len + fr.remaining_length;
+		if (s->in.len - off < total)
+			break;
+		if (!handle_packet(s, &fr, s->in.data + off + fr.header_len))
+			break; /* keep it; retried when the spool has room */
+		off += total;
+	}
+	buf_consume(&s->in, off);
+}
+
+/* ---- conn events ---- */
+
+static void on_up(void *owner)
+{
+	struct session *s = owner;
+	if (s->listener->tls == CFG_TLS_MUTUAL &&
+	    conn_peer_identity(s->conn, s->listener->identity, s->cert_identity,
+			       sizeof s->cert_identity) != 0) {
+		/* Verified but unusable certificate: refused at CONNECT with
+		 * "not authorized", after this reason is logged. */
+		s->cert_identity[0] = '\0';
+		struct log_fields f = fields_of(s);
+		log_event(LOG_WARNING, "identity_missing", &f, "%s", conn_error(s->conn));
+	} else if (s->listener->tls == CFG_TLS_MUTUAL) {
+		snprintf(s->device, sizeof s->device, "%s", s->cert_identity);
+	}
+	set_state(s, SESS_AWAIT_CONNECT);
+	s->last_rx_ms = ev_now_ms(s->gw->loop);
+	ev_timer_start(s->gw->loop, &s->timer, s->gw->cfg->gateway.connect_timeout_ms);
+	if (conn_is_tls(s->conn) && log_enabled(LOG_DEBUG)) {
+		struct log_fields f = fields_of(s);
+		log_event(LOG_DEBUG, "tls_established", &f, "TLS up, cipher %s",
+			  conn_tls_cipher(s->conn));
+	}
+}
+
+static void on_readable(void *owner)
+{
+	struct session *s = owner;
+	while (s->state == SESS_AWAIT_CONNECT || s->state == SESS_ACTIVE) {
+		if (s->paused)
+			return;
+		if (buf_reserve(&s->in, READ_CHUNK) != 0) {
+			protocol_error(s, "input", "buffer limit reached");
+			return;
+		}
+		ssize_t n = conn_read(s->conn, s->in.data + s->in.len, s->in.cap - s->in.len);
+		if (n > 0) {
+			s->in.len += (size_t)n;
+			s->last_rx_ms = ev_now_ms(s->gw->loop);
+			process_input(s);
+			continue;
+		}
+		if (n == 0 || conn_failed(s->conn)) {
+			bool clean = n == 0;
+			session_close(s, clean ? LOG_INFO : LOG_NOTICE, "device_disconnected",
+				      "%s%s", clean ? "connection closed by peer" : "",
+				      clean ? "" : conn_error(s->conn));
+			return;
+		}
+		break; /* would block */
+	}
+	buf_shrink_if_empty(&s->in);
+}
+
+static void on_drained(void *owner)
+{
+	struct session *s = owner;
+	if (s->state == SESS_CLOSING)
+		teardown(s);
+}
+
+static void on_failed(void *owner)
+{
+	struct session *s = owner;
+	if (s->state == SESS_HANDSHAKE) {
+		s->gw->stats.tls_failures++;
+		session_close(s, LOG_WARNING, "tls_handshake_failed", "TLS handshake failed: %s",
+			      conn_error(s->conn));
+		return;
+	}
+	if (s->state == SESS_CLOSING) {
+		teardown(s);
+		return;
+	}
+	session_close(s, LOG_NOTICE, "device_disconnected", "%s", conn_error(s->conn));
+}
+
+static const struct conn_handler session_conn_handler = {
+	.up = on_up,
+	.readable = on_readable,
+	.drained = on_drained,
+	.failed = on_failed,
+};
+
+struct session *session_new(struct gateway *gw, struct listener *l, int fd, const char *peer)
+{
+	struct session *s = calloc(1, sizeof *s);
+	if (!s) {
+		close(fd);
+		return NULL;
+	}
+	s->magic = SESSION_MAGIC;
+	s->gw = gw;
+	s->listener = l;
+	listener_ref(l);
+	l->nconns++;
+	snprintf(s->peer, sizeof s->peer, "%s", peer);
+	/* Room for the largest packet the config allows plus one read chunk. */
+	buf_init(&s->in, (size_t)gw->cfg->gateway.max_packet_size + 5 + READ_CHUNK);
+	ev_timer_init(&s->timer, on_timer, s);
+	s->next = gw->sessions;
+	if (gw->sessions)
+		gw->sessions->prev = s;
+	gw->sessions = s;
+	gw->nsessions++;
+	s->state = SESS_HANDSHAKE;
+	s->conn = conn_new(gw->loop, fd, l->ctx, OUT_MAX, &session_conn_handler, s);
+	if (!s->conn) {
+		session_close(s, LOG_ERR, "accept_failed", "cannot set up connection");
+		return NULL;
+	}
+	if (gw->spool_full)
+		session_pause(s);
+	if (s->conn->state == CONN_STATE_OPEN)
+		on_up(s); /* plaintext: no handshake */
+	else
+		ev_timer_start(gw->loop, &s->timer, l->handshake_timeout_ms);
+	return s;
+}
+
+void session_pause(struct session *s)
+{
+	if (s->paused || s->state == SESS_CLOSED)
+		return;
+	s->paused = true;
+	conn_pause_reading(s->conn);
+}
+
+void session_resume(struct session *s)
+{
+	if (!s->paused || s->state == SESS_CLOSED)
+		return;
+	s->paused = false;
+	conn_resume_reading(s->conn);
+	/* Packets held back while paused are still in `in`, and TLS may hold
+	 * decrypted bytes epoll cannot see: handle both now. */
+	process_input(s);
+	if (s->state == SESS_AWAIT_CONNECT || s->state == SESS_ACTIVE)
+		on_readable(s);
+}
+
+struct session *session_next(const struct session *s)
+{
+	return s->next;
+}
