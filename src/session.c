@@ -324,7 +324,7 @@ static void handle_connect(struct session *s, uint8_t flags, const uint8_t *body
 				       s->client_id);
 			return;
 		}
-		snprintf(s->device, sizeof s->device, "%s", dev);
+		memcpy(s->device, dev, strlen(dev) + 1); /* valid ids fit: <= 64 bytes */
 	}
 
 	/* 3.1.4-2: a second connection with the same client id takes over. */
