@@ -37,7 +37,8 @@ void reading_format_ts(struct timespec ts, char out[32]);
 
 /* Expands {device}, {gateway} and {event} in tmpl into out (NUL-terminated).
  * A NULL value expands to "unknown". Returns the length, or -1 if out is too
- * small or tmpl has an unknown {placeholder}. */
+ * small, tmpl has an unknown {placeholder} or a stray brace, or the result
+ * would contain an MQTT wildcard (a PUBLISH topic may not, 3.3.2.1). */
 int reading_topic(const char *tmpl, const char *device, const char *gateway, const char *event,
 		  char *out, size_t cap);
 
