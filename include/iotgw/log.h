@@ -5,7 +5,7 @@
  * where known, IOTGW_DEVICE, IOTGW_PEER, IOTGW_LISTENER, IOTGW_TLS_VERSION,
  * so operators can run `journalctl -u iotgw IOTGW_EVENT=tls_handshake_failed`.
  * Otherwise a human-readable line goes to stderr:
- *   iotgw[PID]: warning event=tls_handshake_failed listener=mtls peer=127.0.0.1:40112: message
+ *   iotgw[PID]: warning event=tls_handshake_failed peer=127.0.0.1:40112 listener=mtls: message
  * Priorities are syslog's (LOG_ERR .. LOG_DEBUG); the level is checked before
  * anything is formatted. */
 #ifndef IOTGW_LOG_H
