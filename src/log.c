@@ -14,6 +14,7 @@
 #include <systemd/sd-journal.h>
 
 static int log_level = LOG_INFO;
+static bool level_forced; /* -d on the command line outlives config reloads */
 static bool use_journal;
 
 /* sd-daemon(3): JOURNAL_STREAM holds "DEV:INODE" of the stream systemd
@@ -51,7 +52,14 @@ void log_init(enum log_target target, int level)
 
 void log_set_level(int level)
 {
+	if (!level_forced)
+		log_level = level;
+}
+
+void log_force_level(int level)
+{
 	log_level = level;
+	level_forced = true;
 }
 
 bool log_enabled(int prio)

@@ -95,15 +95,15 @@ int main(int argc, char **argv)
 		return 0;
 	}
 
-	log_init(force_stderr ? LOG_TARGET_STDERR : LOG_TARGET_AUTO, debug ? LOG_DEBUG : LOG_INFO);
+	log_init(force_stderr ? LOG_TARGET_STDERR : LOG_TARGET_AUTO, LOG_INFO);
+	if (debug)
+		log_force_level(LOG_DEBUG);
 	mosquitto_lib_init();
 	struct gateway *gw = gateway_new(config);
 	if (!gw) {
 		mosquitto_lib_cleanup();
 		return 1;
 	}
-	if (debug)
-		log_set_level(LOG_DEBUG);
 	int status = gateway_run(gw);
 	gateway_free(gw);
 	mosquitto_lib_cleanup();

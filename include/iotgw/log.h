@@ -25,7 +25,9 @@ struct log_fields {
 enum log_target { LOG_TARGET_AUTO, LOG_TARGET_STDERR, LOG_TARGET_JOURNAL };
 
 void log_init(enum log_target target, int level);
+/* Sets the level from the configuration, unless log_force_level was called. */
 void log_set_level(int level);
+void log_force_level(int level);
 bool log_enabled(int prio);
 
 /* event: a stable machine-readable name such as "device_connected"; never NULL. */
