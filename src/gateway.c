@@ -54,27 +54,43 @@ static void prepared_free(struct prepared *p)
 	cfg_free(&p->cfg);
 }
 
+/* Counts errors as they are reported, so the total is exact whichever
+ * layer (parser, TLS, upstream files) found them. */
+struct diag_counter {
+	cfg_diag_fn fn;
+	void *ctx;
+	int errors;
+};
+
+static void counting_diag(void *ctx, enum cfg_severity sev, const char *file, int line,
+			  const char *msg)
+{
+	struct diag_counter *c = ctx;
+	if (sev == CFG_ERROR)
+		c->errors++;
+	c->fn(c->ctx, sev, file, line, msg);
+}
+
 static int prepare(const char *path, struct prepared *p, cfg_diag_fn diag, void *dctx)
 {
+	struct diag_counter dc = {diag, dctx, 0};
 	memset(p, 0, sizeof *p);
-	int errors = cfg_load_file(path, &p->cfg, diag, dctx);
-	if (errors)
-		return errors;
+	/* Files are checked even when the syntax has errors, so that one
+	 * `iotgw -t` run reports every problem. */
+	(void)cfg_load_file(path, &p->cfg, counting_diag, &dc);
 	p->ctxs = calloc(p->cfg.nlisteners ? p->cfg.nlisteners : 1, sizeof *p->ctxs);
 	if (!p->ctxs) {
-		diag(dctx, CFG_ERROR, path, 0, "out of memory");
-		return 1;
+		counting_diag(&dc, CFG_ERROR, path, 0, "out of memory");
+		return dc.errors;
 	}
 	for (size_t i = 0; i < p->cfg.nlisteners; i++) {
 		const struct cfg_listener *l = &p->cfg.listeners[i];
 		if (l->tls == CFG_TLS_OFF)
 			continue;
-		p->ctxs[i] = tls_ctx_listener(l, path, diag, dctx);
-		if (!p->ctxs[i])
-			errors++;
+		p->ctxs[i] = tls_ctx_listener(l, path, counting_diag, &dc);
 	}
-	errors += tls_check_upstream(&p->cfg.upstream, path, diag, dctx);
-	return errors;
+	(void)tls_check_upstream(&p->cfg.upstream, path, counting_diag, &dc);
+	return dc.errors;
 }
 
 int gateway_check_config(const char *path, struct iotgw_config *out, cfg_diag_fn diag,
@@ -295,6 +311,9 @@ static void log_listener(const struct listener *l)
  * swaps the config. Consumes p on success. */
 static int apply(struct gateway *gw, struct prepared *p)
 {
+	/* The new level applies from the first line this config causes. */
+	int old_level = gw->cfg ? gw->cfg->gateway.log_level : LOG_INFO;
+	log_set_level(p->cfg.gateway.log_level);
 	size_t n = p->cfg.nlisteners;
 	struct listener **fresh = calloc(n ? n : 1, sizeof *fresh);
 	bool *keep = calloc(n ? n : 1, sizeof *keep);
@@ -323,6 +342,7 @@ static int apply(struct gateway *gw, struct prepared *p)
 				}
 			free(fresh);
 			free(keep);
+			log_set_level(old_level);
 			return -1;
 		}
 		p->ctxs[i] = NULL; /* now owned by the listener */

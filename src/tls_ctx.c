@@ -43,6 +43,8 @@ static const char *ssl_reason(char *buf, size_t cap)
 /* Separates "cannot open" (errno) from "opened but not a certificate". */
 static bool readable(struct diag *d, const struct cfg_path *p, const char *what)
 {
+	if (!p->path)
+		return false; /* missing: the parser already reported it */
 	if (access(p->path, R_OK) != 0) {
 		report(d, CFG_ERROR, p->line, "cannot read %s %s: %s", what, p->path,
 		       strerror(errno));
@@ -63,6 +65,8 @@ static int load_cert_and_key(struct diag *d, SSL_CTX *ctx, const struct cfg_path
 {
 	char why[160];
 	int before = d->errors;
+	if (!cert->path || !key->path)
+		return -1; /* the parser reported the missing key */
 	if (readable(d, cert, "certificate") &&
 	    SSL_CTX_use_certificate_chain_file(ctx, cert->path) != 1)
 		report(d, CFG_ERROR, cert->line, "cannot load certificate %s: %s", cert->path,
@@ -83,6 +87,8 @@ static int load_cert_and_key(struct diag *d, SSL_CTX *ctx, const struct cfg_path
 static int load_ca(struct diag *d, SSL_CTX *ctx, const struct cfg_path *ca, bool client_names)
 {
 	char why[160];
+	if (!ca->path)
+		return -1;
 	if (!readable(d, ca, "CA file"))
 		return -1;
 	if (SSL_CTX_load_verify_locations(ctx, ca->path, NULL) != 1) {
@@ -143,7 +149,8 @@ SSL_CTX *tls_ctx_listener(const struct cfg_listener *l, const char *cfgfile, cfg
 	/* Session resumption with client certificates needs a context id. */
 	const unsigned char sid[] = "iotgw";
 	SSL_CTX_set_session_id_context(ctx, sid, sizeof sid - 1);
-	if (d.errors) {
+	if (d.errors || !l->cert.path || !l->key.path ||
+	    (l->tls == CFG_TLS_MUTUAL && !l->ca.path)) {
 		SSL_CTX_free(ctx);
 		return NULL;
 	}

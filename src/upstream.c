@@ -475,8 +475,12 @@ void upstream_free(struct upstream *up)
 		up->state = UP_CONNECTING;
 	}
 	if (up->state == UP_CONNECTED && up->mosq) {
-		mosquitto_disconnect(up->mosq);
-		(void)mosquitto_loop_write(up->mosq, 1);
+		/* A clean DISCONNECT, without letting the callback re-enter
+		 * up_drop: we are tearing down, not reconnecting. */
+		mosquitto_disconnect_callback_set(up->mosq, NULL);
+		mosquitto_publish_callback_set(up->mosq, NULL);
+		if (mosquitto_disconnect(up->mosq) == MOSQ_ERR_SUCCESS)
+			(void)mosquitto_loop_write(up->mosq, 1);
 	}
 	ev_io_stop(up->loop, &up->io);
 	ev_io_stop(up->loop, &up->efd_io);
