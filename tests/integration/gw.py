@@ -1,0 +1,1144 @@
+"""Helpers for the iotgw integration tests.
+
+Everything here drives real processes over real sockets: the iotgw binary
+($IOTGW_BIN), the mosquitto broker as the upstream (mutual TLS), paho-mqtt and
+raw sockets as devices, Python's ssl module for TLS. Nothing is mocked.
+
+Rules kept throughout:
+  * every wait is bounded (WAIT seconds unless said otherwise);
+  * every process started here is recorded by PID and stopped by PID;
+  * files live in per-test (or per-module) temporary directories.
+"""
+
+import base64
+import datetime
+import itertools
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import paho.mqtt.client as paho
+
+ROOT = Path(__file__).resolve().parents[2]
+IOTGW_BIN = os.environ.get("IOTGW_BIN", str(ROOT / "build" / "iotgw"))
+PKI_TOOL = os.environ.get("IOTGW_PKI", str(ROOT / "tools" / "iotgw-pki"))
+MOSQUITTO = os.environ.get("MOSQUITTO", "/usr/sbin/mosquitto")
+MOSQUITTO_PUB = "/usr/bin/mosquitto_pub"
+
+# Upper bound of every "wait until X happens" (only reached when a test fails).
+WAIT = float(os.environ.get("IOTGW_TEST_WAIT", "10"))
+# Gateway start-up (READY=1) bound; ASan builds start more slowly.
+START_WAIT = float(os.environ.get("IOTGW_TEST_START_WAIT", "20"))
+# SIGTERM -> exit bound (the contract: graceful stop, exit 0, within 10 s).
+STOP_WAIT = 10.0
+
+LEVELS = ("crit", "err", "warning", "notice", "info", "debug")
+LOG_LINE_RE = re.compile(r"^iotgw\[(\d+)\]: (crit|err|warning|notice|info|debug) event=([a-z0-9_]+)")
+TS_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+
+# Processes started by the helpers, by PID, so that a crashed test run still
+# stops them (conftest calls reap_all() at session end).
+_PROCS = {}
+_PROCS_LOCK = threading.Lock()
+
+# Objects whose logs are worth showing when a test fails (conftest dumps them).
+LOG_SOURCES = []
+
+
+def _track(proc, what):
+    with _PROCS_LOCK:
+        _PROCS[proc.pid] = (proc, what)
+
+
+def _untrack(proc):
+    with _PROCS_LOCK:
+        _PROCS.pop(proc.pid, None)
+
+
+def reap_all():
+    """Kill (by PID) every process the helpers started and that is still running."""
+    with _PROCS_LOCK:
+        procs = list(_PROCS.values())
+        _PROCS.clear()
+    for proc, _ in procs:
+        if proc.poll() is None:
+            try:
+                os.kill(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                pass
+
+
+def tail(text, n=150):
+    lines = text.splitlines()
+    if len(lines) > n:
+        lines = ["... (%d lines omitted)" % (len(lines) - n)] + lines[-n:]
+    return "\n".join(lines)
+
+
+def wait_until(pred, timeout=WAIT, interval=0.02, what="condition"):
+    """Polls pred() until it returns something truthy; returns it. AssertionError on timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() >= deadline:
+            raise AssertionError("timed out after %.1fs waiting for %s" % (timeout, what))
+        time.sleep(interval)
+
+
+def free_port(family=socket.AF_INET, host="127.0.0.1"):
+    """A port that was free a moment ago (bind port 0, read it, close)."""
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def ipv6_loopback_available():
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+def wait_port(host, port, timeout=WAIT, proc=None):
+    """Until a TCP connect to host:port succeeds (or proc died)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError("process exited with %s before %s:%d accepted connections"
+                                 % (proc.returncode, host, port))
+        try:
+            with socket.socket(family, socket.SOCK_STREAM) as s:
+                s.settimeout(1)
+                s.connect((host, port))
+                return
+        except OSError:
+            pass
+        if time.monotonic() >= deadline:
+            raise AssertionError("%s:%d did not accept connections within %.1fs" % (host, port, timeout))
+        time.sleep(0.02)
+
+
+def parse_ts(ts):
+    assert TS_RE.match(ts), "ts %r is not RFC 3339 UTC with milliseconds" % ts
+    return datetime.datetime.strptime(ts, "%Y-%m-%dT%H:%M:%S.%fZ").replace(
+        tzinfo=datetime.timezone.utc).timestamp()
+
+
+def safe_name(s, n=40):
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", s).strip("-")[:n] or "x"
+
+
+_uniq = itertools.count(1)
+
+
+def unique(prefix):
+    return "%s%d" % (prefix, next(_uniq))
+
+
+# ---------------------------------------------------------------------------------------
+# PKI (tools/iotgw-pki)
+
+class Pki:
+    """Certificates for one test session, made with tools/iotgw-pki."""
+
+    DEVICES = ("dev0001", "dev0002", "dev0003", "dev0004")
+
+    def __init__(self, directory):
+        self.dir = Path(directory)
+
+    def run(self, *args):
+        r = subprocess.run([PKI_TOOL, "-d", str(self.dir), *args], capture_output=True,
+                           text=True, timeout=120)
+        if r.returncode != 0:
+            raise RuntimeError("iotgw-pki %s failed (%d):\n%s%s"
+                               % (" ".join(args), r.returncode, r.stdout, r.stderr))
+        return r
+
+    def build(self):
+        with ThreadPoolExecutor(3) as ex:
+            for f in [ex.submit(self.run, "ca", ca)
+                      for ca in ("devices-ca", "upstream-ca", "other-ca")]:
+                f.result()
+        leaves = [
+            ("server", "gateway", "--ca", "devices-ca"),
+            # A second server certificate for the certificate-reload test.
+            ("server", "gateway-b", "--ca", "devices-ca"),
+            ("server", "broker", "--ca", "upstream-ca"),
+            ("client", "gateway-upstream", "--ca", "upstream-ca"),
+            ("client", "observer", "--ca", "upstream-ca"),
+            ("client", "intruder", "--ca", "other-ca"),
+            ("client", "expired", "--ca", "devices-ca", "--cn", "dev0666", "--expired"),
+            # identity = san-dns: the device id comes from the DNS SAN, not the CN.
+            ("client", "sandev", "--ca", "devices-ca", "--cn", "sandev-cn",
+             "--san", "DNS:dev0077"),
+        ] + [("client", d, "--ca", "devices-ca") for d in self.DEVICES]
+        with ThreadPoolExecutor(4) as ex:
+            for f in [ex.submit(self.run, *leaf) for leaf in leaves]:
+                f.result()
+        return self
+
+    def pem(self, name):
+        return str(self.dir / (name + ".pem"))
+
+    def key(self, name):
+        return str(self.dir / (name + ".key"))
+
+    def der(self, name):
+        return (self.dir / (name + ".der")).read_bytes()
+
+    def client_ctx(self, cert=None, ca="devices-ca", check_hostname=True, max_version=None,
+                   min_version=None, ciphers=None, curve=None):
+        """A TLS client context like a sensor node's: trusts `ca`, presents `cert` if given."""
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.load_verify_locations(self.pem(ca))
+        ctx.check_hostname = check_hostname
+        if not check_hostname:
+            ctx.verify_mode = ssl.CERT_REQUIRED
+        if cert:
+            ctx.load_cert_chain(self.pem(cert), self.key(cert))
+        if max_version:
+            ctx.maximum_version = max_version
+        if min_version:
+            ctx.minimum_version = min_version
+        if ciphers:
+            ctx.set_ciphers(ciphers)
+        if curve:
+            ctx.set_ecdh_curve(curve)
+        return ctx
+
+
+# ---------------------------------------------------------------------------------------
+# Upstream: a real mosquitto over mutual TLS, plus an observer subscribed to everything.
+
+class Message:
+    __slots__ = ("topic", "payload", "retain", "qos", "t", "_json")
+
+    def __init__(self, topic, payload, retain, qos):
+        self.topic = topic
+        self.payload = payload
+        self.retain = retain
+        self.qos = qos
+        self.t = time.monotonic()
+        try:
+            self._json = json.loads(payload.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            self._json = None
+
+    @property
+    def json(self):
+        return self._json
+
+    def get(self, key, default=None):
+        return self._json.get(key, default) if isinstance(self._json, dict) else default
+
+    def __repr__(self):
+        return "<%s %s>" % (self.topic, self.payload[:300].decode("utf-8", "replace"))
+
+
+class Observer:
+    """A paho subscriber on the upstream broker (mutual TLS, persistent session, QoS 1,
+    filter '#'), collecting every message. The persistent session makes messages published
+    while it is reconnecting after a broker restart wait for it in the broker."""
+
+    def __init__(self, upstream, client_id, clean_session=False):
+        self.upstream = upstream
+        self.msgs = []
+        self.redelivered = 0
+        self.cond = threading.Condition()
+        self.subscribed = threading.Event()
+        self.c = paho.Client(client_id=client_id, clean_session=clean_session)
+        self.c.tls_set_context(upstream.pki.client_ctx(cert="observer", ca="upstream-ca"))
+        self.c.reconnect_delay_set(0.1, 0.5)
+        self.c.on_connect = self._on_connect
+        self.c.on_subscribe = lambda c, u, mid, q: self.subscribed.set()
+        self.c.on_message = self._on_message
+        self.c.connect("127.0.0.1", upstream.port, keepalive=30)
+        self.c.loop_start()
+        if not self.subscribed.wait(WAIT):
+            self.close()
+            raise AssertionError("observer could not subscribe on the upstream broker")
+
+    def _on_connect(self, c, userdata, flags, rc):
+        if rc == 0:
+            c.subscribe("#", qos=1)
+
+    def _on_message(self, c, userdata, msg):
+        m = Message(msg.topic, bytes(msg.payload), bool(msg.retain), msg.qos)
+        with self.cond:
+            # The broker re-sends (DUP) what it sent us just before a restart if our PUBACK
+            # did not reach it: that is the broker->observer hop, not the gateway's doing.
+            # (A duplicate from the gateway arrives here as a new message without DUP.)
+            if msg.dup and any(x.topic == m.topic and x.payload == m.payload
+                               for x in self.msgs):
+                self.redelivered += 1
+                return
+            self.msgs.append(m)
+            self.cond.notify_all()
+
+    def messages(self, pred=None):
+        with self.cond:
+            return [m for m in self.msgs if pred is None or pred(m)]
+
+    def wait_for(self, pred, count=1, timeout=WAIT, what=None):
+        """Waits until at least `count` collected messages satisfy pred; returns all of them."""
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while True:
+                got = [m for m in self.msgs if pred(m)]
+                if len(got) >= count:
+                    return got
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    seen = "\n  ".join(repr(m) for m in self.msgs[-30:]) or "(none)"
+                    raise AssertionError(
+                        "upstream: %d/%d message(s) %swithin %.1fs; last messages seen:\n  %s"
+                        % (len(got), count, ("for %s " % what) if what else "", timeout, seen))
+                self.cond.wait(min(left, 0.2))
+
+    def readings(self, device, gateway=None, topic_prefix=None):
+        """Readings (JSON with temperature_c) of one device, in arrival order."""
+        def pred(m):
+            return (m.get("device") == device and "temperature_c" in (m.json or {})
+                    and (gateway is None or m.get("gateway") == gateway)
+                    and (topic_prefix is None or m.topic.startswith(topic_prefix)))
+        return self.messages(pred)
+
+    def wait_readings(self, device, gateway=None, count=1, timeout=WAIT):
+        def pred(m):
+            return (m.get("device") == device and "temperature_c" in (m.json or {})
+                    and (gateway is None or m.get("gateway") == gateway))
+        return self.wait_for(pred, count, timeout, what="readings of %s/%s" % (gateway, device))
+
+    def wait_deadletters(self, device, gateway=None, count=1, timeout=WAIT):
+        def pred(m):
+            return (m.get("device") == device and "reason" in (m.json or {})
+                    and (gateway is None or m.get("gateway") == gateway))
+        return self.wait_for(pred, count, timeout, what="dead letters of %s/%s" % (gateway, device))
+
+    def close(self):
+        try:
+            self.c.disconnect()
+        finally:
+            self.c.loop_stop()
+
+
+class Upstream:
+    """mosquitto 2.0 as the upstream broker: one TLS listener on 127.0.0.1, client
+    certificates required (CN becomes the user name), no anonymous access. Can be stopped
+    and started again on the same port to simulate an outage."""
+
+    def __init__(self, pki, workdir, name="upstream"):
+        self.pki = pki
+        self.dir = Path(workdir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.name = name
+        self.port = free_port()
+        self.conf = self.dir / "mosquitto.conf"
+        self.logfile = self.dir / "mosquitto.log"
+        self.proc = None
+        self.observer = None
+        self.starts = 0
+        self.conf.write_text("\n".join([
+            "# generated by tests/integration/gw.py",
+            "user root",  # the tests run as root; do not drop to 'mosquitto'
+            "per_listener_settings false",
+            "allow_anonymous false",
+            "persistence true",
+            "persistence_location %s/" % self.dir,
+            "autosave_interval 0",
+            "log_dest file %s" % self.logfile,
+            "log_type all",
+            "connection_messages true",
+            "max_queued_messages 100000",
+            "listener %d 127.0.0.1" % self.port,
+            "cafile %s" % pki.pem("upstream-ca"),
+            "certfile %s" % pki.pem("broker"),
+            "keyfile %s" % pki.key("broker"),
+            "require_certificate true",
+            "use_identity_as_username true",
+            "",
+        ]))
+        LOG_SOURCES.append(self)
+
+    def start(self):
+        assert self.proc is None or self.proc.poll() is not None, "mosquitto already running"
+        self.stderr = open(self.dir / ("mosquitto.stderr.%d" % self.starts), "wb")
+        self.starts += 1
+        self.proc = subprocess.Popen([MOSQUITTO, "-c", str(self.conf)], stdin=subprocess.DEVNULL,
+                                     stdout=self.stderr, stderr=self.stderr)
+        _track(self.proc, "mosquitto")
+        try:
+            wait_port("127.0.0.1", self.port, WAIT, self.proc)
+        except AssertionError as e:
+            raise AssertionError("%s\n%s" % (e, tail(self.log_text(), 40)))
+
+    def start_observer(self):
+        self.observer = Observer(self, "observer-%d" % self.port)
+        return self.observer
+
+    def stop(self, sig=signal.SIGTERM):
+        p = self.proc
+        if p is None or p.poll() is not None:
+            return
+        os.kill(p.pid, sig)
+        try:
+            p.wait(STOP_WAIT)
+        except subprocess.TimeoutExpired:
+            os.kill(p.pid, signal.SIGKILL)
+            p.wait(5)
+        _untrack(p)
+        self.stderr.close()
+
+    def close(self):
+        if self.observer is not None:
+            self.observer.close()
+            self.observer = None
+        self.stop()
+        if self in LOG_SOURCES:
+            LOG_SOURCES.remove(self)
+
+    @property
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def log_text(self):
+        try:
+            return self.logfile.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def dump(self):
+        return "mosquitto %s (port %d) log" % (self.name, self.port), tail(self.log_text(), 80)
+
+    # Convenience: the observer's collections.
+    def wait_for(self, *a, **kw):
+        return self.observer.wait_for(*a, **kw)
+
+    def wait_readings(self, *a, **kw):
+        return self.observer.wait_readings(*a, **kw)
+
+    def wait_deadletters(self, *a, **kw):
+        return self.observer.wait_deadletters(*a, **kw)
+
+    def readings(self, *a, **kw):
+        return self.observer.readings(*a, **kw)
+
+    def messages(self, *a, **kw):
+        return self.observer.messages(*a, **kw)
+
+
+# ---------------------------------------------------------------------------------------
+# The gateway
+
+def listener(name, tls="off", host="127.0.0.1", port=None, **opts):
+    """A [listener NAME] description for Gateway(listeners=[...]). opts are config keys
+    (identity, handshake_timeout, max_connections, tls_min_version, ciphers, cert, ...)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    return {"name": name, "tls": tls, "host": host,
+            "port": port if port is not None else free_port(family, host), "opts": dict(opts)}
+
+
+class NotifySocket:
+    """The NOTIFY_SOCKET end the service manager would hold: an AF_UNIX datagram socket,
+    read by a background thread. Kept in a short /tmp path (sun_path is 108 bytes)."""
+
+    def __init__(self):
+        import tempfile
+        self.dir = tempfile.mkdtemp(prefix="iotgw-n", dir="/tmp")
+        self.path = os.path.join(self.dir, "notify")
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(self.path)
+        self.sock.settimeout(0.1)
+        self.datagrams = []  # (monotonic time, text)
+        self.cond = threading.Condition()
+        self._stop = False
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        while not self._stop:
+            try:
+                data = self.sock.recv(65536)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            with self.cond:
+                self.datagrams.append((time.monotonic(), data.decode("utf-8", "replace")))
+                self.cond.notify_all()
+
+    def messages(self):
+        with self.cond:
+            return [d for _, d in self.datagrams]
+
+    def wait_for(self, pred, timeout=WAIT, what="notification", start=0):
+        """Waits for a datagram (index >= start) satisfying pred; returns its index."""
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while True:
+                for i in range(start, len(self.datagrams)):
+                    if pred(self.datagrams[i][1]):
+                        return i
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError("no %s within %.1fs; datagrams: %r"
+                                         % (what, timeout, [d for _, d in self.datagrams][-20:]))
+                self.cond.wait(min(left, 0.1))
+
+    def close(self):
+        self._stop = True
+        self.thread.join(2)
+        self.sock.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def notify_fields(datagram):
+    """'READY=1\\nSTATUS=x' -> {'READY': '1', 'STATUS': 'x'}"""
+    out = {}
+    for line in datagram.split("\n"):
+        if "=" in line:
+            k, v = line.split("=", 1)
+            out[k] = v
+    return out
+
+
+def parse_log_line(line):
+    """'iotgw[12]: warning event=x device=d peer=1.2.3.4:5: msg' -> dict, or None.
+    Field order after event= is free; the fields end at the first token ending in ':'."""
+    m = LOG_LINE_RE.match(line)
+    if not m:
+        return None
+    ev = {"pid": int(m.group(1)), "level": m.group(2), "raw": line, "msg": ""}
+    rest = line[m.start(3) - len("event="):]
+    tokens = rest.split(" ")
+    for i, tok in enumerate(tokens):
+        km = re.match(r"^([a-z_]+)=(.*)$", tok)
+        if not km:
+            ev["msg"] = " ".join(tokens[i:])
+            break
+        k, v = km.group(1), km.group(2)
+        end = v.endswith(":")
+        if end:
+            v = v[:-1]
+        ev[k] = v
+        if end:
+            ev["msg"] = " ".join(tokens[i + 1:])
+            break
+    return ev
+
+
+class Gateway:
+    """One iotgw process with its own config file, stderr log and NOTIFY_SOCKET."""
+
+    def __init__(self, workdir, pki, upstream=None, name=None, listeners=None, decode=(),
+                 gateway=None, upstream_opts=None, spool=None, extra="", env=None,
+                 notify=True, log_level="debug"):
+        self.dir = Path(workdir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.pki = pki
+        self.upstream = upstream
+        self.name = name or unique("gw-")
+        self.listeners = listeners if listeners is not None else [listener("plain", "off")]
+        self.decode = list(decode)
+        self.gateway_opts = dict(gateway or {})
+        self.gateway_opts.setdefault("log_level", log_level)
+        self.upstream_opts = dict(upstream_opts or {})
+        self.spool = spool
+        self.extra = extra
+        self.env = dict(env or {})
+        self.use_notify = notify
+        self.conf = self.dir / "iotgw.conf"
+        self.logfile = self.dir / "iotgw.stderr"
+        self.proc = None
+        self.notify = None
+        self.expect_exit = None  # set when a test stopped/killed it on purpose
+        self.write_config()
+
+    # -- configuration
+    def port(self, name=None):
+        return self.listener(name)["port"]
+
+    def listener(self, name=None):
+        if name is None:
+            return self.listeners[0]
+        for lst in self.listeners:
+            if lst["name"] == name:
+                return lst
+        raise KeyError(name)
+
+    def render(self):
+        out = ["# generated by tests/integration/gw.py", "[gateway]", "name = %s" % self.name]
+        out += ["%s = %s" % kv for kv in self.gateway_opts.items()]
+        for lst in self.listeners:
+            host = lst["host"]
+            bind = "[%s]:%d" % (host, lst["port"]) if ":" in host else "%s:%d" % (host, lst["port"])
+            out += ["", "[listener %s]" % lst["name"], "bind = %s" % bind, "tls = %s" % lst["tls"]]
+            opts = dict(lst["opts"])
+            if lst["tls"] != "off":
+                opts.setdefault("cert", self.pki.pem("gateway"))
+                opts.setdefault("key", self.pki.key("gateway"))
+            if lst["tls"] == "mutual":
+                opts.setdefault("ca", self.pki.pem("devices-ca"))
+            out += ["%s = %s" % kv for kv in opts.items()]
+        up = {"host": "127.0.0.1",
+              "port": self.upstream.port if self.upstream else free_port(),
+              "tls": "mutual",
+              "ca": self.pki.pem("upstream-ca"),
+              "cert": self.pki.pem("gateway-upstream"),
+              "key": self.pki.key("gateway-upstream"),
+              "keepalive": "10s",
+              "reconnect_min": "100ms",
+              "reconnect_max": "1s"}
+        up.update(self.upstream_opts)
+        out += ["", "[upstream]"] + ["%s = %s" % kv for kv in up.items() if kv[1] is not None]
+        if self.spool:
+            out += ["", "[spool]"] + ["%s = %s" % kv for kv in self.spool.items()]
+        for name, opts in self.decode:
+            out += ["", "[decode %s]" % name] + ["%s = %s" % kv for kv in opts.items()]
+        if self.extra:
+            out += ["", self.extra]
+        return "\n".join(out) + "\n"
+
+    def write_config(self, text=None):
+        self.conf.write_text(text if text is not None else self.render())
+
+    # -- process
+    def start(self, wait_ready=True, args=()):
+        assert self.proc is None or self.proc.poll() is not None, "gateway already running"
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "JOURNAL_STREAM",
+                            "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES")}
+        if self.use_notify:
+            if self.notify is None:
+                self.notify = NotifySocket()
+            env["NOTIFY_SOCKET"] = self.notify.path
+            self.notify_start = len(self.notify.messages())
+        env.update(self.env)
+        self.log_fh = open(self.logfile, "ab")
+        self.log_offset = self.logfile.stat().st_size
+        self.proc = subprocess.Popen([IOTGW_BIN, "-c", str(self.conf), "--log-stderr", *args],
+                                     stdin=subprocess.DEVNULL, stdout=self.log_fh,
+                                     stderr=self.log_fh, env=env)
+        _track(self.proc, "iotgw")
+        if self not in LOG_SOURCES:
+            LOG_SOURCES.append(self)
+        self.expect_exit = None
+        if wait_ready:
+            self.wait_ready()
+        return self
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    @property
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def wait_ready(self, timeout=START_WAIT):
+        def ready():
+            if self.proc.poll() is not None:
+                raise AssertionError("iotgw exited with %d during start-up:\n%s"
+                                     % (self.proc.returncode, tail(self.log_text(), 60)))
+            if self.notify is not None:
+                return any("READY=1" in d.split("\n")
+                           for d in self.notify.messages()[self.notify_start:])
+            return any(e["event"] == "gateway_ready" for e in self.events())
+        try:
+            wait_until(ready, timeout, what="READY=1 from iotgw")
+        except AssertionError as e:
+            raise AssertionError("%s\n%s" % (e, tail(self.log_text(), 60)))
+
+    def send_signal(self, sig):
+        assert self.running, "iotgw is not running (exit %s)" % self.proc.returncode
+        os.kill(self.proc.pid, sig)
+
+    def sighup(self):
+        self.send_signal(signal.SIGHUP)
+
+    def stop(self, sig=signal.SIGTERM, timeout=STOP_WAIT, expect_rc=0):
+        """Graceful stop; asserts the exit status (0) within timeout."""
+        if not self.running:
+            rc = self.proc.returncode if self.proc else None
+            self._closed()
+            assert rc == expect_rc, "iotgw had already exited with %s:\n%s" % (
+                rc, tail(self.log_text(), 60))
+            return rc
+        self.expect_exit = "stop"
+        os.kill(self.proc.pid, sig)
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(5)
+            self._closed()
+            raise AssertionError("iotgw did not exit within %.0fs of %s:\n%s"
+                                 % (timeout, signal.Signals(sig).name, tail(self.log_text(), 60)))
+        self._closed()
+        assert rc == expect_rc, "iotgw exited with %d after %s (expected %d):\n%s" % (
+            rc, signal.Signals(sig).name, expect_rc, tail(self.log_text(), 60))
+        return rc
+
+    def kill9(self):
+        self.expect_exit = "kill"
+        if self.running:
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(5)
+        self._closed()
+
+    def wait_exit(self, timeout=WAIT):
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError("iotgw still running after %.1fs:\n%s"
+                                 % (timeout, tail(self.log_text(), 40)))
+        self.expect_exit = "exited"
+        self._closed()
+        return rc
+
+    def _closed(self):
+        if self.proc is not None:
+            _untrack(self.proc)
+        fh = getattr(self, "log_fh", None)
+        if fh is not None and not fh.closed:
+            fh.close()
+
+    def finalize(self):
+        """Fixture finalizer: a gateway the test left running must stop cleanly (exit 0),
+        and no sanitizer may have complained (ASan/UBSan builds), even after a kill -9."""
+        try:
+            if self.proc is not None and self.expect_exit is None:
+                self.stop()
+            elif self.running:
+                self.kill9()
+            text = self.log_text()
+            bad = [ln for ln in text.splitlines()
+                   if "Sanitizer" in ln or "runtime error:" in ln]
+            assert not bad, "sanitizer report in the iotgw log:\n%s" % tail(text, 80)
+        finally:
+            if self.notify is not None:
+                self.notify.close()
+                self.notify = None
+            if self in LOG_SOURCES:
+                LOG_SOURCES.remove(self)
+
+    # -- logs
+    def log_text(self):
+        try:
+            return self.logfile.read_bytes().decode("utf-8", "replace")
+        except FileNotFoundError:
+            return ""
+
+    def log_lines(self):
+        """Lines written by the current process (since the last start)."""
+        try:
+            data = self.logfile.read_bytes()[getattr(self, "log_offset", 0):]
+        except FileNotFoundError:
+            return []
+        return data.decode("utf-8", "replace").splitlines()
+
+    def events(self, event=None, **fields):
+        """Parsed log lines of the current process, filtered by event and exact field values."""
+        out = []
+        for line in self.log_lines():
+            ev = parse_log_line(line)
+            if ev is None:
+                continue
+            if event is not None and ev["event"] != event:
+                continue
+            if all(ev.get(k) == str(v) for k, v in fields.items()):
+                out.append(ev)
+        return out
+
+    def wait_event(self, event, timeout=WAIT, count=1, **fields):
+        """Waits until `count` log lines with event=EVENT (and the given field values) exist."""
+        def have():
+            got = self.events(event, **fields)
+            if len(got) >= count:
+                return got
+            if not self.running:
+                raise AssertionError("iotgw exited (%s) while waiting for event=%s %s:\n%s"
+                                     % (self.proc.returncode, event, fields,
+                                        tail(self.log_text(), 60)))
+            return None
+        try:
+            return wait_until(have, timeout, interval=0.03,
+                              what="%d log line(s) event=%s %s" % (count, event, fields))
+        except AssertionError as e:
+            if "exited" in str(e):
+                raise
+            raise AssertionError("%s; log:\n%s" % (e, tail(self.log_text(), 60)))
+
+    def wait_log(self, regex, timeout=WAIT):
+        rx = re.compile(regex)
+
+        def have():
+            return [ln for ln in self.log_lines() if rx.search(ln)]
+        try:
+            return wait_until(have, timeout, interval=0.03, what="log line /%s/" % regex)
+        except AssertionError as e:
+            raise AssertionError("%s; log:\n%s" % (e, tail(self.log_text(), 60)))
+
+    def dump(self):
+        return "iotgw %s stderr (%s)" % (self.name, self.logfile), tail(self.log_text(), 150)
+
+    # -- device-side helpers
+    def pub(self, client_id, topic, payload, qos=1, listener_name=None, extra_args=(),
+            host="127.0.0.1"):
+        """mosquitto_pub against one of the listeners; asserts it succeeded."""
+        lst = self.listener(listener_name)
+        args = [MOSQUITTO_PUB, "-h", host, "-p", str(lst["port"]), "-i", client_id,
+                "-t", topic, "-m", payload, "-q", str(qos), *extra_args]
+        r = subprocess.run(args, capture_output=True, text=True, timeout=WAIT)
+        assert r.returncode == 0, "mosquitto_pub failed (%d): %s%s" % (r.returncode, r.stdout,
+                                                                        r.stderr)
+        return r
+
+
+def module_gateway(request, tmp_path_factory, pki, **kw):
+    """Starts a gateway shared by a module's tests; stopped (exit 0 asserted) at module end.
+    Use from a module-scoped fixture: `return gw.module_gateway(request, tmp_path_factory,
+    pki, upstream=upstream, listeners=[...])`."""
+    mod = request.module.__name__.rsplit(".", 1)[-1]
+    kw.setdefault("name", safe_name("gw-" + mod, 50))
+    g = Gateway(tmp_path_factory.mktemp("gw-" + mod), pki, **kw)
+    request.addfinalizer(g.finalize)
+    g.start()
+    return g
+
+
+# ---------------------------------------------------------------------------------------
+# Devices
+
+class Device:
+    """A paho MQTT 3.1.1 client (the ESP8266/ESP32 side). Does not reconnect by itself, so
+    that a dropped connection is seen by the test (unexpected_disconnects)."""
+
+    def __init__(self, port, client_id, host="127.0.0.1", tls=None, keepalive=60,
+                 clean_session=True, protocol=paho.MQTTv311):
+        self.client_id = client_id
+        self.connected = threading.Event()
+        self.connack_rc = None
+        self.disconnects = []
+        self.c = paho.Client(client_id=client_id, clean_session=clean_session,
+                             protocol=protocol, reconnect_on_failure=False)
+        if tls is not None:
+            self.c.tls_set_context(tls)
+        self.c.on_connect = self._on_connect
+        self.c.on_disconnect = self._on_disconnect
+        self.c.connect(host, port, keepalive)
+        self.c.loop_start()
+        if not self.connected.wait(WAIT) or self.connack_rc != 0:
+            self.c.loop_stop()
+            raise AssertionError("device %s: no successful CONNACK (rc=%s)"
+                                 % (client_id, self.connack_rc))
+
+    def _on_connect(self, c, userdata, flags, rc):
+        self.connack_rc = rc
+        self.connected.set()
+
+    def _on_disconnect(self, c, userdata, rc):
+        self.disconnects.append(rc)
+
+    @property
+    def unexpected_disconnects(self):
+        return [rc for rc in self.disconnects if rc != 0]
+
+    def publish(self, topic, payload, qos=1, retain=False, timeout=WAIT):
+        """Publishes; for QoS > 0 waits for the PUBACK/PUBCOMP and asserts it came."""
+        info = self.c.publish(topic, payload, qos=qos, retain=retain)
+        assert info.rc == paho.MQTT_ERR_SUCCESS, "publish failed locally: rc=%d" % info.rc
+        if qos > 0:
+            try:
+                info.wait_for_publish(timeout)
+            except (RuntimeError, ValueError) as e:
+                raise AssertionError("device %s: publish not acknowledged: %s"
+                                     % (self.client_id, e))
+            assert info.is_published(), "device %s: no PUBACK within %.1fs" % (
+                self.client_id, timeout)
+        return info
+
+    def publish_async(self, topic, payload, qos=1):
+        info = self.c.publish(topic, payload, qos=qos)
+        assert info.rc == paho.MQTT_ERR_SUCCESS, "publish failed locally: rc=%d" % info.rc
+        return info
+
+    def close(self):
+        try:
+            self.c.disconnect()
+        finally:
+            self.c.loop_stop()
+
+
+# ---------------------------------------------------------------------------------------
+# Raw MQTT 3.1.1 packets (byte-exact, for protocol tests)
+
+def varint(n):
+    out = bytearray()
+    while True:
+        b = n % 128
+        n //= 128
+        if n:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+def mstr(s):
+    b = s.encode("utf-8") if isinstance(s, str) else s
+    return len(b).to_bytes(2, "big") + b
+
+
+def packet(first_byte, body=b""):
+    return bytes([first_byte]) + varint(len(body)) + body
+
+
+def connect_pkt(client_id, keepalive=60, clean=True, proto="MQTT", level=4, username=None,
+                password=None, flags=None, v5_props=False):
+    f = 0
+    if clean:
+        f |= 0x02
+    if username is not None:
+        f |= 0x80
+    if password is not None:
+        f |= 0x40
+    if flags is not None:
+        f = flags
+    body = mstr(proto) + bytes([level, f]) + keepalive.to_bytes(2, "big")
+    if v5_props:
+        body += b"\x00"  # MQTT 5 property length 0
+    body += mstr(client_id)
+    if username is not None:
+        body += mstr(username)
+    if password is not None:
+        body += mstr(password)
+    return packet(0x10, body)
+
+
+def publish_pkt(topic, payload, qos=0, pid=None, dup=False, retain=False):
+    if isinstance(payload, str):
+        payload = payload.encode("utf-8")
+    first = 0x30 | (qos << 1) | (0x08 if dup else 0) | (0x01 if retain else 0)
+    body = mstr(topic)
+    if qos > 0:
+        body += (pid if pid is not None else 1).to_bytes(2, "big")
+    return packet(first, body + payload)
+
+
+def pubrel_pkt(pid):
+    return b"\x62\x02" + pid.to_bytes(2, "big")
+
+
+def subscribe_pkt(pid, filters):
+    body = pid.to_bytes(2, "big")
+    for f, q in filters:
+        body += mstr(f) + bytes([q])
+    return packet(0x82, body)
+
+
+def unsubscribe_pkt(pid, filters):
+    body = pid.to_bytes(2, "big")
+    for f in filters:
+        body += mstr(f)
+    return packet(0xA2, body)
+
+
+PINGREQ = b"\xc0\x00"
+PINGRESP = b"\xd0\x00"
+DISCONNECT = b"\xe0\x00"
+CONNACK_OK = b"\x20\x02\x00\x00"
+
+
+class Closed(Exception):
+    pass
+
+
+class RawConn:
+    """A device speaking MQTT bytes over TCP (optionally TLS) by hand."""
+
+    def __init__(self, port, host="127.0.0.1", tls=None, server_hostname=None, timeout=WAIT):
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        s = socket.socket(family, socket.SOCK_STREAM)
+        s.settimeout(timeout)
+        s.connect((host, port))
+        self.host = host
+        self.local = s.getsockname()
+        # How the gateway names us in peer= fields.
+        self.peer_str = ("[%s]:%d" % self.local[:2]) if family == socket.AF_INET6 \
+            else "%s:%d" % self.local[:2]
+        self.sock = s
+        self.buf = b""
+        self.closed = False
+        if tls is not None:
+            self.start_tls(tls, server_hostname)
+
+    def start_tls(self, ctx, server_hostname=None):
+        """TLS handshake on the connected socket; ssl.SSLError etc. propagate (socket closed)."""
+        try:
+            self.sock = ctx.wrap_socket(self.sock, server_hostname=server_hostname or self.host)
+        except BaseException:
+            self.closed = True
+            self.sock.close()
+            raise
+        return self
+
+    @property
+    def local_port(self):
+        return self.local[1]
+
+    def send(self, data):
+        self.sock.sendall(data)
+
+    def send_slowly(self, data, delay=0.005):
+        for i in range(len(data)):
+            self.sock.sendall(data[i:i + 1])
+            time.sleep(delay)
+
+    def _fill(self, deadline):
+        """Reads more bytes into buf; raises Closed on EOF/reset, socket.timeout at deadline."""
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise socket.timeout("deadline")
+        self.sock.settimeout(left)
+        try:
+            data = self.sock.recv(65536)
+        except (ConnectionResetError, BrokenPipeError, ssl.SSLError) as e:
+            self.closed = True
+            raise Closed(repr(e))
+        if not data:
+            self.closed = True
+            raise Closed("EOF")
+        self.buf += data
+
+    def read_exact(self, n, timeout=WAIT):
+        deadline = time.monotonic() + timeout
+        while len(self.buf) < n:
+            self._fill(deadline)
+        out, self.buf = self.buf[:n], self.buf[n:]
+        return out
+
+    def read_packet(self, timeout=WAIT):
+        """Returns one whole packet as bytes (fixed header included)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if len(self.buf) >= 2:
+                mult, n, i = 1, 0, 1
+                complete = False
+                while i < len(self.buf) and i <= 4:
+                    b = self.buf[i]
+                    n += (b & 0x7F) * mult
+                    mult *= 128
+                    i += 1
+                    if not b & 0x80:
+                        complete = True
+                        break
+                if complete and len(self.buf) >= i + n:
+                    pkt, self.buf = self.buf[:i + n], self.buf[i + n:]
+                    return pkt
+            self._fill(deadline)
+
+    def expect(self, expected, timeout=WAIT, what="packet"):
+        try:
+            got = self.read_packet(timeout)
+        except Closed as e:
+            raise AssertionError("connection closed (%s) while waiting for %s %s"
+                                 % (e, what, expected.hex(" ")))
+        except socket.timeout:
+            raise AssertionError("no %s within %.1fs (expected %s)" % (what, timeout,
+                                                                         expected.hex(" ")))
+        assert got == expected, "%s: got %s, expected %s" % (what, got.hex(" "), expected.hex(" "))
+        return got
+
+    def connect(self, client_id, **kw):
+        self.send(connect_pkt(client_id, **kw))
+        return self.expect(CONNACK_OK, what="CONNACK")
+
+    def wait_closed(self, timeout=WAIT):
+        """Waits for the peer to close; returns (seconds waited, bytes received meanwhile).
+        AssertionError if still open at the deadline."""
+        t0 = time.monotonic()
+        deadline = t0 + timeout
+        got = b""
+        if self.closed:
+            return 0.0, got
+        while True:
+            try:
+                self._fill(deadline)
+                got += self.buf
+                self.buf = b""
+            except Closed:
+                return time.monotonic() - t0, got
+            except socket.timeout:
+                raise AssertionError("connection still open after %.1fs (received %r)"
+                                     % (timeout, got[:64]))
+
+    def is_open_for(self, seconds):
+        """True if the peer has not closed within `seconds` (data received is discarded)."""
+        try:
+            self.wait_closed(seconds)
+            return False
+        except AssertionError:
+            return True
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+def assert_reading(m, device, gateway, temperature_c, fmt, seq=None, humidity=None, event=None,
+                   raw=None, topic=None):
+    """Checks one upstream reading message against the contract (SPEC "Upstream messages")."""
+    j = m.json
+    assert isinstance(j, dict), "upstream message is not a JSON object: %r" % m
+    keys = {"device", "gateway", "ts", "seq", "temperature_c", "format"}
+    if humidity is not None:
+        keys.add("humidity_pct")
+    if event is not None:
+        keys.add("event")
+    if raw is not None:
+        keys.add("raw")
+    assert set(j) == keys, "reading keys %s, expected %s: %r" % (sorted(j), sorted(keys), m)
+    assert j["device"] == device, m
+    assert j["gateway"] == gateway, m
+    assert j["format"] == fmt, m
+    assert isinstance(j["seq"], int) and not isinstance(j["seq"], bool) and j["seq"] >= 1, m
+    if seq is not None:
+        assert j["seq"] == seq, m
+    assert isinstance(j["temperature_c"], (int, float)), m
+    assert abs(j["temperature_c"] - temperature_c) < 1e-9, "temperature_c %r != %r (%r)" % (
+        j["temperature_c"], temperature_c, m)
+    if humidity is not None:
+        assert abs(j["humidity_pct"] - humidity) < 1e-9, m
+    if event is not None:
+        assert j["event"] == event, m
+    if raw is not None:
+        assert j["raw"] == raw, m
+    assert abs(parse_ts(j["ts"]) - time.time()) < 300, "ts %s is not now" % j["ts"]
+    if topic is not None:
+        assert m.topic == topic, "topic %s, expected %s" % (m.topic, topic)
+    assert not m.retain, "reading forwarded with the retain flag: %r" % m
+
+
+def b64(data):
+    return base64.b64encode(data).decode("ascii")

@@ -1,0 +1,243 @@
+"""`iotgw -t -c FILE`: check a configuration and exit (0 ok, 1 with FILE:LINE: lines).
+
+Every problem is reported, each on one "FILE:LINE: message" line with the line number of
+the offending key (or section header)."""
+
+import re
+import socket
+import subprocess
+
+import pytest
+
+import gw
+
+
+def run_check(path, timeout=gw.WAIT):
+    return subprocess.run([gw.IOTGW_BIN, "-t", "-c", str(path)], capture_output=True,
+                          text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def diagnostics(stderr, path):
+    """[(line, message)] of the error lines (warnings excluded) naming path. A problem of
+    the whole file may be printed as "FILE:0: message" or "FILE: message" (line 0); the
+    "FILE: N error(s)" summary is not a diagnostic."""
+    out = []
+    rx = re.compile(r"^%s:(\d+): (.*)$" % re.escape(str(path)))
+    whole = re.compile(r"^%s: (.*)$" % re.escape(str(path)))
+    for ln in stderr.splitlines():
+        m = rx.match(ln)
+        if m and not m.group(2).startswith("warning"):
+            out.append((int(m.group(1)), m.group(2)))
+            continue
+        m = whole.match(ln)
+        if m and not m.group(1).startswith("warning") \
+                and not re.match(r"^\d+ errors?(\(s\))?$", m.group(1)):
+            out.append((0, m.group(1)))
+    return out
+
+
+class Conf:
+    """Builds a config line by line, remembering the line number of tagged lines."""
+
+    def __init__(self):
+        self.lines = []
+        self.tags = {}
+
+    def add(self, text, tag=None):
+        self.lines.append(text)
+        if tag:
+            self.tags[tag] = len(self.lines)
+        return self
+
+    def insert_after(self, tag, text, newtag):
+        n = self.tags[tag]
+        self.lines.insert(n, text)
+        self.tags = {t: (k + 1 if k > n else k) for t, k in self.tags.items()}
+        self.tags[newtag] = n + 1
+        return self
+
+    def text(self):
+        return "\n".join(self.lines) + "\n"
+
+
+def base_conf(pki, port, tags=()):
+    """A valid configuration; lines listed in tags can be replaced by the caller."""
+    c = Conf()
+    c.add("# iotgw -t test configuration")
+    c.add("[gateway]", "gateway")
+    c.add("name = gw-check", "name")
+    c.add("max_packet_size = 16K", "max_packet_size")
+    c.add("connect_timeout = 10s", "connect_timeout")
+    c.add("")
+    c.add("; a mutual TLS listener")
+    c.add("[listener devices]", "listener")
+    c.add("bind = 127.0.0.1:%d" % port, "bind")
+    c.add("tls = mutual", "tls")
+    c.add("cert = %s" % pki.pem("gateway"), "cert")
+    c.add("key = %s" % pki.key("gateway"), "key")
+    c.add("ca = %s" % pki.pem("devices-ca"), "ca")
+    c.add("handshake_timeout = 10s", "handshake_timeout")
+    c.add("")
+    c.add("[upstream]", "upstream")
+    c.add("host = 127.0.0.1", "host")
+    c.add("port = 8883", "port")
+    c.add("ca = %s" % pki.pem("upstream-ca"), "up_ca")
+    c.add("cert = %s" % pki.pem("gateway-upstream"), "up_cert")
+    c.add("key = %s" % pki.key("gateway-upstream"), "up_key")
+    c.add("reconnect_min = 200ms", "reconnect_min")
+    c.add("reconnect_max = 1s", "reconnect_max")
+    c.add("topic = sensors/{device}/temperature", "topic")
+    c.add("")
+    c.add("[decode adc]", "decode")
+    c.add("topic = adc/#", "decode_topic")
+    c.add("format = adc", "format")
+    c.add("scale = 0.1")
+    c.add("offset = -50")
+    return c
+
+
+def replace(c, tag, text):
+    c.lines[c.tags[tag] - 1] = text
+    return c
+
+
+def test_valid_config_exits_0(pki, tmp_path):
+    # The listener port is in use: -t checks, it does not bind (it runs beside the daemon).
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        c = base_conf(pki, busy.getsockname()[1])
+        path = tmp_path / "ok.conf"
+        path.write_text(c.text())
+        r = run_check(path)
+    assert r.returncode == 0, "exit %d:\n%s%s" % (r.returncode, r.stdout, r.stderr)
+    assert diagnostics(r.stderr, path) == [], r.stderr
+
+
+def test_valid_config_with_every_listener_kind(pki, tmp_path):
+    g = gw.Gateway(tmp_path / "g", pki, listeners=[
+        gw.listener("plain", "off"), gw.listener("tls", "server"),
+        gw.listener("mtls", "mutual", identity="san-dns", tls_min_version="1.3",
+                    max_connections=100)],
+        decode=[("watson", {"topic": "iot-2/evt/+/fmt/json", "format": "watson"}),
+                ("rest", {"topic": "#", "format": "auto", "unit": "F", "min": -60, "max": 60})],
+        spool={"max_messages": 1000, "max_bytes": "1M"},
+        gateway={"max_keepalive": "1h", "log_level": "notice"})
+    r = run_check(g.conf)
+    assert r.returncode == 0, "exit %d:\n%s\n%s%s" % (r.returncode, g.conf.read_text(),
+                                                      r.stdout, r.stderr)
+    assert diagnostics(r.stderr, g.conf) == [], r.stderr
+
+
+def test_ca_on_server_listener_is_a_warning(pki, tmp_path):
+    c = replace(base_conf(pki, gw.free_port()), "tls", "tls = server")
+    path = tmp_path / "warn.conf"
+    path.write_text(c.text())
+    r = run_check(path)
+    assert r.returncode == 0, "exit %d:\n%s%s" % (r.returncode, r.stdout, r.stderr)
+    assert "%s:%d: warning" % (path, c.tags["ca"]) in r.stderr, r.stderr
+
+
+def test_every_problem_reported_with_its_line(pki, tmp_path):
+    c = base_conf(pki, gw.free_port())
+    c.insert_after("name", "colour = blue", "unknown")
+    replace(c, "cert", "cert = %s" % (tmp_path / "missing" / "gateway.pem"))
+    replace(c, "handshake_timeout", "handshake_timeout = soon")
+    path = tmp_path / "bad.conf"
+    path.write_text(c.text())
+    r = run_check(path)
+    assert r.returncode == 1, "exit %d:\n%s%s" % (r.returncode, r.stdout, r.stderr)
+    got = sorted(n for n, _ in diagnostics(r.stderr, path))
+    want = sorted([c.tags["unknown"], c.tags["cert"], c.tags["handshake_timeout"]])
+    assert got == want, "error lines %s, expected %s (one per problem):\n%s\n%s" % (
+        got, want, c.text(), r.stderr)
+
+
+# (tag of the line to replace or None to append, new text, the line expected in the diagnostic)
+SINGLE_PROBLEMS = {
+    "unknown_key": ("connect_timeout", "connect_timeout_ms = 5", "connect_timeout"),
+    "bad_size": ("max_packet_size", "max_packet_size = 12", "max_packet_size"),
+    "size_too_big": ("max_packet_size", "max_packet_size = 2M", "max_packet_size"),
+    "bad_duration": ("connect_timeout", "connect_timeout = 10x", "connect_timeout"),
+    "duration_out_of_range": ("connect_timeout", "connect_timeout = 0", "connect_timeout"),
+    "bad_tls_mode": ("tls", "tls = maybe", "tls"),
+    "bad_identity": ("handshake_timeout", "identity = serial", "handshake_timeout"),
+    "bad_bind": ("bind", "bind = localhost:8883", "bind"),
+    "bad_port": ("bind", "bind = 127.0.0.1:70000", "bind"),
+    "bad_gateway_name": ("name", "name = gw/1", "name"),
+    "bad_log_level": ("max_packet_size", "log_level = loud", "max_packet_size"),
+    "missing_key_file": ("key", "key = /nonexistent/iotgw-test/gateway.key", "key"),
+    "missing_ca_file": ("ca", "ca = /nonexistent/iotgw-test/ca.pem", "ca"),
+    "missing_upstream_cert": ("up_cert", "cert = /nonexistent/iotgw-test/up.pem", "up_cert"),
+    "reconnect_max_below_min": ("reconnect_max", "reconnect_max = 150ms", "reconnect_max"),
+    "bad_topic_placeholder": ("topic", "topic = sensors/{serial}/temperature", "topic"),
+    "wildcard_in_topic": ("topic", "topic = sensors/#", "topic"),
+    "bad_decode_format": ("format", "format = xml", "format"),
+    "duplicate_key": ("connect_timeout", "name = gw-again", "connect_timeout"),
+    "unknown_section": ("gateway", "[gatewy]", "gateway"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(SINGLE_PROBLEMS))
+def test_single_problem(pki, tmp_path, case):
+    tag, text, line_tag = SINGLE_PROBLEMS[case]
+    c = replace(base_conf(pki, gw.free_port()), tag, text)
+    path = tmp_path / ("%s.conf" % case)
+    path.write_text(c.text())
+    r = run_check(path)
+    assert r.returncode == 1, "%s: exit %d:\n%s%s" % (case, r.returncode, r.stdout, r.stderr)
+    diags = diagnostics(r.stderr, path)
+    assert diags, "%s: no FILE:LINE: diagnostic on stderr:\n%s" % (case, r.stderr)
+    want = c.tags[line_tag]
+    if case == "unknown_section":
+        # The keys of an unknown section may be reported too; the header line must be.
+        assert want in [n for n, _ in diags], r.stderr
+    else:
+        assert [n for n, _ in diags] == [want], "%s: diagnostics %s, expected line %d:\n%s" % (
+            case, diags, want, r.stderr)
+
+
+def test_certificate_not_matching_key(pki, tmp_path):
+    c = replace(base_conf(pki, gw.free_port()), "key", "key = %s" % pki.key("dev0001"))
+    path = tmp_path / "mismatch.conf"
+    path.write_text(c.text())
+    r = run_check(path)
+    assert r.returncode == 1, "exit %d:\n%s%s" % (r.returncode, r.stdout, r.stderr)
+    lines = [n for n, _ in diagnostics(r.stderr, path)]
+    assert lines and set(lines) <= {c.tags["cert"], c.tags["key"]}, r.stderr
+
+
+def test_garbage_certificate_file(pki, tmp_path):
+    junk = tmp_path / "junk.pem"
+    junk.write_text("-----BEGIN CERTIFICATE-----\nnot base64 at all\n-----END CERTIFICATE-----\n")
+    c = replace(base_conf(pki, gw.free_port()), "cert", "cert = %s" % junk)
+    path = tmp_path / "junk.conf"
+    path.write_text(c.text())
+    r = run_check(path)
+    assert r.returncode == 1, r.stderr
+    assert [n for n, _ in diagnostics(r.stderr, path)] == [c.tags["cert"]], r.stderr
+
+
+def test_missing_listener_and_upstream_host(pki, tmp_path):
+    path = tmp_path / "empty.conf"
+    path.write_text("[gateway]\nname = lonely\n")
+    r = run_check(path)
+    assert r.returncode == 1, r.stderr
+    assert diagnostics(r.stderr, path), r.stderr
+
+
+def test_unreadable_file(tmp_path):
+    path = tmp_path / "does-not-exist.conf"
+    r = run_check(path)
+    assert r.returncode == 1, r.stderr
+    assert [n for n, _ in diagnostics(r.stderr, path)] == [0], r.stderr
+
+
+def test_daemon_refuses_to_start_with_bad_config(pki, tmp_path):
+    c = replace(base_conf(pki, gw.free_port()), "connect_timeout", "connect_timeout = 10x")
+    path = tmp_path / "bad.conf"
+    path.write_text(c.text())
+    r = subprocess.run([gw.IOTGW_BIN, "-c", str(path), "--log-stderr"], capture_output=True,
+                       text=True, timeout=gw.WAIT, stdin=subprocess.DEVNULL)
+    assert r.returncode == 1, "exit %d:\n%s" % (r.returncode, r.stderr)
+    assert "%s:%d:" % (path, c.tags["connect_timeout"]) in r.stderr, r.stderr

@@ -1,0 +1,40 @@
+"""Per-listener connection limit (max_connections): connections beyond it are closed at once
+and logged (event=connection_limit); the ones inside it are not disturbed."""
+
+import pytest
+
+import gw
+
+
+@pytest.fixture(scope="module")
+def g(request, tmp_path_factory, pki, upstream):
+    return gw.module_gateway(request, tmp_path_factory, pki, upstream=upstream,
+                             listeners=[gw.listener("small", "off", max_connections=2),
+                                        gw.listener("other", "off")])
+
+
+def test_connection_limit(g, raw, upstream):
+    a = raw(g.port("small"))
+    a.connect("dev0150")
+    b = raw(g.port("small"))
+    b.connect("dev0151")
+    extra = raw(g.port("small"))
+    t, got = extra.wait_closed(gw.WAIT)
+    assert got == b"", "the refused connection got data: %r" % got
+    g.wait_event("connection_limit", listener="small")
+    # The limit is per listener: another listener still accepts.
+    o = raw(g.port("other"))
+    o.connect("dev0152")
+    # The two inside the limit work.
+    for c, pid in ((a, 1), (b, 2)):
+        c.send(gw.publish_pkt("esp/t", "21", qos=1, pid=pid))
+        c.expect(b"\x40\x02" + pid.to_bytes(2, "big"), what="PUBACK")
+    # Freeing a slot lets a new device in.
+    a.send(gw.DISCONNECT)
+    a.wait_closed()
+    g.wait_event("device_disconnected", device="dev0150")
+    again = raw(g.port("small"))
+    again.connect("dev0153")
+    again.send(gw.publish_pkt("esp/t", "23", qos=1, pid=7))
+    again.expect(b"\x40\x02\x00\x07", what="PUBACK")
+    upstream.wait_readings("dev0153", g.name)
