@@ -1,46 +1,39 @@
-/* config: the /etc/iotgw.conf reader.
- *
- * Our own small INI reader rather than inih: Debian's shared libinih is built
- * without INI_HANDLER_LINENO, so its handler never learns the line of a key,
- * and every diagnostic here must be FILE:LINE. The format is deliberately
- * small: [section] or [kind NAME] headers, `key = value` lines, full-line
- * comments starting with # or ; (no inline comments: MQTT topic filters
- * contain '#'), no quoting, no continuation lines.
+/* config: the /etc/iotgw.conf parser, on top of the line reader in ini.c.
  *
  * All keys live in one table (opts[] below): section kind, key, type,
- * default, range and where the value goes. The line parser, the defaults and
- * cfg_free are generic over that table; only cross-field rules are code.
- * Every problem is reported and parsing continues, so one `iotgw -t` run
- * shows all of them. Pure: no file access except in cfg_load_file. */
+ * default, range and where the value goes. Applying a key, the defaults and
+ * cfg_free are generic over that table; only cross-field rules are code, in
+ * config_check.c. Every problem is reported and parsing continues, so one
+ * `iotgw -t` run shows all of them. Pure: no file access except in
+ * cfg_load_file. */
 #include "iotgw/config.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <limits.h>
-#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
+#include "config_int.h"
 #include "iotgw/decoder.h"
+#include "iotgw/ini.h"
 #include "iotgw/mqtt_codec.h"
 #include "iotgw/reading.h"
 
-#define CFG_LINE_MAX 4096               /* bytes per line, without the line ending */
 #define CFG_FILE_MAX (1024 * 1024)      /* cfg_load_file refuses bigger files */
 #define CFG_SECTION_NAME_MAX 32         /* [listener NAME], [decode NAME] */
 #define CFG_GATEWAY_NAME_MAX 64
 #define CFG_MSG_MAX 512
 
-#define KIB UINT64_C(1024)
-#define MIB (1024 * KIB)
-#define GIB (1024 * MIB)
-#define SEC UINT64_C(1000) /* durations are handled in milliseconds */
-#define MIN (60 * SEC)
-#define HOUR (60 * MIN)
+/* short names for the option table */
+#define KIB INI_KIB
+#define MIB INI_MIB
+#define GIB INI_GIB
+#define SEC INI_SEC /* durations are handled in milliseconds */
+#define MIN INI_MIN
+#define HOUR INI_HOUR
 
 #define DEFAULT_CIPHERS                                                                           \
 	"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"                            \
@@ -50,8 +43,6 @@
 #define DEFAULT_CIPHERSUITES                                                                      \
 	"TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"
 #define DEFAULT_GROUPS "X25519:P-256:P-384:P-521"
-
-enum sec_kind { SEC_GATEWAY, SEC_LISTENER, SEC_UPSTREAM, SEC_SPOOL, SEC_DECODE, SEC_KINDS };
 
 static const struct {
 	const char *name;
@@ -67,7 +58,7 @@ static const struct {
 enum opt_type {
 	T_STR,      /* char *, strdup'd */
 	T_PATH,     /* struct cfg_path */
-	T_BOOL,     /* bool: yes/no/true/false/on/off/1/0 */
+	T_BOOL,     /* bool, ini_parse_bool syntax (no key uses it yet) */
 	T_UINT,     /* unsigned integer of `width` bytes, min..max */
 	T_DURATION, /* unsigned of `width` bytes in units of `unit_ms`, min..max in ms */
 	T_SIZE,     /* unsigned of `width` bytes, min..max bytes */
@@ -75,8 +66,6 @@ enum opt_type {
 	T_ENUM,     /* one of names[], stored as values[] in `width` bytes */
 	T_CUSTOM,   /* set() does everything */
 };
-
-struct parser;
 
 struct opt {
 	enum sec_kind sec;
@@ -99,36 +88,9 @@ struct opt {
 	int (*set)(struct parser *p, void *obj, const char *v, int line);
 };
 
-/* Per section instance: where it started and on which line each key was set,
- * kept until the cross-field checks run. */
-struct secrec {
-	enum sec_kind kind;
-	int line;
-	size_t index;       /* into listeners[] / rules[] for named kinds */
-	bool scratch;       /* duplicate or badly named section: parsed, then discarded */
-	void *scratch_obj;
-	char label[96];     /* "[listener a]" for messages */
-	int *seen;          /* [nopts]: line of each key, 0 when not set */
-};
-
-struct parser {
-	struct iotgw_config *cfg;
-	const char *file;
-	cfg_diag_fn diag;
-	void *ctx;
-	int errors;
-	struct secrec *secs;
-	size_t nsecs, capsecs;
-	size_t cur;    /* index into secs of the current section */
-	bool in_sec;   /* cur is valid */
-	bool skipping; /* inside an unknown section: its keys are ignored */
-	size_t listeners_cap, rules_cap;
-};
-
 /* ---- diagnostics ---- */
 
-__attribute__((format(printf, 4, 5))) static void diag(struct parser *p, enum cfg_severity sev,
-						       int line, const char *fmt, ...)
+void cfg_diag(struct parser *p, enum cfg_severity sev, int line, const char *fmt, ...)
 {
 	if (sev == CFG_ERROR)
 		p->errors++;
@@ -162,163 +124,7 @@ static const char *q(const char *s, char out[72])
 	return out;
 }
 
-/* "90s", "500ms", "2m", "1h" */
-static void fmt_ms(uint64_t ms, char *out, size_t cap)
-{
-	if (ms != 0 && ms % HOUR == 0)
-		snprintf(out, cap, "%" PRIu64 "h", ms / HOUR);
-	else if (ms != 0 && ms % MIN == 0)
-		snprintf(out, cap, "%" PRIu64 "m", ms / MIN);
-	else if (ms % SEC == 0)
-		snprintf(out, cap, "%" PRIu64 "s", ms / SEC);
-	else
-		snprintf(out, cap, "%" PRIu64 "ms", ms);
-}
-
-/* "128", "16K", "64M", "1G" */
-static void fmt_size(uint64_t n, char *out, size_t cap)
-{
-	if (n != 0 && n % GIB == 0)
-		snprintf(out, cap, "%" PRIu64 "G", n / GIB);
-	else if (n != 0 && n % MIB == 0)
-		snprintf(out, cap, "%" PRIu64 "M", n / MIB);
-	else if (n != 0 && n % KIB == 0)
-		snprintf(out, cap, "%" PRIu64 "K", n / KIB);
-	else
-		snprintf(out, cap, "%" PRIu64, n);
-}
-
-/* ---- value syntax ---- */
-
-static bool is_blank(char c)
-{
-	return c == ' ' || c == '\t';
-}
-
-static bool is_digit(char c)
-{
-	return c >= '0' && c <= '9';
-}
-
-/* Decimal digits at s (no sign, no blanks: strtoull would accept "-1" and
- * wrap it). Returns 0 and sets *end, -1 if s does not start with a digit, -2
- * on overflow. */
-static int parse_digits(const char *s, uint64_t *out, const char **end)
-{
-	if (!is_digit(*s))
-		return -1;
-	errno = 0;
-	char *e;
-	unsigned long long v = strtoull(s, &e, 10);
-	if (errno == ERANGE || v > UINT64_MAX)
-		return -2;
-	*out = (uint64_t)v;
-	*end = e;
-	return 0;
-}
-
-/* A whole string of decimal digits. 0, -1 not a number, -2 too large. */
-static int parse_uint(const char *s, uint64_t *out)
-{
-	const char *end;
-	int rc = parse_digits(s, out, &end);
-	if (rc != 0)
-		return rc;
-	return *end == '\0' ? 0 : -1;
-}
-
-/* "10" (seconds), "10s", "500ms", "2m", "1h"; blanks allowed before the
- * unit. 0, -1 syntax, -2 too large. */
-static int parse_duration_ms(const char *s, uint64_t *ms)
-{
-	uint64_t v;
-	const char *u;
-	int rc = parse_digits(s, &v, &u);
-	if (rc != 0)
-		return rc;
-	while (is_blank(*u))
-		u++;
-	uint64_t mult;
-	if (*u == '\0' || strcmp(u, "s") == 0)
-		mult = SEC;
-	else if (strcmp(u, "ms") == 0)
-		mult = 1;
-	else if (strcmp(u, "m") == 0)
-		mult = MIN;
-	else if (strcmp(u, "h") == 0)
-		mult = HOUR;
-	else
-		return -1;
-	if (v > UINT64_MAX / mult)
-		return -2;
-	*ms = v * mult;
-	return 0;
-}
-
-/* "16384", "16K", "16KiB", "64M", "64MiB", "1G", "1GiB" (binary units). */
-static int parse_size(const char *s, uint64_t *n)
-{
-	uint64_t v;
-	const char *u;
-	int rc = parse_digits(s, &v, &u);
-	if (rc != 0)
-		return rc;
-	while (is_blank(*u))
-		u++;
-	uint64_t mult;
-	if (*u == '\0')
-		mult = 1;
-	else if (strcmp(u, "K") == 0 || strcmp(u, "KiB") == 0)
-		mult = KIB;
-	else if (strcmp(u, "M") == 0 || strcmp(u, "MiB") == 0)
-		mult = MIB;
-	else if (strcmp(u, "G") == 0 || strcmp(u, "GiB") == 0)
-		mult = GIB;
-	else
-		return -1;
-	if (v > UINT64_MAX / mult)
-		return -2;
-	*n = v * mult;
-	return 0;
-}
-
-/* A decimal floating-point number, whole string, finite. Only [0-9+-.eE]:
- * strtod alone would also take "nan", "inf", hex floats and leading blanks.
- * 0, -1 syntax, -2 out of range. */
-static int parse_double(const char *s, double *out)
-{
-	if (*s == '\0' || strspn(s, "0123456789+-.eE") != strlen(s))
-		return -1;
-	errno = 0;
-	char *end;
-	double d = strtod(s, &end);
-	if (end == s || *end != '\0')
-		return -1;
-	if (errno == ERANGE || !isfinite(d))
-		return -2;
-	*out = d;
-	return 0;
-}
-
-/* Boolean syntax of the file format (no key uses it yet; the table type is
- * ready). Not static: tests/unit/test_config.c calls it directly. */
-int cfg_parse_bool(const char *s, bool *out);
-int cfg_parse_bool(const char *s, bool *out)
-{
-	static const char *const yes[] = {"yes", "true", "on", "1"};
-	static const char *const no[] = {"no", "false", "off", "0"};
-	for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++) {
-		if (strcasecmp(s, yes[i]) == 0) {
-			*out = true;
-			return 0;
-		}
-		if (strcasecmp(s, no[i]) == 0) {
-			*out = false;
-			return 0;
-		}
-	}
-	return -1;
-}
+/* ---- storing values ---- */
 
 static void store_uint(void *field, size_t width, uint64_t v)
 {
@@ -433,7 +239,7 @@ static int parse_bind(const char *v, char *host, size_t hostcap, uint16_t *port)
 	if (!inet_ntop(af, addr, host, (socklen_t)hostcap))
 		return -1;
 	uint64_t p;
-	if (parse_uint(colon + 1, &p) != 0)
+	if (ini_parse_uint(colon + 1, &p) != 0)
 		return -1;
 	if (p < 1 || p > 65535)
 		return -2;
@@ -448,19 +254,19 @@ static int set_bind(struct parser *p, void *obj, const char *v, int line)
 	uint16_t port = 0;
 	int rc = parse_bind(v, host, sizeof host, &port);
 	if (rc == -2) {
-		diag(p, CFG_ERROR, line, "bind '%s': port out of range 1..65535", q(v, qb));
+		cfg_diag(p, CFG_ERROR, line, "bind '%s': port out of range 1..65535", q(v, qb));
 		return -1;
 	}
 	if (rc != 0) {
-		diag(p, CFG_ERROR, line,
-		     "bind '%s': expected a numeric address and port, \"A.B.C.D:PORT\" or "
-		     "\"[IPv6]:PORT\"",
-		     q(v, qb));
+		cfg_diag(p, CFG_ERROR, line,
+			 "bind '%s': expected a numeric address and port, \"A.B.C.D:PORT\" or "
+			 "\"[IPv6]:PORT\"",
+			 q(v, qb));
 		return -1;
 	}
 	char *dup = strdup(host);
 	if (!dup) {
-		diag(p, CFG_ERROR, line, "out of memory");
+		cfg_diag(p, CFG_ERROR, line, "out of memory");
 		return -1;
 	}
 	free(l->bind_host);
@@ -475,9 +281,10 @@ static int set_format(struct parser *p, void *obj, const char *v, int line)
 	struct dec_rule *r = obj;
 	char qb[72];
 	if (dec_format_parse(v, &r->format) != 0) {
-		diag(p, CFG_ERROR, line,
-		     "invalid value '%s' for 'format' (allowed: auto, watson, json, number, adc)",
-		     q(v, qb));
+		cfg_diag(p, CFG_ERROR, line,
+			 "invalid value '%s' for 'format' (allowed: auto, watson, json, number, "
+			 "adc)",
+			 q(v, qb));
 		return -1;
 	}
 	return 0;
@@ -513,31 +320,32 @@ static int set_devices(struct parser *p, void *obj, const char *v, int line)
 		char *id = strndup(s, n);
 		s += n;
 		if (!id) {
-			diag(p, CFG_ERROR, line, "out of memory");
+			cfg_diag(p, CFG_ERROR, line, "out of memory");
 			return -1;
 		}
 		if (!mqtt_utf8_valid(id, n)) {
-			diag(p, CFG_ERROR, line, "device id '%s' is not valid UTF-8", q(id, qb));
+			cfg_diag(p, CFG_ERROR, line, "device id '%s' is not valid UTF-8",
+				 q(id, qb));
 			free(id);
 			return -1;
 		}
 		if (has_device(r, id, n)) {
-			diag(p, CFG_WARNING, line, "device '%s' listed twice in 'devices'",
-			     q(id, qb));
+			cfg_diag(p, CFG_WARNING, line, "device '%s' listed twice in 'devices'",
+				 q(id, qb));
 			free(id);
 			continue;
 		}
 		char **nd = realloc(r->devices, (r->ndevices + 1) * sizeof *nd);
 		if (!nd) {
 			free(id);
-			diag(p, CFG_ERROR, line, "out of memory");
+			cfg_diag(p, CFG_ERROR, line, "out of memory");
 			return -1;
 		}
 		r->devices = nd;
 		r->devices[r->ndevices++] = id;
 	}
 	if (r->ndevices == 0) {
-		diag(p, CFG_ERROR, line, "empty value for 'devices'");
+		cfg_diag(p, CFG_ERROR, line, "empty value for 'devices'");
 		return -1;
 	}
 	return 0;
@@ -668,6 +476,11 @@ static size_t opt_index(enum sec_kind k, const char *key)
 	return i;
 }
 
+int cfg_key_line(const struct secrec *s, const char *key)
+{
+	return s->seen[opt_index(s->kind, key)];
+}
+
 /* ---- section objects: defaults and freeing, driven by the table ---- */
 
 /* Fills obj with the defaults of kind k; returns -1 when out of memory. */
@@ -792,13 +605,13 @@ static void set_value(struct parser *p, struct secrec *s, const struct opt *o, c
 	case T_PATH: {
 		why[0] = '\0';
 		if (o->check && o->check(v, why, sizeof why) != 0) {
-			diag(p, CFG_ERROR, line, "invalid value '%s' for '%s': %s", q(v, qb),
-			     o->key, why);
+			cfg_diag(p, CFG_ERROR, line, "invalid value '%s' for '%s': %s", q(v, qb),
+				 o->key, why);
 			return;
 		}
 		char *dup = NULL;
 		if (*v != '\0' && !(dup = strdup(v))) {
-			diag(p, CFG_ERROR, line, "out of memory");
+			cfg_diag(p, CFG_ERROR, line, "out of memory");
 			return;
 		}
 		if (o->type == T_PATH) {
@@ -816,81 +629,82 @@ static void set_value(struct parser *p, struct secrec *s, const struct opt *o, c
 	}
 	case T_BOOL: {
 		bool b;
-		if (cfg_parse_bool(v, &b) != 0) {
-			diag(p, CFG_ERROR, line,
-			     "invalid value '%s' for '%s' (allowed: yes, no, true, false, on, off, "
-			     "1, 0)",
-			     q(v, qb), o->key);
+		if (ini_parse_bool(v, &b) != 0) {
+			cfg_diag(p, CFG_ERROR, line,
+				 "invalid value '%s' for '%s' (allowed: yes, no, true, false, on, "
+				 "off, 1, 0)",
+				 q(v, qb), o->key);
 			return;
 		}
 		store_bool(field, b);
 		return;
 	}
 	case T_UINT:
-		rc = parse_uint(v, &u);
-		if (rc == -1) {
-			diag(p, CFG_ERROR, line, "invalid value '%s' for '%s': not a whole number",
-			     q(v, qb), o->key);
+		rc = ini_parse_uint(v, &u);
+		if (rc == INI_ESYNTAX) {
+			cfg_diag(p, CFG_ERROR, line,
+				 "invalid value '%s' for '%s': not a whole number", q(v, qb),
+				 o->key);
 			return;
 		}
-		if (rc == -2 || u < o->min || u > o->max) {
-			diag(p, CFG_ERROR, line,
-			     "value '%s' for '%s' out of range %" PRIu64 "..%" PRIu64, q(v, qb),
-			     o->key, o->min, o->max);
+		if (rc == INI_ERANGE || u < o->min || u > o->max) {
+			cfg_diag(p, CFG_ERROR, line,
+				 "value '%s' for '%s' out of range %" PRIu64 "..%" PRIu64, q(v, qb),
+				 o->key, o->min, o->max);
 			return;
 		}
 		store_uint(field, o->width, u);
 		return;
 	case T_DURATION:
-		fmt_ms(o->min, lo, sizeof lo);
-		fmt_ms(o->max, hi, sizeof hi);
-		rc = parse_duration_ms(v, &u);
-		if (rc == -1) {
-			diag(p, CFG_ERROR, line,
-			     "invalid duration '%s' for '%s' (use e.g. 10, 10s, 500ms, 2m, 1h)",
-			     q(v, qb), o->key);
+		ini_format_duration_ms(o->min, lo, sizeof lo);
+		ini_format_duration_ms(o->max, hi, sizeof hi);
+		rc = ini_parse_duration_ms(v, &u);
+		if (rc == INI_ESYNTAX) {
+			cfg_diag(p, CFG_ERROR, line,
+				 "invalid duration '%s' for '%s' (use e.g. 10, 10s, 500ms, 2m, 1h)",
+				 q(v, qb), o->key);
 			return;
 		}
-		if (rc == -2 || (u < o->min && !(o->zero_ok && u == 0)) || u > o->max) {
-			diag(p, CFG_ERROR, line, "duration '%s' for '%s' out of range %s%s..%s",
-			     q(v, qb), o->key, o->zero_ok ? "0 or " : "", lo, hi);
+		if (rc == INI_ERANGE || (u < o->min && !(o->zero_ok && u == 0)) || u > o->max) {
+			cfg_diag(p, CFG_ERROR, line, "duration '%s' for '%s' out of range %s%s..%s",
+				 q(v, qb), o->key, o->zero_ok ? "0 or " : "", lo, hi);
 			return;
 		}
 		if (u % o->unit_ms != 0) {
-			diag(p, CFG_ERROR, line, "duration '%s' for '%s' must be whole seconds",
-			     q(v, qb), o->key);
+			cfg_diag(p, CFG_ERROR, line, "duration '%s' for '%s' must be whole seconds",
+				 q(v, qb), o->key);
 			return;
 		}
 		store_uint(field, o->width, u / o->unit_ms);
 		return;
 	case T_SIZE:
-		fmt_size(o->min, lo, sizeof lo);
-		fmt_size(o->max, hi, sizeof hi);
-		rc = parse_size(v, &u);
-		if (rc == -1) {
-			diag(p, CFG_ERROR, line,
-			     "invalid size '%s' for '%s' (use e.g. 16384, 16K, 64M, 1G)", q(v, qb),
-			     o->key);
+		ini_format_size(o->min, lo, sizeof lo);
+		ini_format_size(o->max, hi, sizeof hi);
+		rc = ini_parse_size(v, &u);
+		if (rc == INI_ESYNTAX) {
+			cfg_diag(p, CFG_ERROR, line,
+				 "invalid size '%s' for '%s' (use e.g. 16384, 16K, 64M, 1G)",
+				 q(v, qb), o->key);
 			return;
 		}
-		if (rc == -2 || u < o->min || u > o->max) {
-			diag(p, CFG_ERROR, line, "size '%s' for '%s' out of range %s..%s", q(v, qb),
-			     o->key, lo, hi);
+		if (rc == INI_ERANGE || u < o->min || u > o->max) {
+			cfg_diag(p, CFG_ERROR, line, "size '%s' for '%s' out of range %s..%s",
+				 q(v, qb), o->key, lo, hi);
 			return;
 		}
 		store_uint(field, o->width, u);
 		return;
 	case T_DOUBLE: {
 		double d;
-		rc = parse_double(v, &d);
-		if (rc == -1) {
-			diag(p, CFG_ERROR, line, "invalid value '%s' for '%s': not a number",
-			     q(v, qb), o->key);
+		rc = ini_parse_double(v, &d);
+		if (rc == INI_ESYNTAX) {
+			cfg_diag(p, CFG_ERROR, line, "invalid value '%s' for '%s': not a number",
+				 q(v, qb), o->key);
 			return;
 		}
-		if (rc == -2) {
-			diag(p, CFG_ERROR, line, "value '%s' for '%s' out of range", q(v, qb),
-			     o->key);
+		if (rc == INI_ERANGE) {
+			cfg_diag(p, CFG_ERROR, line, "value '%s' for '%s' out of range", q(v, qb),
+				 o->key);
 			return;
 		}
 		memcpy(field, &d, sizeof d);
@@ -913,8 +727,8 @@ static void set_value(struct parser *p, struct secrec *s, const struct opt *o, c
 				break;
 			n += (size_t)w;
 		}
-		diag(p, CFG_ERROR, line, "invalid value '%s' for '%s' (allowed: %s)", q(v, qb),
-		     o->key, allowed);
+		cfg_diag(p, CFG_ERROR, line, "invalid value '%s' for '%s' (allowed: %s)", q(v, qb),
+			 o->key, allowed);
 		return;
 	}
 	case T_CUSTOM:
@@ -970,17 +784,6 @@ static const struct secrec *find_section(struct parser *p, enum sec_kind k, cons
 	return NULL;
 }
 
-static void trim(char **s)
-{
-	char *b = *s;
-	while (is_blank(*b))
-		b++;
-	size_t n = strlen(b);
-	while (n > 0 && is_blank(b[n - 1]))
-		b[--n] = '\0';
-	*s = b;
-}
-
 /* A new section record; NULL when out of memory. */
 static struct secrec *new_secrec(struct parser *p, enum sec_kind kind, int line)
 {
@@ -1030,11 +833,11 @@ static void *new_obj(struct parser *p, struct secrec *s, const char *name)
 	if (!obj)
 		return NULL;
 	if (obj_defaults(s->kind, obj) != 0)
-		diag(p, CFG_ERROR, s->line, "out of memory");
+		cfg_diag(p, CFG_ERROR, s->line, "out of memory");
 	if (s->kind == SEC_LISTENER || s->kind == SEC_DECODE) {
 		char *nm = strdup(name);
 		if (!nm)
-			diag(p, CFG_ERROR, s->line, "out of memory");
+			cfg_diag(p, CFG_ERROR, s->line, "out of memory");
 		if (s->kind == SEC_LISTENER) {
 			struct cfg_listener *l = obj;
 			l->name = nm;
@@ -1048,24 +851,22 @@ static void *new_obj(struct parser *p, struct secrec *s, const char *name)
 	return obj;
 }
 
-/* hdr: the text between [ and ], "kind" or "kind NAME". */
-static void begin_section(struct parser *p, char *hdr, int line)
+/* hdr: the text between [ and ], "kind" or "kind NAME"; klen: the length of
+ * "kind"; name: "NAME" or "". */
+static void begin_section(struct parser *p, const char *hdr, size_t klen, const char *name,
+			  int line)
 {
 	char qb[72], qn[72];
 	end_section(p);
-	trim(&hdr);
-	size_t klen = strcspn(hdr, " \t");
-	char *name = hdr + klen;
-	trim(&name);
 	int k = -1;
 	for (int i = 0; i < SEC_KINDS; i++)
 		if (strlen(kinds[i].name) == klen && memcmp(hdr, kinds[i].name, klen) == 0)
 			k = i;
 	if (k < 0) {
-		diag(p, CFG_ERROR, line,
-		     "unknown section [%s] (expected [gateway], [listener NAME], [upstream], "
-		     "[spool] or [decode NAME])",
-		     q(hdr, qb));
+		cfg_diag(p, CFG_ERROR, line,
+			 "unknown section [%s] (expected [gateway], [listener NAME], [upstream], "
+			 "[spool] or [decode NAME])",
+			 q(hdr, qb));
 		p->skipping = true;
 		return;
 	}
@@ -1075,30 +876,31 @@ static void begin_section(struct parser *p, char *hdr, int line)
 	 * its keys are still checked; a name on [gateway] etc. is only an error. */
 	bool scratch = false;
 	if (kinds[kind].named && *name == '\0') {
-		diag(p, CFG_ERROR, line, "section [%s] needs a name: [%s NAME]", kn, kn);
+		cfg_diag(p, CFG_ERROR, line, "section [%s] needs a name: [%s NAME]", kn, kn);
 		scratch = true;
 	} else if (kinds[kind].named && !name_chars_ok(name, CFG_SECTION_NAME_MAX)) {
-		diag(p, CFG_ERROR, line,
-		     "invalid section name '%s' (use 1-%d characters A-Z a-z 0-9 . _ -)",
-		     q(name, qn), CFG_SECTION_NAME_MAX);
+		cfg_diag(p, CFG_ERROR, line,
+			 "invalid section name '%s' (use 1-%d characters A-Z a-z 0-9 . _ -)",
+			 q(name, qn), CFG_SECTION_NAME_MAX);
 		scratch = true;
 	} else if (!kinds[kind].named && *name != '\0') {
-		diag(p, CFG_ERROR, line, "section [%s] takes no name", kn);
+		cfg_diag(p, CFG_ERROR, line, "section [%s] takes no name", kn);
 	}
 	const struct secrec *first = scratch ? NULL : find_section(p, kind, name);
 	if (first) {
 		if (kinds[kind].named)
-			diag(p, CFG_ERROR, line, "duplicate section [%s %s], first at line %d", kn,
-			     name, first->line);
+			cfg_diag(p, CFG_ERROR, line,
+				 "duplicate section [%s %s], first at line %d", kn, name,
+				 first->line);
 		else
-			diag(p, CFG_ERROR, line, "duplicate section [%s], first at line %d", kn,
-			     first->line);
+			cfg_diag(p, CFG_ERROR, line, "duplicate section [%s], first at line %d", kn,
+				 first->line);
 		scratch = true;
 	}
 
 	struct secrec *s = new_secrec(p, kind, line);
 	if (!s) {
-		diag(p, CFG_ERROR, line, "out of memory");
+		cfg_diag(p, CFG_ERROR, line, "out of memory");
 		p->skipping = true;
 		return;
 	}
@@ -1109,7 +911,7 @@ static void begin_section(struct parser *p, char *hdr, int line)
 		snprintf(s->label, sizeof s->label, "[%s]", kn);
 	if (!new_obj(p, s, name)) {
 		s->scratch = true; /* keys are ignored; keep the record for end_section */
-		diag(p, CFG_ERROR, line, "out of memory");
+		cfg_diag(p, CFG_ERROR, line, "out of memory");
 		p->skipping = true;
 		return;
 	}
@@ -1117,256 +919,68 @@ static void begin_section(struct parser *p, char *hdr, int line)
 	p->in_sec = true;
 }
 
-static void parse_line(struct parser *p, char *line, int lineno)
+static void set_key(struct parser *p, const char *key, const char *value, int lineno)
 {
 	char qb[72];
-	trim(&line);
-	if (*line == '\0' || *line == '#' || *line == ';')
-		return;
-	if (*line == '[') {
-		size_t n = strlen(line);
-		if (line[n - 1] != ']') {
-			diag(p, CFG_ERROR, lineno, "malformed section header '%s' (missing ']')",
-			     q(line, qb));
-			end_section(p);
-			p->skipping = true; /* its keys would only add noise */
-			return;
-		}
-		line[n - 1] = '\0';
-		begin_section(p, line + 1, lineno);
-		return;
-	}
-	char *eq = strchr(line, '=');
-	if (!eq) {
-		/* not echoed: it may be a mistyped "password: secret" */
-		diag(p, CFG_ERROR, lineno,
-		     "malformed line (expected 'key = value', '[section]' or a comment)");
-		return;
-	}
-	*eq = '\0';
-	char *key = line, *value = eq + 1;
-	trim(&key);
-	trim(&value);
-	if (*key == '\0') {
-		diag(p, CFG_ERROR, lineno, "missing key before '='");
-		return;
-	}
 	if (p->skipping)
 		return;
 	if (!p->in_sec) {
-		diag(p, CFG_ERROR, lineno, "key '%s' outside any section", q(key, qb));
+		cfg_diag(p, CFG_ERROR, lineno, "key '%s' outside any section", q(key, qb));
 		return;
 	}
 	struct secrec *s = &p->secs[p->cur];
 	size_t idx;
 	const struct opt *o = opt_find(s->kind, key, &idx);
 	if (!o) {
-		diag(p, CFG_ERROR, lineno, "unknown key '%s' in section %s", q(key, qb), s->label);
+		cfg_diag(p, CFG_ERROR, lineno, "unknown key '%s' in section %s", q(key, qb),
+			 s->label);
 		return;
 	}
 	if (s->seen[idx]) {
-		diag(p, CFG_ERROR, lineno, "duplicate key '%s', first set at line %d", o->key,
-		     s->seen[idx]);
+		cfg_diag(p, CFG_ERROR, lineno, "duplicate key '%s', first set at line %d", o->key,
+			 s->seen[idx]);
 		return;
 	}
 	s->seen[idx] = lineno;
 	if (*value == '\0' && !o->empty_ok) {
-		diag(p, CFG_ERROR, lineno, "empty value for '%s'", o->key);
+		cfg_diag(p, CFG_ERROR, lineno, "empty value for '%s'", o->key);
 		return;
 	}
 	set_value(p, s, o, value, lineno);
 }
 
-/* ---- cross-field checks ---- */
-
-static int seen_line(const struct secrec *s, const char *key)
+/* The ini_read callback: every line that is not blank or a comment. */
+static void on_line(void *ctx, const struct ini_line *l)
 {
-	return s->seen[opt_index(s->kind, key)];
-}
-
-/* The line of the first of the keys that is set, else the section header. */
-static int line_of(const struct secrec *s, const char *key1, const char *key2)
-{
-	int l = seen_line(s, key1);
-	if (!l && key2)
-		l = seen_line(s, key2);
-	return l ? l : s->line;
-}
-
-/* 0: the two binds do not collide; 1: same address and port; 2: one is the
- * wildcard of the other's family on the same port, which Linux refuses
- * (EADDRINUSE) just the same. IPv4 and IPv6 never collide: IPv6 listeners
- * are v6only. */
-static int bind_conflict(const struct cfg_listener *a, const struct cfg_listener *b)
-{
-	static const unsigned char any[16];
-	unsigned char x[16], y[16];
-	int af = strchr(a->bind_host, ':') ? AF_INET6 : AF_INET;
-	int bf = strchr(b->bind_host, ':') ? AF_INET6 : AF_INET;
-	if (af != bf || a->port != b->port)
-		return 0;
-	if (inet_pton(af, a->bind_host, x) != 1 || inet_pton(bf, b->bind_host, y) != 1)
-		return 0;
-	size_t n = af == AF_INET6 ? 16 : 4;
-	if (memcmp(x, y, n) == 0)
-		return 1;
-	return memcmp(x, any, n) == 0 || memcmp(y, any, n) == 0 ? 2 : 0;
-}
-
-/* "0.0.0.0:8883" or "[::]:8883" */
-static void fmt_bind(const struct cfg_listener *l, char *out, size_t cap)
-{
-	bool v6 = strchr(l->bind_host, ':') != NULL;
-	snprintf(out, cap, "%s%s%s:%u", v6 ? "[" : "", l->bind_host, v6 ? "]" : "",
-		 (unsigned)l->port);
-}
-
-static void check_listener(struct parser *p, const struct secrec *s)
-{
-	const struct cfg_listener *l = &p->cfg->listeners[s->index];
-	const char *nm = l->name ? l->name : "?";
-	if (!seen_line(s, "bind"))
-		diag(p, CFG_ERROR, s->line, "listener '%s': 'bind' is required", nm);
-	if (l->tls != CFG_TLS_OFF) {
-		if (!seen_line(s, "cert"))
-			diag(p, CFG_ERROR, s->line,
-			     "listener '%s': 'cert' is required unless tls = off", nm);
-		if (!seen_line(s, "key"))
-			diag(p, CFG_ERROR, s->line,
-			     "listener '%s': 'key' is required unless tls = off", nm);
-	}
-	if (l->tls == CFG_TLS_MUTUAL) {
-		if (!seen_line(s, "ca"))
-			diag(p, CFG_ERROR, s->line,
-			     "listener '%s': 'ca' is required for tls = mutual (it verifies the "
-			     "device certificates)",
-			     nm);
-	} else {
-		if (seen_line(s, "ca"))
-			diag(p, CFG_WARNING, seen_line(s, "ca"),
-			     "listener '%s': 'ca' is ignored unless tls = mutual", nm);
-		if (seen_line(s, "identity"))
-			diag(p, CFG_WARNING, seen_line(s, "identity"),
-			     "listener '%s': 'identity' is ignored unless tls = mutual (the MQTT "
-			     "client id names the device)",
-			     nm);
-	}
-	char addr[INET6_ADDRSTRLEN + 16], other[INET6_ADDRSTRLEN + 16];
-	if (l->bind_host)
-		fmt_bind(l, addr, sizeof addr);
-	if (l->tls == CFG_TLS_OFF) {
-		diag(p, CFG_WARNING, line_of(s, "tls", NULL),
-		     "plaintext listener: listener '%s'%s%s accepts MQTT without TLS; devices are "
-		     "not authenticated and readings can be read and forged on the network",
-		     nm, l->bind_host ? " on " : "", l->bind_host ? addr : "");
-		if (seen_line(s, "cert"))
-			diag(p, CFG_WARNING, seen_line(s, "cert"),
-			     "listener '%s': 'cert' is ignored when tls = off", nm);
-		if (seen_line(s, "key"))
-			diag(p, CFG_WARNING, seen_line(s, "key"),
-			     "listener '%s': 'key' is ignored when tls = off", nm);
-	}
-	if (!l->bind_host)
+	struct parser *p = ctx;
+	char qb[72];
+	switch (l->ev) {
+	case INI_SECTION:
+		begin_section(p, l->text, l->kind_len, l->name, l->line);
 		return;
-	for (size_t i = 0; i < s->index; i++) {
-		const struct cfg_listener *o = &p->cfg->listeners[i];
-		int c = o->bind_host ? bind_conflict(o, l) : 0;
-		if (c == 0)
-			continue;
-		fmt_bind(o, other, sizeof other);
-		if (c == 1)
-			diag(p, CFG_ERROR, l->bind_line,
-			     "listener '%s': bind address %s already used by listener '%s' (line "
-			     "%d)",
-			     nm, addr, o->name ? o->name : "?", o->bind_line);
-		else
-			diag(p, CFG_ERROR, l->bind_line,
-			     "listener '%s': bind address %s overlaps %s of listener '%s' (line "
-			     "%d)",
-			     nm, addr, other, o->name ? o->name : "?", o->bind_line);
-		break;
-	}
-}
-
-static void check_upstream(struct parser *p, const struct secrec *s)
-{
-	struct cfg_upstream *u = &p->cfg->upstream;
-	u->host_line = seen_line(s, "host");
-	if (!seen_line(s, "host"))
-		diag(p, CFG_ERROR, s->line, "[upstream]: 'host' is required");
-	static const char *const files[] = {"ca", "cert", "key"};
-	for (size_t i = 0; i < 3; i++) {
-		int l = seen_line(s, files[i]);
-		if (u->tls && !l)
-			diag(p, CFG_ERROR, s->line, "[upstream]: '%s' is required for tls = mutual",
-			     files[i]);
-		else if (!u->tls && l)
-			diag(p, CFG_WARNING, l, "[upstream]: '%s' is ignored when tls = off",
-			     files[i]);
-	}
-	if (!u->tls)
-		diag(p, CFG_WARNING, line_of(s, "tls", NULL),
-		     "upstream tls = off: readings and credentials cross the network unencrypted "
-		     "and the broker is not authenticated");
-	if (u->reconnect_min_ms > u->reconnect_max_ms)
-		diag(p, CFG_ERROR, line_of(s, "reconnect_max", "reconnect_min"),
-		     "reconnect_min (%ums) is greater than reconnect_max (%ums)",
-		     u->reconnect_min_ms, u->reconnect_max_ms);
-	/* MQTT 3.1.1 3.1.2-22: a password flag requires the user name flag */
-	if (u->password && !u->username)
-		diag(p, CFG_ERROR, seen_line(s, "password"),
-		     "'password' requires 'username' (MQTT 3.1.1 section 3.1.2.9)");
-}
-
-static void check_decode(struct parser *p, const struct secrec *s)
-{
-	const struct dec_rule *r = &p->cfg->rules[s->index];
-	const char *nm = r->name ? r->name : "?";
-	if (!seen_line(s, "topic"))
-		diag(p, CFG_ERROR, s->line, "decode '%s': 'topic' is required", nm);
-	if (!(r->min_c < r->max_c))
-		diag(p, CFG_ERROR, line_of(s, "max", "min"),
-		     "decode '%s': min (%g) must be less than max (%g)", nm, r->min_c, r->max_c);
-	if (r->format != DEC_ADC) {
-		if (seen_line(s, "scale"))
-			diag(p, CFG_WARNING, seen_line(s, "scale"),
-			     "decode '%s': 'scale' only applies to format = adc", nm);
-		if (seen_line(s, "offset"))
-			diag(p, CFG_WARNING, seen_line(s, "offset"),
-			     "decode '%s': 'offset' only applies to format = adc", nm);
-	}
-}
-
-static void cross_checks(struct parser *p)
-{
-	const struct secrec *up = NULL;
-	for (size_t i = 0; i < p->nsecs; i++) {
-		const struct secrec *s = &p->secs[i];
-		if (s->scratch)
-			continue;
-		if (s->kind == SEC_LISTENER)
-			check_listener(p, s);
-		else if (s->kind == SEC_UPSTREAM)
-			up = s;
-		else if (s->kind == SEC_DECODE)
-			check_decode(p, s);
-	}
-	if (up)
-		check_upstream(p, up);
-	else
-		diag(p, CFG_ERROR, 0, "missing [upstream] section ('host' is required)");
-	if (p->cfg->nlisteners == 0)
-		diag(p, CFG_ERROR, 0,
-		     "no [listener NAME] section: at least one listener is required");
-
-	struct iotgw_config *c = p->cfg;
-	if (!c->upstream.client_id && c->gateway.name) {
-		size_t n = strlen(c->gateway.name) + sizeof "iotgw-";
-		c->upstream.client_id = malloc(n);
-		if (c->upstream.client_id)
-			snprintf(c->upstream.client_id, n, "iotgw-%s", c->gateway.name);
-		else
-			diag(p, CFG_ERROR, 0, "out of memory");
+	case INI_KEY:
+		set_key(p, l->key, l->value, l->line);
+		return;
+	case INI_TOO_LONG:
+		cfg_diag(p, CFG_ERROR, l->line, "line too long (more than %d bytes)", INI_LINE_MAX);
+		return;
+	case INI_CONTROL:
+		cfg_diag(p, CFG_ERROR, l->line, "control character 0x%02x in line", l->ch);
+		return;
+	case INI_BAD_HEADER:
+		cfg_diag(p, CFG_ERROR, l->line, "malformed section header '%s' (missing ']')",
+			 q(l->text, qb));
+		end_section(p);
+		p->skipping = true; /* its keys would only add noise */
+		return;
+	case INI_NO_EQUALS:
+		/* not echoed: it may be a mistyped "password: secret" */
+		cfg_diag(p, CFG_ERROR, l->line,
+			 "malformed line (expected 'key = value', '[section]' or a comment)");
+		return;
+	case INI_NO_KEY:
+		cfg_diag(p, CFG_ERROR, l->line, "missing key before '='");
+		return;
 	}
 }
 
@@ -1379,53 +993,18 @@ int cfg_parse_string(const char *text, size_t len, const char *filename,
 	struct parser p = {.cfg = out, .file = filename ? filename : "<config>", .diag = diagfn,
 			   .ctx = ctx};
 	if (filename && !(out->path = strdup(filename)))
-		diag(&p, CFG_ERROR, 0, "out of memory");
+		cfg_diag(&p, CFG_ERROR, 0, "out of memory");
 	if (obj_defaults(SEC_GATEWAY, &out->gateway) != 0 ||
 	    obj_defaults(SEC_UPSTREAM, &out->upstream) != 0 ||
 	    obj_defaults(SEC_SPOOL, &out->spool) != 0)
-		diag(&p, CFG_ERROR, 0, "out of memory");
+		cfg_diag(&p, CFG_ERROR, 0, "out of memory");
 
-	char *buf = malloc(CFG_LINE_MAX + 1);
-	if (!buf) {
-		diag(&p, CFG_ERROR, 0, "out of memory");
+	if (ini_read(text, len, on_line, &p) != 0) {
+		cfg_diag(&p, CFG_ERROR, 0, "out of memory");
 		return p.errors;
 	}
-	size_t pos = 0;
-	if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0)
-		pos = 3; /* UTF-8 byte order mark, as some Windows editors write */
-	int lineno = 0;
-	while (pos < len && lineno < INT_MAX) {
-		lineno++;
-		const char *ls = text + pos;
-		const char *nl = memchr(ls, '\n', len - pos);
-		size_t ll = nl ? (size_t)(nl - ls) : len - pos;
-		pos += ll + (nl ? 1 : 0);
-		if (ll > 0 && ls[ll - 1] == '\r')
-			ll--; /* CRLF */
-		if (ll > CFG_LINE_MAX) {
-			diag(&p, CFG_ERROR, lineno, "line too long (more than %d bytes)",
-			     CFG_LINE_MAX);
-			continue;
-		}
-		size_t bad = 0;
-		while (bad < ll) {
-			unsigned char c = (unsigned char)ls[bad];
-			if ((c < 0x20 && c != '\t') || c == 0x7f)
-				break;
-			bad++;
-		}
-		if (bad < ll) {
-			diag(&p, CFG_ERROR, lineno, "control character 0x%02x in line",
-			     (unsigned char)ls[bad]);
-			continue;
-		}
-		memcpy(buf, ls, ll);
-		buf[ll] = '\0';
-		parse_line(&p, buf, lineno);
-	}
-	free(buf);
 	end_section(&p);
-	cross_checks(&p);
+	cfg_cross_checks(&p);
 
 	for (size_t i = 0; i < p.nsecs; i++)
 		free(p.secs[i].seen);

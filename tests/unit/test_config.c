@@ -1,6 +1,8 @@
-/* Unit tests for src/config.c: every key, every default, every class of
- * diagnostic with its exact line. Diagnostics are collected in a sink and
- * matched by severity, line and a message substring. */
+/* Unit tests for src/config.c and src/config_check.c: every key, every
+ * default, every class of diagnostic with its exact line. Diagnostics are
+ * collected in a sink and matched by severity, line and a message substring.
+ * The line reader and the value syntax underneath (src/ini.c) have their own
+ * tests in test_ini.c; here they are seen through the messages. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,9 +15,6 @@
 #include <cmocka.h>
 
 #include "iotgw/config.h"
-
-/* Not in config.h: the boolean syntax has no key using it yet. */
-int cfg_parse_bool(const char *s, bool *out);
 
 #define MAX_DIAGS 256
 
@@ -701,27 +700,6 @@ static void test_sizes(void **state)
 	int rc = one("spool", "max_bytes", "65G");
 	expect_errors(rc, 1);
 	expect_error(L(2), "out of range 4K..64G");
-}
-
-static void test_booleans(void **state)
-{
-	(void)state;
-	static const char *const yes[] = {"yes", "true", "on", "1", "YES", "True"};
-	static const char *const no[] = {"no", "false", "off", "0", "No", "OFF"};
-	static const char *const bad[] = {"", "2", "y", "n", "yes ", "enable", "01"};
-	bool b;
-	for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++) {
-		b = false;
-		assert_int_equal(cfg_parse_bool(yes[i], &b), 0);
-		assert_true(b);
-	}
-	for (size_t i = 0; i < sizeof no / sizeof no[0]; i++) {
-		b = true;
-		assert_int_equal(cfg_parse_bool(no[i], &b), 0);
-		assert_false(b);
-	}
-	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-		assert_int_equal(cfg_parse_bool(bad[i], &b), -1);
 }
 
 static void test_doubles(void **state)
@@ -1510,7 +1488,6 @@ int main(void)
 		T(test_durations),
 		T(test_max_keepalive_zero_or_range),
 		T(test_sizes),
-		T(test_booleans),
 		T(test_doubles),
 		T(test_enums),
 		T(test_listener_enums),

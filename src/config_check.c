@@ -1,0 +1,202 @@
+/* config_check: the configuration rules that involve more than one key or
+ * section (required keys, keys that only apply with some other setting,
+ * insecure settings, colliding listeners). They run after the whole file is
+ * read, so they see final values whatever the key order, and their messages
+ * point at the line of the key involved, else at the section header. */
+#include "iotgw/config.h"
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config_int.h"
+#include "iotgw/decoder.h"
+
+/* The line of the first of the keys that is set, else the section header. */
+static int line_of(const struct secrec *s, const char *key1, const char *key2)
+{
+	int l = cfg_key_line(s, key1);
+	if (!l && key2)
+		l = cfg_key_line(s, key2);
+	return l ? l : s->line;
+}
+
+/* 0: the two binds do not collide; 1: same address and port; 2: one is the
+ * wildcard of the other's family on the same port, which Linux refuses
+ * (EADDRINUSE) just the same. IPv4 and IPv6 never collide: IPv6 listeners
+ * are v6only. */
+static int bind_conflict(const struct cfg_listener *a, const struct cfg_listener *b)
+{
+	static const unsigned char any[16];
+	unsigned char x[16], y[16];
+	int af = strchr(a->bind_host, ':') ? AF_INET6 : AF_INET;
+	int bf = strchr(b->bind_host, ':') ? AF_INET6 : AF_INET;
+	if (af != bf || a->port != b->port)
+		return 0;
+	if (inet_pton(af, a->bind_host, x) != 1 || inet_pton(bf, b->bind_host, y) != 1)
+		return 0;
+	size_t n = af == AF_INET6 ? 16 : 4;
+	if (memcmp(x, y, n) == 0)
+		return 1;
+	return memcmp(x, any, n) == 0 || memcmp(y, any, n) == 0 ? 2 : 0;
+}
+
+/* "0.0.0.0:8883" or "[::]:8883" */
+static void fmt_bind(const struct cfg_listener *l, char *out, size_t cap)
+{
+	bool v6 = strchr(l->bind_host, ':') != NULL;
+	snprintf(out, cap, "%s%s%s:%u", v6 ? "[" : "", l->bind_host, v6 ? "]" : "",
+		 (unsigned)l->port);
+}
+
+static void check_listener(struct parser *p, const struct secrec *s)
+{
+	const struct cfg_listener *l = &p->cfg->listeners[s->index];
+	const char *nm = l->name ? l->name : "?";
+	if (!cfg_key_line(s, "bind"))
+		cfg_diag(p, CFG_ERROR, s->line, "listener '%s': 'bind' is required", nm);
+	if (l->tls != CFG_TLS_OFF) {
+		if (!cfg_key_line(s, "cert"))
+			cfg_diag(p, CFG_ERROR, s->line,
+				 "listener '%s': 'cert' is required unless tls = off", nm);
+		if (!cfg_key_line(s, "key"))
+			cfg_diag(p, CFG_ERROR, s->line,
+				 "listener '%s': 'key' is required unless tls = off", nm);
+	}
+	if (l->tls == CFG_TLS_MUTUAL) {
+		if (!cfg_key_line(s, "ca"))
+			cfg_diag(p, CFG_ERROR, s->line,
+				 "listener '%s': 'ca' is required for tls = mutual (it verifies "
+				 "the device certificates)",
+				 nm);
+	} else {
+		if (cfg_key_line(s, "ca"))
+			cfg_diag(p, CFG_WARNING, cfg_key_line(s, "ca"),
+				 "listener '%s': 'ca' is ignored unless tls = mutual", nm);
+		if (cfg_key_line(s, "identity"))
+			cfg_diag(p, CFG_WARNING, cfg_key_line(s, "identity"),
+				 "listener '%s': 'identity' is ignored unless tls = mutual (the "
+				 "MQTT client id names the device)",
+				 nm);
+	}
+	char addr[INET6_ADDRSTRLEN + 16], other[INET6_ADDRSTRLEN + 16];
+	if (l->bind_host)
+		fmt_bind(l, addr, sizeof addr);
+	if (l->tls == CFG_TLS_OFF) {
+		cfg_diag(p, CFG_WARNING, line_of(s, "tls", NULL),
+			 "plaintext listener: listener '%s'%s%s accepts MQTT without TLS; devices "
+			 "are not authenticated and readings can be read and forged on the "
+			 "network",
+			 nm, l->bind_host ? " on " : "", l->bind_host ? addr : "");
+		if (cfg_key_line(s, "cert"))
+			cfg_diag(p, CFG_WARNING, cfg_key_line(s, "cert"),
+				 "listener '%s': 'cert' is ignored when tls = off", nm);
+		if (cfg_key_line(s, "key"))
+			cfg_diag(p, CFG_WARNING, cfg_key_line(s, "key"),
+				 "listener '%s': 'key' is ignored when tls = off", nm);
+	}
+	if (!l->bind_host)
+		return;
+	for (size_t i = 0; i < s->index; i++) {
+		const struct cfg_listener *o = &p->cfg->listeners[i];
+		int c = o->bind_host ? bind_conflict(o, l) : 0;
+		if (c == 0)
+			continue;
+		fmt_bind(o, other, sizeof other);
+		if (c == 1)
+			cfg_diag(p, CFG_ERROR, l->bind_line,
+				 "listener '%s': bind address %s already used by listener '%s' "
+				 "(line %d)",
+				 nm, addr, o->name ? o->name : "?", o->bind_line);
+		else
+			cfg_diag(p, CFG_ERROR, l->bind_line,
+				 "listener '%s': bind address %s overlaps %s of listener '%s' "
+				 "(line %d)",
+				 nm, addr, other, o->name ? o->name : "?", o->bind_line);
+		break;
+	}
+}
+
+static void check_upstream(struct parser *p, const struct secrec *s)
+{
+	struct cfg_upstream *u = &p->cfg->upstream;
+	u->host_line = cfg_key_line(s, "host");
+	if (!cfg_key_line(s, "host"))
+		cfg_diag(p, CFG_ERROR, s->line, "[upstream]: 'host' is required");
+	static const char *const files[] = {"ca", "cert", "key"};
+	for (size_t i = 0; i < 3; i++) {
+		int l = cfg_key_line(s, files[i]);
+		if (u->tls && !l)
+			cfg_diag(p, CFG_ERROR, s->line,
+				 "[upstream]: '%s' is required for tls = mutual", files[i]);
+		else if (!u->tls && l)
+			cfg_diag(p, CFG_WARNING, l, "[upstream]: '%s' is ignored when tls = off",
+				 files[i]);
+	}
+	if (!u->tls)
+		cfg_diag(p, CFG_WARNING, line_of(s, "tls", NULL),
+			 "upstream tls = off: readings and credentials cross the network "
+			 "unencrypted and the broker is not authenticated");
+	if (u->reconnect_min_ms > u->reconnect_max_ms)
+		cfg_diag(p, CFG_ERROR, line_of(s, "reconnect_max", "reconnect_min"),
+			 "reconnect_min (%ums) is greater than reconnect_max (%ums)",
+			 u->reconnect_min_ms, u->reconnect_max_ms);
+	/* MQTT 3.1.1 3.1.2-22: a password flag requires the user name flag */
+	if (u->password && !u->username)
+		cfg_diag(p, CFG_ERROR, cfg_key_line(s, "password"),
+			 "'password' requires 'username' (MQTT 3.1.1 section 3.1.2.9)");
+}
+
+static void check_decode(struct parser *p, const struct secrec *s)
+{
+	const struct dec_rule *r = &p->cfg->rules[s->index];
+	const char *nm = r->name ? r->name : "?";
+	if (!cfg_key_line(s, "topic"))
+		cfg_diag(p, CFG_ERROR, s->line, "decode '%s': 'topic' is required", nm);
+	if (!(r->min_c < r->max_c))
+		cfg_diag(p, CFG_ERROR, line_of(s, "max", "min"),
+			 "decode '%s': min (%g) must be less than max (%g)", nm, r->min_c,
+			 r->max_c);
+	if (r->format != DEC_ADC) {
+		if (cfg_key_line(s, "scale"))
+			cfg_diag(p, CFG_WARNING, cfg_key_line(s, "scale"),
+				 "decode '%s': 'scale' only applies to format = adc", nm);
+		if (cfg_key_line(s, "offset"))
+			cfg_diag(p, CFG_WARNING, cfg_key_line(s, "offset"),
+				 "decode '%s': 'offset' only applies to format = adc", nm);
+	}
+}
+
+void cfg_cross_checks(struct parser *p)
+{
+	const struct secrec *up = NULL;
+	for (size_t i = 0; i < p->nsecs; i++) {
+		const struct secrec *s = &p->secs[i];
+		if (s->scratch)
+			continue;
+		if (s->kind == SEC_LISTENER)
+			check_listener(p, s);
+		else if (s->kind == SEC_UPSTREAM)
+			up = s;
+		else if (s->kind == SEC_DECODE)
+			check_decode(p, s);
+	}
+	if (up)
+		check_upstream(p, up);
+	else
+		cfg_diag(p, CFG_ERROR, 0, "missing [upstream] section ('host' is required)");
+	if (p->cfg->nlisteners == 0)
+		cfg_diag(p, CFG_ERROR, 0,
+			 "no [listener NAME] section: at least one listener is required");
+
+	struct iotgw_config *c = p->cfg;
+	if (!c->upstream.client_id && c->gateway.name) {
+		size_t n = strlen(c->gateway.name) + sizeof "iotgw-";
+		c->upstream.client_id = malloc(n);
+		if (c->upstream.client_id)
+			snprintf(c->upstream.client_id, n, "iotgw-%s", c->gateway.name);
+		else
+			cfg_diag(p, CFG_ERROR, 0, "out of memory");
+	}
+}
