@@ -181,6 +181,8 @@ class Pki:
             ("server", "gateway", "--ca", "devices-ca"),
             # A second server certificate for the certificate-reload test.
             ("server", "gateway-b", "--ca", "devices-ca"),
+            # An RSA server certificate: older device stacks only verify RSA chains.
+            ("server", "gateway-rsa", "--ca", "devices-ca", "--rsa"),
             ("server", "broker", "--ca", "upstream-ca"),
             ("client", "gateway-upstream", "--ca", "upstream-ca"),
             ("client", "observer", "--ca", "upstream-ca"),

@@ -19,6 +19,8 @@ def g(request, tmp_path_factory, pki, upstream):
         gw.listener("mtls", "mutual"),
         gw.listener("mtls13", "mutual", tls_min_version="1.3"),
         gw.listener("mtls-san", "mutual", identity="san-dns"),
+        gw.listener("mtls-rsa", "mutual", cert=pki.pem("gateway-rsa"),
+                    key=str(pki.dir / "gateway-rsa.key")),
     ])
 
 
@@ -115,3 +117,19 @@ def test_tls_min_version_13(g, upstream, raw, pki):
     c.send(gw.publish_pkt("esp/t", "19", qos=1, pid=1))
     c.expect(b"\x40\x02\x00\x01", what="PUBACK")
     upstream.wait_readings("dev0004", g.name)
+
+
+def test_rsa_server_certificate(g, upstream, raw, pki):
+    # The same device stack against an RSA server key: TLS 1.2 with ECDHE-RSA, and TLS 1.3.
+    ctx = pki.client_ctx(cert="dev0003", max_version=ssl.TLSVersion.TLSv1_2,
+                         ciphers="ECDHE-RSA-AES128-GCM-SHA256")
+    c = raw(g.port("mtls-rsa"), tls=ctx, server_hostname="127.0.0.1")
+    assert c.sock.cipher()[0] == "ECDHE-RSA-AES128-GCM-SHA256"
+    c.connect("rsa-client", keepalive=15)
+    c.send(gw.publish_pkt("esp/t", "19.5", qos=1, pid=5))
+    c.expect(b"\x40\x02\x00\x05", what="PUBACK")
+    upstream.wait_for(lambda m: m.get("device") == "dev0003" and m.get("temperature_c") == 19.5
+                      and m.get("format") == "number", 1, gw.WAIT, what="RSA-listener reading")
+    c13 = raw(g.port("mtls-rsa"), tls=pki.client_ctx(cert="dev0004"),
+              server_hostname="127.0.0.1")
+    assert c13.sock.version() == "TLSv1.3"
