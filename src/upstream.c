@@ -362,6 +362,9 @@ static void up_connect(struct upstream *up)
 		return;
 	}
 	mosquitto_int_option(m, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
+	/* libmosquitto holds QoS 1 messages beyond 20 in flight back in its own
+	 * queue unless told otherwise; our window is the spool's, so open its. */
+	mosquitto_int_option(m, MOSQ_OPT_SEND_MAXIMUM, (int)up->set.inflight);
 	mosquitto_connect_callback_set(m, cb_connect);
 	mosquitto_disconnect_callback_set(m, cb_disconnect);
 	mosquitto_publish_callback_set(m, cb_publish);
