@@ -1,0 +1,720 @@
+#!/usr/bin/python3
+"""iotgw benchmark: throughput, CPU and memory per idle TLS connection, against Mosquitto.
+
+Everything runs on loopback and is bounded in time. In one run it:
+
+  * builds bench/loadgen.c (cc, OpenSSL) into a temporary directory,
+  * makes a throw-away PKI there with tools/iotgw-pki,
+  * starts an upstream mosquitto with a mutual-TLS listener on a free port,
+  * for each system under test (iotgw, then mosquitto configured as a TLS bridge):
+      - starts it with a mutual-TLS device listener forwarding to the upstream over mutual TLS,
+      - memory: VmRSS with 0 connections, then with K idle mutual-TLS MQTT connections,
+      - a warm-up run, then R timed runs: loadgen publishes M QoS 1 readings over N device
+        connections while a counter subscribed upstream waits for all M to arrive,
+      - CPU seconds of the gateway process per 100k readings (/proc/PID/stat),
+  * prints a table (or JSON with --json).
+
+Exit status: 0 when every measurement completed, 1 when something broke (a process died,
+a connection failed, readings did not all arrive), 2 on bad usage. Slowness is not a failure.
+Every process started here is stopped by PID, also on failure and Ctrl-C.
+"""
+
+import argparse
+import json
+import os
+import select
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+class BenchError(Exception):
+    """Something broke (as opposed to: something was slow)."""
+
+
+# ---- processes ------------------------------------------------------------------------
+
+class Procs:
+    """Every child process, so that all of them can be stopped by PID whatever happens."""
+
+    def __init__(self):
+        self.procs = []
+
+    def spawn(self, name, argv, log_path, stdin=subprocess.DEVNULL, stdout=None, env=None):
+        log = open(log_path, "ab")
+        try:
+            p = subprocess.Popen(argv, stdin=stdin, stdout=stdout if stdout else log,
+                                 stderr=log, env=env, start_new_session=True)
+        finally:
+            log.close()
+        p.bench_name = name
+        p.bench_log = log_path
+        self.procs.append(p)
+        return p
+
+    def stop(self, p, timeout=10.0):
+        """SIGTERM, wait, SIGKILL. Returns the exit status (None if it had to be killed)."""
+        if p.poll() is None:
+            try:
+                p.send_signal(signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                p.wait(timeout)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait(5)
+                self.forget(p)
+                return None
+        self.forget(p)
+        return p.returncode
+
+    def forget(self, p):
+        for f in (p.stdin, p.stdout):
+            if f:
+                try:
+                    f.close()
+                except OSError:
+                    pass
+        if p in self.procs:
+            self.procs.remove(p)
+
+    def stop_all(self):
+        for p in reversed(list(self.procs)):
+            self.stop(p, timeout=5.0)
+
+
+def log_tail(path, lines=15):
+    try:
+        with open(path, "rb") as f:
+            data = f.read().decode(errors="replace").splitlines()
+    except OSError:
+        return ""
+    return "\n".join("    " + s for s in data[-lines:])
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, proc, timeout):
+    """Wait until something accepts TCP connections on 127.0.0.1:port."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise BenchError(f"{proc.bench_name} exited with status {proc.returncode}:\n"
+                             + log_tail(proc.bench_log))
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise BenchError(f"{proc.bench_name} is not listening on port {port} after {timeout:.0f} s:\n"
+                     + log_tail(proc.bench_log))
+
+
+def wait_log(proc, needle, timeout):
+    """Wait until the process's log contains needle."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with open(proc.bench_log, "rb") as f:
+                if needle.encode() in f.read():
+                    return
+        except OSError:
+            pass
+        if proc.poll() is not None:
+            raise BenchError(f"{proc.bench_name} exited with status {proc.returncode}:\n"
+                             + log_tail(proc.bench_log))
+        time.sleep(0.05)
+    raise BenchError(f"{proc.bench_name}: no '{needle}' in its log after {timeout:.0f} s:\n"
+                     + log_tail(proc.bench_log))
+
+
+def read_json_line(proc, timeout, want=None):
+    """Next JSON line on proc.stdout (optionally: the next one with event == want)."""
+    deadline = time.monotonic() + timeout
+    buf = getattr(proc, "bench_buf", b"")
+    while True:
+        while b"\n" in buf:
+            line, buf = buf.split(b"\n", 1)
+            proc.bench_buf = buf
+            try:
+                obj = json.loads(line)
+            except ValueError:
+                continue
+            if want is None or obj.get("event") == want:
+                return obj
+        left = deadline - time.monotonic()
+        if left <= 0:
+            proc.bench_buf = buf
+            return None
+        r, _, _ = select.select([proc.stdout], [], [], min(left, 0.5))
+        if r:
+            chunk = os.read(proc.stdout.fileno(), 65536)
+            if not chunk:
+                proc.bench_buf = buf
+                return None
+            buf += chunk
+
+
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime
+
+
+def system_busy_seconds():
+    """CPU seconds all CPUs spent not idle since boot (/proc/stat), to spot foreign load."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    # Everything but idle and iowait, softirq included: loopback packets are processed in
+    # softirq context and (without IRQ time accounting) charged to the processes' stime, so
+    # leaving it out would make this run's own CPU exceed the machine's.
+    return (sum(v[:8]) - v[3] - v[4]) / CLK_TCK
+
+
+def self_cpu_seconds():
+    t = os.times()
+    return t.user + t.system
+
+
+def rss_kib(pid):
+    out = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            key, _, val = line.partition(":")
+            if key in ("VmRSS", "RssAnon"):
+                out[key] = int(val.split()[0])
+    return out
+
+
+def settled_rss(proc, settle, max_wait=15.0):
+    """VmRSS once it stops moving: two samples 1 s apart within 64 KiB, after `settle` s."""
+    time.sleep(settle)
+    deadline = time.monotonic() + max_wait
+    prev = rss_kib(proc.pid)
+    while True:
+        time.sleep(1.0)
+        if proc.poll() is not None:
+            raise BenchError(f"{proc.bench_name} died while measuring memory:\n"
+                             + log_tail(proc.bench_log))
+        cur = rss_kib(proc.pid)
+        if abs(cur["VmRSS"] - prev["VmRSS"]) <= 64 or time.monotonic() > deadline:
+            return cur
+        prev = cur
+
+
+# ---- setup ----------------------------------------------------------------------------
+
+def build_loadgen(tmp):
+    exe = os.path.join(tmp, "loadgen")
+    cc = os.environ.get("CC", "cc")
+    cmd = [cc, "-std=c11", "-D_GNU_SOURCE", "-Wall", "-Wextra", "-Werror", "-O2", "-o", exe,
+           os.path.join(ROOT, "bench", "loadgen.c"), "-lssl", "-lcrypto"]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    if r.returncode:
+        raise BenchError("building loadgen failed:\n" + r.stdout + r.stderr)
+    return exe
+
+
+def make_pki(tmp):
+    pki = os.path.join(tmp, "pki")
+    tool = os.path.join(ROOT, "tools", "iotgw-pki")
+    steps = [
+        ["ca", "devices-ca"],
+        ["server", "gateway", "--ca", "devices-ca"],       # device listener (both systems)
+        ["ca", "upstream-ca"],
+        ["server", "broker", "--ca", "upstream-ca"],       # upstream mosquitto
+        ["client", "gateway-upstream", "--ca", "upstream-ca"],  # iotgw and the bridge upstream
+        ["client", "counter", "--ca", "upstream-ca"],      # the counting subscriber
+    ]
+    for step in steps:
+        r = subprocess.run([tool, "-d", pki] + step, capture_output=True, text=True, timeout=60)
+        if r.returncode:
+            raise BenchError(f"iotgw-pki {' '.join(step)} failed:\n{r.stdout}{r.stderr}")
+    return pki
+
+
+def mosquitto_common(inflight):
+    lines = [
+        "per_listener_settings false",
+        "allow_anonymous true",
+        "persistence false",
+        # No per-client queue limit: a bounded queue silently drops QoS 1 messages.
+        "max_queued_messages 0",
+        f"max_inflight_messages {inflight}",
+        "set_tcp_nodelay true",
+        "log_dest stderr",
+        "log_type error",
+        "log_type warning",
+        "connection_messages false",
+    ]
+    if os.geteuid() == 0:
+        # Run as root, mosquitto would switch to user "mosquitto", who cannot read our keys.
+        lines.insert(0, "user root")
+    return lines
+
+
+def write(path, text):
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+# ---- measurements ---------------------------------------------------------------------
+
+class Env:
+    def __init__(self, args, tmp, procs, loadgen, pki):
+        self.args, self.tmp, self.procs, self.loadgen, self.pki = args, tmp, procs, loadgen, pki
+        self.up_port = None
+        self.upstream = None
+
+    def p(self, name):
+        return os.path.join(self.pki, name)
+
+    def log(self, msg):
+        if not self.args.json:
+            print(msg, file=sys.stderr, flush=True)
+
+    def start_upstream(self):
+        self.up_port = free_port()
+        conf = mosquitto_common(1000) + [
+            f"listener {self.up_port} 127.0.0.1",
+            f"cafile {self.p('upstream-ca.pem')}",
+            f"certfile {self.p('broker.pem')}",
+            f"keyfile {self.p('broker.key')}",
+            "require_certificate true",
+        ]
+        path = write(os.path.join(self.tmp, "upstream.conf"), "\n".join(conf) + "\n")
+        self.upstream = self.procs.spawn("upstream mosquitto", ["mosquitto", "-c", path],
+                                         os.path.join(self.tmp, "upstream.log"))
+        wait_port(self.up_port, self.upstream, 10)
+
+    def start_counter(self, filt, count, time_limit, show=0):
+        argv = [self.loadgen, "sub", "-p", str(self.up_port), "--ca", self.p("upstream-ca.pem"),
+                "--cert", self.p("counter.pem"), "--key", self.p("counter.key"),
+                "--prefix", "bench-counter-", "--filter", filt, "--qos", "1",
+                "-m", str(count), "-T", str(time_limit), "--idle-exit", "15",
+                "--show", str(show)]
+        c = self.procs.spawn("counter", argv, os.path.join(self.tmp, "counter.log"),
+                             stdout=subprocess.PIPE)
+        ev = read_json_line(c, 15, "subscribed")
+        if not ev:
+            self.procs.stop(c)
+            raise BenchError("the counting subscriber could not subscribe upstream:\n"
+                             + log_tail(c.bench_log))
+        return c
+
+    def device_args(self, mode, port):
+        """loadgen as devices: each connection gets its own certificate (CN = client id)."""
+        return [self.loadgen, mode, "-p", str(port), "--ca", self.p("devices-ca.pem"),
+                "--tls", self.args.tls, "--mint-ca-cert", self.p("devices-ca.pem"),
+                "--mint-ca-key", self.p("devices-ca.key")]
+
+    def measure_idle(self, gw, port, k):
+        """RSS of the gateway with 0, then with k idle mutual-TLS MQTT connections."""
+        base = settled_rss(gw, 2.0)
+        self.log(f"  memory: {base['VmRSS']} KiB with 0 connections; opening {k} idle TLS "
+                 "connections")
+        argv = self.device_args("idle", port) + [
+            "-n", str(k), "--prefix", "idle-", "--max-conns", str(max(k, 5000)),
+            "-T", str(self.args.idle_time_limit)]
+        lg = self.procs.spawn("loadgen idle", argv, os.path.join(self.tmp, "loadgen-idle.log"),
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        try:
+            ready = read_json_line(lg, self.args.idle_time_limit, "ready")
+            if not ready:
+                raise BenchError(f"idle connections were not all up within "
+                                 f"{self.args.idle_time_limit} s:\n" + log_tail(lg.bench_log))
+            if gw.poll() is not None:
+                raise BenchError(f"{gw.bench_name} died with {k} idle connections:\n"
+                                 + log_tail(gw.bench_log))
+            loaded = settled_rss(gw, 3.0)
+            lg.stdin.close()  # EOF: loadgen disconnects and prints its result
+            res = read_json_line(lg, 30)
+            lg.wait(30)
+        finally:
+            self.procs.stop(lg)
+        connected = ready["connected"]
+        if ready["failed"] or (res and res.get("dropped")):
+            raise BenchError(f"idle connections: {ready['failed']} failed, "
+                             f"{res.get('dropped') if res else '?'} dropped by the server:\n"
+                             + log_tail(lg.bench_log))
+        delta = loaded["VmRSS"] - base["VmRSS"]
+        out = {
+            "idle_connections": connected,
+            "rss_0_kib": base["VmRSS"],
+            "rss_k_kib": loaded["VmRSS"],
+            "rss_anon_0_kib": base.get("RssAnon"),
+            "rss_anon_k_kib": loaded.get("RssAnon"),
+            "kib_per_idle_connection": round(delta / connected, 2) if connected else None,
+            "connect_seconds": ready["connect_seconds"],
+        }
+        self.log(f"  memory: {loaded['VmRSS']} KiB with {connected} idle connections "
+                 f"-> {out['kib_per_idle_connection']} KiB each (connected in "
+                 f"{ready['connect_seconds']:.1f} s)")
+        return out
+
+    def run_load(self, gw, port, filt, m, label, show=0):
+        """One timed run: M readings over N devices, counted when they arrive upstream."""
+        a = self.args
+        counter = self.start_counter(filt, m, a.time_limit + 30, show)
+        shown = []
+        try:
+            busy0 = system_busy_seconds()
+            self0 = self_cpu_seconds()
+            cpu0 = cpu_seconds(gw.pid)
+            up0 = cpu_seconds(self.upstream.pid)
+            argv = self.device_args("pub", port) + [
+                "-n", str(a.devices), "-m", str(m), "-w", str(a.window),
+                "-T", str(a.time_limit), "--prefix", "dev"]
+            r = subprocess.run(argv, capture_output=True, text=True, timeout=a.time_limit + 60)
+            pub = None
+            for line in r.stdout.splitlines():
+                try:
+                    pub = json.loads(line)
+                except ValueError:
+                    pass
+            if not pub:
+                raise BenchError(f"loadgen pub printed no result (status {r.returncode}):\n"
+                                 + r.stderr)
+            # Wait for the counter: it stops at M arrivals, its time limit, or 15 s of silence.
+            sub = None
+            deadline = time.monotonic() + a.time_limit + 45
+            while time.monotonic() < deadline:
+                ev = read_json_line(counter, max(0.1, deadline - time.monotonic()))
+                if ev is None:
+                    break
+                if ev.get("event") == "message":
+                    shown.append(ev)
+                elif "mode" in ev:
+                    sub = ev
+                    break
+            cpu1 = cpu_seconds(gw.pid)
+            up1 = cpu_seconds(self.upstream.pid)
+            busy1 = system_busy_seconds()
+            self1 = self_cpu_seconds()
+        finally:
+            self.procs.stop(counter)
+        if gw.poll() is not None:
+            raise BenchError(f"{gw.bench_name} died during the {label} run:\n"
+                             + log_tail(gw.bench_log))
+        problems = []
+        if pub["failed"] or pub["dropped"]:
+            problems.append(f"{pub['failed']} device connections failed, {pub['dropped']} "
+                            "were closed by the gateway")
+        if pub["acked"] < m:
+            problems.append(f"only {pub['acked']} of {m} readings were PUBACKed by the gateway"
+                            + (" (time limit)" if pub["timed_out"] else ""))
+        if not sub:
+            problems.append("the counter printed no result")
+        elif sub["received"] < m:
+            problems.append(f"only {sub['received']} of {m} readings arrived upstream")
+        if problems:
+            raise BenchError(f"{label}: " + "; ".join(problems) + "\n  loadgen stderr:\n"
+                             + "\n".join("    " + s for s in r.stderr.splitlines()[-10:])
+                             + f"\n  {gw.bench_name} log:\n" + log_tail(gw.bench_log))
+        e2e = sub["t_last"] - pub["t_first_publish"]
+        # CPU the machine spent on anything but the four processes of this run (another
+        # build or test suite on the same 2 cores makes the figures noisy: say so).
+        ours = ((cpu1 - cpu0) + (up1 - up0) + pub["cpu_user"] + pub["cpu_sys"]
+                + sub["cpu_user"] + sub["cpu_sys"] + (self1 - self0))
+        other = max(0.0, (busy1 - busy0) - ours)
+        return {
+            "messages": m,
+            "devices": a.devices,
+            "readings_per_s": m / e2e if e2e > 0 else None,
+            "seconds": e2e,
+            "device_ack_rate": pub["rate"],
+            "gateway_cpu_s": cpu1 - cpu0,
+            "gateway_cpu_s_per_100k": (cpu1 - cpu0) * 100000 / m,
+            "upstream_cpu_s_per_100k": (up1 - up0) * 100000 / m,
+            "loadgen_cpu_s_per_100k": (pub["cpu_user"] + pub["cpu_sys"]) * 100000 / m,
+            "duplicates_upstream": sub["received"] - m,
+            "other_cpu_s": other,
+            "bench_cpu_s": ours,
+            "machine_busy_cpu_s": busy1 - busy0,
+            "sample": shown[0] if shown else None,
+        }
+
+    def bench_system(self, name, gw, port, filt):
+        a = self.args
+        result = {"system": name}
+        if a.idle > 0:
+            result["memory"] = self.measure_idle(gw, port, a.idle)
+        warm = min(a.messages, 5000)
+        w = self.run_load(gw, port, filt, warm, f"{name} warm-up", show=1)
+        result["sample_upstream_message"] = w["sample"]
+        runs = []
+        for i in range(a.repeat):
+            run = self.run_load(gw, port, filt, a.messages, f"{name} run {i + 1}")
+            run.pop("sample")
+            self.log(f"  run {i + 1}/{a.repeat}: {run['readings_per_s']:.0f} readings/s end to "
+                     f"end, gateway CPU {run['gateway_cpu_s_per_100k']:.2f} s/100k"
+                     f" (other processes used {run['other_cpu_s']:.1f} CPU s)")
+            runs.append(run)
+        result["runs"] = runs
+        for key in ("readings_per_s", "device_ack_rate", "gateway_cpu_s_per_100k",
+                    "upstream_cpu_s_per_100k", "loadgen_cpu_s_per_100k", "other_cpu_s",
+                    "bench_cpu_s"):
+            result[key] = statistics.median(r[key] for r in runs)
+        return result
+
+    # -- the two systems under test --
+
+    def iotgw(self):
+        a = self.args
+        binary = a.iotgw
+        if not binary or not os.access(binary, os.X_OK):
+            raise BenchError(f"iotgw binary not found: {binary!r} (set IOTGW_BIN or run make)")
+        port = free_port()
+        spool = max(100000, 2 * a.messages)
+        conf = f"""# iotgw benchmark configuration (generated)
+[gateway]
+name = bench
+log_level = notice
+
+[listener devices]
+bind = 127.0.0.1:{port}
+tls = mutual
+cert = {self.p('gateway.pem')}
+key = {self.p('gateway.key')}
+ca = {self.p('devices-ca.pem')}
+max_connections = {max(10000, a.idle + a.devices + 100)}
+
+[upstream]
+host = 127.0.0.1
+port = {self.up_port}
+client_id = iotgw-bench
+tls = mutual
+ca = {self.p('upstream-ca.pem')}
+cert = {self.p('gateway-upstream.pem')}
+key = {self.p('gateway-upstream.key')}
+inflight = {a.inflight}
+
+[spool]
+max_messages = {spool}
+max_bytes = 1G
+"""
+        path = write(os.path.join(self.tmp, "iotgw.conf"), conf)
+        r = subprocess.run([binary, "-t", "-c", path], capture_output=True, text=True, timeout=30)
+        if r.returncode:
+            raise BenchError(f"iotgw -t rejected the benchmark configuration:\n{r.stderr}")
+        gw = self.procs.spawn("iotgw", [binary, "-c", path, "--log-stderr"],
+                              os.path.join(self.tmp, "iotgw.log"))
+        try:
+            # Readiness from the log, not a TCP probe (a probe is a failed TLS handshake).
+            wait_log(gw, "event=gateway_ready", 15)
+            self.log(f"iotgw {binary} on 127.0.0.1:{port} (pid {gw.pid})")
+            res = self.bench_system("iotgw", gw, port, "sensors/#")
+        finally:
+            status = self.procs.stop(gw, timeout=15)
+        if status != 0:
+            # The figures stand; the failed stop is reported (and makes the exit status 1).
+            res["error"] = (f"iotgw did not stop cleanly on SIGTERM (status {status}):\n"
+                            + log_tail(gw.bench_log, 6))
+        return res
+
+    def bridge(self):
+        a = self.args
+        port = free_port()
+        conf = mosquitto_common(a.inflight) + [
+            f"listener {port} 127.0.0.1",
+            f"cafile {self.p('devices-ca.pem')}",
+            f"certfile {self.p('gateway.pem')}",
+            f"keyfile {self.p('gateway.key')}",
+            "require_certificate true",
+            "use_identity_as_username true",
+            "",
+            "connection upstream",
+            f"address 127.0.0.1:{self.up_port}",
+            "remote_clientid mosquitto-bridge-bench",
+            "cleansession true",
+            "notifications false",
+            "start_type automatic",
+            "restart_timeout 1",
+            f"bridge_cafile {self.p('upstream-ca.pem')}",
+            f"bridge_certfile {self.p('gateway-upstream.pem')}",
+            f"bridge_keyfile {self.p('gateway-upstream.key')}",
+            "bridge_tls_version tlsv1.3",
+            "topic iot-2/# out 1",
+        ]
+        path = write(os.path.join(self.tmp, "bridge.conf"), "\n".join(conf) + "\n")
+        gw = self.procs.spawn("mosquitto bridge", ["mosquitto", "-c", path],
+                              os.path.join(self.tmp, "bridge.log"))
+        try:
+            wait_port(port, gw, 10)
+            self.log(f"mosquitto bridge on 127.0.0.1:{port} (pid {gw.pid})")
+            res = self.bench_system("mosquitto-bridge", gw, port, "iot-2/#")
+        finally:
+            self.procs.stop(gw)
+        return res
+
+
+# ---- report ---------------------------------------------------------------------------
+
+def fmt(v, spec):
+    return "n/a" if v is None else format(v, spec)
+
+
+def print_table(report):
+    p = report["parameters"]
+    systems = report["results"]
+    names = [s["system"] for s in systems]
+    print()
+    print(f"iotgw benchmark, {report['machine']}")
+    print(f"  loopback only; loadgen, gateway, upstream mosquitto and counter share "
+          f"{report['cpus']} CPUs")
+    print(f"  devices -> gateway: TLS {p['tls']} mutual, one P-256 client certificate per "
+          "device; gateway -> upstream: TLS 1.3 mutual")
+    print(f"  throughput: {p['messages']} QoS 1 readings per run over {p['devices']} device "
+          f"connections, window {p['window']}/device, upstream in-flight {p['inflight']}, "
+          f"median of {p['repeat']} run(s) after a warm-up")
+    if p["idle"]:
+        print(f"  memory: VmRSS with 0 vs {p['idle']} idle mutual-TLS MQTT connections")
+    print()
+    rows = [
+        ("readings/s end to end", "readings_per_s", ",.0f"),
+        ("readings/s PUBACKed to devices", "device_ack_rate", ",.0f"),
+        ("gateway CPU s per 100k readings", "gateway_cpu_s_per_100k", ".2f"),
+        ("upstream broker CPU s per 100k", "upstream_cpu_s_per_100k", ".2f"),
+        ("load generator CPU s per 100k", "loadgen_cpu_s_per_100k", ".2f"),
+        ("CPU s used by other processes, per run", "other_cpu_s", ".1f"),
+    ]
+    mem_rows = [
+        ("RSS, 0 connections (KiB)", "rss_0_kib", ",d"),
+        ("RSS, K idle TLS connections (KiB)", "rss_k_kib", ",d"),
+        ("idle TLS connections K", "idle_connections", "d"),
+        ("memory per idle TLS connection (KiB)", "kib_per_idle_connection", ".1f"),
+    ]
+    w0 = 40
+    print(f"{'':{w0}}" + "".join(f"{n:>20}" for n in names))
+    for label, key, spec in rows:
+        print(f"{label:{w0}}" + "".join(f"{fmt(s.get(key), spec):>20}" for s in systems))
+    if any("memory" in s for s in systems):
+        for label, key, spec in mem_rows:
+            print(f"{label:{w0}}" + "".join(
+                f"{fmt(s.get('memory', {}).get(key), spec):>20}" for s in systems))
+    noisy = [s for s in systems if s.get("other_cpu_s") is not None
+             and s["other_cpu_s"] > max(0.2, 0.1 * s["bench_cpu_s"])]
+    if noisy:
+        print("\nWARNING: other processes used the CPUs during the timed runs (see above):")
+        print("  throughput and CPU figures are noisy; re-run on an otherwise idle machine.")
+    for s in systems:
+        if s.get("error"):
+            print(f"\n{s['system']} FAILED: {s['error']}")
+    print()
+
+
+def main():
+    ap = argparse.ArgumentParser(description="iotgw vs mosquitto bridge benchmark (loopback)")
+    ap.add_argument("--quick", action="store_true",
+                    help="small numbers (10 devices, 10000 readings, 200 idle, 1 run): < 1 min")
+    ap.add_argument("--devices", type=int, help="device connections for throughput (50)")
+    ap.add_argument("--messages", type=int, help="QoS 1 readings per run (100000)")
+    ap.add_argument("--idle", type=int, help="idle TLS connections for the memory figure "
+                    "(2000; 0 skips; at most 15000: the open-file limit is 20000)")
+    ap.add_argument("--repeat", type=int, help="timed runs per system, median reported (3)")
+    ap.add_argument("--window", type=int, default=10,
+                    help="unacknowledged PUBLISHes per device connection (10)")
+    ap.add_argument("--inflight", type=int, default=32,
+                    help="upstream QoS 1 in-flight window, iotgw and bridge alike (32)")
+    ap.add_argument("--tls", choices=["1.2", "1.3"], default="1.3", help="device TLS version")
+    ap.add_argument("--time-limit", type=float, default=90.0,
+                    help="seconds allowed for one throughput run (90)")
+    ap.add_argument("--only", choices=["iotgw", "mosquitto"], help="benchmark one system only")
+    ap.add_argument("--iotgw", default=os.environ.get("IOTGW_BIN",
+                                                      os.path.join(ROOT, "build", "iotgw")),
+                    help="iotgw binary (default $IOTGW_BIN or build/iotgw)")
+    ap.add_argument("--json", action="store_true", help="print the results as JSON")
+    ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    args = ap.parse_args()
+    quick = args.quick
+    for key, full, small in (("devices", 50, 10), ("messages", 100000, 10000),
+                             ("idle", 2000, 200), ("repeat", 3, 1)):
+        if getattr(args, key) is None:
+            setattr(args, key, small if quick else full)
+    if not (1 <= args.devices <= 5000 and args.messages >= 1 and 0 <= args.idle <= 15000
+            and 1 <= args.repeat <= 20 and 1 <= args.window <= 65000
+            and 1 <= args.inflight <= 65535):
+        ap.error("out of range: --devices 1..5000, --messages >= 1, --idle 0..15000, "
+                 "--repeat 1..20, --window 1..65000, --inflight 1..65535")
+    args.idle_time_limit = 60 + args.idle / 50
+
+    procs = Procs()
+
+    def on_term(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_term)
+    # Explicitly: a shell starts background jobs with SIGINT ignored, and Python keeps that.
+    signal.signal(signal.SIGINT, on_term)
+    tmp = tempfile.mkdtemp(prefix="iotgw-bench.")
+    failed = False
+    report = {
+        "machine": f"{os.uname().sysname} {os.uname().release} {os.uname().machine}",
+        "cpus": os.cpu_count(),
+        "parameters": {k: getattr(args, k) for k in ("devices", "messages", "idle", "repeat",
+                                                     "window", "inflight", "tls")},
+        "results": [],
+    }
+    try:
+        loadgen = build_loadgen(tmp)
+        pki = make_pki(tmp)
+        env = Env(args, tmp, procs, loadgen, pki)
+        env.start_upstream()
+        env.log(f"upstream mosquitto on 127.0.0.1:{env.up_port} (pid {env.upstream.pid}); "
+                f"temporary files in {tmp}")
+        systems = [("iotgw", env.iotgw), ("mosquitto-bridge", env.bridge)]
+        for name, fn in systems:
+            if args.only and not name.startswith(args.only):
+                continue
+            try:
+                res = fn()
+                report["results"].append(res)
+                if res.get("error"):
+                    failed = True
+                    env.log(f"{name}: {res['error']}")
+            except BenchError as e:
+                failed = True
+                report["results"].append({"system": name, "error": str(e)})
+                env.log(f"{name}: FAILED: {e}")
+            if env.upstream.poll() is not None:
+                raise BenchError("the upstream mosquitto died:\n"
+                                 + log_tail(env.upstream.bench_log))
+    except BenchError as e:
+        failed = True
+        report["error"] = str(e)
+        print(f"bench: {e}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print("bench: interrupted", file=sys.stderr)
+        procs.stop_all()
+        if not args.keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return 130
+    finally:
+        procs.stop_all()
+    if args.json:
+        print(json.dumps(report, indent=2))
+    elif report["results"]:
+        print_table(report)
+    if args.keep or failed:
+        print(f"bench: logs and configuration kept in {tmp}", file=sys.stderr)
+    else:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
