@@ -155,7 +155,15 @@ int ini_parse_uint(const char *s, uint64_t *out)
 	return 0;
 }
 
-int ini_parse_duration_ms(const char *s, uint64_t *ms)
+struct ini_unit {
+	const char *name;
+	uint64_t mult;
+};
+
+/* Digits, optional blanks, then one of the units (the first entry, "",
+ * is the bare number); the product must fit in 64 bits. */
+static int parse_with_unit(const char *s, const struct ini_unit *units, size_t nunits,
+			   uint64_t *out)
 {
 	uint64_t v;
 	const char *u;
@@ -164,47 +172,32 @@ int ini_parse_duration_ms(const char *s, uint64_t *ms)
 		return rc;
 	while (is_blank(*u))
 		u++;
-	uint64_t mult;
-	if (*u == '\0' || strcmp(u, "s") == 0)
-		mult = INI_SEC;
-	else if (strcmp(u, "ms") == 0)
-		mult = 1;
-	else if (strcmp(u, "m") == 0)
-		mult = INI_MIN;
-	else if (strcmp(u, "h") == 0)
-		mult = INI_HOUR;
-	else
-		return INI_ESYNTAX;
-	if (v > UINT64_MAX / mult)
-		return INI_ERANGE;
-	*ms = v * mult;
-	return 0;
+	for (size_t i = 0; i < nunits; i++) {
+		if (strcmp(u, units[i].name) != 0)
+			continue;
+		if (v > UINT64_MAX / units[i].mult)
+			return INI_ERANGE;
+		*out = v * units[i].mult;
+		return 0;
+	}
+	return INI_ESYNTAX;
+}
+
+int ini_parse_duration_ms(const char *s, uint64_t *ms)
+{
+	static const struct ini_unit units[] = {
+		{"", INI_SEC}, {"s", INI_SEC}, {"ms", 1}, {"m", INI_MIN}, {"h", INI_HOUR},
+	};
+	return parse_with_unit(s, units, sizeof units / sizeof units[0], ms);
 }
 
 int ini_parse_size(const char *s, uint64_t *n)
 {
-	uint64_t v;
-	const char *u;
-	int rc = parse_digits(s, &v, &u);
-	if (rc != 0)
-		return rc;
-	while (is_blank(*u))
-		u++;
-	uint64_t mult;
-	if (*u == '\0')
-		mult = 1;
-	else if (strcmp(u, "K") == 0 || strcmp(u, "KiB") == 0)
-		mult = INI_KIB;
-	else if (strcmp(u, "M") == 0 || strcmp(u, "MiB") == 0)
-		mult = INI_MIB;
-	else if (strcmp(u, "G") == 0 || strcmp(u, "GiB") == 0)
-		mult = INI_GIB;
-	else
-		return INI_ESYNTAX;
-	if (v > UINT64_MAX / mult)
-		return INI_ERANGE;
-	*n = v * mult;
-	return 0;
+	static const struct ini_unit units[] = {
+		{"", 1},	   {"K", INI_KIB}, {"KiB", INI_KIB}, {"M", INI_MIB},
+		{"MiB", INI_MIB}, {"G", INI_GIB}, {"GiB", INI_GIB},
+	};
+	return parse_with_unit(s, units, sizeof units / sizeof units[0], n);
 }
 
 int ini_parse_double(const char *s, double *out)
