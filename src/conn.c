@@ -47,12 +47,6 @@ static ssize_t tcp_write(struct conn *c, const void *p, size_t n)
 	return -1;
 }
 
-static bool tcp_has_pending(const struct conn *c)
-{
-	(void)c;
-	return false;
-}
-
 static void tcp_destroy(struct conn *c)
 {
 	free(c);
@@ -63,7 +57,6 @@ const struct conn_type conn_type_tcp = {
 	.handshake = tcp_handshake,
 	.read = tcp_read,
 	.write = tcp_write,
-	.has_pending = tcp_has_pending,
 	.destroy = tcp_destroy,
 };
 

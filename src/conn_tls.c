@@ -128,11 +128,6 @@ static ssize_t tls_write(struct conn *c, const void *p, size_t n)
 	}
 }
 
-static bool tls_has_pending(const struct conn *c)
-{
-	return SSL_pending(tls_of(c)->ssl) > 0;
-}
-
 static void tls_destroy(struct conn *c)
 {
 	struct conn_tls *t = tls_of(c);
@@ -154,7 +149,6 @@ static const struct conn_type conn_type_tls = {
 	.handshake = tls_handshake,
 	.read = tls_read,
 	.write = tls_write,
-	.has_pending = tls_has_pending,
 	.destroy = tls_destroy,
 };
 

@@ -44,7 +44,6 @@ struct conn_type {
 	int (*handshake)(struct conn *c); /* 1 done, 0 again, -1 failed */
 	ssize_t (*read)(struct conn *c, void *p, size_t n);
 	ssize_t (*write)(struct conn *c, const void *p, size_t n);
-	bool (*has_pending)(const struct conn *c);
 	void (*destroy)(struct conn *c); /* releases type-specific state */
 };
 
