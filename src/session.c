@@ -8,6 +8,7 @@
  * (MQTT 3.1.1 section 3.1.2.10). Bytes are read in chunks into `in` and parsed
  * from there; a packet is consumed only once fully handled, so back-pressure
  * can stop in the middle of a buffer and resume later without losing it. */
+#include <assert.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,6 +51,15 @@ struct session {
 };
 
 static const struct conn_handler session_conn_handler;
+
+/* Every callback gets the session back as a void *; the magic catches type
+ * confusion and use after free (it is scrubbed when the session is freed). */
+static struct session *session_of(void *p)
+{
+	struct session *s = p;
+	assert(s && s->magic == SESSION_MAGIC);
+	return s;
+}
 
 static struct log_fields fields_of(const struct session *s)
 {
@@ -186,7 +196,7 @@ static void arm_keepalive(struct session *s)
 static void on_timer(struct ev_loop *loop, struct ev_timer *t)
 {
 	(void)loop;
-	struct session *s = t->arg;
+	struct session *s = session_of(t->arg);
 	switch (s->state) {
 	case SESS_HANDSHAKE:
 		s->gw->stats.tls_failures++;
@@ -537,7 +547,7 @@ static void process_input(struct session *s)
 
 static void on_up(void *owner)
 {
-	struct session *s = owner;
+	struct session *s = session_of(owner);
 	if (s->listener->tls == CFG_TLS_MUTUAL &&
 	    conn_peer_identity(s->conn, s->listener->identity, s->cert_identity,
 			       sizeof s->cert_identity) != 0) {
@@ -561,7 +571,7 @@ static void on_up(void *owner)
 
 static void on_readable(void *owner)
 {
-	struct session *s = owner;
+	struct session *s = session_of(owner);
 	while (s->state == SESS_AWAIT_CONNECT || s->state == SESS_ACTIVE) {
 		if (s->paused)
 			return;
@@ -590,14 +600,14 @@ static void on_readable(void *owner)
 
 static void on_drained(void *owner)
 {
-	struct session *s = owner;
+	struct session *s = session_of(owner);
 	if (s->state == SESS_CLOSING)
 		teardown(s);
 }
 
 static void on_failed(void *owner)
 {
-	struct session *s = owner;
+	struct session *s = session_of(owner);
 	if (s->state == SESS_HANDSHAKE) {
 		s->gw->stats.tls_failures++;
 		session_close(s, LOG_WARNING, "tls_handshake_failed", "TLS handshake failed: %s",
