@@ -286,12 +286,13 @@ static void before_sleep(struct ev_loop *loop, void *arg)
 
 /* ---- listeners and reload ---- */
 
-static struct listener *find_listener(struct gateway *gw, const struct cfg_listener *c)
+/* The link that points at the listener bound where c binds, or at the
+ * list's terminating NULL. Listeners are identified by address, not name. */
+static struct listener **find_listener(struct listener **list, const struct cfg_listener *c)
 {
-	for (struct listener *l = gw->listeners; l; l = l->next)
-		if (l->port == c->port && strcmp(l->bind_host, c->bind_host) == 0)
-			return l;
-	return NULL;
+	while (*list && !((*list)->port == c->port && strcmp((*list)->bind_host, c->bind_host) == 0))
+		list = &(*list)->next;
+	return list;
 }
 
 static void log_listener(const struct listener *l)
@@ -325,7 +326,7 @@ static int apply(struct gateway *gw, struct prepared *p)
 	}
 	for (size_t i = 0; i < n; i++) {
 		const struct cfg_listener *c = &p->cfg.listeners[i];
-		if (find_listener(gw, c)) {
+		if (*find_listener(&gw->listeners, c)) {
 			keep[i] = true;
 			continue;
 		}
@@ -353,10 +354,7 @@ static int apply(struct gateway *gw, struct prepared *p)
 	for (size_t i = 0; i < n; i++) {
 		struct listener *l;
 		if (keep[i]) {
-			struct listener **pp = &old;
-			while (*pp && !((*pp)->port == p->cfg.listeners[i].port &&
-					strcmp((*pp)->bind_host, p->cfg.listeners[i].bind_host) == 0))
-				pp = &(*pp)->next;
+			struct listener **pp = find_listener(&old, &p->cfg.listeners[i]);
 			l = *pp;
 			*pp = l->next;
 			listener_update(l, &p->cfg.listeners[i], p->ctxs[i]);
