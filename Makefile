@@ -16,7 +16,7 @@ MANDIR  ?= $(PREFIX)/share/man
 PYTHON  ?= /usr/bin/python3
 SANITIZE ?=
 
-PKGS := libssl libcrypto libmosquitto libsystemd libcjson
+PKGS := libssl libcrypto libmosquitto libsystemd libcjson sqlite3
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -52,6 +52,12 @@ $(BUILD)/obj/%.o: src/%.c $(wildcard include/iotgw/*.h src/*.h) | $(BUILD)/obj
 
 $(BUILD)/tests/%: tests/unit/%.c $(PURE_OBJS) | $(BUILD)/tests
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(PURE_OBJS) $(LDLIBS) -lcmocka
+
+# The spool is not pure (it is SQLite on disk) but is tested on its own, on a
+# temporary directory.
+$(BUILD)/tests/test_spool: tests/unit/test_spool.c $(PURE_OBJS) $(BUILD)/obj/spool.o \
+		$(BUILD)/obj/spool_vfs.o | $(BUILD)/tests
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 
 $(BUILD)/obj $(BUILD)/tests:
 	mkdir -p $@

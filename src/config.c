@@ -203,6 +203,14 @@ static int check_topic_filter(const char *v, char *why, size_t whylen)
 	return -1;
 }
 
+static int check_dir(const char *v, char *why, size_t whylen)
+{
+	if (v[0] && strlen(v) < 3500)
+		return 0;
+	snprintf(why, whylen, "expected a directory path");
+	return -1;
+}
+
 /* ---- custom setters ---- */
 
 /* "A.B.C.D:PORT" or "[IPv6]:PORT", numeric only: a listener must not depend
@@ -364,6 +372,8 @@ static const char *const tlsver_names[] = {"1.2", "1.3", NULL};
 static const int tlsver_values[] = {12, 13};
 static const char *const uptls_names[] = {"mutual", "off", NULL};
 static const int uptls_values[] = {1, 0};
+static const char *const durability_names[] = {"fsync", "os", NULL};
+static const int durability_values[] = {CFG_DURABLE_FSYNC, CFG_DURABLE_OS};
 static const char *const unit_names[] = {"C", "F", NULL};
 static const int unit_values[] = {'C', 'F'};
 
@@ -442,6 +452,9 @@ static const struct opt opts[] = {
 	O_OPTSTR(UP, "username", username, check_mqtt_string),
 	O_OPTSTR(UP, "password", password, NULL),
 
+	O_STR(SP, "dir", dir, "/var/lib/iotgw", check_dir),
+	O_ENUM(SP, "durability", durability, durability_names, durability_values,
+	       CFG_DURABLE_FSYNC),
 	O_UINT(SP, "max_messages", max_messages, 1, 100000000, 100000),
 	O_SIZE(SP, "max_bytes", max_bytes, 4 * KIB, 64 * GIB, 64 * MIB),
 

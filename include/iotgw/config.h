@@ -76,7 +76,15 @@ struct cfg_upstream {
 	char *username, *password;
 };
 
+/* When a committed spool transaction is on stable storage. */
+enum cfg_durability {
+	CFG_DURABLE_FSYNC = 0, /* fsync per commit: survives power loss (default) */
+	CFG_DURABLE_OS,        /* the kernel flushes: survives a crash of iotgw, not of the machine */
+};
+
 struct cfg_spool {
+	char *dir; /* state directory holding spool.db; default /var/lib/iotgw */
+	enum cfg_durability durability;
 	uint64_t max_messages;
 	uint64_t max_bytes;
 };
