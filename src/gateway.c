@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/signalfd.h>
 #include <time.h>
+#include <limits.h>
 #include <unistd.h>
 
 #include <openssl/ssl.h>
@@ -20,12 +21,7 @@
 #include "iotgw/tls_ctx.h"
 
 #define STATUS_INTERVAL_MS 5000
-#define RESUME_FILL 0.9        /* resume devices once the spool is below 90% */
 #define SHUTDOWN_DRAIN_MS 5000 /* on stop, give upstream this long to take the queue */
-
-struct device_state {
-	uint64_t seq;
-};
 
 struct gw_runtime {
 	struct gateway gw;
@@ -125,136 +121,57 @@ static void diag_to_log(void *ctx, enum cfg_severity sev, const char *file, int 
 			  file, msg);
 }
 
-/* ---- ingestion ---- */
-
-const struct dec_rule *gateway_rules(const struct gateway *gw, size_t *n)
-{
-	if (gw->cfg->nrules) {
-		*n = gw->cfg->nrules;
-		return gw->cfg->rules;
-	}
-	return dec_default_rules(n);
-}
-
-static struct device_state *device_state(struct gateway *gw, const char *device)
-{
-	struct device_state *d = strmap_get(gw->devices, device);
-	if (d)
-		return d;
-	d = calloc(1, sizeof *d);
-	if (d && strmap_put(gw->devices, device, d) != 0) {
-		free(d);
-		d = NULL;
-	}
-	return d;
-}
-
-enum ingest_result gateway_ingest(struct gateway *gw, const char *device,
-				  const struct log_fields *f, const struct mqtt_publish *pub)
-{
-	const struct iotgw_config *cfg = gw->cfg;
-	struct device_state *dev = device_state(gw, device);
-	if (!dev)
-		return INGEST_FULL; /* out of memory: hold the device back, do not drop */
-	size_t nrules;
-	const struct dec_rule *rules = gateway_rules(gw, &nrules);
-	const struct dec_rule *rule =
-		dec_rule_for(rules, nrules, pub->topic.ptr, pub->topic.len, device);
-	char event[64];
-	bool has_event =
-		dec_watson_event(pub->topic.ptr, pub->topic.len, event, sizeof event) == 0;
-	struct timespec now;
-	clock_gettime(CLOCK_REALTIME, &now);
-
-	struct dec_result value;
-	char why[256] = "no [decode] rule matches this topic";
-	bool ok = rule && dec_payload(rule, pub->payload, pub->payload_len, &value, why,
-				      sizeof why) == 0;
-	char *json;
-	char topic[512];
-	int tlen;
-	if (ok) {
-		struct reading r = {
-			.device = device,
-			.gateway = cfg->gateway.name,
-			.event = has_event ? event : NULL,
-			.seq = dev->seq + 1,
-			.ts = now,
-			.value = value,
-		};
-		json = reading_to_json(&r);
-		tlen = reading_topic(cfg->upstream.topic, device, cfg->gateway.name,
-				     has_event ? event : NULL, topic, sizeof topic);
-	} else {
-		json = deadletter_to_json(device, cfg->gateway.name, now, pub->topic.ptr,
-					  pub->topic.len, why, pub->payload, pub->payload_len);
-		tlen = reading_topic(cfg->upstream.dead_letter_topic, device, cfg->gateway.name,
-				     has_event ? event : NULL, topic, sizeof topic);
-	}
-	if (!json || tlen < 0) {
-		free(json);
-		return INGEST_FULL;
-	}
-	if (spool_put(gw->spool, topic, json, strlen(json), ev_now_ms(gw->loop)) != 0) {
-		free(json);
-		return INGEST_FULL;
-	}
-	free(json);
-	gw->kick_upstream = true;
-	if (ok) {
-		dev->seq++;
-		gw->stats.readings++;
-		if (log_enabled(LOG_DEBUG))
-			log_event(LOG_DEBUG, "reading_accepted", f, "%.*s: %.2f C (seq %llu)",
-				  (int)pub->topic.len, pub->topic.ptr, value.temperature_c,
-				  (unsigned long long)dev->seq);
-	} else {
-		gw->stats.rejected++;
-		log_event(LOG_WARNING, "payload_rejected", f,
-			  "payload on %.*s rejected: %s; sent to dead-letter topic %s",
-			  (int)pub->topic.len, pub->topic.ptr, why, topic);
-	}
-	return INGEST_OK;
-}
-
-void gateway_spool_full(struct gateway *gw)
-{
-	if (gw->spool_full)
-		return;
-	gw->spool_full = true;
-	log_event(LOG_WARNING, "queue_full", NULL,
-		  "spool full (%llu messages, %llu bytes): holding devices back until upstream "
-		  "catches up",
-		  (unsigned long long)spool_count(gw->spool),
-		  (unsigned long long)spool_bytes(gw->spool));
-	for (struct session *s = gw->sessions; s; s = session_next(s))
-		session_pause(s);
-}
-
-static void on_upstream_progress(void *arg)
-{
-	struct gateway *gw = arg;
-	if (!gw->spool_full || spool_fill(gw->spool) >= RESUME_FILL)
-		return;
-	gw->spool_full = false;
-	log_event(LOG_NOTICE, "queue_resumed", NULL, "spool below %.0f%%: reading devices again",
-		  RESUME_FILL * 100);
-	for (struct session *s = gw->sessions; s && !gw->spool_full; s = session_next(s))
-		session_resume(s);
-}
-
 /* ---- status and watchdog ---- */
+
+static int64_t wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static void format_status(struct gateway *gw, char *out, size_t cap)
 {
 	snprintf(out, cap,
 		 "%zu connections; upstream %s; spool %llu queued (oldest %llus)%s; %llu "
-		 "readings, %llu rejected",
+		 "readings, %llu rejected; %llu commits, %llu fsyncs",
 		 gw->nsessions, upstream_state_name(gw->up),
 		 (unsigned long long)spool_count(gw->spool),
-		 (unsigned long long)(spool_oldest_age_ms(gw->spool, ev_now_ms(gw->loop)) / 1000),
+		 (unsigned long long)(spool_oldest_age_ms(gw->spool, wall_ms()) / 1000),
 		 gw->spool_full ? " FULL" : "", (unsigned long long)gw->stats.readings,
-		 (unsigned long long)gw->stats.rejected);
+		 (unsigned long long)gw->stats.rejected,
+		 (unsigned long long)spool_commits(gw->spool),
+		 (unsigned long long)spool_vfs_syncs());
+}
+
+/* DIR/status: the live figures for `iotgw --spool-stats`, which runs as
+ * another process. Written aside and renamed, so a reader never sees half
+ * a file; not synced, it is rewritten every few seconds anyway. */
+static void write_status_file(struct gateway *gw)
+{
+	char path[PATH_MAX], tmp[PATH_MAX];
+	if (snprintf(path, sizeof path, "%s/%s", gw->cfg->spool.dir, SPOOL_STATUS_NAME) >=
+		    (int)sizeof path ||
+	    snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
+		return;
+	FILE *f = fopen(tmp, "we");
+	if (!f)
+		return;
+	int64_t now = wall_ms();
+	fprintf(f,
+		"pid: %ld\nupstream: %s\nconnections: %zu\nqueued: %llu\nbytes: %llu\n"
+		"oldest_age_s: %llu\nfull: %s\nreadings_total: %llu\nrejected_total: %llu\n"
+		"commits_total: %llu\nfsyncs_total: %llu\nupdated_unix: %lld\n",
+		(long)getpid(), upstream_state_name(gw->up), gw->nsessions,
+		(unsigned long long)spool_count(gw->spool),
+		(unsigned long long)spool_bytes(gw->spool),
+		(unsigned long long)(spool_oldest_age_ms(gw->spool, now) / 1000),
+		gw->spool_full ? "yes" : "no", (unsigned long long)gw->stats.readings,
+		(unsigned long long)gw->stats.rejected,
+		(unsigned long long)spool_commits(gw->spool),
+		(unsigned long long)spool_vfs_syncs(), (long long)(now / 1000));
+	if (fclose(f) != 0 || rename(tmp, path) != 0)
+		(void)unlink(tmp);
 }
 
 static void on_status_timer(struct ev_loop *loop, struct ev_timer *t)
@@ -263,6 +180,7 @@ static void on_status_timer(struct ev_loop *loop, struct ev_timer *t)
 	char status[256];
 	format_status(&rt->gw, status, sizeof status);
 	sdn_status(status);
+	write_status_file(&rt->gw);
 	ev_timer_start(loop, t, STATUS_INTERVAL_MS);
 }
 
@@ -278,6 +196,7 @@ static void before_sleep(struct ev_loop *loop, void *arg)
 {
 	(void)loop;
 	struct gateway *gw = arg;
+	gateway_commit(gw);
 	if (gw->kick_upstream) {
 		gw->kick_upstream = false;
 		upstream_kick(gw->up);
@@ -384,6 +303,16 @@ static int apply(struct gateway *gw, struct prepared *p)
 	free(fresh);
 	free(keep);
 
+	if (gw->cfg && strcmp(gw->cfg->spool.dir, p->cfg.spool.dir) != 0) {
+		/* The open spool and its lock stay where they are. */
+		log_event(LOG_WARNING, "config_warning", NULL,
+			  "[spool] dir changed to %s: takes effect at the next start; still "
+			  "using %s",
+			  p->cfg.spool.dir, gw->cfg->spool.dir);
+		char *keep_dir = gw->cfg->spool.dir;
+		gw->cfg->spool.dir = p->cfg.spool.dir;
+		p->cfg.spool.dir = keep_dir;
+	}
 	if (gw->cfg) {
 		cfg_free(gw->cfg);
 	} else {
@@ -397,6 +326,7 @@ static int apply(struct gateway *gw, struct prepared *p)
 	p->ctxs = NULL;
 	log_set_level(gw->cfg->gateway.log_level);
 	spool_set_limits(gw->spool, gw->cfg->spool.max_messages, gw->cfg->spool.max_bytes);
+	spool_set_durability(gw->spool, gw->cfg->spool.durability);
 	if (upstream_configure(gw->up, &gw->cfg->upstream) != 0)
 		log_event(LOG_ERR, "config_reload_failed", NULL,
 			  "out of memory applying upstream settings");
@@ -480,7 +410,7 @@ static void on_drain_progress(struct gw_runtime *rt)
 static void on_progress(void *arg)
 {
 	struct gw_runtime *rt = arg;
-	on_upstream_progress(&rt->gw);
+	gateway_maybe_resume(&rt->gw);
 	on_drain_progress(rt);
 }
 
@@ -502,6 +432,34 @@ static void on_signal(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 
 /* ---- lifecycle ---- */
 
+static int open_spool(struct gw_runtime *rt, const struct cfg_spool *cfg)
+{
+	struct gateway *gw = &rt->gw;
+	char err[512];
+	gw->spool = spool_open(cfg, err, sizeof err);
+	if (!gw->spool) {
+		log_event(LOG_CRIT, "startup_failed", NULL, "cannot open the spool: %s", err);
+		return -1;
+	}
+	if (gateway_load_devices(gw) != 0) {
+		log_event(LOG_CRIT, "startup_failed", NULL,
+			  "%s: cannot read the device sequence numbers", spool_path(gw->spool));
+		return -1;
+	}
+	log_event(LOG_INFO, "spool_open", NULL,
+		  "spool %s: %llu queued (oldest %llus), %zu device(s) known, durability %s",
+		  spool_path(gw->spool), (unsigned long long)spool_count(gw->spool),
+		  (unsigned long long)(spool_oldest_age_ms(gw->spool, wall_ms()) / 1000),
+		  strmap_size(gw->devices),
+		  cfg->durability == CFG_DURABLE_FSYNC ? "fsync" : "os");
+	gw->up = upstream_new(gw->loop, gw->spool, on_progress, rt);
+	if (!gw->up) {
+		log_event(LOG_CRIT, "startup_failed", NULL, "cannot create upstream client");
+		return -1;
+	}
+	return 0;
+}
+
 struct gateway *gateway_new(const char *path)
 {
 	struct gw_runtime *rt = calloc(1, sizeof *rt);
@@ -513,18 +471,12 @@ struct gateway *gateway_new(const char *path)
 	gw->loop = ev_loop_new();
 	gw->by_client_id = strmap_new();
 	gw->devices = strmap_new();
-	gw->spool = spool_new(1, 1); /* real limits arrive with the config in apply() */
-	if (!gw->loop || !gw->by_client_id || !gw->devices || !gw->spool) {
+	if (!gw->loop || !gw->by_client_id || !gw->devices) {
 		log_event(LOG_CRIT, "startup_failed", NULL, "out of memory");
 		gateway_free(gw);
 		return NULL;
 	}
-	gw->up = upstream_new(gw->loop, gw->spool, on_progress, rt);
-	if (!gw->up) {
-		log_event(LOG_CRIT, "startup_failed", NULL, "cannot create upstream client");
-		gateway_free(gw);
-		return NULL;
-	}
+	gateway_ingest_init(gw);
 	/* Signals arrive as events in the loop, never as asynchronous handlers. */
 	sigset_t set;
 	sigemptyset(&set);
@@ -543,9 +495,18 @@ struct gateway *gateway_new(const char *path)
 	ev_timer_init(&rt->drain_timer, on_drain_timer, rt);
 	ev_set_before_sleep(gw->loop, before_sleep, gw);
 
-	/* Startup goes through the same prepare/apply path as a reload. */
+	/* Startup goes through the same prepare/apply path as a reload; the
+	 * spool opens in between, as it needs the configuration and the
+	 * upstream needs the spool. */
 	struct prepared p;
 	int errors = prepare(path, &p, diag_to_log, NULL);
+	if (!errors)
+		log_set_level(p.cfg.gateway.log_level); /* before the spool logs */
+	if (!errors && open_spool(rt, &p.cfg.spool) != 0) {
+		prepared_free(&p);
+		gateway_free(gw);
+		return NULL;
+	}
 	if (errors || apply(gw, &p) != 0) {
 		if (errors)
 			log_event(LOG_CRIT, "startup_failed", NULL, "configuration has %d error(s)",
@@ -575,19 +536,16 @@ int gateway_run(struct gateway *gw)
 		log_event(LOG_CRIT, "loop_failed", NULL, "epoll_wait: %s", strerror(errno));
 		return 1;
 	}
+	gateway_commit(gw);
 	uint64_t left = spool_count(gw->spool);
 	if (left)
-		log_event(LOG_ERR, "queue_discarded", NULL,
-			  "%llu queued message(s) not yet acknowledged upstream are dropped at "
-			  "exit (the in-memory spool does not survive a restart)",
-			  (unsigned long long)left);
+		log_event(LOG_NOTICE, "spool_kept", NULL,
+			  "%llu message(s) not yet acknowledged upstream stay in %s and are sent "
+			  "after the next start",
+			  (unsigned long long)left, spool_path(gw->spool));
+	write_status_file(gw);
 	log_event(LOG_NOTICE, "gateway_stopped", NULL, "stopped");
 	return 0;
-}
-
-static void free_device(void *p)
-{
-	free(p);
 }
 
 void gateway_free(struct gateway *gw)
@@ -610,15 +568,16 @@ void gateway_free(struct gateway *gw)
 		ev_timer_stop(gw->loop, &rt->status_timer);
 		ev_timer_stop(gw->loop, &rt->watchdog_timer);
 		ev_timer_stop(gw->loop, &rt->drain_timer);
+		ev_timer_stop(gw->loop, &gw->commit_retry);
 		ev_loop_free(gw->loop); /* runs deferred frees of sessions */
 	}
 	if (rt->sigfd >= 0)
 		close(rt->sigfd);
 	if (gw->reserve_fd >= 0)
 		close(gw->reserve_fd);
-	spool_free(gw->spool);
+	spool_close(gw->spool);
 	strmap_free(gw->by_client_id, NULL);
-	strmap_free(gw->devices, free_device);
+	gateway_free_devices(gw);
 	if (gw->cfg) {
 		cfg_free(gw->cfg);
 		free(gw->cfg);

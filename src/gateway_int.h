@@ -58,7 +58,15 @@ struct gateway {
 	struct spool *spool;
 	struct upstream *up;
 	bool spool_full;   /* back-pressure: devices are not read */
-	bool kick_upstream; /* new spool entries since the last loop iteration */
+	bool kick_upstream; /* newly committed spool entries to send */
+	/* Group commit (ingest.c): sessions holding acks for staged readings,
+	 * devices whose seq changed since the last commit, and the state of a
+	 * failing commit (disk full, I/O error), retried every second. */
+	struct session *awaiting_commit;
+	struct device_state *dirty_devices;
+	bool write_failed;
+	uint64_t retry_at_ms;
+	struct ev_timer commit_retry;
 	struct gw_stats stats;
 	int reserve_fd; /* spare descriptor released when accept hits EMFILE */
 };
@@ -72,6 +80,16 @@ enum ingest_result gateway_ingest(struct gateway *gw, const char *device,
 
 /* The spool filled up: stop reading from devices. */
 void gateway_spool_full(struct gateway *gw);
+
+/* ingest.c: the group commit, run once per loop iteration before the loop
+ * sleeps; on success the held acks go out and upstream gets the entries. */
+void gateway_commit(struct gateway *gw);
+void gateway_ingest_init(struct gateway *gw);
+/* Upstream freed space: read devices again if the spool has room. */
+void gateway_maybe_resume(struct gateway *gw);
+/* Per-device sequence numbers: loaded from the spool at start. */
+int gateway_load_devices(struct gateway *gw);
+void gateway_free_devices(struct gateway *gw);
 
 const struct dec_rule *gateway_rules(const struct gateway *gw, size_t *n);
 
@@ -91,6 +109,8 @@ struct session *session_new(struct gateway *gw, struct listener *l, int fd, cons
 void session_close(struct session *s, int prio, const char *event, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 void session_pause(struct session *s);
+/* After a successful commit: sends every held PUBACK/PUBREC. */
+void session_release_acks(struct gateway *gw);
 void session_resume(struct session *s);
 struct session *session_next(const struct session *s);
 

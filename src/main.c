@@ -13,6 +13,7 @@
 #include "iotgw/config.h"
 #include "iotgw/gateway.h"
 #include "iotgw/log.h"
+#include "iotgw/spool_stats.h"
 
 #ifndef IOTGW_VERSION
 #define IOTGW_VERSION "0.1.0"
@@ -22,15 +23,40 @@
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: iotgw [-c FILE] [-t] [-d] [--log-stderr] [--version] [-h]\n"
+		"usage: iotgw [-c FILE] [-t] [-d] [--log-stderr] [--spool-stats] [--version] [-h]\n"
 		"  -c, --config FILE  configuration file (default " DEFAULT_CONFIG ")\n"
 		"  -t, --test         check the configuration (including certificates and keys)\n"
 		"                     and exit: 0 if valid, 1 with FILE:LINE: messages if not\n"
 		"  -d, --debug        log at debug level (overrides log_level)\n"
 		"      --log-stderr   log readable lines to stderr even under systemd\n"
+		"      --spool-stats  print the spool's depth, oldest entry and the running\n"
+		"                     gateway's upstream state, then exit\n"
 		"      --version      print the version and exit\n"
 		"  -h, --help         this help\n"
 		"Signals: SIGHUP reloads the configuration and certificates, SIGTERM stops.\n");
+}
+
+/* Needs only [spool] dir: syntax problems elsewhere in the file (or
+ * certificates that no longer load) must not hide the spool. */
+static void errors_only(void *ctx, enum cfg_severity sev, const char *file, int line,
+			const char *msg)
+{
+	if (sev == CFG_ERROR)
+		cfg_diag_print(ctx, sev, file, line, msg);
+}
+
+static int print_spool_stats(const char *config)
+{
+	struct iotgw_config cfg;
+	(void)cfg_load_file(config, &cfg, errors_only, stderr);
+	if (!cfg.spool.dir) {
+		fprintf(stderr, "iotgw: %s: cannot find the [spool] directory\n", config);
+		cfg_free(&cfg);
+		return 1;
+	}
+	int rc = spool_stats_print(cfg.spool.dir, stdout, stderr);
+	cfg_free(&cfg);
+	return rc;
 }
 
 int main(int argc, char **argv)
@@ -40,12 +66,13 @@ int main(int argc, char **argv)
 		{"test", no_argument, NULL, 't'},
 		{"debug", no_argument, NULL, 'd'},
 		{"log-stderr", no_argument, NULL, 'L'},
+		{"spool-stats", no_argument, NULL, 'S'},
 		{"version", no_argument, NULL, 'V'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	const char *config = DEFAULT_CONFIG;
-	bool test_only = false, debug = false, force_stderr = false;
+	bool test_only = false, debug = false, force_stderr = false, spool_stats = false;
 	int opt;
 	while ((opt = getopt_long(argc, argv, "c:tdh", longopts, NULL)) != -1) {
 		switch (opt) {
@@ -60,6 +87,9 @@ int main(int argc, char **argv)
 			break;
 		case 'L':
 			force_stderr = true;
+			break;
+		case 'S':
+			spool_stats = true;
 			break;
 		case 'V':
 			printf("iotgw %s\n", IOTGW_VERSION);
@@ -83,6 +113,8 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	srandom((unsigned)time(NULL) ^ (unsigned)getpid());
 
+	if (spool_stats)
+		return print_spool_stats(config);
 	if (test_only) {
 		struct iotgw_config cfg;
 		int errors = gateway_check_config(config, &cfg, cfg_diag_print, stderr);

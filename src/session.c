@@ -23,6 +23,11 @@
 #define OUT_MAX (64 * 1024)
 #define LINGER_MS 2000
 #define QOS2_MAX 64
+/* A device that sends this many bytes of acks' worth of messages in one loop
+ * iteration is not read further until the commit releases them: it bounds
+ * the held acks and keeps one fast device from starving the others. */
+#define ACKS_HOLD 4096
+#define ACKS_MAX (ACKS_HOLD + 1024) /* room for a SUBACK behind the last ack */
 
 enum sess_state { SESS_HANDSHAKE, SESS_AWAIT_CONNECT, SESS_ACTIVE, SESS_CLOSING, SESS_CLOSED };
 
@@ -48,6 +53,13 @@ struct session {
 	char peer[64];
 	uint16_t qos2_ids[QOS2_MAX]; /* QoS 2 PUBLISHes awaiting PUBREL (4.3.3) */
 	size_t nqos2;
+	/* PUBACK/PUBREC packets held until the spool commit that makes their
+	 * readings durable, and any reply behind them; the session is on
+	 * gw->awaiting_commit meanwhile. */
+	struct buf acks;
+	struct session *await_prev, *await_next;
+	bool awaiting;
+	bool held; /* not read until the commit releases its acks (ACKS_HOLD) */
 };
 
 static const struct conn_handler session_conn_handler;
@@ -86,6 +98,7 @@ static void session_destroy(void *p)
 	struct session *s = p;
 	conn_free(s->conn);
 	buf_free(&s->in);
+	buf_free(&s->acks);
 	free(s->client_id);
 	s->listener->nconns--;
 	listener_unref(s->listener);
@@ -93,9 +106,26 @@ static void session_destroy(void *p)
 	free(s);
 }
 
+static void stop_awaiting(struct session *s)
+{
+	if (!s->awaiting)
+		return;
+	if (s->await_prev)
+		s->await_prev->await_next = s->await_next;
+	else
+		s->gw->awaiting_commit = s->await_next;
+	if (s->await_next)
+		s->await_next->await_prev = s->await_prev;
+	s->await_prev = s->await_next = NULL;
+	s->awaiting = false;
+}
+
 static void unlink_session(struct session *s)
 {
 	struct gateway *gw = s->gw;
+	/* Acks still held are dropped: the device resends after reconnecting,
+	 * and the spool already has (or will commit) the reading. */
+	stop_awaiting(s);
 	if (s->registered) {
 		if (strmap_get(gw->by_client_id, s->client_id) == s)
 			(void)strmap_del(gw->by_client_id, s->client_id);
@@ -380,11 +410,82 @@ static bool qos2_pending(const struct session *s, uint16_t id)
 	return false;
 }
 
+static void hold_reply(struct session *s, const uint8_t *p, size_t n);
+
+/* Replies go out in the order the device's packets came in (a client may
+ * rely on it): behind any acks held for the commit, or at once. */
+static void reply(struct session *s, const uint8_t *p, size_t n)
+{
+	if (s->awaiting)
+		hold_reply(s, p, n);
+	else
+		(void)send_bytes(s, p, n);
+}
+
 static void send_ack(struct session *s, enum mqtt_type type, uint16_t id)
 {
 	uint8_t pkt[4];
 	size_t n = mqtt_encode_ack(pkt, sizeof pkt, type, id);
-	(void)send_bytes(s, pkt, n);
+	reply(s, pkt, n);
+}
+
+/* Holds a reply until the spool commit in progress succeeded. */
+static void hold_reply(struct session *s, const uint8_t *pkt, size_t n)
+{
+	if (buf_append(&s->acks, pkt, n) != 0) {
+		session_close(s, LOG_WARNING, "device_disconnected",
+			      "too many messages awaiting the spool commit; connection closed");
+		return;
+	}
+	if (s->acks.len >= ACKS_HOLD && !s->held) {
+		s->held = true;
+		conn_pause_reading(s->conn);
+	}
+	if (s->awaiting)
+		return;
+	s->awaiting = true;
+	s->await_prev = NULL;
+	s->await_next = s->gw->awaiting_commit;
+	if (s->await_next)
+		s->await_next->await_prev = s;
+	s->gw->awaiting_commit = s;
+}
+
+/* A PUBACK or PUBREC: its reading must be durable first. */
+static void queue_ack(struct session *s, enum mqtt_type type, uint16_t id)
+{
+	uint8_t pkt[4];
+	size_t n = mqtt_encode_ack(pkt, sizeof pkt, type, id);
+	hold_reply(s, pkt, n);
+}
+
+static void process_input(struct session *s);
+static void on_readable(void *owner);
+
+void session_release_acks(struct gateway *gw)
+{
+	/* Detached first: a held session read again below may queue new acks,
+	 * which wait for the next commit. */
+	struct session *s = gw->awaiting_commit, *next;
+	gw->awaiting_commit = NULL;
+	for (; s; s = next) {
+		next = s->await_next;
+		s->await_prev = s->await_next = NULL;
+		s->awaiting = false;
+		if (s->state == SESS_ACTIVE && s->acks.len)
+			(void)send_bytes(s, s->acks.data, s->acks.len);
+		s->acks.len = 0;
+		buf_shrink_if_empty(&s->acks);
+		if (s->held && s->state == SESS_ACTIVE) {
+			s->held = false;
+			if (!s->paused) {
+				conn_resume_reading(s->conn);
+				process_input(s);
+				on_readable(s);
+			}
+		}
+		s->held = false;
+	}
 }
 
 /* Returns false when the packet must stay in the buffer (spool full). */
@@ -398,8 +499,9 @@ static bool handle_publish(struct session *s, uint8_t flags, const uint8_t *body
 	}
 	if (p.qos == 2 && qos2_pending(s, p.packet_id)) {
 		/* A resent QoS 2 PUBLISH we already took (4.3.3): ack it again,
-		 * do not forward it twice. */
-		send_ack(s, MQTT_PUBREC, p.packet_id);
+		 * do not forward it twice. Queued, as its first PUBREC may still
+		 * be waiting for the commit. */
+		queue_ack(s, MQTT_PUBREC, p.packet_id);
 		return true;
 	}
 	if (p.qos == 2 && s->nqos2 == QOS2_MAX) {
@@ -412,11 +514,13 @@ static bool handle_publish(struct session *s, uint8_t flags, const uint8_t *body
 		gateway_spool_full(s->gw);
 		return false;
 	}
-	if (p.qos == 1)
-		send_ack(s, MQTT_PUBACK, p.packet_id);
-	else if (p.qos == 2) {
+	/* Acknowledged only once durable: the ack waits for the group commit
+	 * at the end of this loop iteration. */
+	if (p.qos == 1) {
+		queue_ack(s, MQTT_PUBACK, p.packet_id);
+	} else if (p.qos == 2) {
 		s->qos2_ids[s->nqos2++] = p.packet_id;
-		send_ack(s, MQTT_PUBREC, p.packet_id);
+		queue_ack(s, MQTT_PUBREC, p.packet_id);
 	}
 	return true;
 }
@@ -466,7 +570,7 @@ static void handle_subscribe(struct session *s, const uint8_t *body, size_t len,
 	struct log_fields f = fields_of(s);
 	log_event(LOG_INFO, "subscribe_refused", &f,
 		  "SUBSCRIBE with %zu filter(s) refused: this gateway has no downlink", n);
-	(void)send_bytes(s, pkt, plen);
+	reply(s, pkt, plen);
 }
 
 /* Handles one complete packet. Returns false if it must be retried later. */
@@ -494,7 +598,7 @@ static bool handle_packet(struct session *s, const struct mqtt_frame *fr, const 
 		return true;
 	case MQTT_PINGREQ: {
 		uint8_t pkt[2];
-		(void)send_bytes(s, pkt, mqtt_encode_pingresp(pkt, sizeof pkt));
+		reply(s, pkt, mqtt_encode_pingresp(pkt, sizeof pkt));
 		return true;
 	}
 	case MQTT_DISCONNECT:
@@ -517,7 +621,7 @@ static void process_input(struct session *s)
 	size_t off = 0;
 	uint32_t max = s->gw->cfg->gateway.max_packet_size;
 	while (s->state == SESS_AWAIT_CONNECT || s->state == SESS_ACTIVE) {
-		if (s->paused)
+		if (s->paused || s->held)
 			break;
 		struct mqtt_frame fr;
 		const char *why = NULL;
@@ -573,7 +677,7 @@ static void on_readable(void *owner)
 {
 	struct session *s = session_of(owner);
 	while (s->state == SESS_AWAIT_CONNECT || s->state == SESS_ACTIVE) {
-		if (s->paused)
+		if (s->paused || s->held)
 			return;
 		if (buf_reserve(&s->in, READ_CHUNK) != 0) {
 			protocol_error(s, "input", "buffer limit reached");
@@ -643,6 +747,7 @@ struct session *session_new(struct gateway *gw, struct listener *l, int fd, cons
 	snprintf(s->peer, sizeof s->peer, "%s", peer);
 	/* Room for the largest packet the config allows plus one read chunk. */
 	buf_init(&s->in, (size_t)gw->cfg->gateway.max_packet_size + 5 + READ_CHUNK);
+	buf_init(&s->acks, ACKS_MAX);
 	ev_timer_init(&s->timer, on_timer, s);
 	s->next = gw->sessions;
 	if (gw->sessions)
@@ -677,6 +782,8 @@ void session_resume(struct session *s)
 	if (!s->paused || s->state == SESS_CLOSED)
 		return;
 	s->paused = false;
+	if (s->held)
+		return; /* read again when the commit releases its acks */
 	conn_resume_reading(s->conn);
 	/* Packets held back while paused are still in `in`, and TLS may hold
 	 * decrypted bytes epoll cannot see: handle both now. */

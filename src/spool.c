@@ -1,34 +1,66 @@
+/* spool: the durable queue. See include/iotgw/spool.h for the contract and
+ * docs/architecture.md for why SQLite in WAL mode.
+ *
+ * Three groups of entries, all in id order:
+ *   staged   - put since the last commit; in memory only, not yet durable;
+ *   ready    - committed and held in memory (the upstream's send window
+ *              comes from here); at most READY_MAX entries;
+ *   unloaded - committed but only on disk (a backlog larger than READY_MAX);
+ *              every one has an id above load_after, and is read back in
+ *              batches when ready runs dry.
+ * count and bytes cover all three, minus acknowledged entries whose delete
+ * may still be staged. */
 #include "iotgw/spool.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define READY_MAX 4096  /* committed entries kept in memory */
+#define LOAD_BATCH 512  /* entries read back from disk at once */
+
+struct seq_update {
+	char *device;
+	uint64_t seq;
+};
 
 struct spool {
-	struct spool_entry *head, *tail;
-	struct spool_entry *cursor; /* first entry not in flight; NULL = none */
+	sqlite3 *db;
+	sqlite3_stmt *st_insert, *st_delete, *st_seq, *st_load, *st_oldest;
+	char path[PATH_MAX];
+	int lock_fd;
+	enum cfg_durability durability;
+
+	struct spool_entry *staged_head, *staged_tail;
+	struct spool_entry *head, *tail; /* ready */
+	struct spool_entry *cursor;      /* first ready entry not in flight */
+	uint64_t nready;
+	uint64_t unloaded;
+	uint64_t load_after;
+	uint64_t next_id;
+
+	uint64_t *deletes;
+	size_t ndeletes, capdeletes;
+	struct seq_update *seqs;
+	size_t nseqs, capseqs;
+
 	uint64_t count, bytes;
 	unsigned inflight;
 	uint64_t max_messages, max_bytes;
+	uint64_t commits;
 };
 
-/* What an entry costs against max_bytes: its data plus bookkeeping. */
-static size_t entry_cost(size_t topic_len, size_t payload_len)
+static uint64_t entry_cost(size_t topic_len, size_t payload_len)
 {
-	return sizeof(struct spool_entry) + topic_len + 1 + payload_len;
-}
-
-struct spool *spool_new(uint64_t max_messages, uint64_t max_bytes)
-{
-	struct spool *s = calloc(1, sizeof *s);
-	if (s)
-		spool_set_limits(s, max_messages, max_bytes);
-	return s;
-}
-
-void spool_set_limits(struct spool *s, uint64_t max_messages, uint64_t max_bytes)
-{
-	s->max_messages = max_messages;
-	s->max_bytes = max_bytes;
+	return (uint64_t)topic_len + payload_len + SPOOL_ENTRY_OVERHEAD;
 }
 
 static void entry_free(struct spool_entry *e)
@@ -38,18 +70,271 @@ static void entry_free(struct spool_entry *e)
 	free(e);
 }
 
-void spool_free(struct spool *s)
+static struct spool_entry *entry_new(uint64_t id, const char *topic, size_t tlen,
+				     const void *payload, size_t len, int64_t enqueued_ms)
 {
-	if (!s)
+	struct spool_entry *e = calloc(1, sizeof *e);
+	if (!e)
+		return NULL;
+	e->topic = strndup(topic, tlen);
+	e->payload = malloc(len ? len : 1);
+	if (!e->topic || !e->payload) {
+		entry_free(e);
+		return NULL;
+	}
+	if (len)
+		memcpy(e->payload, payload, len);
+	e->len = len;
+	e->id = id;
+	e->enqueued_ms = enqueued_ms;
+	return e;
+}
+
+static void ready_append(struct spool *s, struct spool_entry *e)
+{
+	e->next = NULL;
+	if (s->tail)
+		s->tail->next = e;
+	else
+		s->head = e;
+	s->tail = e;
+	if (!s->cursor)
+		s->cursor = e;
+	s->nready++;
+	s->load_after = e->id;
+}
+
+__attribute__((format(printf, 3, 4))) static void errf(char *err, size_t errlen,
+							const char *fmt, ...)
+{
+	if (!err || !errlen)
 		return;
-	struct spool_entry *e = s->head;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+/* ---- opening ---- */
+
+static int exec(sqlite3 *db, const char *sql)
+{
+	return sqlite3_exec(db, sql, NULL, NULL, NULL);
+}
+
+static int take_lock(struct spool *s, const char *dir, char *err, size_t errlen)
+{
+	char lockpath[PATH_MAX];
+	if (snprintf(lockpath, sizeof lockpath, "%s/%s", dir, SPOOL_LOCK_NAME) >=
+	    (int)sizeof lockpath) {
+		errf(err, errlen, "spool directory %s: path too long", dir);
+		return -1;
+	}
+	s->lock_fd = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (s->lock_fd < 0) {
+		errf(err, errlen, "%s: %s", lockpath, strerror(errno));
+		return -1;
+	}
+	if (flock(s->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+		char pid[32] = "";
+		ssize_t n = pread(s->lock_fd, pid, sizeof pid - 1, 0);
+		pid[n > 0 ? n : 0] = '\0';
+		pid[strcspn(pid, "\n")] = '\0';
+		errf(err, errlen, "spool directory %s is in use by another iotgw (pid %s)", dir,
+		     pid[0] ? pid : "unknown");
+		close(s->lock_fd);
+		s->lock_fd = -1;
+		return -1;
+	}
+	char pid[32];
+	int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+	if (ftruncate(s->lock_fd, 0) != 0 || pwrite(s->lock_fd, pid, (size_t)n, 0) != n) {
+		/* the pid is informational; the lock is what matters */
+	}
+	return 0;
+}
+
+static int prepare_all(struct spool *s)
+{
+	static const struct {
+		size_t off;
+		const char *sql;
+	} stmts[] = {
+		{offsetof(struct spool, st_insert),
+		 "INSERT INTO spool(id, topic, payload, enqueued_ms) VALUES (?1, ?2, ?3, ?4)"},
+		{offsetof(struct spool, st_delete), "DELETE FROM spool WHERE id = ?1"},
+		{offsetof(struct spool, st_seq),
+		 "INSERT INTO device_seq(device, seq) VALUES (?1, ?2) "
+		 "ON CONFLICT(device) DO UPDATE SET seq = excluded.seq"},
+		{offsetof(struct spool, st_load),
+		 "SELECT id, topic, payload, enqueued_ms FROM spool WHERE id > ?1 ORDER BY id "
+		 "LIMIT ?2"},
+		{offsetof(struct spool, st_oldest),
+		 "SELECT enqueued_ms FROM spool WHERE id > ?1 ORDER BY id LIMIT 1"},
+	};
+	for (size_t i = 0; i < sizeof stmts / sizeof stmts[0]; i++) {
+		sqlite3_stmt **st = (sqlite3_stmt **)(void *)((char *)s + stmts[i].off);
+		if (sqlite3_prepare_v3(s->db, stmts[i].sql, -1, SQLITE_PREPARE_PERSISTENT, st,
+				       NULL) != SQLITE_OK)
+			return -1;
+	}
+	return 0;
+}
+
+static const char schema[] =
+	"CREATE TABLE IF NOT EXISTS spool("
+	" id INTEGER PRIMARY KEY,"
+	" topic TEXT NOT NULL,"
+	" payload BLOB NOT NULL,"
+	" enqueued_ms INTEGER NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS device_seq("
+	" device TEXT PRIMARY KEY,"
+	" seq INTEGER NOT NULL) WITHOUT ROWID;";
+
+/* Counts what survived from the previous run. */
+static int load_totals(struct spool *s)
+{
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(s->db,
+			       "SELECT count(*), coalesce(sum(length(CAST(topic AS BLOB)) + "
+			       "length(payload)), 0), coalesce(max(id), 0) FROM spool",
+			       -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		uint64_t n = (uint64_t)sqlite3_column_int64(st, 0);
+		s->count = n;
+		s->unloaded = n;
+		s->bytes = (uint64_t)sqlite3_column_int64(st, 1) + n * SPOOL_ENTRY_OVERHEAD;
+		s->next_id = (uint64_t)sqlite3_column_int64(st, 2) + 1;
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? 0 : -1;
+}
+
+struct spool *spool_open(const struct cfg_spool *cfg, char *err, size_t errlen)
+{
+	if (spool_vfs_register() != 0) {
+		errf(err, errlen, "cannot register the SQLite VFS");
+		return NULL;
+	}
+	struct spool *s = calloc(1, sizeof *s);
+	if (!s) {
+		errf(err, errlen, "out of memory");
+		return NULL;
+	}
+	s->lock_fd = -1;
+	s->max_messages = cfg->max_messages;
+	s->max_bytes = cfg->max_bytes;
+	if (mkdir(cfg->dir, 0700) != 0 && errno != EEXIST) {
+		errf(err, errlen, "cannot create spool directory %s: %s", cfg->dir,
+		     strerror(errno));
+		goto fail;
+	}
+	if (take_lock(s, cfg->dir, err, errlen) != 0)
+		goto fail;
+	if (snprintf(s->path, sizeof s->path, "%s/%s", cfg->dir, SPOOL_DB_NAME) >=
+	    (int)sizeof s->path) {
+		errf(err, errlen, "spool directory %s: path too long", cfg->dir);
+		goto fail;
+	}
+	int rc = sqlite3_open_v2(s->path, &s->db,
+				 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+				 spool_vfs_name);
+	if (rc != SQLITE_OK) {
+		errf(err, errlen, "%s: %s", s->path,
+		     s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+		goto fail;
+	}
+	/* WAL: a commit appends to the log and syncs only the log, readers
+	 * (iotgw --spool-stats) never block the gateway. */
+	char *mode = NULL;
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(s->db, "PRAGMA journal_mode=WAL", -1, &st, NULL) == SQLITE_OK) {
+		if (sqlite3_step(st) == SQLITE_ROW)
+			mode = strdup((const char *)sqlite3_column_text(st, 0));
+		sqlite3_finalize(st);
+	}
+	bool wal = mode && strcmp(mode, "wal") == 0;
+	free(mode);
+	if (!wal) {
+		errf(err, errlen, "%s: cannot switch to WAL mode: %s", s->path,
+		     sqlite3_errmsg(s->db));
+		goto fail;
+	}
+	if (exec(s->db, schema) != SQLITE_OK || load_totals(s) != 0 || prepare_all(s) != 0) {
+		errf(err, errlen, "%s: %s", s->path, sqlite3_errmsg(s->db));
+		goto fail;
+	}
+	spool_set_durability(s, cfg->durability);
+	return s;
+fail:
+	spool_close(s);
+	return NULL;
+}
+
+void spool_set_durability(struct spool *s, enum cfg_durability d)
+{
+	s->durability = d;
+	/* FULL in WAL mode: the log is synced at every commit. NORMAL: only at
+	 * checkpoints, so a commit survives a crash of the process (the data
+	 * is in the page cache) but not of the machine. */
+	(void)exec(s->db, d == CFG_DURABLE_FSYNC ? "PRAGMA synchronous=FULL"
+						 : "PRAGMA synchronous=NORMAL");
+}
+
+static void free_list(struct spool_entry *e)
+{
 	while (e) {
 		struct spool_entry *next = e->next;
 		entry_free(e);
 		e = next;
 	}
+}
+
+static void clear_seqs(struct spool *s)
+{
+	for (size_t i = 0; i < s->nseqs; i++)
+		free(s->seqs[i].device);
+	s->nseqs = 0;
+}
+
+void spool_close(struct spool *s)
+{
+	if (!s)
+		return;
+	if (s->db) {
+		if (spool_dirty(s))
+			(void)spool_commit(s, NULL, 0);
+		sqlite3_finalize(s->st_insert);
+		sqlite3_finalize(s->st_delete);
+		sqlite3_finalize(s->st_seq);
+		sqlite3_finalize(s->st_load);
+		sqlite3_finalize(s->st_oldest);
+		sqlite3_close(s->db);
+	}
+	if (s->lock_fd >= 0)
+		close(s->lock_fd); /* releases the flock */
+	free_list(s->staged_head);
+	free_list(s->head);
+	free(s->deletes);
+	clear_seqs(s);
+	free(s->seqs);
 	free(s);
 }
+
+void spool_set_limits(struct spool *s, uint64_t max_messages, uint64_t max_bytes)
+{
+	s->max_messages = max_messages;
+	s->max_bytes = max_bytes;
+}
+
+const char *spool_path(const struct spool *s)
+{
+	return s->path;
+}
+
+/* ---- staging ---- */
 
 bool spool_has_room(const struct spool *s, size_t topic_len, size_t payload_len)
 {
@@ -58,37 +343,176 @@ bool spool_has_room(const struct spool *s, size_t topic_len, size_t payload_len)
 }
 
 int spool_put(struct spool *s, const char *topic, const void *payload, size_t len,
-	      uint64_t now_ms)
+	      int64_t now_ms)
 {
 	size_t tlen = strlen(topic);
 	if (!spool_has_room(s, tlen, len))
 		return -1;
-	struct spool_entry *e = calloc(1, sizeof *e);
+	struct spool_entry *e = entry_new(s->next_id, topic, tlen, payload, len, now_ms);
 	if (!e)
 		return -1;
-	e->topic = strdup(topic);
-	e->payload = malloc(len ? len : 1);
-	if (!e->topic || !e->payload) {
-		entry_free(e);
-		return -1;
-	}
-	memcpy(e->payload, payload, len);
-	e->len = len;
-	e->enqueued_ms = now_ms;
-	if (s->tail)
-		s->tail->next = e;
+	s->next_id++;
+	if (s->staged_tail)
+		s->staged_tail->next = e;
 	else
-		s->head = e;
-	s->tail = e;
-	if (!s->cursor)
-		s->cursor = e;
+		s->staged_head = e;
+	s->staged_tail = e;
 	s->count++;
 	s->bytes += entry_cost(tlen, len);
 	return 0;
 }
 
+static void *grow(void *arr, size_t n, size_t *cap, size_t elsize)
+{
+	if (n < *cap)
+		return arr;
+	size_t ncap = *cap ? *cap * 2 : 16;
+	void *p = realloc(arr, ncap * elsize);
+	if (p)
+		*cap = ncap;
+	return p;
+}
+
+int spool_put_seq(struct spool *s, const char *device, uint64_t seq)
+{
+	struct seq_update *g = grow(s->seqs, s->nseqs, &s->capseqs, sizeof *s->seqs);
+	if (!g)
+		return -1;
+	s->seqs = g;
+	char *d = strdup(device);
+	if (!d)
+		return -1;
+	s->seqs[s->nseqs++] = (struct seq_update){d, seq};
+	return 0;
+}
+
+int spool_load_seqs(struct spool *s, void (*fn)(void *ctx, const char *device, uint64_t seq),
+		    void *ctx)
+{
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(s->db, "SELECT device, seq FROM device_seq", -1, &st, NULL) !=
+	    SQLITE_OK)
+		return -1;
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		fn(ctx, (const char *)sqlite3_column_text(st, 0),
+		   (uint64_t)sqlite3_column_int64(st, 1));
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+bool spool_dirty(const struct spool *s)
+{
+	return s->staged_head || s->ndeletes || s->nseqs;
+}
+
+/* ---- committing ---- */
+
+static int step_reset(sqlite3_stmt *st)
+{
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+static int write_staged(struct spool *s)
+{
+	for (struct spool_entry *e = s->staged_head; e; e = e->next) {
+		sqlite3_bind_int64(s->st_insert, 1, (sqlite3_int64)e->id);
+		sqlite3_bind_text(s->st_insert, 2, e->topic, -1, SQLITE_STATIC);
+		sqlite3_bind_blob64(s->st_insert, 3, e->payload, e->len, SQLITE_STATIC);
+		sqlite3_bind_int64(s->st_insert, 4, e->enqueued_ms);
+		if (step_reset(s->st_insert) != 0)
+			return -1;
+	}
+	for (size_t i = 0; i < s->ndeletes; i++) {
+		sqlite3_bind_int64(s->st_delete, 1, (sqlite3_int64)s->deletes[i]);
+		if (step_reset(s->st_delete) != 0)
+			return -1;
+	}
+	for (size_t i = 0; i < s->nseqs; i++) {
+		sqlite3_bind_text(s->st_seq, 1, s->seqs[i].device, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(s->st_seq, 2, (sqlite3_int64)s->seqs[i].seq);
+		if (step_reset(s->st_seq) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+int spool_commit(struct spool *s, char *err, size_t errlen)
+{
+	if (!spool_dirty(s))
+		return 0;
+	/* A commit of deletes alone is not synced: losing it after a power
+	 * cut only re-sends entries the broker already has (duplicates that
+	 * carry their seq). The next synced commit covers it anyway. */
+	bool lazy = s->durability == CFG_DURABLE_FSYNC && !s->staged_head && !s->nseqs;
+	if (lazy)
+		(void)exec(s->db, "PRAGMA synchronous=NORMAL");
+	int failed = exec(s->db, "BEGIN IMMEDIATE") != SQLITE_OK || write_staged(s) != 0 ||
+		     exec(s->db, "COMMIT") != SQLITE_OK;
+	if (lazy)
+		(void)exec(s->db, "PRAGMA synchronous=FULL");
+	if (failed) {
+		errf(err, errlen, "%s", sqlite3_errmsg(s->db));
+		/* Some errors (SQLITE_FULL among them) may or may not have
+		 * rolled back already. */
+		if (!sqlite3_get_autocommit(s->db))
+			(void)exec(s->db, "ROLLBACK");
+		return -1;
+	}
+	s->commits++;
+	/* Durable now: staged entries join the send queue. They stay in memory
+	 * unless there is a backlog on disk ahead of them (order) or the
+	 * in-memory window is full. */
+	struct spool_entry *e = s->staged_head;
+	s->staged_head = s->staged_tail = NULL;
+	while (e) {
+		struct spool_entry *next = e->next;
+		if (s->unloaded == 0 && s->nready < READY_MAX) {
+			ready_append(s, e);
+		} else {
+			s->unloaded++;
+			entry_free(e);
+		}
+		e = next;
+	}
+	s->ndeletes = 0;
+	clear_seqs(s);
+	return 0;
+}
+
+/* ---- sending ---- */
+
+static void load_batch(struct spool *s)
+{
+	uint64_t room = READY_MAX - s->nready;
+	if (room > LOAD_BATCH)
+		room = LOAD_BATCH;
+	sqlite3_bind_int64(s->st_load, 1, (sqlite3_int64)s->load_after);
+	sqlite3_bind_int64(s->st_load, 2, (sqlite3_int64)room);
+	while (sqlite3_step(s->st_load) == SQLITE_ROW) {
+		const void *topic = sqlite3_column_text(s->st_load, 1);
+		size_t tlen = (size_t)sqlite3_column_bytes(s->st_load, 1);
+		const void *payload = sqlite3_column_blob(s->st_load, 2);
+		size_t len = (size_t)sqlite3_column_bytes(s->st_load, 2);
+		struct spool_entry *e =
+			entry_new((uint64_t)sqlite3_column_int64(s->st_load, 0),
+				  topic ? topic : "", topic ? tlen : 0, payload, len,
+				  sqlite3_column_int64(s->st_load, 3));
+		if (!e)
+			break; /* out of memory: retried at the next call */
+		ready_append(s, e);
+		s->unloaded--;
+	}
+	sqlite3_reset(s->st_load);
+}
+
 struct spool_entry *spool_next_unsent(struct spool *s)
 {
+	if (!s->cursor && s->unloaded > 0 && s->nready < READY_MAX)
+		load_batch(s);
 	return s->cursor;
 }
 
@@ -103,18 +527,24 @@ void spool_mark_inflight(struct spool *s, struct spool_entry *e, int mid)
 
 int spool_ack(struct spool *s, int mid)
 {
-	/* In-flight entries form a prefix of the list no longer than the
+	/* In-flight entries form a prefix of the ready list no longer than the
 	 * upstream window, so this scan is bounded by the window. */
 	struct spool_entry *prev = NULL;
 	for (struct spool_entry *e = s->head; e && e->inflight; prev = e, e = e->next) {
 		if (e->mid != mid)
 			continue;
+		uint64_t *d = grow(s->deletes, s->ndeletes, &s->capdeletes, sizeof *s->deletes);
+		if (!d)
+			return -1; /* kept in flight; re-sent after a reconnect */
+		s->deletes = d;
+		s->deletes[s->ndeletes++] = e->id;
 		if (prev)
 			prev->next = e->next;
 		else
 			s->head = e->next;
 		if (s->tail == e)
 			s->tail = prev;
+		s->nready--;
 		s->count--;
 		s->bytes -= entry_cost(strlen(e->topic), e->len);
 		s->inflight--;
@@ -132,6 +562,8 @@ void spool_requeue_inflight(struct spool *s)
 	s->cursor = s->head;
 }
 
+/* ---- figures ---- */
+
 uint64_t spool_count(const struct spool *s)
 {
 	return s->count;
@@ -147,11 +579,22 @@ unsigned spool_inflight(const struct spool *s)
 	return s->inflight;
 }
 
-uint64_t spool_oldest_age_ms(const struct spool *s, uint64_t now_ms)
+uint64_t spool_oldest_age_ms(struct spool *s, int64_t now_ms)
 {
-	if (!s->head || now_ms < s->head->enqueued_ms)
+	int64_t oldest = -1;
+	if (s->head) {
+		oldest = s->head->enqueued_ms;
+	} else if (s->unloaded) {
+		sqlite3_bind_int64(s->st_oldest, 1, (sqlite3_int64)s->load_after);
+		if (sqlite3_step(s->st_oldest) == SQLITE_ROW)
+			oldest = sqlite3_column_int64(s->st_oldest, 0);
+		sqlite3_reset(s->st_oldest);
+	} else if (s->staged_head) {
+		oldest = s->staged_head->enqueued_ms;
+	}
+	if (oldest < 0 || now_ms < oldest)
 		return 0;
-	return now_ms - s->head->enqueued_ms;
+	return (uint64_t)(now_ms - oldest);
 }
 
 double spool_fill(const struct spool *s)
@@ -159,4 +602,9 @@ double spool_fill(const struct spool *s)
 	double m = s->max_messages ? (double)s->count / (double)s->max_messages : 0;
 	double b = s->max_bytes ? (double)s->bytes / (double)s->max_bytes : 0;
 	return m > b ? m : b;
+}
+
+uint64_t spool_commits(const struct spool *s)
+{
+	return s->commits;
 }

@@ -1,10 +1,20 @@
-/* spool: the bounded queue between ingestion and upstream.
+/* spool: the durable, bounded queue between ingestion and upstream.
  *
- * Entries stay in arrival order. The upstream sends from the head, marking
- * entries in flight; an entry is deleted only when the broker acknowledged
- * it, and a lost upstream connection puts every in-flight entry back to be
- * sent again, in the same order. This version keeps entries in memory; the
- * durable on-disk spool replaces the storage behind the same interface. */
+ * Storage is SQLite in WAL mode (DIR/spool.db; docs/architecture.md says
+ * why). Writes are group-committed: spool_put only stages an entry in
+ * memory, and spool_commit writes everything staged since the last commit,
+ * the deletes of acknowledged entries and the per-device sequence numbers
+ * in one transaction (one fsync with durability = fsync). The caller
+ * acknowledges a device only after the commit that holds its reading
+ * succeeded. A failed commit (disk full, I/O error) keeps everything staged,
+ * in order, for the next attempt.
+ *
+ * Entries keep arrival order. Upstream sends committed entries from the
+ * head, marking them in flight; an entry is deleted only once the broker
+ * acknowledged it; a lost upstream connection makes in-flight entries
+ * unsent again, in the same order. Only a window of committed entries is
+ * held in memory; a backlog larger than that stays on disk and is read
+ * back in batches. */
 #ifndef IOTGW_SPOOL_H
 #define IOTGW_SPOOL_H
 
@@ -12,43 +22,80 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "iotgw/config.h"
+
+#define SPOOL_DB_NAME "spool.db"
+#define SPOOL_LOCK_NAME "iotgw.lock"
+#define SPOOL_STATUS_NAME "status"
+
 struct spool_entry {
 	struct spool_entry *next;
+	uint64_t id; /* position in the queue, increasing */
 	char *topic;
 	uint8_t *payload;
 	size_t len;
-	uint64_t enqueued_ms;
-	int mid;       /* upstream message id while in flight */
+	int64_t enqueued_ms; /* wall clock (ms since the epoch): survives restarts */
+	int mid;             /* upstream message id while in flight */
 	bool inflight;
 };
 
 struct spool;
 
-struct spool *spool_new(uint64_t max_messages, uint64_t max_bytes);
-void spool_free(struct spool *s);
+/* Opens (creating if needed) DIR/spool.db and takes DIR/iotgw.lock, so a
+ * second gateway cannot use the same spool. NULL with a reason in err. */
+struct spool *spool_open(const struct cfg_spool *cfg, char *err, size_t errlen);
+/* Commits what is staged (best effort), then closes the database. */
+void spool_close(struct spool *s);
 void spool_set_limits(struct spool *s, uint64_t max_messages, uint64_t max_bytes);
+void spool_set_durability(struct spool *s, enum cfg_durability d);
+const char *spool_path(const struct spool *s);
 
-/* Would an entry of this size fit now? */
+/* Would an entry of this size fit now (staged entries count)? */
 bool spool_has_room(const struct spool *s, size_t topic_len, size_t payload_len);
 
-/* Appends a copy. Returns 0, or -1 when full or out of memory. */
+/* Stages a copy for the next commit. 0, or -1 when full or out of memory. */
 int spool_put(struct spool *s, const char *topic, const void *payload, size_t len,
-	      uint64_t now_ms);
+	      int64_t now_ms);
+/* Stages a device's latest sequence number for the next commit. */
+int spool_put_seq(struct spool *s, const char *device, uint64_t seq);
+/* Calls fn for every persisted device sequence number. 0 or -1. */
+int spool_load_seqs(struct spool *s, void (*fn)(void *ctx, const char *device, uint64_t seq),
+		    void *ctx);
 
-/* The oldest entry not yet in flight, or NULL. */
+/* Anything staged (entries, deletes, sequence numbers) awaiting a commit? */
+bool spool_dirty(const struct spool *s);
+/* One transaction for everything staged. 0; -1 with SQLite's reason in err,
+ * and everything stays staged for a later attempt. */
+int spool_commit(struct spool *s, char *err, size_t errlen);
+
+/* The oldest committed entry not yet in flight, or NULL. May read the next
+ * batch from disk. */
 struct spool_entry *spool_next_unsent(struct spool *s);
 void spool_mark_inflight(struct spool *s, struct spool_entry *e, int mid);
-/* Deletes the in-flight entry with this message id; -1 if none. */
+/* Deletes the in-flight entry with this message id (the delete is staged
+ * for the next commit); -1 if none. */
 int spool_ack(struct spool *s, int mid);
 /* Upstream lost: every in-flight entry becomes unsent again. */
 void spool_requeue_inflight(struct spool *s);
 
+/* Entries queued, staged ones included, and their size against max_bytes. */
 uint64_t spool_count(const struct spool *s);
 uint64_t spool_bytes(const struct spool *s);
 unsigned spool_inflight(const struct spool *s);
 /* Age in ms of the oldest entry, 0 when empty. */
-uint64_t spool_oldest_age_ms(const struct spool *s, uint64_t now_ms);
+uint64_t spool_oldest_age_ms(struct spool *s, int64_t now_ms);
 /* Fill level as a fraction of the tighter of the two limits. */
 double spool_fill(const struct spool *s);
+/* Successful commits since open. */
+uint64_t spool_commits(const struct spool *s);
+
+/* The counting VFS under the spool (spool_vfs.c): file syncs (fsync or
+ * fdatasync) SQLite actually issued in this process. */
+int spool_vfs_register(void);
+uint64_t spool_vfs_syncs(void);
+extern const char spool_vfs_name[];
+
+/* What a spool costs against max_bytes per entry beyond topic and payload. */
+#define SPOOL_ENTRY_OVERHEAD 32
 
 #endif

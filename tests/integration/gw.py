@@ -611,8 +611,11 @@ class Gateway:
               "reconnect_max": "1s"}
         up.update(self.upstream_opts)
         out += ["", "[upstream]"] + ["%s = %s" % kv for kv in up.items() if kv[1] is not None]
-        if self.spool:
-            out += ["", "[spool]"] + ["%s = %s" % kv for kv in self.spool.items()]
+        # Every gateway gets its own spool directory: a shared one would be
+        # locked by the first gateway and replay its backlog into the next.
+        spool = {"dir": str(self.dir / "state")}
+        spool.update(self.spool or {})
+        out += ["", "[spool]"] + ["%s = %s" % kv for kv in spool.items()]
         for name, opts in self.decode:
             out += ["", "[decode %s]" % name] + ["%s = %s" % kv for kv in opts.items()]
         if self.extra:

@@ -1,0 +1,280 @@
+/* ingest: from a device PUBLISH to a durable spool entry.
+ *
+ * gateway_ingest decodes and stages; gateway_commit, once per loop
+ * iteration, writes everything staged in one transaction and only then
+ * releases the devices' acks. When the spool is full or a commit fails the
+ * gateway stops reading devices (TCP back-pressure) instead of dropping or
+ * acknowledging anything it could not store. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "gateway_int.h"
+#include "iotgw/decoder.h"
+#include "iotgw/log.h"
+#include "iotgw/reading.h"
+
+#define RESUME_FILL 0.9         /* resume devices once the spool is below 90% */
+#define COMMIT_RETRY_MS 1000    /* a failing commit is retried this often */
+#define COMMIT_ROUNDS 4         /* commits per loop iteration (released devices add more) */
+
+struct device_state {
+	uint64_t seq;
+	bool dirty;
+	struct device_state *dirty_next;
+	char name[]; /* the key, for staging the seq */
+};
+
+/* ---- devices ---- */
+
+static struct device_state *device_new(struct gateway *gw, const char *device, uint64_t seq)
+{
+	size_t n = strlen(device);
+	struct device_state *d = calloc(1, sizeof *d + n + 1);
+	if (!d)
+		return NULL;
+	memcpy(d->name, device, n + 1);
+	d->seq = seq;
+	if (strmap_put(gw->devices, device, d) != 0) {
+		free(d);
+		return NULL;
+	}
+	return d;
+}
+
+static struct device_state *device_state(struct gateway *gw, const char *device)
+{
+	struct device_state *d = strmap_get(gw->devices, device);
+	return d ? d : device_new(gw, device, 0);
+}
+
+static void on_loaded_seq(void *ctx, const char *device, uint64_t seq)
+{
+	struct gateway *gw = ctx;
+	if (device && !device_new(gw, device, seq))
+		log_event(LOG_ERR, "spool_error", NULL,
+			  "out of memory loading the sequence number of %s", device);
+}
+
+int gateway_load_devices(struct gateway *gw)
+{
+	return spool_load_seqs(gw->spool, on_loaded_seq, gw);
+}
+
+static void free_device(void *p)
+{
+	free(p);
+}
+
+void gateway_free_devices(struct gateway *gw)
+{
+	strmap_free(gw->devices, free_device);
+	gw->devices = NULL;
+	gw->dirty_devices = NULL;
+}
+
+/* ---- ingestion ---- */
+
+const struct dec_rule *gateway_rules(const struct gateway *gw, size_t *n)
+{
+	if (gw->cfg->nrules) {
+		*n = gw->cfg->nrules;
+		return gw->cfg->rules;
+	}
+	return dec_default_rules(n);
+}
+
+enum ingest_result gateway_ingest(struct gateway *gw, const char *device,
+				  const struct log_fields *f, const struct mqtt_publish *pub)
+{
+	const struct iotgw_config *cfg = gw->cfg;
+	if (gw->write_failed)
+		return INGEST_FULL; /* nothing more until the spool can write again */
+	struct device_state *dev = device_state(gw, device);
+	if (!dev)
+		return INGEST_FULL; /* out of memory: hold the device back, do not drop */
+	size_t nrules;
+	const struct dec_rule *rules = gateway_rules(gw, &nrules);
+	const struct dec_rule *rule =
+		dec_rule_for(rules, nrules, pub->topic.ptr, pub->topic.len, device);
+	char event[64];
+	bool has_event =
+		dec_watson_event(pub->topic.ptr, pub->topic.len, event, sizeof event) == 0;
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+
+	struct dec_result value;
+	char why[256] = "no [decode] rule matches this topic";
+	bool ok = rule && dec_payload(rule, pub->payload, pub->payload_len, &value, why,
+				      sizeof why) == 0;
+	char *json;
+	char topic[512];
+	int tlen;
+	if (ok) {
+		struct reading r = {
+			.device = device,
+			.gateway = cfg->gateway.name,
+			.event = has_event ? event : NULL,
+			.seq = dev->seq + 1,
+			.ts = now,
+			.value = value,
+		};
+		json = reading_to_json(&r);
+		tlen = reading_topic(cfg->upstream.topic, device, cfg->gateway.name,
+				     has_event ? event : NULL, topic, sizeof topic);
+	} else {
+		json = deadletter_to_json(device, cfg->gateway.name, now, pub->topic.ptr,
+					  pub->topic.len, why, pub->payload, pub->payload_len);
+		tlen = reading_topic(cfg->upstream.dead_letter_topic, device, cfg->gateway.name,
+				     has_event ? event : NULL, topic, sizeof topic);
+	}
+	if (!json || tlen < 0) {
+		free(json);
+		return INGEST_FULL;
+	}
+	int64_t now_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+	if (spool_put(gw->spool, topic, json, strlen(json), now_ms) != 0) {
+		free(json);
+		return INGEST_FULL;
+	}
+	free(json);
+	if (ok) {
+		dev->seq++;
+		if (!dev->dirty) {
+			dev->dirty = true;
+			dev->dirty_next = gw->dirty_devices;
+			gw->dirty_devices = dev;
+		}
+		gw->stats.readings++;
+		if (log_enabled(LOG_DEBUG))
+			log_event(LOG_DEBUG, "reading_accepted", f, "%.*s: %.2f C (seq %llu)",
+				  (int)pub->topic.len, pub->topic.ptr, value.temperature_c,
+				  (unsigned long long)dev->seq);
+	} else {
+		gw->stats.rejected++;
+		log_event(LOG_WARNING, "payload_rejected", f,
+			  "payload on %.*s rejected: %s; sent to dead-letter topic %s",
+			  (int)pub->topic.len, pub->topic.ptr, why, topic);
+	}
+	return INGEST_OK;
+}
+
+/* ---- back-pressure ---- */
+
+static void pause_devices(struct gateway *gw, const char *why)
+{
+	if (gw->spool_full)
+		return;
+	gw->spool_full = true;
+	log_event(LOG_WARNING, "spool_full", NULL,
+		  "spool full (%s): holding devices back; nothing is dropped", why);
+	for (struct session *s = gw->sessions; s; s = session_next(s))
+		session_pause(s);
+}
+
+void gateway_spool_full(struct gateway *gw)
+{
+	if (gw->spool_full)
+		return;
+	char why[128];
+	if (gw->write_failed)
+		snprintf(why, sizeof why, "writes are failing");
+	else
+		snprintf(why, sizeof why, "limit: %llu messages, %llu bytes queued",
+			 (unsigned long long)spool_count(gw->spool),
+			 (unsigned long long)spool_bytes(gw->spool));
+	pause_devices(gw, why);
+}
+
+void gateway_maybe_resume(struct gateway *gw)
+{
+	if (!gw->spool_full || gw->write_failed || spool_fill(gw->spool) >= RESUME_FILL)
+		return;
+	gw->spool_full = false;
+	log_event(LOG_NOTICE, "spool_resumed", NULL,
+		  "spool has room (%llu queued, below %.0f%%): reading devices again",
+		  (unsigned long long)spool_count(gw->spool), RESUME_FILL * 100);
+	for (struct session *s = gw->sessions; s && !gw->spool_full; s = session_next(s))
+		session_resume(s);
+}
+
+/* ---- group commit ---- */
+
+static int stage_seqs(struct gateway *gw)
+{
+	while (gw->dirty_devices) {
+		struct device_state *d = gw->dirty_devices;
+		if (spool_put_seq(gw->spool, d->name, d->seq) != 0)
+			return -1;
+		gw->dirty_devices = d->dirty_next;
+		d->dirty = false;
+		d->dirty_next = NULL;
+	}
+	return 0;
+}
+
+static bool commit_once(struct gateway *gw)
+{
+	char err[256] = "out of memory";
+	if (stage_seqs(gw) != 0 || spool_commit(gw->spool, err, sizeof err) != 0) {
+		if (!gw->write_failed) {
+			gw->write_failed = true;
+			log_event(LOG_ERR, "spool_write_failed", NULL,
+				  "%s: commit failed: %s; %llu message(s) held in memory, "
+				  "unacknowledged; retrying every %d ms",
+				  spool_path(gw->spool), err,
+				  (unsigned long long)spool_count(gw->spool), COMMIT_RETRY_MS);
+			char why[300];
+			snprintf(why, sizeof why, "write failed: %s", err);
+			gw->spool_full = false; /* a limit episode becomes a write episode */
+			pause_devices(gw, why);
+		}
+		gw->retry_at_ms = ev_now_ms(gw->loop) + COMMIT_RETRY_MS;
+		ev_timer_start(gw->loop, &gw->commit_retry, COMMIT_RETRY_MS);
+		return false;
+	}
+	if (gw->write_failed) {
+		gw->write_failed = false;
+		ev_timer_stop(gw->loop, &gw->commit_retry);
+		log_event(LOG_NOTICE, "spool_write_recovered", NULL, "%s: commits succeed again",
+			  spool_path(gw->spool));
+	}
+	gw->kick_upstream = true;
+	session_release_acks(gw);
+	return true;
+}
+
+void gateway_commit(struct gateway *gw)
+{
+	if (gw->write_failed && ev_now_ms(gw->loop) < gw->retry_at_ms)
+		return;
+	bool ok = true;
+	for (int i = 0; i < COMMIT_ROUNDS && ok && spool_dirty(gw->spool); i++)
+		ok = commit_once(gw);
+	if (ok && gw->dirty_devices)
+		ok = commit_once(gw);
+	/* Replies held behind nothing new (a resent QoS 2 PUBLISH, a PINGREQ
+	 * after it) have nothing to wait for. */
+	if (ok && gw->awaiting_commit && !spool_dirty(gw->spool))
+		session_release_acks(gw);
+	/* Devices released above staged more than the rounds allowed: wake up
+	 * again at once rather than sleep on uncommitted readings. */
+	if (ok && spool_dirty(gw->spool))
+		ev_timer_start(gw->loop, &gw->commit_retry, 0);
+	if (ok)
+		gateway_maybe_resume(gw);
+}
+
+static void on_commit_retry(struct ev_loop *loop, struct ev_timer *t)
+{
+	/* Nothing to do here: waking the loop is enough, its before-sleep hook
+	 * retries the commit. */
+	(void)loop;
+	(void)t;
+}
+
+void gateway_ingest_init(struct gateway *gw)
+{
+	ev_timer_init(&gw->commit_retry, on_commit_retry, gw);
+}

@@ -1,0 +1,139 @@
+/* spool_stats: `iotgw --spool-stats`, an operator's view of the spool.
+ *
+ * Runs as a separate process, with or without a gateway running: queue
+ * figures come from the database itself (read-only, so it never creates
+ * files the daemon's user could not open later), live figures from the
+ * status file the gateway rewrites every few seconds, and whether a gateway
+ * runs from the lock it holds. */
+#include "iotgw/spool_stats.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "iotgw/spool.h"
+
+/* The pid of the gateway holding dir's lock, 0 if none, -1 if unknown. */
+static long running_pid(const char *dir)
+{
+	char path[PATH_MAX];
+	snprintf(path, sizeof path, "%s/%s", dir, SPOOL_LOCK_NAME);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	long pid = 0;
+	if (flock(fd, LOCK_SH | LOCK_NB) == 0) {
+		flock(fd, LOCK_UN);
+	} else if (errno == EWOULDBLOCK) {
+		char buf[32] = "";
+		ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+		buf[n > 0 ? n : 0] = '\0';
+		pid = strtol(buf, NULL, 10);
+		if (pid <= 0)
+			pid = -1;
+	}
+	close(fd);
+	return pid;
+}
+
+static int query_u64(sqlite3 *db, const char *sql, uint64_t *out, bool *null)
+{
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		if (null)
+			*null = sqlite3_column_type(st, 0) == SQLITE_NULL;
+		*out = (uint64_t)sqlite3_column_int64(st, 0);
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? 0 : -1;
+}
+
+/* Copies the live lines of the status file (those the database cannot
+ * answer) to out. */
+static void print_live(const char *dir, FILE *out)
+{
+	static const char *const keys[] = {"upstream",	     "connections",   "full",
+					   "readings_total", "rejected_total", "commits_total",
+					   "fsyncs_total",   "updated_unix",  NULL};
+	char path[PATH_MAX], line[256];
+	snprintf(path, sizeof path, "%s/%s", dir, SPOOL_STATUS_NAME);
+	FILE *f = fopen(path, "re");
+	if (!f) {
+		fprintf(out, "status: no status file yet (%s)\n", path);
+		return;
+	}
+	while (fgets(line, sizeof line, f)) {
+		for (size_t i = 0; keys[i]; i++) {
+			size_t n = strlen(keys[i]);
+			if (strncmp(line, keys[i], n) == 0 && line[n] == ':') {
+				fputs(line, out);
+				break;
+			}
+		}
+	}
+	fclose(f);
+}
+
+int spool_stats_print(const char *dir, FILE *out, FILE *err)
+{
+	char path[PATH_MAX];
+	if (snprintf(path, sizeof path, "%s/%s", dir, SPOOL_DB_NAME) >= (int)sizeof path) {
+		fprintf(err, "iotgw: spool directory %s: path too long\n", dir);
+		return 1;
+	}
+	if (access(path, F_OK) != 0) {
+		fprintf(err, "iotgw: cannot open spool %s: %s\n", path, strerror(errno));
+		return 1;
+	}
+	sqlite3 *db = NULL;
+	int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL);
+	if (rc == SQLITE_OK)
+		sqlite3_busy_timeout(db, 2000);
+	uint64_t queued = 0, bytes = 0, oldest = 0, devices = 0;
+	bool empty = true;
+	if (rc != SQLITE_OK ||
+	    query_u64(db, "SELECT count(*) FROM spool", &queued, NULL) != 0 ||
+	    query_u64(db,
+		      "SELECT coalesce(sum(length(CAST(topic AS BLOB)) + length(payload)), 0) "
+		      "FROM spool",
+		      &bytes, NULL) != 0 ||
+	    query_u64(db, "SELECT min(enqueued_ms) FROM spool", &oldest, &empty) != 0 ||
+	    query_u64(db, "SELECT count(*) FROM device_seq", &devices, NULL) != 0) {
+		fprintf(err, "iotgw: cannot open spool %s: %s\n", path,
+			db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+		sqlite3_close(db);
+		return 1;
+	}
+	sqlite3_close(db);
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	uint64_t now_ms = (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000;
+	uint64_t age = !empty && now_ms > oldest ? (now_ms - oldest) / 1000 : 0;
+	fprintf(out, "spool: %s\n", path);
+	fprintf(out, "queued: %llu\n", (unsigned long long)queued);
+	fprintf(out, "bytes: %llu\n",
+		(unsigned long long)(bytes + queued * SPOOL_ENTRY_OVERHEAD));
+	fprintf(out, "oldest_age_s: %llu\n", (unsigned long long)age);
+	fprintf(out, "devices: %llu\n", (unsigned long long)devices);
+	long pid = running_pid(dir);
+	if (pid > 0) {
+		fprintf(out, "daemon: running (pid %ld)\n", pid);
+		print_live(dir, out);
+	} else if (pid < 0) {
+		fprintf(out, "daemon: running (pid unknown)\n");
+		print_live(dir, out);
+	} else {
+		fprintf(out, "daemon: not running\n");
+	}
+	return 0;
+}

@@ -1,0 +1,279 @@
+/* spool: order, group commit, acknowledgement, requeue, persistence across
+ * reopen, backlogs larger than the in-memory window, limits, the lock. Uses
+ * a real SQLite database in a temporary directory. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "iotgw/spool.h"
+
+static char dir[64];
+
+static int setup(void **state)
+{
+	(void)state;
+	snprintf(dir, sizeof dir, "/tmp/iotgw-spool-test.XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	char cmd[128];
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+	assert_int_equal(system(cmd), 0);
+	return 0;
+}
+
+static struct spool *open_spool(uint64_t max_messages, uint64_t max_bytes)
+{
+	struct cfg_spool cfg = {.dir = dir,
+				.durability = CFG_DURABLE_FSYNC,
+				.max_messages = max_messages,
+				.max_bytes = max_bytes};
+	char err[256] = "";
+	struct spool *s = spool_open(&cfg, err, sizeof err);
+	if (!s)
+		fail_msg("spool_open: %s", err);
+	return s;
+}
+
+static void put(struct spool *s, int n)
+{
+	char payload[32];
+	int len = snprintf(payload, sizeof payload, "reading-%d", n);
+	assert_int_equal(spool_put(s, "sensors/d/temperature", payload, (size_t)len, 1000 + n), 0);
+}
+
+static void commit(struct spool *s)
+{
+	char err[256] = "";
+	if (spool_commit(s, err, sizeof err) != 0)
+		fail_msg("spool_commit: %s", err);
+}
+
+/* Sends the next entry with message id mid and checks it is reading-n. */
+static void expect_next(struct spool *s, int n, int mid)
+{
+	struct spool_entry *e = spool_next_unsent(s);
+	assert_non_null(e);
+	char want[32];
+	snprintf(want, sizeof want, "reading-%d", n);
+	assert_int_equal(e->len, strlen(want));
+	assert_memory_equal(e->payload, want, e->len);
+	assert_string_equal(e->topic, "sensors/d/temperature");
+	spool_mark_inflight(s, e, mid);
+}
+
+static void test_staged_entries_are_not_sent_before_commit(void **state)
+{
+	(void)state;
+	struct spool *s = open_spool(100, 1 << 20);
+	put(s, 1);
+	put(s, 2);
+	assert_true(spool_dirty(s));
+	assert_int_equal(spool_count(s), 2);
+	assert_null(spool_next_unsent(s));
+	commit(s);
+	assert_false(spool_dirty(s));
+	assert_int_equal(spool_commits(s), 1);
+	expect_next(s, 1, 11);
+	expect_next(s, 2, 12);
+	assert_null(spool_next_unsent(s));
+	spool_close(s);
+}
+
+static void test_ack_deletes_and_requeue_resends_in_order(void **state)
+{
+	(void)state;
+	struct spool *s = open_spool(100, 1 << 20);
+	for (int i = 1; i <= 4; i++)
+		put(s, i);
+	commit(s);
+	expect_next(s, 1, 1);
+	expect_next(s, 2, 2);
+	expect_next(s, 3, 3);
+	assert_int_equal(spool_inflight(s), 3);
+	assert_int_equal(spool_ack(s, 2), 0); /* out of order is fine */
+	assert_int_equal(spool_ack(s, 2), -1);
+	assert_int_equal(spool_count(s), 3);
+	spool_requeue_inflight(s);
+	assert_int_equal(spool_inflight(s), 0);
+	expect_next(s, 1, 5);
+	expect_next(s, 3, 6);
+	expect_next(s, 4, 7);
+	spool_close(s);
+}
+
+static void test_survives_reopen_with_deletes_and_seqs(void **state)
+{
+	(void)state;
+	struct spool *s = open_spool(100, 1 << 20);
+	for (int i = 1; i <= 3; i++)
+		put(s, i);
+	assert_int_equal(spool_put_seq(s, "dev1", 3), 0);
+	commit(s);
+	expect_next(s, 1, 1);
+	assert_int_equal(spool_ack(s, 1), 0);
+	commit(s);
+	spool_close(s);
+
+	s = open_spool(100, 1 << 20);
+	assert_int_equal(spool_count(s), 2);
+	assert_int_equal(spool_oldest_age_ms(s, 1010), 8); /* reading-2, enqueued at 1002 */
+	expect_next(s, 2, 1);
+	expect_next(s, 3, 2);
+	put(s, 4); /* new entries go behind the replayed backlog */
+	commit(s);
+	expect_next(s, 4, 3);
+	spool_close(s);
+}
+
+static uint64_t loaded_seq;
+static void on_seq(void *ctx, const char *device, uint64_t seq)
+{
+	(void)ctx;
+	if (strcmp(device, "dev1") == 0)
+		loaded_seq = seq;
+}
+
+static void test_seq_is_persisted_with_the_readings(void **state)
+{
+	(void)state;
+	struct spool *s = open_spool(100, 1 << 20);
+	put(s, 1);
+	assert_int_equal(spool_put_seq(s, "dev1", 41), 0);
+	assert_int_equal(spool_put_seq(s, "dev1", 42), 0);
+	commit(s);
+	spool_close(s);
+	s = open_spool(100, 1 << 20);
+	loaded_seq = 0;
+	assert_int_equal(spool_load_seqs(s, on_seq, NULL), 0);
+	assert_int_equal(loaded_seq, 42);
+	spool_close(s);
+}
+
+static void test_uncommitted_entries_are_committed_at_close(void **state)
+{
+	(void)state;
+	struct spool *s = open_spool(100, 1 << 20);
+	put(s, 1);
+	spool_close(s);
+	s = open_spool(100, 1 << 20);
+	assert_int_equal(spool_count(s), 1);
+	expect_next(s, 1, 1);
+	spool_close(s);
+}
+
+static void test_backlog_larger_than_the_memory_window_keeps_order(void **state)
+{
+	(void)state;
+	enum { N = 10000 };
+	struct spool *s = open_spool(N, 64 << 20);
+	int next = 1, mid = 1;
+	for (int round = 0; round < 10; round++) {
+		for (int i = 0; i < N / 10; i++)
+			put(s, next++);
+		commit(s);
+	}
+	assert_int_equal(spool_count(s), N);
+	assert_false(spool_has_room(s, 10, 10)); /* max_messages reached */
+	assert_int_equal(spool_put(s, "t", "x", 1, 0), -1);
+	/* Send and ack everything, adding more behind it while draining. */
+	int want = 1;
+	while (want < next) {
+		for (int i = 0; i < 32 && want < next; i++)
+			expect_next(s, want++, mid++);
+		for (int m = mid - 32; m < mid; m++)
+			if (m > 0)
+				(void)spool_ack(s, m);
+		if (want == 5000) {
+			put(s, next++);
+			commit(s);
+		}
+		commit(s);
+	}
+	assert_int_equal(spool_count(s), 0);
+	assert_null(spool_next_unsent(s));
+	spool_close(s);
+	s = open_spool(N, 64 << 20);
+	assert_int_equal(spool_count(s), 0);
+	spool_close(s);
+}
+
+static void test_byte_limit(void **state)
+{
+	(void)state;
+	struct spool *s = open_spool(1000, 200);
+	/* topic 21 + payload 9 + overhead 32 = 62 bytes: three fit in 200 */
+	put(s, 1);
+	put(s, 2);
+	put(s, 3);
+	assert_false(spool_has_room(s, 21, 9));
+	assert_true(spool_fill(s) > 0.9);
+	commit(s);
+	expect_next(s, 1, 1);
+	assert_int_equal(spool_ack(s, 1), 0);
+	assert_true(spool_has_room(s, 21, 9));
+	spool_close(s);
+}
+
+static void test_second_open_of_the_same_dir_is_refused(void **state)
+{
+	(void)state;
+	struct spool *s = open_spool(10, 1 << 20);
+	struct cfg_spool cfg = {.dir = dir, .max_messages = 10, .max_bytes = 1 << 20};
+	char err[256] = "";
+	assert_null(spool_open(&cfg, err, sizeof err));
+	assert_non_null(strstr(err, "in use by another iotgw"));
+	spool_close(s);
+	struct spool *again = spool_open(&cfg, err, sizeof err);
+	assert_non_null(again);
+	spool_close(again);
+}
+
+static void test_fsyncs_are_counted_per_commit_not_per_entry(void **state)
+{
+	(void)state;
+	struct spool *s = open_spool(1000, 1 << 20);
+	uint64_t before = spool_vfs_syncs();
+	for (int i = 0; i < 100; i++)
+		put(s, i);
+	commit(s);
+	uint64_t used = spool_vfs_syncs() - before;
+	assert_true(used >= 1);
+	assert_true(used <= 3);
+	spool_close(s);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_staged_entries_are_not_sent_before_commit,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ack_deletes_and_requeue_resends_in_order,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_survives_reopen_with_deletes_and_seqs, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_seq_is_persisted_with_the_readings, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_uncommitted_entries_are_committed_at_close,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_backlog_larger_than_the_memory_window_keeps_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_byte_limit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_second_open_of_the_same_dir_is_refused, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_fsyncs_are_counted_per_commit_not_per_entry,
+						setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
