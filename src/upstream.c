@@ -186,6 +186,15 @@ static void up_drop(struct upstream *up, const char *reason)
 	ev_timer_start(up->loop, &up->retry_timer, delay);
 }
 
+/* Errors about the message itself, which no reconnect can cure. Only these
+ * may cost an entry; every other error keeps it (losing an acknowledged
+ * reading because a socket died mid-publish would break the promise). */
+static bool entry_is_unsendable(int rc)
+{
+	return rc == MOSQ_ERR_PAYLOAD_SIZE || rc == MOSQ_ERR_OVERSIZE_PACKET ||
+	       rc == MOSQ_ERR_MALFORMED_UTF8;
+}
+
 static void pump(struct upstream *up)
 {
 	while (up->state == UP_CONNECTED && spool_inflight(up->spool) < up->set.inflight) {
@@ -199,7 +208,10 @@ static void pump(struct upstream *up)
 			spool_mark_inflight(up->spool, e, mid);
 			continue;
 		}
-		if (rc == MOSQ_ERR_NO_CONN || rc == MOSQ_ERR_CONN_LOST) {
+		if (!entry_is_unsendable(rc)) {
+			/* Anything else is about the connection (it may be going
+			 * down: libmosquitto then says "protocol error" or an
+			 * errno), not the entry: keep it and reconnect. */
 			up_drop(up, mosquitto_strerror(rc));
 			return;
 		}
