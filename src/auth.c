@@ -1,0 +1,880 @@
+/* auth: publish ACL, client id policy and password file (see include/iotgw/auth.h).
+ *
+ * Everything decides on bytes it is handed and says why it refused; the
+ * session logs. Inputs from the network (topics, client ids, user names,
+ * passwords) are views with explicit lengths and may hold any byte. */
+#include "iotgw/auth.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+__attribute__((format(printf, 3, 4))) static int fail(char *why, size_t whylen, const char *fmt,
+						      ...)
+{
+	if (why && whylen > 0) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(why, whylen, fmt, ap);
+		va_end(ap);
+	}
+	return -1;
+}
+
+/* A printable, bounded rendering of untrusted bytes for reasons that end up
+ * in logs: at most 64 bytes shown, anything outside ASCII 0x20..0x7e as \xHH. */
+static const char *quote(char *dst, size_t cap, const char *p, size_t n)
+{
+	size_t o = 0;
+	size_t shown = n < 64 ? n : 64;
+	if (cap < 4 * 64 + 8) {
+		if (cap > 0)
+			dst[0] = '\0';
+		return dst;
+	}
+	dst[o++] = '"';
+	for (size_t i = 0; i < shown; i++) {
+		unsigned char c = (unsigned char)p[i];
+		if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
+			dst[o++] = (char)c;
+		} else {
+			snprintf(dst + o, cap - o, "\\x%02x", c);
+			o += 4;
+		}
+	}
+	dst[o++] = '"';
+	if (shown < n) {
+		memcpy(dst + o, "...", 3);
+		o += 3;
+	}
+	dst[o] = '\0';
+	return dst;
+}
+
+bool auth_device_id_valid(const char *id, size_t len)
+{
+	if (!id || len == 0 || len > AUTH_DEVICE_MAX)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)id[i];
+		if (c <= 0x20 || c >= 0x7f || c == '/' || c == '+' || c == '#')
+			return false;
+	}
+	return true;
+}
+
+/* ==== publish ACL ==== */
+
+enum acl_kind { ACL_LIT, ACL_PLUS, ACL_HASH, ACL_DEVICE };
+
+struct acl_level {
+	enum acl_kind kind;
+	const char *lit; /* ACL_LIT: into auth_acl.text */
+	size_t len;
+};
+
+struct acl_pattern {
+	struct acl_level *levels;
+	size_t nlevels;
+};
+
+struct auth_acl {
+	bool none;
+	char *text; /* copy of the value; literals point into it */
+	struct acl_pattern pats[AUTH_ACL_PATTERNS_MAX];
+	size_t npats;
+};
+
+static bool is_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
+}
+
+int auth_acl_pattern_check(const char *pat, size_t len, char *why, size_t whylen)
+{
+	if (len == 0)
+		return fail(why, whylen, "empty pattern");
+	if (len > AUTH_ACL_PATTERN_MAX)
+		return fail(why, whylen, "longer than %d bytes", AUTH_ACL_PATTERN_MAX);
+	size_t start = 0;
+	for (size_t i = 0; i <= len; i++) {
+		if (i < len && pat[i] != '/')
+			continue;
+		const char *lv = pat + start;
+		size_t n = i - start;
+		bool last = i == len;
+		if (memchr(lv, '+', n) || memchr(lv, '#', n)) {
+			/* 4.7.1.2/4.7.1.3: a wildcard is a whole level, '#' the last. */
+			if (n != 1)
+				return fail(why, whylen, "'+' and '#' must be a whole level");
+			if (lv[0] == '#' && !last)
+				return fail(why, whylen, "'#' must be the last level");
+		} else if (memchr(lv, '{', n) || memchr(lv, '}', n)) {
+			/* Catches typos like {Device} or {device}-x, which would
+			 * otherwise be literals that never match. */
+			if (n != 8 || memcmp(lv, "{device}", 8) != 0)
+				return fail(why, whylen, "'{' and '}' are only allowed in a "
+							 "whole {device} level");
+		}
+		for (size_t k = 0; k < n; k++) {
+			unsigned char c = (unsigned char)lv[k];
+			if (c < 0x20 || c == 0x7f)
+				return fail(why, whylen, "control character in pattern");
+		}
+		start = i + 1;
+	}
+	return 0;
+}
+
+void auth_acl_free(struct auth_acl *acl)
+{
+	if (!acl)
+		return;
+	for (size_t i = 0; i < acl->npats; i++)
+		free(acl->pats[i].levels);
+	free(acl->text);
+	free(acl);
+}
+
+/* Splits an already checked pattern into levels. */
+static int acl_add(struct auth_acl *acl, const char *pat, size_t len)
+{
+	size_t n = 1;
+	for (size_t i = 0; i < len; i++)
+		n += pat[i] == '/';
+	struct acl_level *lv = calloc(n, sizeof *lv);
+	if (!lv)
+		return -1;
+	size_t k = 0, start = 0;
+	for (size_t i = 0; i <= len; i++) {
+		if (i < len && pat[i] != '/')
+			continue;
+		struct acl_level *l = &lv[k++];
+		l->lit = pat + start;
+		l->len = i - start;
+		if (l->len == 1 && l->lit[0] == '+')
+			l->kind = ACL_PLUS;
+		else if (l->len == 1 && l->lit[0] == '#')
+			l->kind = ACL_HASH;
+		else if (l->len == 8 && memcmp(l->lit, "{device}", 8) == 0)
+			l->kind = ACL_DEVICE;
+		else
+			l->kind = ACL_LIT;
+		start = i + 1;
+	}
+	acl->pats[acl->npats].levels = lv;
+	acl->pats[acl->npats].nlevels = n;
+	acl->npats++;
+	return 0;
+}
+
+int auth_acl_compile(const char *patterns, struct auth_acl **out, char *why, size_t whylen)
+{
+	*out = NULL;
+	struct auth_acl *acl = calloc(1, sizeof *acl);
+	if (!acl || !(acl->text = strdup(patterns))) {
+		free(acl);
+		return fail(why, whylen, "out of memory");
+	}
+	const char *p = acl->text;
+	char q[4 * 64 + 8];
+	while (*p) {
+		while (is_space(*p))
+			p++;
+		if (!*p)
+			break;
+		const char *e = p;
+		while (*e && !is_space(*e))
+			e++;
+		size_t n = (size_t)(e - p);
+		char reason[128];
+		if (n == 4 && memcmp(p, AUTH_ACL_NONE, 4) == 0) {
+			acl->none = true;
+		} else if (auth_acl_pattern_check(p, n, reason, sizeof reason) != 0) {
+			/* p points into acl->text: quote before freeing */
+			(void)fail(why, whylen, "pattern %s: %s", quote(q, sizeof q, p, n), reason);
+			auth_acl_free(acl);
+			return -1;
+		} else if (acl->npats == AUTH_ACL_PATTERNS_MAX) {
+			auth_acl_free(acl);
+			return fail(why, whylen, "more than %d patterns", AUTH_ACL_PATTERNS_MAX);
+		} else if (acl_add(acl, p, n) != 0) {
+			auth_acl_free(acl);
+			return fail(why, whylen, "out of memory");
+		}
+		p = e;
+	}
+	if (acl->none && acl->npats > 0) {
+		auth_acl_free(acl);
+		return fail(why, whylen, "\"none\" disables the check and cannot be combined "
+					 "with patterns");
+	}
+	if (!acl->none && acl->npats == 0) {
+		auth_acl_free(acl);
+		return fail(why, whylen, "no patterns (use \"none\" to disable the check)");
+	}
+	*out = acl;
+	return 0;
+}
+
+int auth_acl_from_list(const char *const *patterns, size_t n, struct auth_acl **out, char *why,
+		       size_t whylen)
+{
+	*out = NULL;
+	if (n == 0)
+		return fail(why, whylen, "no patterns (use \"none\" to disable the check)");
+	size_t total = 1;
+	for (size_t i = 0; i < n; i++) {
+		for (const char *c = patterns[i]; *c; c++)
+			if (is_space(*c))
+				return fail(why, whylen, "pattern %zu contains white space", i + 1);
+		total += strlen(patterns[i]) + 1;
+	}
+	char *text = malloc(total);
+	if (!text)
+		return fail(why, whylen, "out of memory");
+	size_t o = 0;
+	for (size_t i = 0; i < n; i++) {
+		size_t k = strlen(patterns[i]);
+		memcpy(text + o, patterns[i], k);
+		o += k;
+		text[o++] = ' ';
+	}
+	text[o] = '\0';
+	int rc = auth_acl_compile(text, out, why, whylen);
+	free(text);
+	return rc;
+}
+
+bool auth_acl_is_none(const struct auth_acl *acl)
+{
+	return acl && acl->none;
+}
+
+static bool pattern_matches(const struct acl_pattern *pat, const char *device, size_t dlen,
+			    bool device_ok, const char *topic, size_t tlen)
+{
+	/* 4.7.2: $-topics are for the server; a leading wildcard skips them. */
+	if (topic[0] == '$' && (pat->levels[0].kind == ACL_PLUS || pat->levels[0].kind == ACL_HASH))
+		return false;
+	size_t pos = 0;
+	bool more = true; /* a topic level starts at pos */
+	for (size_t i = 0; i < pat->nlevels; i++) {
+		const struct acl_level *l = &pat->levels[i];
+		if (l->kind == ACL_HASH)
+			return true; /* 4.7.1.2: any rest, also none (the parent level) */
+		if (!more)
+			return false;
+		const char *seg = topic + pos;
+		const char *slash = memchr(seg, '/', tlen - pos);
+		size_t n = slash ? (size_t)(slash - seg) : tlen - pos;
+		switch (l->kind) {
+		case ACL_LIT:
+			if (n != l->len || memcmp(seg, l->lit, n) != 0)
+				return false;
+			break;
+		case ACL_DEVICE:
+			if (!device_ok || n != dlen || memcmp(seg, device, n) != 0)
+				return false;
+			break;
+		case ACL_PLUS: /* 4.7.1.3: one level, possibly empty */
+		case ACL_HASH:
+			break;
+		}
+		if (slash)
+			pos += n + 1;
+		else
+			more = false;
+	}
+	return !more;
+}
+
+bool auth_topic_allowed(const struct auth_acl *acl, const char *device, const char *topic,
+			size_t topic_len)
+{
+	if (!acl)
+		return false;
+	if (acl->none)
+		return true;
+	if (!topic || topic_len == 0) /* 4.7.3-1: not a topic name */
+		return false;
+	/* {device} must stand for exactly one level of literal text: an id with
+	 * a separator or wildcard would let a device reach other trees. */
+	size_t dlen = device ? strlen(device) : 0;
+	bool device_ok = dlen > 0 && !strpbrk(device, "/+#");
+	for (size_t i = 0; i < acl->npats; i++)
+		if (pattern_matches(&acl->pats[i], device, dlen, device_ok, topic, topic_len))
+			return true;
+	return false;
+}
+
+/* ==== client id policy ==== */
+
+static const char *const cid_names[] = {"match", "exact", "any"};
+
+int auth_cid_policy_parse(const char *s, enum auth_cid_policy *out)
+{
+	for (size_t i = 0; i < sizeof cid_names / sizeof cid_names[0]; i++) {
+		if (strcmp(s, cid_names[i]) == 0) {
+			*out = (enum auth_cid_policy)i;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+const char *auth_cid_policy_name(enum auth_cid_policy p)
+{
+	return (unsigned)p < sizeof cid_names / sizeof cid_names[0] ? cid_names[p] : "?";
+}
+
+bool auth_watson_device(const char *cid, size_t len, const char **id, size_t *idlen)
+{
+	if (!cid || len < 2 || cid[0] != 'd' || cid[1] != ':')
+		return false;
+	const char *end = cid + len;
+	const char *org = cid + 2;
+	const char *c1 = memchr(org, ':', (size_t)(end - org));
+	if (!c1 || c1 == org)
+		return false;
+	const char *type = c1 + 1;
+	const char *c2 = memchr(type, ':', (size_t)(end - type));
+	if (!c2 || c2 == type || c2 + 1 == end)
+		return false;
+	if (id)
+		*id = c2 + 1;
+	if (idlen)
+		*idlen = (size_t)(end - (c2 + 1));
+	return true;
+}
+
+bool auth_client_id_ok(enum auth_cid_policy policy, const char *device, const char *cid,
+		       size_t len)
+{
+	if (policy == AUTH_CID_ANY)
+		return true;
+	if (!device || !cid)
+		return false;
+	size_t dlen = strlen(device);
+	if (!auth_device_id_valid(device, dlen))
+		return false;
+	if (len == dlen && memcmp(cid, device, len) == 0)
+		return true;
+	if (policy != AUTH_CID_MATCH)
+		return false;
+	const char *id;
+	size_t idlen;
+	return auth_watson_device(cid, len, &id, &idlen) && idlen == dlen &&
+	       memcmp(id, device, dlen) == 0;
+}
+
+int auth_password_device(const char *username, size_t ulen, const char *cid, size_t clen,
+			 char *out, size_t cap, char *why, size_t whylen)
+{
+	char q[4 * 64 + 8];
+	const char *dev = username;
+	size_t dlen = ulen;
+	if (cap > 0)
+		out[0] = '\0';
+	if (!username)
+		return fail(why, whylen, "no user name and password (this listener requires them)");
+	if (ulen == strlen(AUTH_WATSON_TOKEN_USER) &&
+	    memcmp(username, AUTH_WATSON_TOKEN_USER, ulen) == 0) {
+		if (!auth_watson_device(cid, clen, &dev, &dlen))
+			return fail(why, whylen,
+				    "user name use-token-auth needs a Watson client id "
+				    "d:<org>:<type>:<id>, not %s",
+				    quote(q, sizeof q, cid ? cid : "", cid ? clen : 0));
+	}
+	if (!auth_device_id_valid(dev, dlen))
+		return fail(why, whylen,
+			    "%s %s is not a usable device id (1-64 printable characters, no "
+			    "'/', '+', '#' or spaces)",
+			    dev == username ? "user name" : "Watson device id",
+			    quote(q, sizeof q, dev, dlen));
+	if (cap <= dlen)
+		return fail(why, whylen, "device id buffer too small");
+	memcpy(out, dev, dlen);
+	out[dlen] = '\0';
+	return 0;
+}
+
+/* ==== base64 (RFC 4648, standard alphabet, padded) ==== */
+
+static const char b64_alphabet[] =
+	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/* Writes the encoding of in[0..n) and a NUL; out has 4 * ceil(n / 3) + 1 bytes. */
+static void b64_encode(const uint8_t *in, size_t n, char *out)
+{
+	size_t o = 0;
+	for (size_t i = 0; i < n; i += 3) {
+		uint32_t v = (uint32_t)in[i] << 16;
+		if (i + 1 < n)
+			v |= (uint32_t)in[i + 1] << 8;
+		if (i + 2 < n)
+			v |= in[i + 2];
+		out[o++] = b64_alphabet[(v >> 18) & 63];
+		out[o++] = b64_alphabet[(v >> 12) & 63];
+		out[o++] = i + 1 < n ? b64_alphabet[(v >> 6) & 63] : '=';
+		out[o++] = i + 2 < n ? b64_alphabet[v & 63] : '=';
+	}
+	out[o] = '\0';
+}
+
+static int b64_value(char c)
+{
+	const char *p = c ? strchr(b64_alphabet, c) : NULL;
+	return p ? (int)(p - b64_alphabet) : -1;
+}
+
+/* Strict decoding: length a multiple of 4, padding only at the end, unused
+ * bits zero (so each byte string has exactly one accepted spelling). Returns
+ * the decoded length, or -1 if malformed or longer than cap. */
+static long b64_decode(const char *in, size_t n, uint8_t *out, size_t cap)
+{
+	if (n == 0 || n % 4 != 0)
+		return -1;
+	size_t pad = in[n - 1] == '=' ? (in[n - 2] == '=' ? 2 : 1) : 0;
+	size_t outlen = n / 4 * 3 - pad;
+	if (outlen > cap)
+		return -1;
+	size_t o = 0;
+	for (size_t i = 0; i < n; i += 4) {
+		int v[4];
+		bool final = i + 4 == n;
+		for (size_t k = 0; k < 4; k++) {
+			v[k] = b64_value(in[i + k]);
+			if (v[k] < 0) {
+				if (!(final && in[i + k] == '=' && k >= 4 - pad))
+					return -1;
+				v[k] = 0;
+			}
+		}
+		uint32_t w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 |
+			     (uint32_t)v[3];
+		if (final && ((pad == 1 && (w & 0xff)) || (pad == 2 && (w & 0xffff))))
+			return -1;
+		uint8_t b[3] = {(uint8_t)(w >> 16), (uint8_t)(w >> 8), (uint8_t)w};
+		size_t take = final ? 3 - pad : 3;
+		memcpy(out + o, b, take);
+		o += take;
+	}
+	return (long)o;
+}
+
+/* ==== password file ==== */
+
+struct pw_entry {
+	char device[AUTH_DEVICE_MAX + 1];
+	unsigned iterations;
+	uint8_t salt[AUTH_PW_SALT_MAX];
+	size_t saltlen;
+	uint8_t hash[AUTH_PW_HASH_LEN];
+	int line;
+};
+
+struct auth_pwfile {
+	struct pw_entry *entries; /* sorted by device */
+	size_t n;
+	struct pw_entry dummy; /* verified against for unknown devices */
+};
+
+int auth_pbkdf2_sha256(const uint8_t *pw, size_t len, const uint8_t *salt, size_t saltlen,
+		       unsigned iterations, uint8_t *out, size_t outlen)
+{
+	if (iterations == 0 || iterations > INT_MAX || len > INT_MAX || saltlen > INT_MAX ||
+	    outlen > INT_MAX)
+		return -1;
+	/* PKCS5_PBKDF2_HMAC wants a non-NULL pointer even for length 0. */
+	static const uint8_t empty[1];
+	return PKCS5_PBKDF2_HMAC((const char *)(pw ? pw : empty), (int)len,
+				 salt ? salt : empty, (int)saltlen, (int)iterations, EVP_sha256(),
+				 (int)outlen, out) == 1
+		       ? 0
+		       : -1;
+}
+
+static int entry_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct pw_entry *)a)->device, ((const struct pw_entry *)b)->device);
+}
+
+/* Parses "$iotgw-pbkdf2-sha256$N$SALT$HASH" (p[0..n)) into e. */
+static int parse_hash(const char *p, size_t n, struct pw_entry *e, char *why, size_t whylen)
+{
+	size_t sl = strlen(AUTH_PW_SCHEME);
+	if (n < sl || memcmp(p, AUTH_PW_SCHEME, sl) != 0) {
+		char q[4 * 64 + 8];
+		const char *d = memchr(p + (n > 0), '$', n > 0 ? n - 1 : 0);
+		size_t shown = d ? (size_t)(d - p) + 1 : n;
+		return fail(why, whylen, "unsupported hash scheme %s (expected %s)",
+			    quote(q, sizeof q, p, shown), AUTH_PW_SCHEME);
+	}
+	p += sl;
+	n -= sl;
+	/* ITERATIONS$SALT$HASH: exactly two more '$' */
+	const char *end = p + n;
+	const char *d1 = memchr(p, '$', n);
+	const char *d2 = d1 ? memchr(d1 + 1, '$', (size_t)(end - d1 - 1)) : NULL;
+	if (!d2 || memchr(d2 + 1, '$', (size_t)(end - d2 - 1)))
+		return fail(why, whylen, "expected %sITERATIONS$SALT$HASH", AUTH_PW_SCHEME);
+	size_t itn = (size_t)(d1 - p);
+	unsigned long it = 0;
+	if (itn == 0 || itn > 9)
+		return fail(why, whylen, "iterations must be %u..%u", AUTH_PW_MIN_ITERATIONS,
+			    AUTH_PW_MAX_ITERATIONS);
+	for (size_t i = 0; i < itn; i++) {
+		if (p[i] < '0' || p[i] > '9')
+			return fail(why, whylen, "iterations: not a number");
+		it = it * 10 + (unsigned long)(p[i] - '0');
+	}
+	if (it < AUTH_PW_MIN_ITERATIONS || it > AUTH_PW_MAX_ITERATIONS)
+		return fail(why, whylen, "iterations %lu outside %u..%u", it,
+			    AUTH_PW_MIN_ITERATIONS, AUTH_PW_MAX_ITERATIONS);
+	e->iterations = (unsigned)it;
+	long sn = b64_decode(d1 + 1, (size_t)(d2 - d1 - 1), e->salt, sizeof e->salt);
+	if (sn < 0)
+		return fail(why, whylen, "salt is not base64 of at most %u bytes",
+			    AUTH_PW_SALT_MAX);
+	if ((size_t)sn < AUTH_PW_SALT_MIN)
+		return fail(why, whylen, "salt of %ld bytes is too short (at least %u)", sn,
+			    AUTH_PW_SALT_MIN);
+	e->saltlen = (size_t)sn;
+	uint8_t h[AUTH_PW_HASH_LEN + 3];
+	long hn = b64_decode(d2 + 1, (size_t)(end - d2 - 1), h, sizeof h);
+	if (hn != (long)AUTH_PW_HASH_LEN)
+		return fail(why, whylen, "hash is not base64 of %u bytes", AUTH_PW_HASH_LEN);
+	memcpy(e->hash, h, AUTH_PW_HASH_LEN);
+	return 0;
+}
+
+__attribute__((format(printf, 5, 6))) static void diagf(auth_diag_fn diag, void *ctx,
+							const char *file, int line,
+							const char *fmt, ...)
+{
+	if (!diag)
+		return;
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	diag(ctx, file, line, msg);
+}
+
+/* Parses one non-comment line into e; 0 or -1 with why. */
+static int parse_entry(const char *p, size_t n, struct pw_entry *e, char *why, size_t whylen)
+{
+	const char *colon = memchr(p, ':', n);
+	if (!colon)
+		return fail(why, whylen, "expected DEVICE:%sITERATIONS$SALT$HASH", AUTH_PW_SCHEME);
+	size_t dlen = (size_t)(colon - p);
+	if (!auth_device_id_valid(p, dlen)) {
+		char q[4 * 64 + 8];
+		return fail(why, whylen,
+			    "device id %s is not usable (1-64 printable characters, no '/', "
+			    "'+', '#' or spaces)",
+			    quote(q, sizeof q, p, dlen));
+	}
+	memcpy(e->device, p, dlen);
+	e->device[dlen] = '\0';
+	return parse_hash(colon + 1, n - dlen - 1, e, why, whylen);
+}
+
+int auth_pwfile_parse(const char *text, size_t len, const char *filename,
+		      struct auth_pwfile **out, auth_diag_fn diag, void *ctx)
+{
+	*out = NULL;
+	struct auth_pwfile *pf = calloc(1, sizeof *pf);
+	size_t cap = 0;
+	int errors = 0, line = 0;
+	if (!pf) {
+		diagf(diag, ctx, filename, 0, "out of memory");
+		return 1;
+	}
+	size_t pos = 0;
+	while (pos < len) {
+		line++;
+		const char *p = text + pos;
+		const char *nl = memchr(p, '\n', len - pos);
+		size_t n = nl ? (size_t)(nl - p) : len - pos;
+		pos += n + (nl != NULL);
+		if (n > 0 && p[n - 1] == '\r')
+			n--;
+		while (n > 0 && (p[0] == ' ' || p[0] == '\t')) {
+			p++;
+			n--;
+		}
+		while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+			n--;
+		if (n == 0 || p[0] == '#')
+			continue;
+		if (memchr(p, '\0', n)) {
+			diagf(diag, ctx, filename, line, "NUL byte in line");
+			errors++;
+			continue;
+		}
+		if (pf->n == cap) {
+			size_t ncap = cap ? cap * 2 : 16;
+			struct pw_entry *ne = realloc(pf->entries, ncap * sizeof *ne);
+			if (!ne) {
+				diagf(diag, ctx, filename, line, "out of memory");
+				errors++;
+				break;
+			}
+			pf->entries = ne;
+			cap = ncap;
+		}
+		struct pw_entry *e = &pf->entries[pf->n];
+		memset(e, 0, sizeof *e);
+		char why[320];
+		if (parse_entry(p, n, e, why, sizeof why) != 0) {
+			diagf(diag, ctx, filename, line, "%s", why);
+			errors++;
+			continue;
+		}
+		e->line = line;
+		pf->n++;
+	}
+	if (pf->n > 1)
+		qsort(pf->entries, pf->n, sizeof *pf->entries, entry_cmp);
+	for (size_t i = 1; i < pf->n; i++) {
+		if (strcmp(pf->entries[i - 1].device, pf->entries[i].device) == 0) {
+			const struct pw_entry *a = &pf->entries[i - 1], *b = &pf->entries[i];
+			int first = a->line < b->line ? a->line : b->line;
+			int second = a->line < b->line ? b->line : a->line;
+			diagf(diag, ctx, filename, second,
+			      "device %s already has an entry on line %d", a->device, first);
+			errors++;
+		}
+	}
+	if (errors) {
+		auth_pwfile_free(pf);
+		return errors;
+	}
+	/* The dummy costs what the dearest real entry costs (see the header). */
+	pf->dummy.iterations = AUTH_PW_DEFAULT_ITERATIONS;
+	for (size_t i = 0; i < pf->n; i++)
+		if (i == 0 || pf->entries[i].iterations > pf->dummy.iterations)
+			pf->dummy.iterations = pf->entries[i].iterations;
+	pf->dummy.saltlen = AUTH_PW_SALT_LEN;
+	memset(pf->dummy.salt, 0x5a, AUTH_PW_SALT_LEN);
+	*out = pf;
+	return 0;
+}
+
+int auth_pwfile_load(const char *path, struct auth_pwfile **out, auth_diag_fn diag, void *ctx)
+{
+	*out = NULL;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) {
+		diagf(diag, ctx, path, 0, "cannot open password file: %s", strerror(errno));
+		return 1;
+	}
+	struct stat st;
+	char *text = NULL;
+	size_t len = 0;
+	int errors = 1;
+	if (fstat(fd, &st) != 0) {
+		diagf(diag, ctx, path, 0, "cannot stat password file: %s", strerror(errno));
+	} else if (!S_ISREG(st.st_mode)) {
+		diagf(diag, ctx, path, 0, "password file is not a regular file");
+	} else if (st.st_mode & 0006) {
+		diagf(diag, ctx, path, 0,
+		      "password file %s is %s by other users (mode %04o); chmod 640", path,
+		      (st.st_mode & 0004) ? "readable" : "writable",
+		      (unsigned)(st.st_mode & 07777));
+	} else if ((uintmax_t)st.st_size > AUTH_PWFILE_MAX_BYTES) {
+		diagf(diag, ctx, path, 0, "password file larger than %u bytes",
+		      AUTH_PWFILE_MAX_BYTES);
+	} else if (!(text = malloc((size_t)st.st_size + 1))) {
+		diagf(diag, ctx, path, 0, "out of memory");
+	} else {
+		/* One byte more than fstat said: filling it means the file grew
+		 * while we read it (an editor saving): better refuse than cut. */
+		size_t cap = (size_t)st.st_size + 1;
+		ssize_t r = 0;
+		while (len < cap &&
+		       ((r = read(fd, text + len, cap - len)) > 0 || (r < 0 && errno == EINTR)))
+			len += r > 0 ? (size_t)r : 0;
+		if (r < 0)
+			diagf(diag, ctx, path, 0, "cannot read password file: %s", strerror(errno));
+		else if (len == cap)
+			diagf(diag, ctx, path, 0, "password file changed while being read");
+		else
+			errors = 0;
+	}
+	close(fd);
+	if (errors == 0)
+		errors = auth_pwfile_parse(text, len, path, out, diag, ctx);
+	if (text)
+		OPENSSL_cleanse(text, len);
+	free(text);
+	return errors;
+}
+
+size_t auth_pwfile_count(const struct auth_pwfile *pf)
+{
+	return pf ? pf->n : 0;
+}
+
+static int device_cmp(const void *device, const void *e)
+{
+	return strcmp(device, ((const struct pw_entry *)e)->device);
+}
+
+static const struct pw_entry *find_entry(const struct auth_pwfile *pf, const char *device)
+{
+	if (!pf || !device || pf->n == 0)
+		return NULL;
+	return bsearch(device, pf->entries, pf->n, sizeof *pf->entries, device_cmp);
+}
+
+bool auth_pwfile_has(const struct auth_pwfile *pf, const char *device)
+{
+	return find_entry(pf, device) != NULL;
+}
+
+bool auth_pw_verify(const struct auth_pwfile *pf, const char *device, const uint8_t *pw,
+		    size_t len)
+{
+	/* Empty passwords are never valid (iotgw passwd refuses to store one);
+	 * refusing them early depends on nothing secret. */
+	if (!pf || !pw || len == 0 || len > AUTH_PW_MAX_LEN)
+		return false;
+	const struct pw_entry *e = find_entry(pf, device);
+	bool known = e != NULL;
+	if (!known)
+		e = &pf->dummy;
+	uint8_t h[AUTH_PW_HASH_LEN];
+	if (auth_pbkdf2_sha256(pw, len, e->salt, e->saltlen, e->iterations, h, sizeof h) != 0)
+		return false;
+	/* Constant time: the position of the first differing byte must not
+	 * leak, or the hash could be learned byte by byte. */
+	bool same = CRYPTO_memcmp(h, e->hash, sizeof h) == 0;
+	OPENSSL_cleanse(h, sizeof h);
+	return known && same;
+}
+
+void auth_pwfile_free(struct auth_pwfile *pf)
+{
+	if (!pf)
+		return;
+	if (pf->entries)
+		OPENSSL_cleanse(pf->entries, pf->n * sizeof *pf->entries);
+	free(pf->entries);
+	free(pf);
+}
+
+int auth_pw_hash_line(const char *device, const uint8_t *pw, size_t len, unsigned iterations,
+		      const uint8_t *salt, size_t saltlen, char *out, size_t cap, char *why,
+		      size_t whylen)
+{
+	if (cap > 0)
+		out[0] = '\0';
+	if (!device || !auth_device_id_valid(device, strlen(device)) || strchr(device, ':'))
+		return fail(why, whylen,
+			    "not a usable device id (1-64 printable characters, no '/', '+', "
+			    "'#', ':' or spaces)");
+	if (len == 0)
+		return fail(why, whylen, "empty password");
+	if (len > AUTH_PW_MAX_LEN)
+		return fail(why, whylen, "password longer than %u bytes", AUTH_PW_MAX_LEN);
+	if (iterations < AUTH_PW_MIN_ITERATIONS || iterations > AUTH_PW_MAX_ITERATIONS)
+		return fail(why, whylen, "iterations must be %u..%u", AUTH_PW_MIN_ITERATIONS,
+			    AUTH_PW_MAX_ITERATIONS);
+	uint8_t s[AUTH_PW_SALT_MAX];
+	if (!salt) {
+		saltlen = AUTH_PW_SALT_LEN;
+		if (RAND_bytes(s, (int)saltlen) != 1)
+			return fail(why, whylen, "no random bytes for the salt");
+	} else {
+		if (saltlen < AUTH_PW_SALT_MIN || saltlen > AUTH_PW_SALT_MAX)
+			return fail(why, whylen, "salt must be %u..%u bytes", AUTH_PW_SALT_MIN,
+				    AUTH_PW_SALT_MAX);
+		memcpy(s, salt, saltlen);
+	}
+	uint8_t h[AUTH_PW_HASH_LEN];
+	if (auth_pbkdf2_sha256(pw, len, s, saltlen, iterations, h, sizeof h) != 0)
+		return fail(why, whylen, "PBKDF2 failed");
+	char s64[4 * ((AUTH_PW_SALT_MAX + 2) / 3) + 1];
+	char h64[4 * ((AUTH_PW_HASH_LEN + 2) / 3) + 1];
+	b64_encode(s, saltlen, s64);
+	b64_encode(h, sizeof h, h64);
+	OPENSSL_cleanse(h, sizeof h);
+	int n = snprintf(out, cap, "%s:%s%u$%s$%s", device, AUTH_PW_SCHEME, iterations, s64, h64);
+	if (n < 0 || (size_t)n >= cap) {
+		if (cap > 0)
+			out[0] = '\0';
+		return fail(why, whylen, "entry longer than the buffer");
+	}
+	return 0;
+}
+
+/* Is p[0..n) (one line without its newline) the entry of device? */
+static bool is_entry_of(const char *p, size_t n, const char *device, size_t dlen)
+{
+	while (n > 0 && (p[0] == ' ' || p[0] == '\t')) {
+		p++;
+		n--;
+	}
+	return n > dlen && p[dlen] == ':' && memcmp(p, device, dlen) == 0;
+}
+
+int auth_pwfile_edit(const char *text, size_t len, const char *device, const char *entry,
+		     char **out, size_t *outlen, bool *found)
+{
+	size_t dlen = strlen(device);
+	size_t elen = entry ? strlen(entry) : 0;
+	/* Never longer than the old text plus the entry and two newlines. */
+	char *o = malloc(len + elen + 3);
+	*found = false;
+	*out = NULL;
+	*outlen = 0;
+	if (!o)
+		return -1;
+	size_t w = 0, pos = 0;
+	while (pos < len) {
+		const char *p = text + pos;
+		const char *nl = memchr(p, '\n', len - pos);
+		size_t n = nl ? (size_t)(nl - p) : len - pos;
+		size_t whole = n + (nl != NULL);
+		pos += whole;
+		if (!*found && is_entry_of(p, n, device, dlen)) {
+			*found = true;
+			if (entry) {
+				memcpy(o + w, entry, elen);
+				w += elen;
+				/* Keep the line's own ending (LF, CRLF or none). */
+				size_t keep = (n > 0 && p[n - 1] == '\r') ? 1 : 0;
+				memcpy(o + w, p + n - keep, keep + (nl != NULL));
+				w += keep + (nl != NULL);
+			}
+			continue;
+		}
+		memcpy(o + w, p, whole);
+		w += whole;
+	}
+	if (!*found && entry) {
+		if (w > 0 && o[w - 1] != '\n')
+			o[w++] = '\n';
+		memcpy(o + w, entry, elen);
+		w += elen;
+		o[w++] = '\n';
+	}
+	o[w] = '\0';
+	*out = o;
+	*outlen = w;
+	return 0;
+}
