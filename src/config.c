@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "config_int.h"
+#include "iotgw/auth.h"
 #include "iotgw/decoder.h"
 #include "iotgw/ini.h"
 #include "iotgw/mqtt_codec.h"
@@ -34,14 +35,8 @@
 #define SEC INI_SEC /* durations are handled in milliseconds */
 #define MIN INI_MIN
 #define HOUR INI_HOUR
+#define DAY (24 * INI_HOUR)
 
-#define DEFAULT_CIPHERS                                                                           \
-	"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"                            \
-	"ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384:"                                \
-	"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:"                              \
-	"ECDHE-ECDSA-AES128-CCM:ECDHE-ECDSA-AES128-CCM8"
-#define DEFAULT_CIPHERSUITES                                                                      \
-	"TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"
 #define DEFAULT_GROUPS "X25519:P-256:P-384:P-521"
 
 static const struct {
@@ -58,7 +53,7 @@ static const struct {
 enum opt_type {
 	T_STR,      /* char *, strdup'd */
 	T_PATH,     /* struct cfg_path */
-	T_BOOL,     /* bool, ini_parse_bool syntax (no key uses it yet) */
+	T_BOOL,     /* bool, ini_parse_bool syntax */
 	T_UINT,     /* unsigned integer of `width` bytes, min..max */
 	T_DURATION, /* unsigned of `width` bytes in units of `unit_ms`, min..max in ms */
 	T_SIZE,     /* unsigned of `width` bytes, min..max bytes */
@@ -154,6 +149,43 @@ static void store_uint(void *field, size_t width, uint64_t v)
 static void store_bool(void *field, bool v)
 {
 	memcpy(field, &v, sizeof v);
+}
+
+/* ---- durations: ini's units plus days ---- */
+
+/* ini_parse_duration_ms plus "Nd" (days): certificate and session
+ * lifetimes are counted in days. */
+static int parse_duration(const char *v, uint64_t *ms)
+{
+	size_t n = strlen(v);
+	if (n < 2 || v[n - 1] != 'd')
+		return ini_parse_duration_ms(v, ms);
+	size_t k = n - 1;
+	while (k > 0 && (v[k - 1] == ' ' || v[k - 1] == '\t'))
+		k--;
+	if (k == 0 || strspn(v, "0123456789") != k)
+		return INI_ESYNTAX;
+	char num[24];
+	if (k >= sizeof num)
+		return INI_ERANGE;
+	memcpy(num, v, k);
+	num[k] = '\0';
+	uint64_t days;
+	int rc = ini_parse_uint(num, &days);
+	if (rc != 0)
+		return rc;
+	if (days > UINT64_MAX / DAY)
+		return INI_ERANGE;
+	*ms = days * DAY;
+	return 0;
+}
+
+static void format_duration(uint64_t ms, char *out, size_t cap)
+{
+	if (ms != 0 && ms % DAY == 0)
+		snprintf(out, cap, "%" PRIu64 "d", ms / DAY);
+	else
+		ini_format_duration_ms(ms, out, cap);
 }
 
 /* ---- checks used by the table ---- */
@@ -359,6 +391,79 @@ static int set_devices(struct parser *p, void *obj, const char *v, int line)
 	return 0;
 }
 
+static void free_acl(struct cfg_listener *l)
+{
+	for (size_t i = 0; i < l->npublish_acl; i++)
+		free(l->publish_acl[i]);
+	free(l->publish_acl);
+	l->publish_acl = NULL;
+	l->npublish_acl = 0;
+}
+
+/* One publish_acl pattern: UTF-8 (topics are, MQTT 1.5.3), and the level
+ * rules of auth_acl_pattern_check, the same function that compiles the ACL
+ * for the session, so that what the parser accepts is what gets enforced. */
+static int check_acl_pattern(const char *v, size_t n, char *why, size_t whylen)
+{
+	if (!mqtt_utf8_valid(v, n)) {
+		snprintf(why, whylen, "not valid UTF-8");
+		return -1;
+	}
+	return auth_acl_pattern_check(v, n, why, whylen);
+}
+
+/* "PATTERN PATTERN ..." or "none" (no check: a warning, in config_check.c). */
+static int set_acl(struct parser *p, void *obj, const char *v, int line)
+{
+	struct cfg_listener *l = obj;
+	static const char seps[] = " \t";
+	char qb[72], why[160];
+	free_acl(l);
+	if (strcmp(v, AUTH_ACL_NONE) == 0)
+		return 0;
+	for (const char *s = v + strspn(v, seps); *s; s += strspn(s, seps)) {
+		size_t n = strcspn(s, seps);
+		char *pat = strndup(s, n);
+		s += n;
+		if (!pat) {
+			cfg_diag(p, CFG_ERROR, line, "out of memory");
+			goto fail;
+		}
+		if (strcmp(pat, AUTH_ACL_NONE) == 0) {
+			cfg_diag(p, CFG_ERROR, line,
+				 "'none' must be the only value of 'publish_acl'");
+			free(pat);
+			goto fail;
+		}
+		if (check_acl_pattern(pat, n, why, sizeof why) != 0) {
+			cfg_diag(p, CFG_ERROR, line, "invalid publish_acl pattern '%s': %s",
+				 q(pat, qb), why);
+			free(pat);
+			goto fail;
+		}
+		if (l->npublish_acl == AUTH_ACL_PATTERNS_MAX) {
+			cfg_diag(p, CFG_ERROR, line, "more than %d patterns in 'publish_acl'",
+				 AUTH_ACL_PATTERNS_MAX);
+			free(pat);
+			goto fail;
+		}
+		char **na = realloc(l->publish_acl, (l->npublish_acl + 1) * sizeof *na);
+		if (!na) {
+			free(pat);
+			cfg_diag(p, CFG_ERROR, line, "out of memory");
+			goto fail;
+		}
+		l->publish_acl = na;
+		l->publish_acl[l->npublish_acl++] = pat;
+	}
+	return 0;
+fail:
+	/* never half a list: a bad value leaves the default in place */
+	free_acl(l);
+	(void)set_acl(p, obj, AUTH_ACL_DEFAULT, line);
+	return -1;
+}
+
 /* ---- the option table ---- */
 
 static const char *const log_names[] = {"err",  "error", "warning", "notice",
@@ -366,8 +471,13 @@ static const char *const log_names[] = {"err",  "error", "warning", "notice",
 static const int log_values[] = {3, 3, 4, 5, 6, 7};
 static const char *const tls_names[] = {"off", "server", "mutual", NULL};
 static const int tls_values[] = {CFG_TLS_OFF, CFG_TLS_SERVER, CFG_TLS_MUTUAL};
-static const char *const id_names[] = {"cn", "san-dns", "san-uri", "san-email", NULL};
-static const int id_values[] = {CFG_ID_CN, CFG_ID_SAN_DNS, CFG_ID_SAN_URI, CFG_ID_SAN_EMAIL};
+static const char *const id_names[] = {"cn", "san-dns", "san-uri", "san-email", "serial", NULL};
+static const int id_values[] = {CFG_ID_CN, CFG_ID_SAN_DNS, CFG_ID_SAN_URI, CFG_ID_SAN_EMAIL,
+				CFG_ID_SERIAL};
+static const char *const clid_names[] = {"match", "exact", "any", NULL};
+static const int clid_values[] = {CFG_CLIENT_ID_MATCH, CFG_CLIENT_ID_EXACT, CFG_CLIENT_ID_ANY};
+static const char *const profile_names[] = {"modern", "compatible", "legacy", NULL};
+static const int profile_values[] = {CFG_TLS_MODERN, CFG_TLS_COMPATIBLE, CFG_TLS_LEGACY};
 static const char *const tlsver_names[] = {"1.2", "1.3", NULL};
 static const int tlsver_values[] = {12, 13};
 static const char *const uptls_names[] = {"mutual", "off", NULL};
@@ -397,6 +507,8 @@ static const int unit_values[] = {'C', 'F'};
 #define O_ENUM_(S, T, K, F, NAMES, VALUES, DEF)                                                    \
 	{.sec = S, .key = K, .type = T_ENUM, .off = offsetof(T, F), .width = FW(T, F),             \
 	 .names = NAMES, .values = VALUES, .def_u = DEF}
+#define O_BOOL_(S, T, K, F, DEF)                                                                   \
+	{.sec = S, .key = K, .type = T_BOOL, .off = offsetof(T, F), .width = FW(T, F), .def_u = DEF}
 #define O_CUSTOM(S, K, SET) {.sec = S, .key = K, .type = T_CUSTOM, .set = SET}
 /* One more expansion step, so that GW etc. below split into section and type. */
 #define O_STR(...) O_STR_(__VA_ARGS__)
@@ -407,6 +519,7 @@ static const int unit_values[] = {'C', 'F'};
 #define O_SIZE(...) O_SIZE_(__VA_ARGS__)
 #define O_DBL(...) O_DBL_(__VA_ARGS__)
 #define O_ENUM(...) O_ENUM_(__VA_ARGS__)
+#define O_BOOL(...) O_BOOL_(__VA_ARGS__)
 
 #define GW SEC_GATEWAY, struct cfg_gateway
 #define LS SEC_LISTENER, struct cfg_listener
@@ -420,20 +533,31 @@ static const struct opt opts[] = {
 	O_SIZE(GW, "max_packet_size", max_packet_size, 128, 1 * MIB, 16 * KIB),
 	O_DUR(GW, "connect_timeout", connect_timeout_ms, 1, 1 * SEC, 300 * SEC, false, 10 * SEC),
 	O_DUR(GW, "max_keepalive", max_keepalive_s, 1000, 1 * SEC, 18 * HOUR, true, 1 * HOUR),
+	O_BOOL(GW, "watch_tls_files", watch_tls_files, 0),
 
 	O_CUSTOM(SEC_LISTENER, "bind", set_bind),
 	O_ENUM(LS, "tls", tls, tls_names, tls_values, CFG_TLS_MUTUAL),
 	O_PATH(LS, "cert", cert),
 	O_PATH(LS, "key", key),
 	O_PATH(LS, "ca", ca),
+	O_PATH(LS, "crl", crl),
+	O_PATH(LS, "password_file", password_file),
 	O_ENUM(LS, "identity", identity, id_names, id_values, CFG_ID_CN),
+	O_ENUM(LS, "client_id", client_id, clid_names, clid_values, CFG_CLIENT_ID_MATCH),
+	O_CUSTOM(SEC_LISTENER, "publish_acl", set_acl),
 	O_DUR(LS, "handshake_timeout", handshake_timeout_ms, 1, 1 * SEC, 300 * SEC, false,
 	      10 * SEC),
 	O_UINT(LS, "max_connections", max_connections, 1, 1000000, 10000),
 	O_ENUM(LS, "tls_min_version", tls_min_version, tlsver_names, tlsver_values, 12),
-	O_STR(LS, "ciphers", ciphers, DEFAULT_CIPHERS, NULL),
-	O_STR(LS, "ciphersuites", ciphersuites, DEFAULT_CIPHERSUITES, NULL),
+	O_ENUM(LS, "tls_profile", tls_profile, profile_names, profile_values, CFG_TLS_COMPATIBLE),
+	O_STR(LS, "ciphers", ciphers, NULL, NULL),
+	O_STR(LS, "ciphersuites", ciphersuites, NULL, NULL),
 	O_STR(LS, "groups", groups, DEFAULT_GROUPS, NULL),
+	O_BOOL(LS, "session_resumption", session_resumption, 1),
+	O_DUR(LS, "session_lifetime", session_lifetime_s, 1000, 1 * MIN, 7 * DAY, false, 2 * HOUR),
+	O_DUR(LS, "cert_expiry_warning", cert_expiry_warning_s, 1000, 1 * HOUR, 365 * DAY, true,
+	      30 * DAY),
+	O_BOOL(LS, "disconnect_revoked", disconnect_revoked, 1),
 
 	O_STR(UP, "host", host, NULL, check_host),
 	O_UINT(UP, "port", port, 1, 65535, 8883),
@@ -442,6 +566,7 @@ static const struct opt opts[] = {
 	O_PATH(UP, "ca", ca),
 	O_PATH(UP, "cert", cert),
 	O_PATH(UP, "key", key),
+	O_PATH(UP, "crl", crl),
 	O_DUR(UP, "keepalive", keepalive_s, 1000, 5 * SEC, 1 * HOUR, false, 60 * SEC),
 	O_UINT(UP, "inflight", inflight, 1, 65535, 32),
 	O_DUR(UP, "reconnect_min", reconnect_min_ms, 1, 100, 1 * HOUR, false, 1 * SEC),
@@ -556,6 +681,7 @@ static void obj_free(enum sec_kind k, void *obj)
 	}
 	if (k == SEC_LISTENER) {
 		struct cfg_listener *l = obj;
+		free_acl(l);
 		free(l->name);
 		l->name = NULL;
 		free(l->bind_host);
@@ -669,9 +795,9 @@ static void set_value(struct parser *p, struct secrec *s, const struct opt *o, c
 		store_uint(field, o->width, u);
 		return;
 	case T_DURATION:
-		ini_format_duration_ms(o->min, lo, sizeof lo);
-		ini_format_duration_ms(o->max, hi, sizeof hi);
-		rc = ini_parse_duration_ms(v, &u);
+		format_duration(o->min, lo, sizeof lo);
+		format_duration(o->max, hi, sizeof hi);
+		rc = parse_duration(v, &u);
 		if (rc == INI_ESYNTAX) {
 			cfg_diag(p, CFG_ERROR, line,
 				 "invalid duration '%s' for '%s' (use e.g. 10, 10s, 500ms, 2m, 1h)",
@@ -847,6 +973,8 @@ static void *new_obj(struct parser *p, struct secrec *s, const char *name)
 		return NULL;
 	if (obj_defaults(s->kind, obj) != 0)
 		cfg_diag(p, CFG_ERROR, s->line, "out of memory");
+	if (s->kind == SEC_LISTENER)
+		(void)set_acl(p, obj, AUTH_ACL_DEFAULT, s->line);
 	if (s->kind == SEC_LISTENER || s->kind == SEC_DECODE) {
 		char *nm = strdup(name);
 		if (!nm)
@@ -1092,6 +1220,19 @@ void cfg_diag_print(void *ctx, enum cfg_severity sev, const char *file, int line
 		fprintf(f, "%s:%d: %s%s\n", file, line, w, msg);
 	else
 		fprintf(f, "%s: %s%s\n", file, w, msg);
+}
+
+const char *cfg_tls_profile_name(enum cfg_tls_profile pr)
+{
+	switch (pr) {
+	case CFG_TLS_MODERN:
+		return "modern";
+	case CFG_TLS_COMPATIBLE:
+		return "compatible";
+	case CFG_TLS_LEGACY:
+		return "legacy";
+	}
+	return "?";
 }
 
 const char *cfg_tls_mode_name(enum cfg_tls_mode m)

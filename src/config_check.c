@@ -50,9 +50,87 @@ static void fmt_bind(const struct cfg_listener *l, char *out, size_t cap)
 		 (unsigned)l->port);
 }
 
+/* Warns about each listed key that is set although it has no effect. */
+static void warn_ignored(struct parser *p, const struct secrec *s, const char *nm,
+			 const char *const *keys, const char *why)
+{
+	for (size_t i = 0; keys[i]; i++) {
+		int line = cfg_key_line(s, keys[i]);
+		if (line)
+			cfg_diag(p, CFG_WARNING, line, "listener '%s': '%s' is ignored %s", nm,
+				 keys[i], why);
+	}
+}
+
+/* Device trust: revocation, passwords, client ids, ACL, TLS profile and
+ * session keys (SPEC "Issue 4"). */
+static void check_listener_trust(struct parser *p, const struct secrec *s,
+				 struct cfg_listener *l, const char *nm)
+{
+	l->publish_acl_line = cfg_key_line(s, "publish_acl");
+	l->tls_profile_line = line_of(s, "tls_profile", NULL);
+	l->ciphers_line = line_of(s, "ciphers", NULL);
+	l->ciphersuites_line = line_of(s, "ciphersuites", NULL);
+	l->groups_line = line_of(s, "groups", NULL);
+
+	/* A certificate already names the device: a password on top would be
+	 * a second, weaker identity that could disagree with it. */
+	if (l->tls == CFG_TLS_MUTUAL && cfg_key_line(s, "password_file"))
+		cfg_diag(p, CFG_ERROR, cfg_key_line(s, "password_file"),
+			 "listener '%s': 'password_file' cannot be used with tls = mutual (the "
+			 "client certificate identifies the device); use tls = server",
+			 nm);
+	/* Only client certificates are checked against a CRL: accepting it
+	 * elsewhere would suggest revocation that never happens. */
+	if (l->tls != CFG_TLS_MUTUAL && cfg_key_line(s, "crl"))
+		cfg_diag(p, CFG_ERROR, cfg_key_line(s, "crl"),
+			 "listener '%s': 'crl' requires tls = mutual (it revokes device "
+			 "certificates)",
+			 nm);
+	if (l->tls != CFG_TLS_MUTUAL && !l->password_file.path)
+		warn_ignored(p, s, nm, (const char *const[]){"client_id", NULL},
+			     "unless tls = mutual or password_file is set (the client id is the "
+			     "device id)");
+	if (l->tls != CFG_TLS_MUTUAL)
+		warn_ignored(p, s, nm,
+			     (const char *const[]){"cert_expiry_warning", "disconnect_revoked",
+						   NULL},
+			     "unless tls = mutual");
+	if (l->tls == CFG_TLS_OFF)
+		warn_ignored(p, s, nm,
+			     (const char *const[]){"tls_profile", "session_resumption",
+						   "session_lifetime", NULL},
+			     "when tls = off");
+	if (l->tls != CFG_TLS_OFF && !l->session_resumption)
+		warn_ignored(p, s, nm, (const char *const[]){"session_lifetime", NULL},
+			     "when session_resumption = no");
+	if (l->tls != CFG_TLS_OFF && l->tls_min_version == 13)
+		warn_ignored(p, s, nm, (const char *const[]){"ciphers", NULL},
+			     "with tls_min_version = 1.3 (it lists TLS 1.2 suites)");
+	if (l->tls != CFG_TLS_OFF && l->tls_profile == CFG_TLS_LEGACY) {
+		if (l->tls_min_version == 13)
+			cfg_diag(p, CFG_WARNING, l->tls_profile_line,
+				 "listener '%s': tls_profile = legacy has no effect with "
+				 "tls_min_version = 1.3",
+				 nm);
+		else if (!l->ciphers)
+			cfg_diag(p, CFG_WARNING, l->tls_profile_line,
+				 "listener '%s': tls_profile = legacy accepts TLS 1.2 RSA key "
+				 "exchange (no forward secrecy: a stolen server key decrypts "
+				 "recorded sessions) and CBC ciphers; use it only for devices "
+				 "that cannot do ECDHE, and only with an RSA certificate",
+				 nm);
+	}
+	if (cfg_key_line(s, "publish_acl") && l->npublish_acl == 0)
+		cfg_diag(p, CFG_WARNING, cfg_key_line(s, "publish_acl"),
+			 "listener '%s': publish_acl = none: devices may publish to any topic, "
+			 "including other devices' topics",
+			 nm);
+}
+
 static void check_listener(struct parser *p, const struct secrec *s)
 {
-	const struct cfg_listener *l = &p->cfg->listeners[s->index];
+	struct cfg_listener *l = &p->cfg->listeners[s->index];
 	const char *nm = l->name ? l->name : "?";
 	if (!cfg_key_line(s, "bind"))
 		cfg_diag(p, CFG_ERROR, s->line, "listener '%s': 'bind' is required", nm);
@@ -80,6 +158,7 @@ static void check_listener(struct parser *p, const struct secrec *s)
 				 "MQTT client id names the device)",
 				 nm);
 	}
+	check_listener_trust(p, s, l, nm);
 	char addr[INET6_ADDRSTRLEN + 16], other[INET6_ADDRSTRLEN + 16];
 	if (l->bind_host)
 		fmt_bind(l, addr, sizeof addr);
@@ -125,7 +204,7 @@ static void check_upstream(struct parser *p, const struct secrec *s)
 	if (!cfg_key_line(s, "host"))
 		cfg_diag(p, CFG_ERROR, s->line, "[upstream]: 'host' is required");
 	static const char *const files[] = {"ca", "cert", "key"};
-	for (size_t i = 0; i < 3; i++) {
+	for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
 		int l = cfg_key_line(s, files[i]);
 		if (u->tls && !l)
 			cfg_diag(p, CFG_ERROR, s->line,
@@ -134,6 +213,9 @@ static void check_upstream(struct parser *p, const struct secrec *s)
 			cfg_diag(p, CFG_WARNING, l, "[upstream]: '%s' is ignored when tls = off",
 				 files[i]);
 	}
+	if (!u->tls && cfg_key_line(s, "crl"))
+		cfg_diag(p, CFG_WARNING, cfg_key_line(s, "crl"),
+			 "[upstream]: 'crl' is ignored when tls = off");
 	if (!u->tls)
 		cfg_diag(p, CFG_WARNING, line_of(s, "tls", NULL),
 			 "upstream tls = off: readings and credentials cross the network "

@@ -8,12 +8,16 @@
 #include "iotgw/conn.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/bn.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
+
+#include "iotgw/tls_ctx.h"
 
 struct conn_tls {
 	struct conn c; /* first member: a struct conn * is a struct conn_tls * */
@@ -238,6 +242,26 @@ static int identity_from_san(struct conn *c, X509 *cert, int type, const char *w
 	return r;
 }
 
+/* The serial number as upper-case hex without separators or sign, the way
+ * `openssl x509 -serial` prints it ("4A0F...", even number of digits). */
+static int identity_from_serial(struct conn *c, X509 *cert, char *out, size_t cap)
+{
+	const ASN1_INTEGER *sn = X509_get0_serialNumber(cert);
+	BIGNUM *bn = sn ? ASN1_INTEGER_to_BN(sn, NULL) : NULL;
+	char *hex = bn && !BN_is_negative(bn) ? BN_bn2hex(bn) : NULL;
+	int r = -1;
+	if (hex && strlen(hex) < cap) {
+		memcpy(out, hex, strlen(hex) + 1);
+		r = 0;
+	}
+	OPENSSL_free(hex);
+	BN_free(bn);
+	ERR_clear_error();
+	if (r != 0)
+		conn_set_error(c, "client certificate serial number is negative or too long");
+	return r;
+}
+
 int conn_peer_identity(struct conn *c, enum cfg_identity source, char *out, size_t cap)
 {
 	if (!conn_is_tls(c)) {
@@ -258,6 +282,22 @@ int conn_peer_identity(struct conn *c, enum cfg_identity source, char *out, size
 		return identity_from_san(c, cert, GEN_URI, "URI", out, cap);
 	case CFG_ID_SAN_EMAIL:
 		return identity_from_san(c, cert, GEN_EMAIL, "email", out, cap);
+	case CFG_ID_SERIAL:
+		return identity_from_serial(c, cert, out, cap);
 	}
 	return -1;
+}
+
+int conn_peer_not_after(const struct conn *c, time_t *out)
+{
+	return conn_is_tls(c) ? tls_peer_not_after(tls_of(c)->ssl, out) : -1;
+}
+
+int conn_recheck_peer(const struct conn *c, SSL_CTX *new_ctx, char *why, size_t whylen)
+{
+	if (!conn_is_tls(c)) {
+		snprintf(why, whylen, "not a TLS connection");
+		return -1;
+	}
+	return tls_recheck_peer(new_ctx, tls_of(c)->ssl, why, whylen);
 }

@@ -1,14 +1,64 @@
+/* tls_ctx: OpenSSL contexts from the configuration (see tls_ctx.h). */
 #include "iotgw/tls_ctx.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <openssl/x509_vfy.h>
+#include <openssl/x509v3.h>
+
+/* ---- cipher profiles (iotgw.conf(5) "tls_profile") ---- */
+
+/* The same TLS 1.3 suites in every profile: all are AEAD with ECDHE. */
+#define TLS13_SUITES "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"
+/* Forward secrecy and AES-GCM / ChaCha20-Poly1305 only. */
+#define MODERN_12                                                                                 \
+	"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"                            \
+	"ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384:"                                \
+	"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
+/* What mbedTLS and BearSSL builds for small devices commonly offer: still
+ * ECDHE, but AES-CCM(8) and AES-CBC with HMAC (encrypt-then-MAC is not
+ * everywhere, so CBC stays behind the AEAD suites in server order). */
+#define COMPAT_12                                                                                 \
+	"ECDHE-ECDSA-AES128-CCM:ECDHE-ECDSA-AES256-CCM:ECDHE-ECDSA-AES128-CCM8:"                  \
+	"ECDHE-ECDSA-AES256-CCM8:ECDHE-ECDSA-AES128-SHA256:ECDHE-RSA-AES128-SHA256:"              \
+	"ECDHE-ECDSA-AES256-SHA384:ECDHE-RSA-AES256-SHA384:ECDHE-ECDSA-AES128-SHA:"               \
+	"ECDHE-RSA-AES128-SHA:ECDHE-ECDSA-AES256-SHA:ECDHE-RSA-AES256-SHA"
+/* RSA key exchange for axTLS (ESP8266 Arduino core before BearSSL): no
+ * forward secrecy, so last in server order and logged as event=tls_legacy. */
+#define LEGACY_12                                                                                 \
+	"AES128-GCM-SHA256:AES256-GCM-SHA384:AES128-SHA256:AES256-SHA256:AES128-SHA:AES256-SHA"
+
+static const char *profile_ciphers(enum cfg_tls_profile p)
+{
+	switch (p) {
+	case CFG_TLS_MODERN:
+		return MODERN_12;
+	case CFG_TLS_LEGACY:
+		return MODERN_12 ":" COMPAT_12 ":" LEGACY_12;
+	case CFG_TLS_COMPATIBLE:
+		break;
+	}
+	return MODERN_12 ":" COMPAT_12;
+}
+
+/* ---- diagnostics ---- */
 
 struct diag {
 	const char *file;
@@ -27,7 +77,8 @@ __attribute__((format(printf, 4, 5))) static void report(struct diag *d, enum cf
 	va_end(ap);
 	if (sev == CFG_ERROR)
 		d->errors++;
-	d->fn(d->ctx, sev, d->file, line, msg);
+	if (d->fn)
+		d->fn(d->ctx, sev, d->file, line, msg);
 }
 
 /* The most specific OpenSSL reason for the last failure, then clears the queue. */
@@ -40,6 +91,34 @@ static const char *ssl_reason(char *buf, size_t cap)
 	return buf;
 }
 
+/* "CN=devices-ca,O=..." for messages (RFC 2253 order and escaping). */
+static const char *name_str(const X509_NAME *n, char *out, size_t cap)
+{
+	snprintf(out, cap, "?");
+	BIO *b = BIO_new(BIO_s_mem());
+	if (!b)
+		return out;
+	if (X509_NAME_print_ex(b, n, 0, XN_FLAG_RFC2253) >= 0) {
+		char *p;
+		long len = BIO_get_mem_data(b, &p);
+		if (len > 0)
+			snprintf(out, cap, "%.*s", (int)(len < 200 ? len : 200), p);
+	}
+	BIO_free(b);
+	return out;
+}
+
+static const char *time_str(const ASN1_TIME *t, char *out, size_t cap)
+{
+	struct tm tm;
+	if (!t || ASN1_TIME_to_tm(t, &tm) != 1 ||
+	    strftime(out, cap, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
+		snprintf(out, cap, "?");
+	return out;
+}
+
+/* ---- files ---- */
+
 /* Separates "cannot open" (errno) from "opened but not a certificate". */
 static bool readable(struct diag *d, const struct cfg_path *p, const char *what)
 {
@@ -51,6 +130,19 @@ static bool readable(struct diag *d, const struct cfg_path *p, const char *what)
 		return false;
 	}
 	return true;
+}
+
+/* A private key anyone on the machine can read is as good as published:
+ * refused, not warned about. Group-readable is fine (root:iotgw 0640). */
+static void check_key_mode(struct diag *d, const struct cfg_path *key)
+{
+	struct stat st;
+	if (!key->path || stat(key->path, &st) != 0)
+		return; /* readable() reported it */
+	if (st.st_mode & S_IROTH)
+		report(d, CFG_ERROR, key->line,
+		       "key file %s is readable by other users (mode %04o); chmod 600 or 640",
+		       key->path, (unsigned)(st.st_mode & 07777));
 }
 
 static void warn_if_expired(struct diag *d, SSL_CTX *ctx, const struct cfg_path *cert)
@@ -72,15 +164,24 @@ static int load_cert_and_key(struct diag *d, SSL_CTX *ctx, const struct cfg_path
 		report(d, CFG_ERROR, cert->line, "cannot load certificate %s: %s", cert->path,
 		       ssl_reason(why, sizeof why));
 	if (readable(d, key, "private key") &&
-	    SSL_CTX_use_PrivateKey_file(ctx, key->path, SSL_FILETYPE_PEM) != 1)
-		report(d, CFG_ERROR, key->line, "cannot load private key %s: %s", key->path,
-		       ssl_reason(why, sizeof why));
+	    SSL_CTX_use_PrivateKey_file(ctx, key->path, SSL_FILETYPE_PEM) != 1) {
+		/* OpenSSL checks the pair while loading the key */
+		if (ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH)
+			report(d, CFG_ERROR, key->line,
+			       "private key %s does not match certificate %s", key->path,
+			       cert->path);
+		else
+			report(d, CFG_ERROR, key->line, "cannot load private key %s: %s",
+			       key->path, ssl_reason(why, sizeof why));
+		ERR_clear_error();
+	}
 	if (d->errors == before && SSL_CTX_check_private_key(ctx) != 1)
 		report(d, CFG_ERROR, key->line, "private key %s does not match certificate %s",
 		       key->path, cert->path);
 	ERR_clear_error();
 	if (d->errors == before)
 		warn_if_expired(d, ctx, cert);
+	check_key_mode(d, key);
 	return d->errors == before ? 0 : -1;
 }
 
@@ -110,6 +211,369 @@ static int load_ca(struct diag *d, SSL_CTX *ctx, const struct cfg_path *ca, bool
 	return 0;
 }
 
+/* ---- CRLs ---- */
+
+/* The CA certificate in store whose subject is name, or NULL. */
+static X509 *store_cert_by_subject(X509_STORE *store, const X509_NAME *name)
+{
+	STACK_OF(X509_OBJECT) *objs = X509_STORE_get0_objects(store);
+	for (int i = 0; i < sk_X509_OBJECT_num(objs); i++) {
+		X509 *x = X509_OBJECT_get0_X509(sk_X509_OBJECT_value(objs, i));
+		if (x && X509_NAME_cmp(X509_get_subject_name(x), name) == 0)
+			return x;
+	}
+	return NULL;
+}
+
+static bool store_has_crl_for(X509_STORE *store, const X509_NAME *issuer)
+{
+	STACK_OF(X509_OBJECT) *objs = X509_STORE_get0_objects(store);
+	for (int i = 0; i < sk_X509_OBJECT_num(objs); i++) {
+		X509_CRL *c = X509_OBJECT_get0_X509_CRL(sk_X509_OBJECT_value(objs, i));
+		if (c && X509_NAME_cmp(X509_CRL_get_issuer(c), issuer) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* Adds every CRL of crl->path to the store of ctx (which already holds the
+ * CA certificates) and turns on CRL checking for the whole chain. A CRL that
+ * a CA in the store did not sign, or a CA without a CRL, is an error: with
+ * X509_V_FLAG_CRL_CHECK_ALL either would refuse every device it concerns,
+ * which is better found by `iotgw -t` than by the fleet. */
+static int load_crls(struct diag *d, SSL_CTX *ctx, const struct cfg_path *crl,
+		     const struct cfg_path *ca)
+{
+	char why[160], nm[256], when[64];
+	int before = d->errors;
+	if (!readable(d, crl, "CRL file"))
+		return -1;
+	X509_STORE *store = SSL_CTX_get_cert_store(ctx);
+	BIO *b = BIO_new_file(crl->path, "r");
+	if (!b) {
+		report(d, CFG_ERROR, crl->line, "cannot read CRL file %s: %s", crl->path,
+		       ssl_reason(why, sizeof why));
+		return -1;
+	}
+	int n = 0;
+	for (;;) {
+		ERR_clear_error();
+		X509_CRL *c = PEM_read_bio_X509_CRL(b, NULL, NULL, NULL);
+		if (!c) {
+			unsigned long e = ERR_peek_last_error();
+			bool at_end = ERR_GET_LIB(e) == ERR_LIB_PEM &&
+				      ERR_GET_REASON(e) == PEM_R_NO_START_LINE;
+			if (at_end) {
+				ERR_clear_error();
+				if (n == 0)
+					report(d, CFG_ERROR, crl->line, "CRL file %s holds no CRL",
+					       crl->path);
+			} else {
+				report(d, CFG_ERROR, crl->line, "cannot load CRL file %s: %s",
+				       crl->path, ssl_reason(why, sizeof why));
+			}
+			break;
+		}
+		n++;
+		const X509_NAME *issuer = X509_CRL_get_issuer(c);
+		X509 *cacert = store_cert_by_subject(store, issuer);
+		EVP_PKEY *pk = cacert ? X509_get0_pubkey(cacert) : NULL;
+		if (pk && X509_CRL_verify(c, pk) != 1) {
+			report(d, CFG_ERROR, crl->line,
+			       "CRL of %s in %s: signature does not verify with that CA's key "
+			       "from %s",
+			       name_str(issuer, nm, sizeof nm), crl->path, ca->path);
+		}
+		const ASN1_TIME *next = X509_CRL_get0_nextUpdate(c);
+		if (next && X509_cmp_current_time(next) < 0)
+			report(d, CFG_WARNING, crl->line,
+			       "CRL of %s in %s expired on %s: certificates it covers are refused "
+			       "until it is renewed",
+			       name_str(issuer, nm, sizeof nm), crl->path,
+			       time_str(next, when, sizeof when));
+		if (X509_STORE_add_crl(store, c) != 1)
+			ERR_clear_error(); /* the same CRL twice: harmless */
+		X509_CRL_free(c);
+	}
+	BIO_free(b);
+	ERR_clear_error();
+	if (d->errors != before)
+		return -1;
+	STACK_OF(X509_OBJECT) *objs = X509_STORE_get0_objects(store);
+	for (int i = 0; i < sk_X509_OBJECT_num(objs); i++) {
+		X509 *x = X509_OBJECT_get0_X509(sk_X509_OBJECT_value(objs, i));
+		if (x && !store_has_crl_for(store, X509_get_subject_name(x)))
+			report(d, CFG_ERROR, crl->line,
+			       "CRL file %s has no CRL of CA %s (from %s): every certificate that "
+			       "CA issued would be refused",
+			       crl->path, name_str(X509_get_subject_name(x), nm, sizeof nm),
+			       ca->path);
+	}
+	X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL);
+	return d->errors == before ? 0 : -1;
+}
+
+/* ---- session tickets ---- */
+
+struct ticket_key {
+	unsigned char name[16];
+	unsigned char aes[32];  /* AES-256-CBC */
+	unsigned char hmac[32]; /* HMAC-SHA256 */
+	uint64_t born;          /* monotonic seconds */
+};
+
+/* The keys of one listener name, kept across reloads. */
+struct ticket_ring {
+	struct ticket_ring *next;
+	char *listener;
+	uint64_t lifetime_s;
+	struct ticket_key cur, prev;
+	bool have_cur, have_prev;
+};
+
+static struct ticket_ring *rings;
+static int ring_index = -1;
+
+static uint64_t mono_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec;
+}
+
+static struct ticket_ring *ring_for(const char *listener, unsigned lifetime_s)
+{
+	if (ring_index < 0) {
+		ring_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+		if (ring_index < 0)
+			return NULL;
+	}
+	struct ticket_ring *r = rings;
+	while (r && strcmp(r->listener, listener) != 0)
+		r = r->next;
+	if (!r) {
+		r = OPENSSL_secure_zalloc(sizeof *r);
+		if (!r)
+			return NULL;
+		r->listener = strdup(listener);
+		if (!r->listener) {
+			OPENSSL_secure_free(r);
+			return NULL;
+		}
+		r->next = rings;
+		rings = r;
+	}
+	r->lifetime_s = lifetime_s ? lifetime_s : 1;
+	return r;
+}
+
+/* A key encrypts tickets for lifetime_s from its birth; a ticket lives at
+ * most lifetime_s (the session timeout), so the key must decrypt for
+ * 2 x lifetime_s and is then wiped. Lazy: runs on each ticket operation. */
+static int ring_rotate(struct ticket_ring *r, uint64_t now)
+{
+	uint64_t life = r->lifetime_s;
+	if (r->have_prev && now - r->prev.born >= 2 * life) {
+		OPENSSL_cleanse(&r->prev, sizeof r->prev);
+		r->have_prev = false;
+	}
+	if (r->have_cur && now - r->cur.born < life)
+		return 0;
+	struct ticket_key k;
+	if (RAND_bytes(k.name, sizeof k.name) != 1 || RAND_priv_bytes(k.aes, sizeof k.aes) != 1 ||
+	    RAND_priv_bytes(k.hmac, sizeof k.hmac) != 1) {
+		OPENSSL_cleanse(&k, sizeof k);
+		return -1;
+	}
+	k.born = now;
+	if (r->have_cur && now - r->cur.born < 2 * life) {
+		r->prev = r->cur;
+		r->have_prev = true;
+	} else {
+		OPENSSL_cleanse(&r->prev, sizeof r->prev);
+		r->have_prev = false;
+	}
+	r->cur = k;
+	r->have_cur = true;
+	OPENSSL_cleanse(&k, sizeof k);
+	return 0;
+}
+
+/* OpenSSL's ticket key callback: enc 1 picks the current key and a fresh
+ * IV; enc 0 finds the key by name. Returns 1 (use), 2 (use, then issue a
+ * new ticket under the current key), 0 (unknown key: full handshake), -1
+ * (failure). */
+static int ticket_cb(SSL *ssl, unsigned char key_name[16], unsigned char iv[EVP_MAX_IV_LENGTH],
+		     EVP_CIPHER_CTX *cctx, EVP_MAC_CTX *hctx, int enc)
+{
+	int fail = enc ? -1 : 0;
+	struct ticket_ring *r = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), ring_index);
+	if (!r || ring_rotate(r, mono_s()) != 0)
+		return fail;
+	const struct ticket_key *k = &r->cur;
+	int rc = 1;
+	if (enc) {
+		if (RAND_bytes(iv, 16) != 1)
+			return fail;
+		memcpy(key_name, k->name, sizeof k->name);
+	} else if (memcmp(key_name, r->cur.name, sizeof r->cur.name) != 0) {
+		if (!r->have_prev || memcmp(key_name, r->prev.name, sizeof r->prev.name) != 0)
+			return 0;
+		k = &r->prev;
+		rc = 2;
+	}
+	OSSL_PARAM params[] = {
+		OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, (void *)(uintptr_t)k->hmac,
+						  sizeof k->hmac),
+		OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)(uintptr_t)"SHA256",
+						 0),
+		OSSL_PARAM_construct_end(),
+	};
+	if (EVP_MAC_CTX_set_params(hctx, params) != 1)
+		return fail;
+	int ok = enc ? EVP_EncryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, k->aes, iv)
+		     : EVP_DecryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, k->aes, iv);
+	return ok == 1 ? rc : fail;
+}
+
+void tls_ctx_cleanup(void)
+{
+	while (rings) {
+		struct ticket_ring *r = rings;
+		rings = r->next;
+		free(r->listener);
+		OPENSSL_secure_clear_free(r, sizeof *r);
+	}
+}
+
+/* ---- session id context ---- */
+
+static int digest_bytes(EVP_MD_CTX *m, const void *p, size_t n)
+{
+	uint64_t len = n; /* length-prefixed: "ab"+"c" differs from "a"+"bc" */
+	return EVP_DigestUpdate(m, &len, sizeof len) == 1 && EVP_DigestUpdate(m, p, n) == 1 ? 0
+											      : -1;
+}
+
+static int digest_str(EVP_MD_CTX *m, const char *s)
+{
+	return digest_bytes(m, s ? s : "", s ? strlen(s) : 0);
+}
+
+static int digest_file(EVP_MD_CTX *m, const char *path)
+{
+	if (!path)
+		return digest_str(m, NULL);
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return digest_str(m, path); /* unreadable: reported by the loader already */
+	unsigned char buf[4096];
+	size_t n;
+	int rc = 0;
+	while (rc == 0 && (n = fread(buf, 1, sizeof buf, f)) > 0)
+		rc = EVP_DigestUpdate(m, buf, n) == 1 ? 0 : -1;
+	if (ferror(f))
+		rc = -1;
+	fclose(f);
+	return rc;
+}
+
+/* See tls_ctx.h: sessions resume only under the same listener, trust
+ * anchors, CRLs and cipher policy. */
+static int set_sid_ctx(SSL_CTX *ctx, const struct cfg_listener *l)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	char nums[64];
+	snprintf(nums, sizeof nums, "%d/%d/%d", (int)l->tls, (int)l->tls_profile,
+		 l->tls_min_version);
+	EVP_MD_CTX *m = EVP_MD_CTX_new();
+	int ok = m && EVP_DigestInit_ex(m, EVP_sha256(), NULL) == 1 &&
+		 digest_str(m, "iotgw session context 1") == 0 && digest_str(m, l->name) == 0 &&
+		 digest_str(m, nums) == 0 && digest_str(m, l->ciphers) == 0 &&
+		 digest_str(m, l->ciphersuites) == 0 &&
+		 digest_file(m, l->tls == CFG_TLS_MUTUAL ? l->ca.path : NULL) == 0 &&
+		 digest_file(m, l->tls == CFG_TLS_MUTUAL ? l->crl.path : NULL) == 0 &&
+		 EVP_DigestFinal_ex(m, md, &mdlen) == 1;
+	EVP_MD_CTX_free(m);
+	if (!ok)
+		return -1;
+	if (mdlen > SSL_MAX_SID_CTX_LENGTH)
+		mdlen = SSL_MAX_SID_CTX_LENGTH;
+	return SSL_CTX_set_session_id_context(ctx, md, mdlen) == 1 ? 0 : -1;
+}
+
+static int setup_resumption(struct diag *d, SSL_CTX *ctx, const struct cfg_listener *l)
+{
+	if (!l->session_resumption) {
+		SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+		SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+		if (SSL_CTX_set_num_tickets(ctx, 0) != 1)
+			report(d, CFG_ERROR, l->line, "listener %s: cannot turn tickets off",
+			       l->name);
+		return 0;
+	}
+	struct ticket_ring *r = ring_for(l->name, l->session_lifetime_s);
+	if (!r || SSL_CTX_set_ex_data(ctx, ring_index, r) != 1 ||
+	    SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, ticket_cb) != 1) {
+		report(d, CFG_ERROR, l->line, "listener %s: cannot set up session tickets",
+		       l->name);
+		return -1;
+	}
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
+	SSL_CTX_set_timeout(ctx, (long)l->session_lifetime_s);
+	/* The server cache only serves TLS 1.2 clients without ticket support;
+	 * each entry holds the client certificate, so bound it. */
+	unsigned long cache = l->max_connections;
+	SSL_CTX_sess_set_cache_size(ctx, (long)(cache < 256 ? 256 : cache > 20480 ? 20480 : cache));
+	/* One ticket per handshake: a sensor keeps one, and it saves a
+	 * record on a slow link. */
+	if (SSL_CTX_set_num_tickets(ctx, 1) != 1)
+		report(d, CFG_ERROR, l->line, "listener %s: cannot set up session tickets",
+		       l->name);
+	return 0;
+}
+
+/* ---- contexts ---- */
+
+bool tls_ctx_is_legacy(SSL_CTX *ctx, char *suites, size_t cap)
+{
+	if (cap)
+		suites[0] = '\0';
+	if (!ctx || SSL_CTX_get_min_proto_version(ctx) == TLS1_3_VERSION)
+		return false;
+	STACK_OF(SSL_CIPHER) *cs = SSL_CTX_get_ciphers(ctx);
+	size_t n = 0;
+	bool any = false;
+	for (int i = 0; i < sk_SSL_CIPHER_num(cs); i++) {
+		const SSL_CIPHER *c = sk_SSL_CIPHER_value(cs, i);
+		if (SSL_CIPHER_get_kx_nid(c) != NID_kx_rsa)
+			continue;
+		any = true;
+		if (n < cap) {
+			int w = snprintf(suites + n, cap - n, "%s%s", n ? ":" : "",
+					 SSL_CIPHER_get_name(c));
+			n = w < 0 ? cap : n + (size_t)w;
+		}
+	}
+	return any;
+}
+
+/* RSA key exchange needs an RSA certificate: with ECDSA only, the legacy
+ * suites can never be negotiated and an axTLS device still fails. */
+static void check_legacy_cert(struct diag *d, SSL_CTX *ctx, const struct cfg_listener *l)
+{
+	char suites[64];
+	if (!tls_ctx_is_legacy(ctx, suites, sizeof suites))
+		return;
+	EVP_PKEY *pk = SSL_CTX_get0_privatekey(ctx);
+	if (pk && EVP_PKEY_get_base_id(pk) != EVP_PKEY_RSA)
+		report(d, CFG_WARNING, l->ciphers ? l->ciphers_line : l->tls_profile_line,
+		       "listener %s: TLS 1.2 RSA key exchange suites are enabled but %s is not "
+		       "an RSA certificate, so they cannot be negotiated",
+		       l->name, l->cert.path);
+}
+
 SSL_CTX *tls_ctx_listener(const struct cfg_listener *l, const char *cfgfile, cfg_diag_fn diag,
 			  void *dctx)
 {
@@ -125,30 +589,41 @@ SSL_CTX *tls_ctx_listener(const struct cfg_listener *l, const char *cfgfile, cfg
 								   : TLS1_2_VERSION);
 	/* Partial and moving writes: our output buffer may be reallocated
 	 * between a WANT_WRITE and the retry. Release buffers: an idle TLS
-	 * connection then holds no 16 KiB record buffers. */
+	 * connection then holds no 16 KiB record buffers. A client's
+	 * max_fragment_length extension (RFC 6066) is honoured by OpenSSL. */
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
 				      SSL_MODE_RELEASE_BUFFERS);
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
 					 SSL_OP_NO_COMPRESSION);
-	if (l->ciphers && SSL_CTX_set_cipher_list(ctx, l->ciphers) != 1)
-		report(&d, CFG_ERROR, l->line, "listener %s: no usable cipher in \"%s\"", l->name,
-		       l->ciphers);
-	if (l->ciphersuites && SSL_CTX_set_ciphersuites(ctx, l->ciphersuites) != 1)
-		report(&d, CFG_ERROR, l->line, "listener %s: bad ciphersuites \"%s\"", l->name,
-		       l->ciphersuites);
+	const char *ciphers = l->ciphers ? l->ciphers : profile_ciphers(l->tls_profile);
+	if (SSL_CTX_set_cipher_list(ctx, ciphers) != 1)
+		report(&d, CFG_ERROR, l->ciphers ? l->ciphers_line : l->tls_profile_line,
+		       "listener %s: no usable cipher in \"%s\"", l->name, ciphers);
+	const char *suites = l->ciphersuites ? l->ciphersuites : TLS13_SUITES;
+	if (SSL_CTX_set_ciphersuites(ctx, suites) != 1)
+		report(&d, CFG_ERROR, l->ciphersuites_line, "listener %s: bad ciphersuites \"%s\"",
+		       l->name, suites);
 	if (l->groups && SSL_CTX_set1_groups_list(ctx, l->groups) != 1)
-		report(&d, CFG_ERROR, l->line, "listener %s: bad groups \"%s\"", l->name,
+		report(&d, CFG_ERROR, l->groups_line, "listener %s: bad groups \"%s\"", l->name,
 		       l->groups);
 	ERR_clear_error();
-	(void)load_cert_and_key(&d, ctx, &l->cert, &l->key);
+	if (load_cert_and_key(&d, ctx, &l->cert, &l->key) == 0)
+		check_legacy_cert(&d, ctx, l);
 	if (l->tls == CFG_TLS_MUTUAL) {
-		if (load_ca(&d, ctx, &l->ca, true) == 0)
+		if (load_ca(&d, ctx, &l->ca, true) == 0) {
+			if (l->crl.path)
+				(void)load_crls(&d, ctx, &l->crl, &l->ca);
 			SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
 					   NULL);
+		}
 	}
-	/* Session resumption with client certificates needs a context id. */
-	const unsigned char sid[] = "iotgw";
-	SSL_CTX_set_session_id_context(ctx, sid, sizeof sid - 1);
+	(void)setup_resumption(&d, ctx, l);
+	/* Needed for resumption with client certificates, and it keeps
+	 * sessions from crossing listeners or policies. */
+	if (set_sid_ctx(ctx, l) != 0)
+		report(&d, CFG_ERROR, l->line, "listener %s: cannot set the session id context",
+		       l->name);
+	ERR_clear_error();
 	if (d.errors || !l->cert.path || !l->key.path ||
 	    (l->tls == CFG_TLS_MUTUAL && !l->ca.path)) {
 		SSL_CTX_free(ctx);
@@ -157,19 +632,122 @@ SSL_CTX *tls_ctx_listener(const struct cfg_listener *l, const char *cfgfile, cfg
 	return ctx;
 }
 
+static SSL_CTX *build_upstream(struct diag *d, const struct cfg_upstream *u)
+{
+	char why[160];
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	if (!ctx) {
+		report(d, CFG_ERROR, u->host_line, "upstream: SSL_CTX_new: %s",
+		       ssl_reason(why, sizeof why));
+		return NULL;
+	}
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
+	(void)load_cert_and_key(d, ctx, &u->cert, &u->key);
+	if (load_ca(d, ctx, &u->ca, false) == 0 && u->crl.path)
+		(void)load_crls(d, ctx, &u->crl, &u->ca);
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	/* libmosquitto does not check the broker's name on a context it is
+	 * handed: the verification parameters do it. */
+	X509_VERIFY_PARAM *vp = SSL_CTX_get0_param(ctx);
+	unsigned char addr[16];
+	int ok = 1;
+	if (u->host && (inet_pton(AF_INET, u->host, addr) == 1 ||
+			inet_pton(AF_INET6, u->host, addr) == 1)) {
+		ok = X509_VERIFY_PARAM_set1_ip_asc(vp, u->host);
+	} else if (u->host) {
+		X509_VERIFY_PARAM_set_hostflags(vp, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+		ok = X509_VERIFY_PARAM_set1_host(vp, u->host, 0);
+	}
+	if (ok != 1)
+		report(d, CFG_ERROR, u->host_line, "upstream: cannot verify the broker as %s: %s",
+		       u->host, ssl_reason(why, sizeof why));
+	ERR_clear_error();
+	if (d->errors) {
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	return ctx;
+}
+
+SSL_CTX *tls_ctx_upstream(const struct cfg_upstream *u, const char *cfgfile, cfg_diag_fn diag,
+			  void *dctx)
+{
+	struct diag d = {cfgfile, diag, dctx, 0};
+	return u->tls ? build_upstream(&d, u) : NULL;
+}
+
 int tls_check_upstream(const struct cfg_upstream *u, const char *cfgfile, cfg_diag_fn diag,
 		       void *dctx)
 {
 	struct diag d = {cfgfile, diag, dctx, 0};
 	if (!u->tls)
 		return 0;
-	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
-	if (!ctx) {
-		report(&d, CFG_ERROR, u->host_line, "upstream: SSL_CTX_new failed");
-		return d.errors;
-	}
-	(void)load_cert_and_key(&d, ctx, &u->cert, &u->key);
-	(void)load_ca(&d, ctx, &u->ca, false);
+	SSL_CTX *ctx = build_upstream(&d, u);
 	SSL_CTX_free(ctx);
 	return d.errors;
+}
+
+/* ---- established connections ---- */
+
+int tls_recheck_peer(SSL_CTX *new_ctx, SSL *ssl, char *why, size_t whylen)
+{
+	X509 *leaf = SSL_get0_peer_certificate(ssl);
+	if (!leaf) {
+		snprintf(why, whylen, "no client certificate");
+		return -1;
+	}
+	/* The chain as verified at the handshake (leaf to trust anchor); the
+	 * old anchor is only a candidate here: trust comes from new_ctx. */
+	STACK_OF(X509) *chain = SSL_get0_verified_chain(ssl);
+	if (!chain)
+		chain = SSL_get_peer_cert_chain(ssl);
+	X509_STORE_CTX *vc = X509_STORE_CTX_new();
+	if (!vc || X509_STORE_CTX_init(vc, SSL_CTX_get_cert_store(new_ctx), leaf, chain) != 1) {
+		X509_STORE_CTX_free(vc);
+		ERR_clear_error();
+		snprintf(why, whylen, "cannot verify: out of memory");
+		return -1;
+	}
+	/* What the handshake checks: a client certificate, the context's flags
+	 * (CRL_CHECK | CRL_CHECK_ALL live in the store and are inherited). */
+	X509_STORE_CTX_set_default(vc, "ssl_client");
+	X509_VERIFY_PARAM_set1(X509_STORE_CTX_get0_param(vc), SSL_CTX_get0_param(new_ctx));
+	int rc = 0;
+	if (X509_verify_cert(vc) != 1) {
+		int err = X509_STORE_CTX_get_error(vc);
+		X509 *bad = X509_STORE_CTX_get_current_cert(vc);
+		char nm[256] = "?";
+		if (bad)
+			name_str(X509_get_subject_name(bad), nm, sizeof nm);
+		if ((!chain || sk_X509_num(chain) == 0) &&
+		    err == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY)
+			/* A resumed session keeps the leaf only (tickets do not
+			 * carry the chain): fail closed, and say how to avoid it. */
+			snprintf(why, whylen,
+				 "cannot re-verify a resumed session: the issuer of %s is not in "
+				 "the ca file (add the intermediate CA certificates there)",
+				 nm);
+		else
+			snprintf(why, whylen, "%s (depth %d, %s)",
+				 X509_verify_cert_error_string(err),
+				 X509_STORE_CTX_get_error_depth(vc), nm);
+		rc = -1;
+	}
+	X509_STORE_CTX_free(vc);
+	ERR_clear_error();
+	return rc;
+}
+
+int tls_peer_not_after(const SSL *ssl, time_t *out)
+{
+	X509 *x = SSL_get0_peer_certificate(ssl);
+	struct tm tm;
+	if (!x || ASN1_TIME_to_tm(X509_get0_notAfter(x), &tm) != 1)
+		return -1;
+	time_t t = timegm(&tm);
+	if (t == (time_t)-1)
+		return -1;
+	*out = t;
+	return 0;
 }

@@ -28,6 +28,23 @@ enum cfg_identity {
 	CFG_ID_SAN_DNS,   /* first subjectAltName of type DNS */
 	CFG_ID_SAN_URI,   /* first subjectAltName of type URI */
 	CFG_ID_SAN_EMAIL, /* first subjectAltName of type email */
+	CFG_ID_SERIAL,    /* certificate serial number: upper-case hex, no separators */
+};
+
+/* How the MQTT client id must relate to the device id on listeners where the
+ * device id does not come from the client id (tls = mutual, password_file). */
+enum cfg_client_id {
+	CFG_CLIENT_ID_MATCH = 0, /* the device id, or Watson d:<org>:<type>:<device id> */
+	CFG_CLIENT_ID_EXACT,     /* the device id, nothing else */
+	CFG_CLIENT_ID_ANY,       /* not checked */
+};
+
+/* Which TLS 1.2 cipher suites a listener offers (explicit ciphers= /
+ * ciphersuites= override the profile). TLS 1.3 suites are the same in all. */
+enum cfg_tls_profile {
+	CFG_TLS_MODERN = 0,  /* ECDHE with AES-GCM / ChaCha20-Poly1305 only */
+	CFG_TLS_COMPATIBLE,  /* modern + ECDHE AES-CBC and AES-CCM(8): mbedTLS, BearSSL */
+	CFG_TLS_LEGACY,      /* compatible + RSA key exchange AES (axTLS on ESP8266) */
 };
 
 /* A file path with the config line that named it (for later diagnostics). */
@@ -44,13 +61,31 @@ struct cfg_listener {
 	int bind_line;
 	enum cfg_tls_mode tls;
 	struct cfg_path cert, key, ca;
+	struct cfg_path crl;           /* PEM CRLs for the device chains; tls = mutual only */
+	struct cfg_path password_file; /* device passwords; tls = off or server only */
 	enum cfg_identity identity;
+	enum cfg_client_id client_id;
+	/* Topic patterns a device may publish to, each checked by
+	 * auth_acl_pattern_check (levels literal, '+', '#' last, or exactly
+	 * "{device}"); default AUTH_ACL_DEFAULT. Owned by the config.
+	 * npublish_acl == 0 (and publish_acl NULL) only after
+	 * `publish_acl = none`: no check at all. */
+	char **publish_acl;
+	size_t npublish_acl;
+	int publish_acl_line; /* 0 when publish_acl was not set (the default) */
 	unsigned handshake_timeout_ms;
 	unsigned max_connections;
 	int tls_min_version; /* 12 or 13 */
-	char *ciphers;       /* TLS 1.2 cipher list (OpenSSL syntax) */
-	char *ciphersuites;  /* TLS 1.3 suites */
-	char *groups;        /* key exchange groups, e.g. "P-256:P-384:X25519" */
+	enum cfg_tls_profile tls_profile;
+	char *ciphers;        /* TLS 1.2 cipher list (OpenSSL syntax); NULL: the profile's */
+	char *ciphersuites;   /* TLS 1.3 suites; NULL: the profile's */
+	char *groups;         /* key exchange groups, e.g. "P-256:P-384:X25519" */
+	/* Lines of these keys for diagnostics; the section header when not set. */
+	int tls_profile_line, ciphers_line, ciphersuites_line, groups_line;
+	bool session_resumption;    /* session cache + tickets */
+	unsigned session_lifetime_s; /* session / ticket lifetime, ticket key rotation period */
+	unsigned cert_expiry_warning_s; /* warn when a device certificate expires within; 0 off */
+	bool disconnect_revoked; /* at reload, close sessions whose chain no longer verifies */
 };
 
 struct cfg_gateway {
@@ -59,6 +94,7 @@ struct cfg_gateway {
 	uint32_t max_packet_size;     /* MQTT remaining length limit, bytes */
 	unsigned connect_timeout_ms;  /* transport up -> CONNECT received */
 	unsigned max_keepalive_s;     /* keepalive cap (0 = none): 0 from a device is replaced by this */
+	bool watch_tls_files;         /* inotify on cert/key/ca/crl files: reload on change */
 };
 
 struct cfg_upstream {
@@ -68,6 +104,7 @@ struct cfg_upstream {
 	char *client_id; /* default "iotgw-" + gateway name */
 	bool tls;        /* mutual TLS (default); "tls = off" logs a warning */
 	struct cfg_path ca, cert, key;
+	struct cfg_path crl; /* PEM CRLs the broker's chain is checked against; optional */
 	unsigned keepalive_s;
 	unsigned inflight; /* QoS 1 messages awaiting PUBACK at once */
 	unsigned reconnect_min_ms, reconnect_max_ms;
@@ -125,5 +162,6 @@ void cfg_diag_print(void *ctx, enum cfg_severity sev, const char *file, int line
 		    const char *msg);
 
 const char *cfg_tls_mode_name(enum cfg_tls_mode m);
+const char *cfg_tls_profile_name(enum cfg_tls_profile p);
 
 #endif

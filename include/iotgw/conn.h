@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include "iotgw/buf.h"
 #include "iotgw/config.h"
@@ -94,6 +95,13 @@ const char *conn_tls_cipher(const struct conn *c);
 /* Copies the identity from the verified peer certificate into out. Returns 0,
  * or -1 with a reason in conn_error(). */
 int conn_peer_identity(struct conn *c, enum cfg_identity source, char *out, size_t cap);
+/* notAfter of the peer certificate (for event=cert_expiring). 0, or -1 on a
+ * plaintext connection or without a peer certificate. */
+int conn_peer_not_after(const struct conn *c, time_t *out);
+/* Re-verifies the peer's certificate chain against new_ctx's CA and CRLs
+ * (tls_recheck_peer): 0 still valid, -1 with a reason in why. For
+ * disconnect_revoked at reload; new_ctx is the new tls = mutual context. */
+int conn_recheck_peer(const struct conn *c, SSL_CTX *new_ctx, char *why, size_t whylen);
 
 /* Recomputes epoll interest; called by the implementations. */
 void conn_update_interest(struct conn *c);

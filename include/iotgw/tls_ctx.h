@@ -1,26 +1,79 @@
 /* tls_ctx: builds and checks OpenSSL contexts from the configuration.
  *
  * A context is built completely (certificate chain, key, key/certificate
- * match, CA, ciphers, groups) before anyone uses it, so a reload can build
- * new contexts aside and swap them in only if every one succeeded. SSL
- * objects keep a reference to their SSL_CTX, so established connections keep
- * the old context alive after a swap. Problems are reported through the
- * config diagnostics sink with the config line that named the file. */
+ * match, CA, CRLs, cipher profile, groups, session resumption) before anyone
+ * uses it, so a reload can build new contexts aside and swap them in only if
+ * every one succeeded. SSL objects keep a reference to their SSL_CTX, so
+ * established connections keep the old context alive after a swap. Problems
+ * are reported through the config diagnostics sink with the config line that
+ * named the file.
+ *
+ * Session resumption: a listener context has a server-side session cache
+ * and issues stateless tickets. Ticket keys belong to the listener NAME, not
+ * to one context: they live in this module for the life of the process, are
+ * rotated every session_lifetime (the previous key still decrypts, and its
+ * tickets are renewed), and survive a reload, so devices resume after
+ * SIGHUP. The session id context is a digest of the listener name, its TLS
+ * mode, cipher settings and the bytes of its CA and CRL files: a session
+ * made under another CA, CRL or cipher policy is never resumed (that would
+ * skip the new checks); the device does a full handshake instead.
+ *
+ * Not thread-safe: call from the event loop thread only. */
 #ifndef IOTGW_TLS_CTX_H
 #define IOTGW_TLS_CTX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <time.h>
 
 #include "iotgw/config.h"
 
 typedef struct ssl_ctx_st SSL_CTX;
+typedef struct ssl_st SSL;
 
 /* Server context for a listener with tls != off. Returns NULL after
- * reporting every problem found. */
+ * reporting every problem found. Errors include: unreadable or bad files, a
+ * key that does not match its certificate, a private key readable by other
+ * users, a CRL file without CRLs or whose CRL does not verify, a CA in `ca`
+ * with no CRL in `crl`, no usable cipher. */
 SSL_CTX *tls_ctx_listener(const struct cfg_listener *l, const char *cfgfile, cfg_diag_fn diag,
 			  void *dctx);
 
-/* Checks the upstream CA, client certificate and key (readable, parse, key
- * matches certificate). Returns the number of errors reported. */
+/* Client context for the upstream connection (tls = mutual): TLS >= 1.2,
+ * broker verified against `ca` (and `crl` when set, whole chain) with the
+ * host name or IP address of `host` checked, client certificate and key.
+ * For libmosquitto's MOSQ_OPT_SSL_CTX (with MOSQ_OPT_SSL_CTX_WITH_DEFAULTS
+ * off: everything is set here). Caller frees with SSL_CTX_free. NULL after
+ * reporting every problem; NULL without a report when u->tls is off. */
+SSL_CTX *tls_ctx_upstream(const struct cfg_upstream *u, const char *cfgfile, cfg_diag_fn diag,
+			  void *dctx);
+
+/* Checks the upstream files as tls_ctx_upstream does, without keeping the
+ * context. Returns the number of errors reported. */
 int tls_check_upstream(const struct cfg_upstream *u, const char *cfgfile, cfg_diag_fn diag,
 		       void *dctx);
+
+/* True when ctx (a listener context) accepts TLS 1.2 suites with RSA key
+ * exchange, which have no forward secrecy: tls_profile = legacy, or an
+ * explicit `ciphers` list with such suites. suites receives their names,
+ * ':'-separated (truncated to cap). The daemon logs event=tls_legacy then. */
+bool tls_ctx_is_legacy(SSL_CTX *ctx, char *suites, size_t cap);
+
+/* Verifies the certificate chain an established connection presented
+ * against new_ctx's trust store and CRLs (e.g. after a reload changed the
+ * CA or CRL files), at the current time. Uses the chain verified at the
+ * handshake when OpenSSL kept it, else the peer's chain; after a resumed
+ * handshake only the leaf is known, so intermediates must then be in `ca`.
+ * Returns 0 when it still verifies, -1 with a reason in why ("certificate
+ * revoked (depth 0, CN=dev0001)") when not or when there is no peer
+ * certificate. new_ctx must be a tls = mutual listener context. */
+int tls_recheck_peer(SSL_CTX *new_ctx, SSL *ssl, char *why, size_t whylen);
+
+/* notAfter of the peer's certificate as a time_t. 0, or -1 when there is no
+ * peer certificate or its time cannot be converted. */
+int tls_peer_not_after(const SSL *ssl, time_t *out);
+
+/* Wipes and frees the ticket keys (at exit; optional). */
+void tls_ctx_cleanup(void);
 
 #endif

@@ -171,7 +171,7 @@ static const char full_conf[] =
 	"identity = san-dns\n"                                     /* 15 */
 	"handshake_timeout = 5s\n"                                 /* 16 */
 	"max_connections = 5000\n"                                 /* 17 */
-	"tls_min_version = 1.3\n"                                  /* 18 */
+	"tls_min_version = 1.2\n"                                  /* 18 */
 	"ciphers = ECDHE-ECDSA-AES128-GCM-SHA256\n"                /* 19 */
 	"ciphersuites = TLS_AES_128_GCM_SHA256\n"                  /* 20 */
 	"groups = X25519\n"                                        /* 21 */
@@ -251,7 +251,7 @@ static void test_full_config_every_key(void **state)
 	assert_int_equal(l->identity, CFG_ID_SAN_DNS);
 	assert_int_equal(l->handshake_timeout_ms, 5000);
 	assert_int_equal(l->max_connections, 5000);
-	assert_int_equal(l->tls_min_version, 13);
+	assert_int_equal(l->tls_min_version, 12);
 	assert_string_equal(l->ciphers, "ECDHE-ECDSA-AES128-GCM-SHA256");
 	assert_string_equal(l->ciphersuites, "TLS_AES_128_GCM_SHA256");
 	assert_string_equal(l->groups, "X25519");
@@ -326,15 +326,30 @@ static void test_defaults(void **state)
 	assert_int_equal(l->handshake_timeout_ms, 10000);
 	assert_int_equal(l->max_connections, 10000);
 	assert_int_equal(l->tls_min_version, 12);
-	assert_string_equal(l->ciphers,
-			    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
-			    "ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384:"
-			    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:"
-			    "ECDHE-ECDSA-AES128-CCM:ECDHE-ECDSA-AES128-CCM8");
-	assert_string_equal(l->ciphersuites,
-			    "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:"
-			    "TLS_CHACHA20_POLY1305_SHA256");
+	/* unset: the tls_profile decides */
+	assert_null(l->ciphers);
+	assert_null(l->ciphersuites);
 	assert_string_equal(l->groups, "X25519:P-256:P-384:P-521");
+	/* device trust (SPEC Issue 4) */
+	assert_int_equal(l->tls_profile, CFG_TLS_COMPATIBLE);
+	assert_int_equal(l->tls_profile_line, 1); /* the section header */
+	assert_int_equal(l->ciphers_line, 1);
+	assert_int_equal(l->ciphersuites_line, 1);
+	assert_int_equal(l->groups_line, 1);
+	assert_int_equal(l->client_id, CFG_CLIENT_ID_MATCH);
+	assert_int_equal(l->npublish_acl, 3);
+	assert_string_equal(l->publish_acl[0], "{device}/#");
+	assert_string_equal(l->publish_acl[1], "+/{device}/#");
+	assert_string_equal(l->publish_acl[2], "iot-2/evt/+/fmt/+");
+	assert_int_equal(l->publish_acl_line, 0); /* not set */
+	assert_null(l->crl.path);
+	assert_null(l->password_file.path);
+	assert_true(l->session_resumption);
+	assert_int_equal(l->session_lifetime_s, 7200);
+	assert_int_equal(l->cert_expiry_warning_s, 30 * 86400);
+	assert_true(l->disconnect_revoked);
+	assert_false(cfg.gateway.watch_tls_files);
+	assert_null(cfg.upstream.crl.path);
 
 	const struct cfg_upstream *u = &cfg.upstream;
 	assert_int_equal(u->host_line, 7);
@@ -352,6 +367,8 @@ static void test_defaults(void **state)
 
 	assert_int_equal(cfg.spool.max_messages, 100000);
 	assert_true(cfg.spool.max_bytes == 64ull * 1024 * 1024);
+	assert_string_equal(cfg.spool.dir, "/var/lib/iotgw");
+	assert_int_equal(cfg.spool.durability, CFG_DURABLE_FSYNC);
 	assert_int_equal(cfg.nrules, 0);
 	assert_null(cfg.rules);
 }
@@ -788,7 +805,7 @@ static void test_listener_enums(void **state)
 	expect_errors(rc, 3);
 	expect_error(6, "invalid value 'tls' for 'tls' (allowed: off, server, mutual)");
 	expect_error(7, "invalid value 'ou' for 'identity' (allowed: cn, san-dns, san-uri, "
-			"san-email)");
+			"san-email, serial)");
 	expect_error(8, "invalid value '1.1' for 'tls_min_version' (allowed: 1.2, 1.3)");
 
 	rc = parse("[listener l]\nbind = 127.0.0.1:8883\ncert = c\nkey = k\nca = a\n"
@@ -1460,6 +1477,416 @@ static void test_many_sections(void **state)
 	free(big);
 }
 
+
+/* ---- device trust (SPEC Issue 4) ---- */
+
+/* BASE plus "[listener t]" on line 11 (bind, cert, key, ca on 12..15) plus
+ * extra from line 16 on: LT(n) is line n of extra. The listener is
+ * cfg.listeners[1]. */
+#define LT(n) (15 + (n))
+static int trust(const char *tls, const char *extra)
+{
+	char buf[4096];
+	snprintf(buf, sizeof buf,
+		 "[listener t]\nbind = 127.0.0.1:9\ncert = c\nkey = k\n%s\n%s",
+		 strcmp(tls, "mutual") == 0 ? "ca = a" : strcmp(tls, "server") == 0
+			 ? "tls = server" : "tls = off",
+		 extra);
+	return parse_base(buf);
+}
+
+static void test_trust_every_key(void **state)
+{
+	(void)state;
+	int rc = parse_base("[listener t]\n"                                /* 11 */
+			    "bind = 127.0.0.1:9\n"                          /* 12 */
+			    "cert = /etc/iotgw/server.pem\n"                /* 13 */
+			    "key = /etc/iotgw/server.key\n"                 /* 14 */
+			    "ca = /etc/iotgw/devices-ca.pem\n"              /* 15 */
+			    "crl = /etc/iotgw/devices-ca.crl.pem\n"         /* 16 */
+			    "identity = serial\n"                           /* 17 */
+			    "client_id = exact\n"                           /* 18 */
+			    "publish_acl = a/{device}/+ b/#\n"              /* 19 */
+			    "cert_expiry_warning = 7d\n"                    /* 20 */
+			    "tls_profile = modern\n"                        /* 21 */
+			    "ciphers = ECDHE-ECDSA-AES128-GCM-SHA256\n"     /* 22 */
+			    "ciphersuites = TLS_AES_128_GCM_SHA256\n"       /* 23 */
+			    "groups = P-256\n"                              /* 24 */
+			    "session_resumption = no\n"                     /* 25 */
+			    "disconnect_revoked = off\n"                    /* 26 */
+			    "[listener p]\n"                                /* 27 */
+			    "bind = 127.0.0.1:10\n"                         /* 28 */
+			    "tls = server\n"                                /* 29 */
+			    "cert = c\n"                                    /* 30 */
+			    "key = k\n"                                     /* 31 */
+			    "password_file = /etc/iotgw/passwords\n"        /* 32 */
+			    "client_id = any\n"                             /* 33 */
+			    "session_lifetime = 1d\n"                       /* 34 */
+			    "[gateway]\n"                                   /* 35 */
+			    "watch_tls_files = yes\n"                       /* 36 */
+			    "[spool]\n"                                     /* 37 */
+			    "dir = /srv/iotgw\n"                            /* 38 */
+			    "durability = os\n");                           /* 39 */
+	expect_errors(rc, 0);
+	assert_int_equal(count(CFG_WARNING), 0);
+	const struct cfg_listener *l = &cfg.listeners[1];
+	assert_string_equal(l->crl.path, "/etc/iotgw/devices-ca.crl.pem");
+	assert_int_equal(l->crl.line, 16);
+	assert_int_equal(l->identity, CFG_ID_SERIAL);
+	assert_int_equal(l->client_id, CFG_CLIENT_ID_EXACT);
+	assert_int_equal(l->npublish_acl, 2);
+	assert_string_equal(l->publish_acl[0], "a/{device}/+");
+	assert_string_equal(l->publish_acl[1], "b/#");
+	assert_int_equal(l->publish_acl_line, 19);
+	assert_int_equal(l->cert_expiry_warning_s, 7 * 86400);
+	assert_int_equal(l->tls_profile, CFG_TLS_MODERN);
+	assert_int_equal(l->tls_profile_line, 21);
+	assert_string_equal(l->ciphers, "ECDHE-ECDSA-AES128-GCM-SHA256");
+	assert_int_equal(l->ciphers_line, 22);
+	assert_string_equal(l->ciphersuites, "TLS_AES_128_GCM_SHA256");
+	assert_int_equal(l->ciphersuites_line, 23);
+	assert_int_equal(l->groups_line, 24);
+	assert_false(l->session_resumption);
+	assert_int_equal(l->session_lifetime_s, 7200);
+	assert_false(l->disconnect_revoked);
+	l = &cfg.listeners[2];
+	assert_string_equal(l->password_file.path, "/etc/iotgw/passwords");
+	assert_int_equal(l->password_file.line, 32);
+	assert_int_equal(l->client_id, CFG_CLIENT_ID_ANY);
+	assert_int_equal(l->session_lifetime_s, 86400);
+	assert_true(cfg.gateway.watch_tls_files);
+	assert_string_equal(cfg.spool.dir, "/srv/iotgw");
+	assert_int_equal(cfg.spool.durability, CFG_DURABLE_OS);
+}
+
+static void test_trust_enums_and_bools(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *extra, *msg;
+	} bad[] = {
+		{"identity = SERIAL\n",
+		 "invalid value 'SERIAL' for 'identity' (allowed: cn, san-dns, san-uri, san-email, "
+		 "serial)"},
+		{"client_id = same\n",
+		 "invalid value 'same' for 'client_id' (allowed: match, exact, any)"},
+		{"tls_profile = strict\n",
+		 "invalid value 'strict' for 'tls_profile' (allowed: modern, compatible, legacy)"},
+		{"session_resumption = maybe\n",
+		 "invalid value 'maybe' for 'session_resumption' (allowed: yes, no, true, false, "
+		 "on, off, 1, 0)"},
+		{"disconnect_revoked = 2\n", "invalid value '2' for 'disconnect_revoked'"},
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		int rc = trust("mutual", bad[i].extra);
+		expect_errors(rc, 1);
+		expect_error(LT(1), bad[i].msg);
+	}
+	int rc = one("gateway", "watch_tls_files", "sometimes");
+	expect_errors(rc, 1);
+	expect_error(L(2), "invalid value 'sometimes' for 'watch_tls_files' (allowed: yes, no");
+	static const struct {
+		const char *v;
+		bool b;
+	} bools[] = {{"yes", true}, {"NO", false}, {"On", true}, {"false", false}, {"1", true},
+		     {"0", false}};
+	for (size_t i = 0; i < sizeof bools / sizeof bools[0]; i++) {
+		char extra[64];
+		snprintf(extra, sizeof extra, "session_resumption = %s\n", bools[i].v);
+		expect_errors(trust("mutual", extra), 0);
+		assert_int_equal(cfg.listeners[1].session_resumption, bools[i].b);
+		snprintf(extra, sizeof extra, "disconnect_revoked = %s\n", bools[i].v);
+		expect_errors(trust("mutual", extra), 0);
+		assert_int_equal(cfg.listeners[1].disconnect_revoked, bools[i].b);
+		expect_errors(one("gateway", "watch_tls_files", bools[i].v), 0);
+		assert_int_equal(cfg.gateway.watch_tls_files, bools[i].b);
+	}
+	static const struct {
+		const char *v;
+		enum cfg_tls_profile p;
+	} profiles[] = {{"modern", CFG_TLS_MODERN},
+			{"compatible", CFG_TLS_COMPATIBLE},
+			{"legacy", CFG_TLS_LEGACY}};
+	for (size_t i = 0; i < sizeof profiles / sizeof profiles[0]; i++) {
+		char extra[64];
+		snprintf(extra, sizeof extra, "tls_profile = %s\n", profiles[i].v);
+		expect_errors(trust("mutual", extra), 0);
+		assert_int_equal(cfg.listeners[1].tls_profile, profiles[i].p);
+		assert_int_equal(cfg.listeners[1].tls_profile_line, LT(1));
+		assert_string_equal(cfg_tls_profile_name(profiles[i].p), profiles[i].v);
+	}
+	static const struct {
+		const char *v;
+		enum cfg_client_id c;
+	} ids[] = {{"match", CFG_CLIENT_ID_MATCH},
+		   {"exact", CFG_CLIENT_ID_EXACT},
+		   {"any", CFG_CLIENT_ID_ANY}};
+	for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
+		char extra[64];
+		snprintf(extra, sizeof extra, "client_id = %s\n", ids[i].v);
+		expect_errors(trust("mutual", extra), 0);
+		assert_int_equal(cfg.listeners[1].client_id, ids[i].c);
+	}
+}
+
+static void test_publish_acl(void **state)
+{
+	(void)state;
+	static const char *const ok[] = {
+		"#", "+/+", "{device}", "{device}/#", "sensors/{device}/temperature",
+		"a/+/{device}/+/#", "/leading", "x/{device}/y\t  z/#",
+	};
+	for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+		char extra[128];
+		snprintf(extra, sizeof extra, "publish_acl = %s\n", ok[i]);
+		int rc = trust("mutual", extra);
+		expect_errors(rc, 0);
+		assert_int_equal(count(CFG_WARNING), 0);
+		assert_true(cfg.listeners[1].npublish_acl >= 1);
+	}
+	int rc = trust("mutual", "publish_acl = x/{device}/y\t  z/#\n");
+	expect_errors(rc, 0);
+	assert_int_equal(cfg.listeners[1].npublish_acl, 2);
+	assert_string_equal(cfg.listeners[1].publish_acl[0], "x/{device}/y");
+	assert_string_equal(cfg.listeners[1].publish_acl[1], "z/#");
+
+	/* none: no check, and a warning that says what that means */
+	rc = trust("off", "publish_acl = none\n");
+	expect_errors(rc, 0);
+	expect_warning(LT(1), "listener 't': publish_acl = none: devices may publish to any topic");
+	assert_int_equal(cfg.listeners[1].npublish_acl, 0);
+	assert_null(cfg.listeners[1].publish_acl);
+	/* the default on the other listener is untouched */
+	assert_int_equal(cfg.listeners[0].npublish_acl, 3);
+
+	static const struct {
+		const char *v, *msg;
+	} bad[] = {
+		{"a/#/b", "invalid publish_acl pattern 'a/#/b': '#' must be the last level"},
+		{"a+/b", "invalid publish_acl pattern 'a+/b': '+' and '#' must be a whole level"},
+		{"a/b#", "'+' and '#' must be a whole level"},
+		{"{devices}/#",
+		 "invalid publish_acl pattern '{devices}/#': '{' and '}' are only allowed in a "
+		 "whole {device} level"},
+		{"dev-{device}/#", "only allowed in a whole {device} level"},
+		{"x/{gateway}", "only allowed in a whole {device} level"},
+		{"ok/# none", "'none' must be the only value of 'publish_acl'"},
+		{"none none", "'none' must be the only value of 'publish_acl'"},
+		{"ok/# bad\xc3\x28", "not valid UTF-8"},
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		char extra[128];
+		snprintf(extra, sizeof extra, "publish_acl = %s\n", bad[i].v);
+		rc = trust("mutual", extra);
+		expect_errors(rc, 1);
+		expect_error(LT(1), bad[i].msg);
+		/* a bad value leaves the default, never half a list */
+		assert_int_equal(cfg.listeners[1].npublish_acl, 3);
+		assert_string_equal(cfg.listeners[1].publish_acl[0], "{device}/#");
+	}
+	rc = trust("mutual", "publish_acl =\n");
+	expect_errors(rc, 1);
+	expect_error(LT(1), "empty value for 'publish_acl'");
+
+	char big[1200] = "publish_acl =";
+	for (int i = 0; i < 65; i++)
+		snprintf(big + strlen(big), sizeof big - strlen(big), " t%d", i);
+	snprintf(big + strlen(big), sizeof big - strlen(big), "\n");
+	rc = trust("mutual", big);
+	expect_errors(rc, 1);
+	expect_error(LT(1), "more than 64 patterns in 'publish_acl'");
+
+	char longpat[1100] = "publish_acl = ";
+	size_t n = strlen(longpat);
+	memset(longpat + n, 'a', 1025);
+	longpat[n + 1025] = '\n';
+	longpat[n + 1026] = '\0';
+	rc = trust("mutual", longpat);
+	expect_errors(rc, 1);
+	expect_error(LT(1), "longer than 1024 bytes");
+
+	rc = trust("mutual", "publish_acl = a/#\npublish_acl = b/#\n");
+	expect_errors(rc, 1);
+	expect_error(LT(2), "duplicate key 'publish_acl', first set at line 16");
+}
+
+static void test_password_file_and_crl_rules(void **state)
+{
+	(void)state;
+	int rc = trust("mutual", "password_file = /etc/iotgw/pw\n");
+	expect_errors(rc, 1);
+	expect_error(LT(1), "listener 't': 'password_file' cannot be used with tls = mutual");
+	rc = trust("server", "password_file = /etc/iotgw/pw\n");
+	expect_errors(rc, 0);
+	assert_int_equal(count(CFG_WARNING), 0);
+	rc = trust("off", "password_file = /etc/iotgw/pw\n");
+	expect_errors(rc, 0);
+	assert_string_equal(cfg.listeners[1].password_file.path, "/etc/iotgw/pw");
+
+	rc = trust("server", "crl = /etc/iotgw/ca.crl\n");
+	expect_errors(rc, 1);
+	expect_error(LT(1), "listener 't': 'crl' requires tls = mutual");
+	rc = trust("off", "crl = /etc/iotgw/ca.crl\n");
+	expect_errors(rc, 1);
+	expect_error(LT(1), "'crl' requires tls = mutual");
+	rc = trust("mutual", "crl = /etc/iotgw/ca.crl\n");
+	expect_errors(rc, 0);
+	assert_int_equal(count(CFG_WARNING), 0);
+
+	/* upstream crl: fine with mutual, ignored with tls = off */
+	rc = parse_base("crl = /etc/iotgw/upstream-ca.crl\n");
+	expect_errors(rc, 0);
+	assert_string_equal(cfg.upstream.crl.path, "/etc/iotgw/upstream-ca.crl");
+	assert_int_equal(cfg.upstream.crl.line, L(1));
+	rc = parse("[listener l]\nbind = 127.0.0.1:1\ntls = off\n"
+		   "[upstream]\nhost = h\ntls = off\ncrl = x\n");
+	expect_errors(rc, 0);
+	expect_warning(7, "[upstream]: 'crl' is ignored when tls = off");
+}
+
+static void test_trust_keys_ignored_warnings(void **state)
+{
+	(void)state;
+	/* tls = server without password_file: the client id IS the device id */
+	int rc = trust("server", "client_id = exact\ncert_expiry_warning = 1d\n"
+				 "disconnect_revoked = no\n");
+	expect_errors(rc, 0);
+	assert_int_equal(count(CFG_WARNING), 3);
+	expect_warning(LT(1), "listener 't': 'client_id' is ignored unless tls = mutual or "
+			      "password_file is set");
+	expect_warning(LT(2), "listener 't': 'cert_expiry_warning' is ignored unless tls = mutual");
+	expect_warning(LT(3), "listener 't': 'disconnect_revoked' is ignored unless tls = mutual");
+	/* with a password file the client id check applies */
+	rc = trust("server", "password_file = p\nclient_id = exact\n");
+	expect_errors(rc, 0);
+	assert_int_equal(count(CFG_WARNING), 0);
+
+	rc = trust("off", "tls_profile = modern\nsession_resumption = no\nsession_lifetime = 1h\n");
+	expect_errors(rc, 0);
+	expect_warning(LT(1), "listener 't': 'tls_profile' is ignored when tls = off");
+	expect_warning(LT(2), "'session_resumption' is ignored when tls = off");
+	expect_warning(LT(3), "'session_lifetime' is ignored when tls = off");
+
+	rc = trust("mutual", "session_resumption = no\nsession_lifetime = 1h\n");
+	expect_errors(rc, 0);
+	assert_int_equal(count(CFG_WARNING), 1);
+	expect_warning(LT(2), "'session_lifetime' is ignored when session_resumption = no");
+
+	rc = trust("mutual", "tls_min_version = 1.3\nciphers = AES128-SHA\n");
+	expect_errors(rc, 0);
+	assert_int_equal(count(CFG_WARNING), 1);
+	expect_warning(LT(2), "'ciphers' is ignored with tls_min_version = 1.3");
+}
+
+static void test_tls_profile_legacy_warnings(void **state)
+{
+	(void)state;
+	int rc = trust("mutual", "tls_profile = legacy\n");
+	expect_errors(rc, 0);
+	assert_int_equal(count(CFG_WARNING), 1);
+	expect_warning(LT(1), "listener 't': tls_profile = legacy accepts TLS 1.2 RSA key exchange "
+			      "(no forward secrecy");
+	rc = trust("server", "tls_min_version = 1.3\ntls_profile = legacy\n");
+	expect_errors(rc, 0);
+	assert_int_equal(count(CFG_WARNING), 1);
+	expect_warning(LT(2), "tls_profile = legacy has no effect with tls_min_version = 1.3");
+	/* an explicit list overrides the profile: nothing to warn about here
+	 * (the daemon still logs event=tls_legacy if the list has RSA suites) */
+	rc = trust("mutual", "tls_profile = legacy\nciphers = ECDHE-ECDSA-AES128-GCM-SHA256\n");
+	expect_errors(rc, 0);
+	assert_int_equal(count(CFG_WARNING), 0);
+	rc = trust("mutual", "tls_profile = modern\n");
+	expect_errors(rc, 0);
+	assert_int_equal(count(CFG_WARNING), 0);
+}
+
+static void test_trust_durations(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *v;
+		unsigned s;
+	} ok[] = {{"30d", 30 * 86400}, {"0", 0},         {"0d", 0},     {"1h", 3600},
+		  {"365d", 365 * 86400}, {"2 d", 2 * 86400}, {"48h", 172800}};
+	for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+		char extra[64];
+		snprintf(extra, sizeof extra, "cert_expiry_warning = %s\n", ok[i].v);
+		int rc = trust("mutual", extra);
+		expect_errors(rc, 0);
+		assert_int_equal(cfg.listeners[1].cert_expiry_warning_s, ok[i].s);
+	}
+	static const struct {
+		const char *key, *v, *msg;
+	} bad[] = {
+		{"cert_expiry_warning", "30m",
+		 "duration '30m' for 'cert_expiry_warning' out of range 0 or 1h..365d"},
+		{"cert_expiry_warning", "366d", "out of range 0 or 1h..365d"},
+		{"cert_expiry_warning", "1.5d",
+		 "invalid duration '1.5d' for 'cert_expiry_warning'"},
+		{"cert_expiry_warning", "d", "invalid duration 'd'"},
+		{"cert_expiry_warning", "-1d", "invalid duration '-1d'"},
+		{"cert_expiry_warning", "99999999999999999999d", "out of range 0 or 1h..365d"},
+		{"cert_expiry_warning", "999999999999999999999999d", "out of range"},
+		{"cert_expiry_warning", "3D", "invalid duration '3D'"},
+		{"session_lifetime", "30s",
+		 "duration '30s' for 'session_lifetime' out of range 1m..7d"},
+		{"session_lifetime", "8d", "out of range 1m..7d"},
+		{"session_lifetime", "0", "out of range 1m..7d"},
+		{"session_lifetime", "90500ms", "must be whole seconds"},
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		char extra[96];
+		snprintf(extra, sizeof extra, "%s = %s\n", bad[i].key, bad[i].v);
+		int rc = trust("mutual", extra);
+		expect_errors(rc, 1);
+		expect_error(LT(1), bad[i].msg);
+		assert_int_equal(cfg.listeners[1].cert_expiry_warning_s, 30 * 86400);
+		assert_int_equal(cfg.listeners[1].session_lifetime_s, 7200);
+	}
+	/* days are a unit of every duration */
+	int rc = one("gateway", "max_keepalive", "1d");
+	expect_errors(rc, 1);
+	expect_error(L(2), "duration '1d' for 'max_keepalive' out of range 0 or 1s..18h");
+	expect_errors(trust("mutual", "session_lifetime = 7d\n"), 0);
+	assert_int_equal(cfg.listeners[1].session_lifetime_s, 7 * 86400);
+	expect_errors(trust("mutual", "session_lifetime = 1m\n"), 0);
+	assert_int_equal(cfg.listeners[1].session_lifetime_s, 60);
+}
+
+static void test_spool_dir_durability(void **state)
+{
+	(void)state;
+	int rc = one("spool", "durability", "never");
+	expect_errors(rc, 1);
+	expect_error(L(2), "invalid value 'never' for 'durability' (allowed: fsync, os)");
+	rc = one("spool", "durability", "fsync");
+	expect_errors(rc, 0);
+	assert_int_equal(cfg.spool.durability, CFG_DURABLE_FSYNC);
+	rc = one("spool", "dir", "/var/lib/iotgw-test");
+	expect_errors(rc, 0);
+	assert_string_equal(cfg.spool.dir, "/var/lib/iotgw-test");
+	rc = one("spool", "dir", "");
+	expect_errors(rc, 1);
+	expect_error(L(2), "empty value for 'dir'");
+	assert_string_equal(cfg.spool.dir, "/var/lib/iotgw");
+}
+
+static void test_ciphers_override_lines(void **state)
+{
+	(void)state;
+	int rc = trust("mutual", "groups = P-256\nciphersuites = TLS_AES_128_GCM_SHA256\n"
+				 "ciphers = AES128-SHA\n");
+	expect_errors(rc, 0);
+	const struct cfg_listener *l = &cfg.listeners[1];
+	assert_int_equal(l->groups_line, LT(1));
+	assert_int_equal(l->ciphersuites_line, LT(2));
+	assert_int_equal(l->ciphers_line, LT(3));
+	assert_int_equal(l->tls_profile_line, L(1)); /* not set: the header */
+	rc = trust("mutual", "ciphers =\n");
+	expect_errors(rc, 1);
+	expect_error(LT(1), "empty value for 'ciphers'");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1527,6 +1954,15 @@ int main(void)
 		T(test_tls_mode_name),
 		T(test_null_sink_and_filename),
 		T(test_many_sections),
+		T(test_trust_every_key),
+		T(test_trust_enums_and_bools),
+		T(test_publish_acl),
+		T(test_password_file_and_crl_rules),
+		T(test_trust_keys_ignored_warnings),
+		T(test_tls_profile_legacy_warnings),
+		T(test_trust_durations),
+		T(test_spool_dir_durability),
+		T(test_ciphers_override_lines),
 #undef T
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
