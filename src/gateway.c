@@ -14,11 +14,13 @@
 #include <openssl/ssl.h>
 
 #include "gateway_int.h"
+#include "iotgw/auth.h"
 #include "iotgw/decoder.h"
 #include "iotgw/log.h"
 #include "iotgw/reading.h"
 #include "iotgw/sdnotify.h"
 #include "iotgw/tls_ctx.h"
+#include "iotgw/watch.h"
 
 #define STATUS_INTERVAL_MS 5000
 #define SHUTDOWN_DRAIN_MS 5000 /* on stop, give upstream this long to take the queue */
@@ -32,21 +34,29 @@ struct gw_runtime {
 	struct ev_timer drain_timer;
 	uint64_t watchdog_ms;
 	bool stopping;
+	struct watch *watch; /* watch_tls_files = yes */
 };
 
 /* A configuration with its TLS contexts built, ready to be applied. */
 struct prepared {
 	struct iotgw_config cfg;
-	SSL_CTX **ctxs; /* one per listener, NULL for tls = off */
+	struct listener_parts *parts; /* one per listener */
+	SSL_CTX *up_ctx;              /* upstream client context; NULL for tls = off */
 };
 
 static void prepared_free(struct prepared *p)
 {
-	for (size_t i = 0; p->ctxs && i < p->cfg.nlisteners; i++)
-		if (p->ctxs[i])
-			SSL_CTX_free(p->ctxs[i]);
-	free(p->ctxs);
-	p->ctxs = NULL;
+	for (size_t i = 0; p->parts && i < p->cfg.nlisteners; i++) {
+		if (p->parts[i].ctx)
+			SSL_CTX_free(p->parts[i].ctx);
+		auth_acl_free(p->parts[i].acl);
+		auth_pwfile_free(p->parts[i].pwfile);
+	}
+	free(p->parts);
+	p->parts = NULL;
+	if (p->up_ctx)
+		SSL_CTX_free(p->up_ctx);
+	p->up_ctx = NULL;
 	cfg_free(&p->cfg);
 }
 
@@ -67,6 +77,36 @@ static void counting_diag(void *ctx, enum cfg_severity sev, const char *file, in
 	c->fn(c->ctx, sev, file, line, msg);
 }
 
+static void pw_diag(void *ctx, const char *file, int line, const char *msg)
+{
+	counting_diag(ctx, CFG_ERROR, file, line, msg);
+}
+
+/* On a listener with no authenticated identity (tls = off or server, no
+ * password_file) the device id is whatever the client says, so a topic ACL
+ * keyed on it protects nothing by default: it is enforced there only when
+ * publish_acl was set explicitly. Everywhere else it always is. */
+static bool acl_enforced(const struct cfg_listener *l)
+{
+	if (l->npublish_acl == 0)
+		return false; /* publish_acl = none */
+	if (l->tls == CFG_TLS_MUTUAL || l->password_file.path)
+		return true;
+	return l->publish_acl_line != 0;
+}
+
+static void prepare_auth(const struct cfg_listener *l, struct listener_parts *parts,
+			 const char *path, struct diag_counter *dc)
+{
+	char why[256];
+	if (acl_enforced(l) &&
+	    auth_acl_from_list((const char *const *)l->publish_acl, l->npublish_acl, &parts->acl,
+			       why, sizeof why) != 0)
+		counting_diag(dc, CFG_ERROR, path, l->line, why);
+	if (l->password_file.path)
+		(void)auth_pwfile_load(l->password_file.path, &parts->pwfile, pw_diag, dc);
+}
+
 static int prepare(const char *path, struct prepared *p, cfg_diag_fn diag, void *dctx)
 {
 	struct diag_counter dc = {diag, dctx, 0};
@@ -74,8 +114,8 @@ static int prepare(const char *path, struct prepared *p, cfg_diag_fn diag, void 
 	/* Files are checked even when the syntax has errors, so that one
 	 * `iotgw -t` run reports every problem. */
 	(void)cfg_load_file(path, &p->cfg, counting_diag, &dc);
-	p->ctxs = calloc(p->cfg.nlisteners ? p->cfg.nlisteners : 1, sizeof *p->ctxs);
-	if (!p->ctxs) {
+	p->parts = calloc(p->cfg.nlisteners ? p->cfg.nlisteners : 1, sizeof *p->parts);
+	if (!p->parts) {
 		counting_diag(&dc, CFG_ERROR, path, 0, "out of memory");
 		return dc.errors;
 	}
@@ -83,9 +123,12 @@ static int prepare(const char *path, struct prepared *p, cfg_diag_fn diag, void 
 		const struct cfg_listener *l = &p->cfg.listeners[i];
 		if (l->tls == CFG_TLS_OFF)
 			continue;
-		p->ctxs[i] = tls_ctx_listener(l, path, counting_diag, &dc);
+		p->parts[i].ctx = tls_ctx_listener(l, path, counting_diag, &dc);
 	}
-	(void)tls_check_upstream(&p->cfg.upstream, path, counting_diag, &dc);
+	for (size_t i = 0; i < p->cfg.nlisteners; i++)
+		prepare_auth(&p->cfg.listeners[i], &p->parts[i], path, &dc);
+	if (p->cfg.upstream.tls)
+		p->up_ctx = tls_ctx_upstream(&p->cfg.upstream, path, counting_diag, &dc);
 	return dc.errors;
 }
 
@@ -94,15 +137,14 @@ int gateway_check_config(const char *path, struct iotgw_config *out, cfg_diag_fn
 {
 	struct prepared p;
 	int errors = prepare(path, &p, diag, dctx);
-	for (size_t i = 0; p.ctxs && i < p.cfg.nlisteners; i++)
-		if (p.ctxs[i])
-			SSL_CTX_free(p.ctxs[i]);
-	free(p.ctxs);
+	struct iotgw_config cfg = p.cfg;
+	memset(&p.cfg, 0, sizeof p.cfg);
+	prepared_free(&p);
 	if (errors) {
-		cfg_free(&p.cfg);
+		cfg_free(&cfg);
 		return errors;
 	}
-	*out = p.cfg;
+	*out = cfg;
 	return 0;
 }
 
@@ -226,6 +268,20 @@ static void log_listener(const struct listener *l)
 			  l->name, l->bind_desc);
 }
 
+/* RSA key exchange has no forward secrecy: worth a warning at every start
+ * and reload that keeps it. */
+static void log_if_legacy(const struct listener *l)
+{
+	char suites[256];
+	if (!l->ctx || !tls_ctx_is_legacy(l->ctx, suites, sizeof suites))
+		return;
+	struct log_fields f = {.listener = l->name};
+	log_event(LOG_WARNING, "tls_legacy", &f,
+		  "listener %s accepts TLS 1.2 suites without forward secrecy (%s) for old "
+		  "firmware; a recorded session can be decrypted later with the server key",
+		  l->name, suites);
+}
+
 /* Applies a prepared configuration: binds new listeners first (so a bind
  * failure changes nothing), then updates kept ones, closes removed ones and
  * swaps the config. Consumes p on success. */
@@ -250,22 +306,19 @@ static int apply(struct gateway *gw, struct prepared *p)
 			continue;
 		}
 		char err[256];
-		fresh[i] = listener_open(gw, c, p->ctxs[i], err, sizeof err);
+		fresh[i] = listener_open(gw, c, &p->parts[i], err, sizeof err);
 		if (!fresh[i]) {
 			struct log_fields f = {.listener = c->name};
 			log_event(LOG_ERR, "listener_failed", &f, "%s:%d: listener %s: %s",
 				  p->cfg.path ? p->cfg.path : "config", c->line, c->name, err);
 			for (size_t j = 0; j < i; j++)
-				if (fresh[j]) {
-					fresh[j]->ctx = NULL; /* still owned by p */
-					listener_close(fresh[j]);
-				}
+				if (fresh[j])
+					listener_close(fresh[j]); /* frees the parts it took */
 			free(fresh);
 			free(keep);
 			log_set_level(old_level);
 			return -1;
 		}
-		p->ctxs[i] = NULL; /* now owned by the listener */
 	}
 	/* Commit. Kept listeners take the new settings and context. */
 	struct listener *old = gw->listeners, *list = NULL;
@@ -276,8 +329,7 @@ static int apply(struct gateway *gw, struct prepared *p)
 			struct listener **pp = find_listener(&old, &p->cfg.listeners[i]);
 			l = *pp;
 			*pp = l->next;
-			listener_update(l, &p->cfg.listeners[i], p->ctxs[i]);
-			p->ctxs[i] = NULL;
+			listener_update(l, &p->cfg.listeners[i], &p->parts[i]);
 			char *name = strdup(p->cfg.listeners[i].name);
 			if (name) {
 				free(l->name);
@@ -322,15 +374,78 @@ static int apply(struct gateway *gw, struct prepared *p)
 	}
 	*gw->cfg = p->cfg;
 	memset(&p->cfg, 0, sizeof p->cfg);
-	free(p->ctxs);
-	p->ctxs = NULL;
+	SSL_CTX *up_ctx = p->up_ctx;
+	p->up_ctx = NULL;
+	prepared_free(p);
 	log_set_level(gw->cfg->gateway.log_level);
 	spool_set_limits(gw->spool, gw->cfg->spool.max_messages, gw->cfg->spool.max_bytes);
 	spool_set_durability(gw->spool, gw->cfg->spool.durability);
-	if (upstream_configure(gw->up, &gw->cfg->upstream) != 0)
+	for (struct listener *l = gw->listeners; l; l = l->next)
+		log_if_legacy(l);
+	if (upstream_configure(gw->up, &gw->cfg->upstream, up_ctx) != 0)
 		log_event(LOG_ERR, "config_reload_failed", NULL,
 			  "out of memory applying upstream settings");
 	return 0;
+}
+
+static void reload(struct gw_runtime *rt);
+
+static void on_files_changed(void *arg)
+{
+	struct gw_runtime *rt = arg;
+	if (rt->stopping)
+		return;
+	log_event(LOG_NOTICE, "tls_files_changed", NULL,
+		  "certificate, key, CA, CRL or password files changed: reloading");
+	reload(rt);
+}
+
+static void add_path(const char **paths, size_t *n, const struct cfg_path *p)
+{
+	if (p->path)
+		paths[(*n)++] = p->path;
+}
+
+/* watch_tls_files: the files every TLS context and password check is built
+ * from; a change reloads exactly like SIGHUP. */
+static void update_watch(struct gw_runtime *rt)
+{
+	struct gateway *gw = &rt->gw;
+	if (!gw->cfg->gateway.watch_tls_files) {
+		watch_free(rt->watch);
+		rt->watch = NULL;
+		return;
+	}
+	if (!rt->watch && !(rt->watch = watch_new(gw->loop, 1000, on_files_changed, rt))) {
+		log_event(LOG_ERR, "watch_failed", NULL,
+			  "watch_tls_files: cannot set up inotify: %s; reload with SIGHUP",
+			  strerror(errno));
+		return;
+	}
+	size_t cap = gw->cfg->nlisteners * 5 + 4, n = 0;
+	const char **paths = calloc(cap, sizeof *paths);
+	if (!paths)
+		return;
+	for (size_t i = 0; i < gw->cfg->nlisteners; i++) {
+		const struct cfg_listener *l = &gw->cfg->listeners[i];
+		add_path(paths, &n, &l->cert);
+		add_path(paths, &n, &l->key);
+		add_path(paths, &n, &l->ca);
+		add_path(paths, &n, &l->crl);
+		add_path(paths, &n, &l->password_file);
+	}
+	add_path(paths, &n, &gw->cfg->upstream.ca);
+	add_path(paths, &n, &gw->cfg->upstream.cert);
+	add_path(paths, &n, &gw->cfg->upstream.key);
+	add_path(paths, &n, &gw->cfg->upstream.crl);
+	char err[256] = "";
+	int failed = watch_set(rt->watch, paths, n, err, sizeof err);
+	if (failed)
+		log_event(LOG_WARNING, "watch_failed", NULL,
+			  "watch_tls_files: %d file(s) cannot be watched (%s); reload those with "
+			  "SIGHUP",
+			  failed, err);
+	free(paths);
 }
 
 static void reload(struct gw_runtime *rt)
@@ -355,6 +470,13 @@ static void reload(struct gw_runtime *rt)
 		log_event(LOG_NOTICE, "config_reloaded", NULL,
 			  "configuration %s reloaded; %zu connection(s) kept", path,
 			  gw->nsessions);
+		update_watch(rt);
+		/* Devices whose certificate the new CA/CRL no longer accepts. */
+		struct session *next;
+		for (struct session *s = gw->sessions; s; s = next) {
+			next = session_next(s);
+			session_recheck_cert(s);
+		}
 	}
 	free(path);
 	format_status(gw, status, sizeof status);
@@ -515,6 +637,7 @@ struct gateway *gateway_new(const char *path)
 		gateway_free(gw);
 		return NULL;
 	}
+	update_watch(rt);
 	return gw;
 }
 
@@ -569,6 +692,7 @@ void gateway_free(struct gateway *gw)
 		ev_timer_stop(gw->loop, &rt->watchdog_timer);
 		ev_timer_stop(gw->loop, &rt->drain_timer);
 		ev_timer_stop(gw->loop, &gw->commit_retry);
+		watch_free(rt->watch);
 		ev_loop_free(gw->loop); /* runs deferred frees of sessions */
 	}
 	if (rt->sigfd >= 0)

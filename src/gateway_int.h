@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "iotgw/auth.h"
 #include "iotgw/buf.h"
 #include "iotgw/config.h"
 #include "iotgw/conn.h"
@@ -36,6 +37,12 @@ struct listener {
 	unsigned handshake_timeout_ms;
 	unsigned max_connections;
 	SSL_CTX *ctx; /* NULL for tls = off */
+	/* Device trust (listener keys of the same names). */
+	enum cfg_client_id client_id_policy;
+	struct auth_acl *acl;         /* NULL: publish_acl not enforced here */
+	struct auth_pwfile *pwfile;   /* NULL: no password_file */
+	unsigned cert_expiry_warning_s;
+	bool disconnect_revoked;
 	int fd;
 	struct ev_io io;
 	unsigned nconns;
@@ -94,10 +101,19 @@ void gateway_free_devices(struct gateway *gw);
 const struct dec_rule *gateway_rules(const struct gateway *gw, size_t *n);
 
 /* listener.c */
-struct listener *listener_open(struct gateway *gw, const struct cfg_listener *cfg, SSL_CTX *ctx,
-			       char *err, size_t errlen);
-/* Takes new settings and context for a listener bound to the same address. */
-void listener_update(struct listener *l, const struct cfg_listener *cfg, SSL_CTX *ctx);
+/* What a listener gets besides its config section: built (and checked) by
+ * gateway.c before anything changes; the listener takes ownership. */
+struct listener_parts {
+	SSL_CTX *ctx;               /* NULL for tls = off */
+	struct auth_acl *acl;       /* NULL: not enforced */
+	struct auth_pwfile *pwfile; /* NULL: no password_file */
+};
+
+struct listener *listener_open(struct gateway *gw, const struct cfg_listener *cfg,
+			       struct listener_parts *parts, char *err, size_t errlen);
+/* Takes new settings and parts for a listener bound to the same address. */
+void listener_update(struct listener *l, const struct cfg_listener *cfg,
+		     struct listener_parts *parts);
 void listener_close(struct listener *l); /* stops accepting; drops the gateway's reference */
 void listener_ref(struct listener *l);
 void listener_unref(struct listener *l);
@@ -113,5 +129,8 @@ void session_pause(struct session *s);
 void session_release_acks(struct gateway *gw);
 void session_resume(struct session *s);
 struct session *session_next(const struct session *s);
+/* After a reload: closes the session if its certificate chain no longer
+ * verifies against the listener's new CA/CRL (disconnect_revoked). */
+void session_recheck_cert(struct session *s);
 
 #endif

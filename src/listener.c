@@ -104,19 +104,29 @@ static void on_accept(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 	}
 }
 
-static void apply_settings(struct listener *l, const struct cfg_listener *cfg, SSL_CTX *ctx)
+static void apply_settings(struct listener *l, const struct cfg_listener *cfg,
+			   struct listener_parts *parts)
 {
 	l->tls = cfg->tls;
 	l->identity = cfg->identity;
 	l->handshake_timeout_ms = cfg->handshake_timeout_ms;
 	l->max_connections = cfg->max_connections;
+	l->client_id_policy = cfg->client_id;
+	l->cert_expiry_warning_s = cfg->cert_expiry_warning_s;
+	l->disconnect_revoked = cfg->disconnect_revoked;
+	/* Live SSL objects hold their own reference to the old context. */
 	if (l->ctx)
-		SSL_CTX_free(l->ctx); /* live SSL objects hold their own reference */
-	l->ctx = ctx;
+		SSL_CTX_free(l->ctx);
+	auth_acl_free(l->acl);
+	auth_pwfile_free(l->pwfile);
+	l->ctx = parts->ctx;
+	l->acl = parts->acl;
+	l->pwfile = parts->pwfile;
+	memset(parts, 0, sizeof *parts);
 }
 
-struct listener *listener_open(struct gateway *gw, const struct cfg_listener *cfg, SSL_CTX *ctx,
-			       char *err, size_t errlen)
+struct listener *listener_open(struct gateway *gw, const struct cfg_listener *cfg,
+			       struct listener_parts *parts, char *err, size_t errlen)
 {
 	union {
 		struct sockaddr_in v4;
@@ -169,13 +179,14 @@ struct listener *listener_open(struct gateway *gw, const struct cfg_listener *cf
 		free(l);
 		return NULL;
 	}
-	apply_settings(l, cfg, ctx);
+	apply_settings(l, cfg, parts);
 	return l;
 }
 
-void listener_update(struct listener *l, const struct cfg_listener *cfg, SSL_CTX *ctx)
+void listener_update(struct listener *l, const struct cfg_listener *cfg,
+		     struct listener_parts *parts)
 {
-	apply_settings(l, cfg, ctx);
+	apply_settings(l, cfg, parts);
 }
 
 void listener_close(struct listener *l)
@@ -199,6 +210,8 @@ void listener_unref(struct listener *l)
 		return;
 	if (l->ctx)
 		SSL_CTX_free(l->ctx);
+	auth_acl_free(l->acl);
+	auth_pwfile_free(l->pwfile);
 	free(l->name);
 	free(l->bind_host);
 	free(l);

@@ -13,6 +13,7 @@
 #include "iotgw/config.h"
 #include "iotgw/gateway.h"
 #include "iotgw/log.h"
+#include "iotgw/passwd_tool.h"
 #include "iotgw/spool_stats.h"
 
 #ifndef IOTGW_VERSION
@@ -24,6 +25,7 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"usage: iotgw [-c FILE] [-t] [-d] [--log-stderr] [--spool-stats] [--version] [-h]\n"
+		"       iotgw passwd [-i ITERATIONS] [-g] FILE DEVICE   (see iotgw(8))\n"
 		"  -c, --config FILE  configuration file (default " DEFAULT_CONFIG ")\n"
 		"  -t, --test         check the configuration (including certificates and keys)\n"
 		"                     and exit: 0 if valid, 1 with FILE:LINE: messages if not\n"
@@ -71,6 +73,8 @@ int main(int argc, char **argv)
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
+	if (argc > 1 && strcmp(argv[1], "passwd") == 0)
+		return passwd_tool_main(argc - 1, argv + 1);
 	const char *config = DEFAULT_CONFIG;
 	bool test_only = false, debug = false, force_stderr = false, spool_stats = false;
 	int opt;

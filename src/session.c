@@ -13,9 +13,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "gateway_int.h"
+#include "iotgw/auth.h"
 #include "iotgw/log.h"
 
 #define SESSION_MAGIC 0x5e55104du
@@ -302,9 +304,10 @@ static void send_connack(struct session *s, uint8_t rc)
 	(void)send_bytes(s, pkt, n);
 }
 
-static void refuse_connect(struct session *s, uint8_t rc, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void refuse_connect(struct session *s, uint8_t rc, const char *fmt, ...)
+static void refuse_connect_as(struct session *s, uint8_t rc, const char *event,
+			      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void refuse_connect_as(struct session *s, uint8_t rc, const char *event,
+			      const char *fmt, ...)
 {
 	char why[256];
 	va_list ap;
@@ -313,8 +316,56 @@ static void refuse_connect(struct session *s, uint8_t rc, const char *fmt, ...)
 	va_end(ap);
 	send_connack(s, rc);
 	if (s->state != SESS_CLOSED)
-		close_after_flush(s, LOG_WARNING, "connect_refused", "CONNECT refused (rc %u): %s",
-				  rc, why);
+		close_after_flush(s, LOG_WARNING, event, "CONNECT refused (rc %u): %s", rc, why);
+}
+
+#define refuse_connect(s, rc, ...) refuse_connect_as(s, rc, "connect_refused", __VA_ARGS__)
+
+/* password_file listeners: the device is who its password says it is. */
+static bool password_ok(struct session *s, const struct mqtt_connect *c)
+{
+	const struct listener *l = s->listener;
+	char dev[AUTH_DEVICE_MAX + 1], why[160];
+	if (!c->has_username || !c->has_password) {
+		refuse_connect_as(s, MQTT_CONNACK_BAD_USERNAME_PASSWORD, "auth_failed",
+				  "listener %s requires a user name and password", l->name);
+		return false;
+	}
+	if (auth_password_device(c->username.ptr, c->username.len, c->client_id.ptr,
+				 c->client_id.len, dev, sizeof dev, why, sizeof why) != 0) {
+		refuse_connect_as(s, MQTT_CONNACK_BAD_USERNAME_PASSWORD, "auth_failed", "%s", why);
+		return false;
+	}
+	if (!auth_pw_verify(l->pwfile, dev, (const uint8_t *)c->password.ptr, c->password.len)) {
+		refuse_connect_as(s, MQTT_CONNACK_BAD_USERNAME_PASSWORD, "auth_failed",
+				  "wrong password for device %s (or no such device in the "
+				  "password file)",
+				  dev);
+		return false;
+	}
+	snprintf(s->device, sizeof s->device, "%s", dev);
+	return true;
+}
+
+/* A certificate close to its end is worth a warning while there is time to
+ * provision a new one; once per connection. */
+static void warn_if_expiring(struct session *s)
+{
+	unsigned window = s->listener->cert_expiry_warning_s;
+	time_t not_after;
+	if (!window || conn_peer_not_after(s->conn, &not_after) != 0)
+		return;
+	time_t now = time(NULL);
+	if (not_after - now > (time_t)window)
+		return;
+	struct tm tm;
+	char when[32] = "?";
+	if (gmtime_r(&not_after, &tm))
+		strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	struct log_fields f = fields_of(s);
+	log_event(LOG_WARNING, "cert_expiring", &f,
+		  "certificate of device %s expires %s (in %lld day(s)); provision a new one", s->device,
+		  when, (long long)((not_after - now) / 86400));
 }
 
 static void handle_connect(struct session *s, uint8_t flags, const uint8_t *body, size_t len)
@@ -366,6 +417,20 @@ static void handle_connect(struct session *s, uint8_t flags, const uint8_t *body
 		}
 		memcpy(s->device, dev, strlen(dev) + 1); /* valid ids fit: <= 64 bytes */
 	}
+	const struct listener *l = s->listener;
+	if (l->pwfile && !password_ok(s, &c))
+		return;
+	if ((l->tls == CFG_TLS_MUTUAL || l->pwfile) &&
+	    !auth_client_id_ok((enum auth_cid_policy)l->client_id_policy, s->device, c.client_id.ptr,
+			       c.client_id.len)) {
+		refuse_connect_as(s, MQTT_CONNACK_NOT_AUTHORIZED, "client_id_mismatch",
+				  "client id \"%.64s\" does not match device %s (client_id = %s)",
+				  s->client_id, s->device,
+				  auth_cid_policy_name((enum auth_cid_policy)l->client_id_policy));
+		return;
+	}
+	if (l->tls == CFG_TLS_MUTUAL)
+		warn_if_expiring(s);
 
 	/* 3.1.4-2: a second connection with the same client id takes over. */
 	struct gateway *gw = s->gw;
@@ -507,6 +572,16 @@ static bool handle_publish(struct session *s, uint8_t flags, const uint8_t *body
 	if (p.qos == 2 && s->nqos2 == QOS2_MAX) {
 		protocol_error(s, "PUBLISH",
 			       "more than 64 QoS 2 messages awaiting PUBREL; slow down");
+		return true;
+	}
+	if (s->listener->acl &&
+	    !auth_topic_allowed(s->listener->acl, s->device, p.topic.ptr, p.topic.len)) {
+		/* MQTT 3.1.1 has no negative PUBACK: closing is the refusal. */
+		session_close(s, LOG_WARNING, "acl_denied",
+			      "PUBLISH to \"%.*s\" is outside publish_acl of listener %s; "
+			      "connection closed",
+			      (int)(p.topic.len > 200 ? 200 : p.topic.len), p.topic.ptr,
+			      s->listener->name);
 		return true;
 	}
 	struct log_fields f = fields_of(s);
@@ -790,6 +865,20 @@ void session_resume(struct session *s)
 	process_input(s);
 	if (s->state == SESS_AWAIT_CONNECT || s->state == SESS_ACTIVE)
 		on_readable(s);
+}
+
+void session_recheck_cert(struct session *s)
+{
+	const struct listener *l = s->listener;
+	if (s->state != SESS_AWAIT_CONNECT && s->state != SESS_ACTIVE)
+		return;
+	if (l->tls != CFG_TLS_MUTUAL || !l->disconnect_revoked || !l->ctx)
+		return;
+	char why[256];
+	if (conn_recheck_peer(s->conn, l->ctx, why, sizeof why) != 0)
+		session_close(s, LOG_WARNING, "cert_revoked",
+			      "certificate no longer accepted after reload: %s; connection closed",
+			      why);
 }
 
 struct session *session_next(const struct session *s)

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <mosquitto.h>
+#include <openssl/ssl.h>
 
 #include "iotgw/log.h"
 
@@ -35,6 +36,7 @@ struct upstream {
 	void *arg;
 
 	struct up_settings set;
+	SSL_CTX *ctx; /* built by tls_ctx_upstream (CA, CRL, client cert); NULL: no TLS */
 	bool configured;
 	bool reconnect_wanted; /* settings changed while the connect thread ran */
 	bool stopping;
@@ -385,9 +387,15 @@ static void up_connect(struct upstream *up)
 	if (up->set.username)
 		rc = mosquitto_username_pw_set(m, up->set.username, up->set.password);
 	if (rc == MOSQ_ERR_SUCCESS && up->set.tls) {
-		rc = mosquitto_tls_set(m, up->set.ca, NULL, up->set.cert, up->set.key, NULL);
+		/* Our own context: libmosquitto's cannot check CRLs. It carries
+		 * the CA, CRL, client certificate and host name check; the
+		 * defaults libmosquitto would add are off. */
+		if (!up->ctx)
+			rc = MOSQ_ERR_TLS;
 		if (rc == MOSQ_ERR_SUCCESS)
-			rc = mosquitto_tls_opts_set(m, 1 /* SSL_VERIFY_PEER */, "tlsv1.2", NULL);
+			rc = mosquitto_int_option(m, MOSQ_OPT_SSL_CTX_WITH_DEFAULTS, 0);
+		if (rc == MOSQ_ERR_SUCCESS)
+			rc = mosquitto_void_option(m, MOSQ_OPT_SSL_CTX, up->ctx);
 		if (rc == MOSQ_ERR_SUCCESS)
 			rc = mosquitto_tls_insecure_set(m, false); /* verify the host name */
 	}
@@ -431,11 +439,19 @@ struct upstream *upstream_new(struct ev_loop *loop, struct spool *spool,
 	return up;
 }
 
-int upstream_configure(struct upstream *up, const struct cfg_upstream *cfg)
+int upstream_configure(struct upstream *up, const struct cfg_upstream *cfg, SSL_CTX *ctx)
 {
 	struct up_settings s;
-	if (settings_copy(&s, cfg) != 0)
+	if (settings_copy(&s, cfg) != 0) {
+		if (ctx)
+			SSL_CTX_free(ctx);
 		return -1;
+	}
+	/* The next connection uses the new context (new CA, CRL or client
+	 * certificate files); the current one keeps its own. */
+	if (up->ctx)
+		SSL_CTX_free(up->ctx);
+	up->ctx = ctx;
 	bool differs = !up->configured || connection_differs(&up->set, &s);
 	settings_free(&up->set);
 	up->set = s;
@@ -507,6 +523,8 @@ void upstream_free(struct upstream *up)
 		mosquitto_destroy(up->mosq);
 	close(up->efd);
 	settings_free(&up->set);
+	if (up->ctx)
+		SSL_CTX_free(up->ctx);
 	free(up);
 }
 

@@ -18,6 +18,7 @@
 #include "iotgw/evloop.h"
 #include "iotgw/spool.h"
 
+typedef struct ssl_ctx_st SSL_CTX;
 struct upstream;
 
 /* on_progress is called (from the loop) after entries were acknowledged and
@@ -26,8 +27,10 @@ struct upstream *upstream_new(struct ev_loop *loop, struct spool *spool,
 			      void (*on_progress)(void *), void *arg);
 
 /* Applies (a copy of) cfg; reconnects if connection settings changed. The
- * first call starts connecting. Returns 0, or -1 when out of memory. */
-int upstream_configure(struct upstream *up, const struct cfg_upstream *cfg);
+ * first call starts connecting. Takes ownership of ctx (tls_ctx_upstream;
+ * NULL with tls = off), used from the next connection on. Returns 0, or -1
+ * when out of memory. */
+int upstream_configure(struct upstream *up, const struct cfg_upstream *cfg, SSL_CTX *ctx);
 
 /* New entries are in the spool: send what the window allows. */
 void upstream_kick(struct upstream *up);

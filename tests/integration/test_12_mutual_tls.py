@@ -1,6 +1,10 @@
 """Mutual TLS (tls = mutual): the device id is the certificate's CN (or SAN per identity=),
-whatever the MQTT client id says; clients like mbedTLS on an ESP32 (TLS 1.2 only, one
-ECDHE-ECDSA AES-GCM suite, P-256 only, SNI set to an IP address) get in."""
+and with client_id = any whatever the MQTT client id says (the default client_id and
+publish_acl policies are tested in test_95_auth); clients like mbedTLS on an ESP32 (TLS 1.2
+only, one ECDHE-ECDSA AES-GCM suite, P-256 only, SNI set to an IP address) get in."""
+
+# These listeners test identity and TLS, not the trust policies: open them.
+OPEN = {"client_id": "any", "publish_acl": "none"}
 
 import os
 import select
@@ -16,11 +20,11 @@ import gw
 @pytest.fixture(scope="module")
 def g(request, tmp_path_factory, pki, upstream):
     return gw.module_gateway(request, tmp_path_factory, pki, upstream=upstream, listeners=[
-        gw.listener("mtls", "mutual"),
-        gw.listener("mtls13", "mutual", tls_min_version="1.3"),
-        gw.listener("mtls-san", "mutual", identity="san-dns"),
+        gw.listener("mtls", "mutual", **OPEN),
+        gw.listener("mtls13", "mutual", tls_min_version="1.3", **OPEN),
+        gw.listener("mtls-san", "mutual", identity="san-dns", **OPEN),
         gw.listener("mtls-rsa", "mutual", cert=pki.pem("gateway-rsa"),
-                    key=str(pki.dir / "gateway-rsa.key")),
+                    key=str(pki.dir / "gateway-rsa.key"), **OPEN),
     ])
 
 

@@ -12,7 +12,7 @@ import gw
 @pytest.fixture(scope="module")
 def g(request, tmp_path_factory, pki, upstream):
     return gw.module_gateway(request, tmp_path_factory, pki, upstream=upstream,
-                             listeners=[gw.listener("mtls", "mutual")])
+                             listeners=[gw.listener("mtls", "mutual", client_id="any")])
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +66,7 @@ def test_refused(g, upstream, good, pki, case, version):
     assert not g.events("device_connected", peer=c.peer_str)
     # The good device, connected all along, still works.
     value = 20 + len(upstream.readings("dev0001", g.name))
-    good.publish("esp/t", str(value))
+    good.publish("esp/dev0001/t", str(value))
     got = upstream.wait_readings("dev0001", g.name, count=1 + value - 20)
     assert got[-1].get("temperature_c") == value
     assert good.unexpected_disconnects == []
@@ -77,7 +77,7 @@ def test_new_good_connection_after_refusals(g, upstream, pki, raw):
         attempt(g.port(), pki.client_ctx(cert=CASES[case]))
     c = raw(g.port(), tls=pki.client_ctx(cert="dev0002"))
     c.connect("dev0002")
-    c.send(gw.publish_pkt("esp/t", "22", qos=1, pid=3))
+    c.send(gw.publish_pkt("esp/dev0002/t", "22", qos=1, pid=3))
     c.expect(b"\x40\x02\x00\x03", what="PUBACK")
     upstream.wait_readings("dev0002", g.name)
     # Neither the intruder's nor the expired certificate's CN ever reached upstream.

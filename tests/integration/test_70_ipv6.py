@@ -21,7 +21,8 @@ def test_plaintext_on_ipv6_loopback(make_gateway, upstream):
 
 
 def test_tls_on_ipv6_loopback(make_gateway, upstream, raw, pki):
-    g = make_gateway(upstream=upstream, listeners=[gw.listener("v6tls", "mutual", host="::1")])
+    g = make_gateway(upstream=upstream, listeners=[gw.listener("v6tls", "mutual", host="::1",
+                                                                   client_id="any", publish_acl="none")])
     # The gateway certificate has IP:::1 in its SAN; the device checks it.
     c = raw(g.port(), host="::1", tls=pki.client_ctx(cert="dev0001"), server_hostname="::1")
     c.connect("dev0001")
