@@ -9,6 +9,7 @@
 
 #include <mosquitto.h>
 #include <openssl/ssl.h>
+#include <openssl/x509_vfy.h>
 
 #include "iotgw/log.h"
 
@@ -228,10 +229,42 @@ static void pump(struct upstream *up)
 	update_interest(up);
 }
 
+/* Why the broker's certificate was refused, for the log: through
+ * libmosquitto OpenSSL only says "certificate verify failed". Set by the
+ * chain verification wrapper, on whichever thread runs the handshake (the
+ * connect thread, then read after pthread_join, or the loop). */
+static int last_verify_error;
+static int last_verify_depth;
+
+/* Wraps the whole chain verification (libmosquitto installs its own
+ * per-certificate verify callback on the context, so that hook is taken). */
+static int verify_and_record(X509_STORE_CTX *x, void *arg)
+{
+	(void)arg;
+	int ok = X509_verify_cert(x);
+	if (ok <= 0) {
+		last_verify_error = X509_STORE_CTX_get_error(x);
+		last_verify_depth = X509_STORE_CTX_get_error_depth(x);
+	}
+	return ok;
+}
+
+static const char *failure_reason(int rc, int err, char *buf, size_t cap)
+{
+	if (rc == MOSQ_ERR_TLS && last_verify_error) {
+		snprintf(buf, cap, "broker certificate refused: %s (depth %d)",
+			 X509_verify_cert_error_string(last_verify_error), last_verify_depth);
+		last_verify_error = 0;
+		return buf;
+	}
+	return rc == MOSQ_ERR_ERRNO ? strerror(err) : mosquitto_strerror(rc);
+}
+
 static void after_io(struct upstream *up, int rc)
 {
+	char why[256];
 	if (rc != MOSQ_ERR_SUCCESS && up->state != UP_IDLE)
-		up_drop(up, rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
+		up_drop(up, failure_reason(rc, errno, why, sizeof why));
 	if (up->state == UP_CONNECTED)
 		pump(up);
 	if (up->acked_since_kick) {
@@ -317,9 +350,11 @@ static void cb_log(struct mosquitto *mosq, void *obj, int level, const char *str
 
 /* ---- connecting ---- */
 
+
 static void *connect_thread(void *p)
 {
 	struct upstream *up = p;
+	last_verify_error = 0;
 	up->thread_rc = mosquitto_connect(up->mosq, up->set.host, up->set.port,
 					  (int)up->set.keepalive_s);
 	up->thread_errno = errno;
@@ -339,9 +374,8 @@ static void on_connect_done(struct ev_loop *loop, struct ev_io *io, uint32_t eve
 	pthread_join(up->thread, NULL);
 	up->state = UP_CONNECTING;
 	if (up->thread_rc != MOSQ_ERR_SUCCESS) {
-		const char *why = up->thread_rc == MOSQ_ERR_ERRNO ? strerror(up->thread_errno)
-								 : mosquitto_strerror(up->thread_rc);
-		up_drop(up, why);
+		char why[256];
+		up_drop(up, failure_reason(up->thread_rc, up->thread_errno, why, sizeof why));
 		return;
 	}
 	if (up->stopping)
@@ -452,6 +486,8 @@ int upstream_configure(struct upstream *up, const struct cfg_upstream *cfg, SSL_
 	if (up->ctx)
 		SSL_CTX_free(up->ctx);
 	up->ctx = ctx;
+	if (ctx)
+		SSL_CTX_set_cert_verify_callback(ctx, verify_and_record, NULL);
 	bool differs = !up->configured || connection_differs(&up->set, &s);
 	settings_free(&up->set);
 	up->set = s;

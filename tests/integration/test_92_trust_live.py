@@ -1,0 +1,144 @@
+"""Device trust while devices stay connected: a device whose certificate is revoked is
+disconnected at the reload that brings the new CRL (disconnect_revoked), or kept with
+disconnect_revoked = no; watch_tls_files reloads on a changed CRL without SIGHUP; a device
+certificate close to its end is logged (cert_expiring); the upstream broker's certificate
+is checked against [upstream] crl."""
+
+import shutil
+import ssl
+import time
+
+import pytest
+
+import gw
+from test_91_tls_reload import ROOT, crl_bundle, device, hup, refused, rpki  # noqa: F401
+
+PUBACK_7 = b"\x40\x02\x00\x07"
+
+
+@pytest.fixture(scope="module")
+def lpki(rpki):
+    for name in ("live-a", "live-b", "live-c"):
+        if not (rpki.dir / (name + ".pem")).exists():
+            rpki.run("client", name, "--ca", ROOT)
+    if not (rpki.dir / "live-exp.pem").exists():
+        rpki.run("--days", "5", "client", "live-exp", "--ca", ROOT)
+    return rpki
+
+
+def connected(pki, g, name):
+    """A paho device with `name`'s certificate, client id = name, publishing on its topic."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.load_verify_locations(pki.pem("devices-ca"))
+    ctx.load_cert_chain(pki.pem(name), pki.key(name))
+    d = gw.Device(g.port(), name, tls=ctx)
+    d.publish("sensors/%s/t" % name, "21.5")
+    return d
+
+
+def gateway(make_gateway, upstream, pki, tmp_path, **opts):
+    crl = tmp_path / "crl.pem"
+    crl_bundle(pki, crl, cas=(ROOT,))
+    gopts = opts.pop("gateway_opts", {})
+    g = make_gateway(upstream=upstream, gateway=gopts, listeners=[
+        gw.listener("mtls", "mutual", ca=pki.pem(ROOT), crl=str(crl), **opts)])
+    g.crl = crl
+    g.reloads = 0
+    return g
+
+
+def test_connected_device_is_disconnected_when_revoked(make_gateway, upstream, lpki, tmp_path):
+    g = gateway(make_gateway, upstream, lpki, tmp_path)
+    bad, good = connected(lpki, g, "live-a"), connected(lpki, g, "live-b")
+    try:
+        crl_bundle(lpki, g.crl, revoke=[("live-a", ROOT)], cas=(ROOT,))
+        hup(g)
+        ev = g.wait_event("cert_revoked", device="live-a")
+        assert "revoked" in ev[0]["msg"], ev[0]["raw"]
+        gw.wait_until(lambda: bad.unexpected_disconnects, what="live-a disconnected")
+        # The good device is untouched and keeps publishing; live-a cannot come back.
+        good.publish("sensors/live-b/t", "22.5")
+        upstream.wait_readings("live-b", g.name, count=2)
+        assert good.unexpected_disconnects == []
+        assert not g.events("cert_revoked", device="live-b")
+        assert refused(device(g, "live-a"))
+    finally:
+        bad.close()
+        good.close()
+
+
+def test_disconnect_revoked_no_keeps_the_connection(make_gateway, upstream, lpki, tmp_path):
+    g = gateway(make_gateway, upstream, lpki, tmp_path, disconnect_revoked="no")
+    d = connected(lpki, g, "live-c")
+    try:
+        crl_bundle(lpki, g.crl, revoke=[("live-c", ROOT)], cas=(ROOT,))
+        hup(g)
+        d.publish("sensors/live-c/t", "23.5")
+        upstream.wait_readings("live-c", g.name, count=2)
+        assert d.unexpected_disconnects == []
+        assert not g.events("cert_revoked")
+        assert refused(device(g, "live-c"))  # new connections meet the CRL
+    finally:
+        d.close()
+
+
+def test_watch_tls_files_reloads_a_changed_crl(make_gateway, upstream, lpki, tmp_path):
+    lpki.run("client", "live-w", "--ca", ROOT)
+    g = gateway(make_gateway, upstream, lpki, tmp_path,
+                gateway_opts={"watch_tls_files": "yes"})
+    d = connected(lpki, g, "live-w")
+    try:
+        # An operator's deploy script replaces the file; nobody sends SIGHUP.
+        crl_bundle(lpki, g.crl, revoke=[("live-w", ROOT)], cas=(ROOT,))
+        g.wait_event("tls_files_changed")
+        g.wait_event("config_reloaded")
+        g.wait_event("cert_revoked", device="live-w")
+        gw.wait_until(lambda: d.unexpected_disconnects, what="live-w disconnected")
+        assert refused(device(g, "live-w"))
+    finally:
+        d.close()
+
+
+def test_watch_ignores_other_files_in_the_directory(make_gateway, upstream, lpki, tmp_path):
+    g = gateway(make_gateway, upstream, lpki, tmp_path,
+                gateway_opts={"watch_tls_files": "yes"})
+    (tmp_path / "unrelated.txt").write_text("x")
+    time.sleep(1.5)  # longer than the quiet period
+    assert not g.events("tls_files_changed")
+    assert not g.events("config_reloaded")
+
+
+def test_expiring_device_certificate_is_logged(make_gateway, upstream, lpki, tmp_path):
+    g = gateway(make_gateway, upstream, lpki, tmp_path)
+    assert device(g, "live-exp").has(PUBACK_7)
+    ev = g.wait_event("cert_expiring", device="live-exp")
+    assert "in 4 day(s)" in ev[0]["msg"] or "in 5 day(s)" in ev[0]["msg"], ev[0]["raw"]
+    # A certificate valid for the default 825 days is not worth a warning.
+    assert device(g, "live-b").has(PUBACK_7)
+    assert not g.events("cert_expiring", device="live-b")
+    # cert_expiry_warning = 0 turns it off.
+    (tmp_path / "off").mkdir()
+    g2 = gateway(make_gateway, upstream, lpki, tmp_path / "off", cert_expiry_warning="0")
+    assert device(g2, "live-exp").has(PUBACK_7)
+    assert not g2.events("cert_expiring")
+
+
+def test_upstream_broker_checked_against_crl(make_gateway, upstream, pki, tmp_path):
+    # A copy of the upstream CA, so that revoking the broker here touches no other test.
+    ca = tmp_path / "upca"
+    ca.mkdir()
+    for f in ("upstream-ca.pem", "upstream-ca.key", "broker.pem"):
+        shutil.copy(pki.dir / f, ca / f)
+    upki = gw.Pki(ca)
+    upki.run("crl", "upstream-ca")
+    good = make_gateway(upstream=upstream,
+                        upstream_opts={"crl": str(ca / "upstream-ca.crl.pem")},
+                        listeners=[gw.listener("plain", "off")])
+    good.wait_event("upstream_connected")
+    upki.run("revoke", "broker", "--ca", "upstream-ca")
+    bad = make_gateway(upstream=upstream,
+                       upstream_opts={"crl": str(ca / "upstream-ca.crl.pem")},
+                       listeners=[gw.listener("plain", "off")])
+    ev = bad.wait_event("upstream_connect_failed")
+    assert not bad.events("upstream_connected")
+    assert "revoked" in " ".join(e["raw"] for e in bad.events()), bad.log_text()[-2000:]
