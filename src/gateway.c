@@ -41,12 +41,13 @@ struct gw_runtime {
 struct prepared {
 	struct iotgw_config cfg;
 	struct listener_parts *parts; /* one per listener */
+	size_t nparts;
 	SSL_CTX *up_ctx;              /* upstream client context; NULL for tls = off */
 };
 
 static void prepared_free(struct prepared *p)
 {
-	for (size_t i = 0; p->parts && i < p->cfg.nlisteners; i++) {
+	for (size_t i = 0; p->parts && i < p->nparts; i++) {
 		if (p->parts[i].ctx)
 			SSL_CTX_free(p->parts[i].ctx);
 		auth_acl_free(p->parts[i].acl);
@@ -115,6 +116,7 @@ static int prepare(const char *path, struct prepared *p, cfg_diag_fn diag, void 
 	 * `iotgw -t` run reports every problem. */
 	(void)cfg_load_file(path, &p->cfg, counting_diag, &dc);
 	p->parts = calloc(p->cfg.nlisteners ? p->cfg.nlisteners : 1, sizeof *p->parts);
+	p->nparts = p->parts ? p->cfg.nlisteners : 0;
 	if (!p->parts) {
 		counting_diag(&dc, CFG_ERROR, path, 0, "out of memory");
 		return dc.errors;
