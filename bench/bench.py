@@ -12,6 +12,11 @@ Everything runs on loopback and is bounded in time. In one run it:
       - a warm-up run, then R timed runs: loadgen publishes M QoS 1 readings over N device
         connections while a counter subscribed upstream waits for all M to arrive,
       - CPU seconds of the gateway process per 100k readings (/proc/PID/stat),
+  * durability (group commit): iotgw again, once with [spool] durability = fsync and once
+    with durability = os, a fresh spool each: a warm-up, then one run of D readings; the
+    commits and fsyncs the gateway issued during the run come from its STATE/status file
+    (commits_total, fsyncs_total: real xSync calls counted by its SQLite VFS shim), giving
+    commits/s, fsyncs/s and readings per fsync,
   * prints a table (or JSON with --json).
 
 Exit status: 0 when every measurement completed, 1 when something broke (a process died,
@@ -272,11 +277,54 @@ def write(path, text):
     return path
 
 
+def fs_type(path):
+    """File system type of path ("ext2/ext3", "xfs", "tmpfs", ...), or "?"."""
+    r = subprocess.run(["stat", "-f", "-c", "%T", path], capture_output=True, text=True,
+                       timeout=10)
+    return r.stdout.strip() if r.returncode == 0 else "?"
+
+
+def read_status(state):
+    """STATE/status, iotgw's `key: value` file (rewritten every 5 s and at exit)."""
+    out = {}
+    try:
+        with open(os.path.join(state, "status")) as f:
+            for line in f:
+                k, sep, v = line.partition(":")
+                if sep:
+                    out[k.strip()] = v.strip()
+    except OSError:
+        pass
+    return out
+
+
+def wait_status_rewrite(proc, state, timeout):
+    """The status file as rewritten after now (so its counters include what happened so far)."""
+    t0 = time.time()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        st = read_status(state)
+        try:
+            if float(st.get("updated_unix", "0")) >= t0:
+                return st
+        except ValueError:
+            pass
+        if proc.poll() is not None:
+            raise BenchError(f"{proc.bench_name} exited with status {proc.returncode}:\n"
+                             + log_tail(proc.bench_log))
+        time.sleep(0.2)
+    raise BenchError(f"{proc.bench_name}: {state}/status was not rewritten within "
+                     f"{timeout:.0f} s (iotgw without the durable spool?)")
+
+
 # ---- measurements ---------------------------------------------------------------------
 
 class Env:
     def __init__(self, args, tmp, procs, loadgen, pki):
         self.args, self.tmp, self.procs, self.loadgen, self.pki = args, tmp, procs, loadgen, pki
+        # iotgw's spool directories: a real disk, or the fsync figures mean nothing.
+        self.state_root = args.state_dir or tmp
+        os.makedirs(self.state_root, exist_ok=True)
         self.up_port = None
         self.upstream = None
 
@@ -471,15 +519,19 @@ class Env:
             result[key] = statistics.median(r[key] for r in runs)
         return result
 
-    # -- the two systems under test --
+    # -- the systems under test --
 
-    def iotgw(self):
+    def start_iotgw(self, label, durability=None):
+        """Starts iotgw with a fresh state directory; returns (process, port, state dir)."""
         a = self.args
         binary = a.iotgw
         if not binary or not os.access(binary, os.X_OK):
             raise BenchError(f"iotgw binary not found: {binary!r} (set IOTGW_BIN or run make)")
         port = free_port()
         spool = max(100000, 2 * a.messages)
+        state = os.path.join(self.state_root, f"state-{label}")
+        shutil.rmtree(state, ignore_errors=True)
+        dur = f"durability = {durability}\n" if durability else ""
         conf = f"""# iotgw benchmark configuration (generated)
 [gateway]
 name = bench
@@ -504,26 +556,89 @@ key = {self.p('gateway-upstream.key')}
 inflight = {a.inflight}
 
 [spool]
-max_messages = {spool}
+dir = {state}
+{dur}max_messages = {spool}
 max_bytes = 1G
 """
-        path = write(os.path.join(self.tmp, "iotgw.conf"), conf)
+        path = write(os.path.join(self.tmp, f"iotgw-{label}.conf"), conf)
         r = subprocess.run([binary, "-t", "-c", path], capture_output=True, text=True, timeout=30)
         if r.returncode:
             raise BenchError(f"iotgw -t rejected the benchmark configuration:\n{r.stderr}")
-        gw = self.procs.spawn("iotgw", [binary, "-c", path, "--log-stderr"],
-                              os.path.join(self.tmp, "iotgw.log"))
-        try:
-            # Readiness from the log, not a TCP probe (a probe is a failed TLS handshake).
-            wait_log(gw, "event=gateway_ready", 15)
-            self.log(f"iotgw {binary} on 127.0.0.1:{port} (pid {gw.pid})")
-            res = self.bench_system("iotgw", gw, port, "sensors/#")
-        finally:
-            status = self.procs.stop(gw, timeout=15)
+        gw = self.procs.spawn(f"iotgw ({label})", [binary, "-c", path, "--log-stderr"],
+                              os.path.join(self.tmp, f"iotgw-{label}.log"))
+        # Readiness from the log, not a TCP probe (a probe is a failed TLS handshake).
+        wait_log(gw, "event=gateway_ready", 15)
+        self.log(f"iotgw {binary} ({label}) on 127.0.0.1:{port} (pid {gw.pid}), "
+                 f"spool in {state}")
+        return gw, port, state
+
+    def stop_iotgw(self, gw, res):
+        status = self.procs.stop(gw, timeout=15)
         if status != 0:
             # The figures stand; the failed stop is reported (and makes the exit status 1).
             res["error"] = (f"iotgw did not stop cleanly on SIGTERM (status {status}):\n"
                             + log_tail(gw.bench_log, 6))
+
+    def iotgw(self):
+        gw, port, _ = self.start_iotgw("main")
+        res = {"system": "iotgw"}
+        try:
+            res = self.bench_system("iotgw", gw, port, "sensors/#")
+        finally:
+            self.stop_iotgw(gw, res)
+        return res
+
+    def durability(self):
+        """Group commit: the same load with durability = fsync and = os, counting the commits
+        and the fsyncs the gateway issued (its status file, counters since start)."""
+        a = self.args
+        m = a.durability_messages
+        res = {"system": "durability", "messages": m, "devices": a.devices,
+               "state_fs": fs_type(self.state_root), "modes": {}}
+        if res["state_fs"] in ("tmpfs", "ramfs"):
+            self.log(f"  WARNING: the state directory {self.state_root} is on "
+                     f"{res['state_fs']}: fsync costs nothing there (use --state-dir)")
+        for mode in ("fsync", "os"):
+            gw, port, state = self.start_iotgw(f"durability-{mode}", mode)
+            out = {}
+            try:
+                self.run_load(gw, port, "sensors/#", min(m, 5000), f"durability {mode} warm-up")
+                before = wait_status_rewrite(gw, state, 10)
+                run = self.run_load(gw, port, "sensors/#", m, f"durability {mode}")
+            finally:
+                self.stop_iotgw(gw, out)
+            after = read_status(state)  # rewritten at exit
+            if out.get("error"):
+                res.setdefault("error", out["error"])
+            try:
+                d = {k: int(after[k]) - int(before[k])
+                     for k in ("commits_total", "fsyncs_total", "readings_total")}
+            except (KeyError, ValueError) as e:
+                raise BenchError(f"durability {mode}: status file without counters ({e}): "
+                                 f"{before} / {after}")
+            secs = run["seconds"]
+            mres = {
+                "readings_per_s": run["readings_per_s"],
+                "device_ack_rate": run["device_ack_rate"],
+                "gateway_cpu_s_per_100k": run["gateway_cpu_s_per_100k"],
+                "commits": d["commits_total"],
+                "fsyncs": d["fsyncs_total"],
+                "readings_counted": d["readings_total"],
+                "seconds": secs,
+                "commits_per_s": d["commits_total"] / secs if secs > 0 else None,
+                "fsyncs_per_s": d["fsyncs_total"] / secs if secs > 0 else None,
+                "readings_per_commit": m / d["commits_total"] if d["commits_total"] else None,
+                "readings_per_fsync": m / d["fsyncs_total"] if d["fsyncs_total"] else None,
+                "other_cpu_s": run["other_cpu_s"],
+                "bench_cpu_s": run["bench_cpu_s"],
+            }
+            if d["readings_total"] != m:
+                self.log(f"  note: the gateway counted {d['readings_total']} readings during "
+                         f"the run, not {m} (status file timing)")
+            self.log(f"  durability {mode}: {mres['readings_per_s']:.0f} readings/s end to end, "
+                     f"{mres['commits_per_s']:.0f} commits/s, {mres['fsyncs_per_s']:.0f} "
+                     f"fsyncs/s, {fmt(mres['readings_per_fsync'], '.1f')} readings per fsync")
+            res["modes"][mode] = mres
         return res
 
     def bridge(self):
@@ -570,7 +685,8 @@ def fmt(v, spec):
 
 def print_table(report):
     p = report["parameters"]
-    systems = report["results"]
+    everything = report["results"]
+    systems = [s for s in everything if s["system"] != "durability"]
     names = [s["system"] for s in systems]
     print()
     print(f"iotgw benchmark, {report['machine']}")
@@ -599,19 +715,44 @@ def print_table(report):
         ("memory per idle TLS connection (KiB)", "kib_per_idle_connection", ".1f"),
     ]
     w0 = 40
-    print(f"{'':{w0}}" + "".join(f"{n:>20}" for n in names))
-    for label, key, spec in rows:
-        print(f"{label:{w0}}" + "".join(f"{fmt(s.get(key), spec):>20}" for s in systems))
-    if any("memory" in s for s in systems):
-        for label, key, spec in mem_rows:
-            print(f"{label:{w0}}" + "".join(
-                f"{fmt(s.get('memory', {}).get(key), spec):>20}" for s in systems))
+    if systems:
+        print(f"{'':{w0}}" + "".join(f"{n:>20}" for n in names))
+        for label, key, spec in rows:
+            print(f"{label:{w0}}" + "".join(f"{fmt(s.get(key), spec):>20}" for s in systems))
+        if any("memory" in s for s in systems):
+            for label, key, spec in mem_rows:
+                print(f"{label:{w0}}" + "".join(
+                    f"{fmt(s.get('memory', {}).get(key), spec):>20}" for s in systems))
     noisy = [s for s in systems if s.get("other_cpu_s") is not None
              and s["other_cpu_s"] > max(0.2, 0.1 * s["bench_cpu_s"])]
+    for d in everything:
+        if d["system"] != "durability" or not d.get("modes"):
+            continue
+        modes = d["modes"]
+        print()
+        print(f"durability (iotgw group commit): {d['messages']} QoS 1 readings per mode over "
+              f"{d['devices']} devices, one run each after a warm-up; spool on {d['state_fs']}")
+        print(f"{'':{w0}}" + "".join(f"{'durability = ' + k:>20}" for k in modes))
+        for label, key, spec in (
+                ("readings/s end to end", "readings_per_s", ",.0f"),
+                ("readings/s PUBACKed to devices", "device_ack_rate", ",.0f"),
+                ("commits/s", "commits_per_s", ",.0f"),
+                ("fsyncs/s issued", "fsyncs_per_s", ",.0f"),
+                ("readings per commit", "readings_per_commit", ".1f"),
+                ("readings per fsync", "readings_per_fsync", ".1f"),
+                ("gateway CPU s per 100k readings", "gateway_cpu_s_per_100k", ".2f"),
+                ("CPU s used by other processes", "other_cpu_s", ".1f")):
+            print(f"{label:{w0}}" + "".join(f"{fmt(m.get(key), spec):>20}"
+                                              for m in modes.values()))
+        if d["state_fs"] in ("tmpfs", "ramfs"):
+            print(f"WARNING: the spool was on {d['state_fs']}, where fsync costs nothing; "
+                  "use --state-dir on a disk.")
+        noisy += [m for m in modes.values() if m.get("other_cpu_s") is not None
+                  and m["other_cpu_s"] > max(0.2, 0.1 * m["bench_cpu_s"])]
     if noisy:
         print("\nWARNING: other processes used the CPUs during the timed runs (see above):")
         print("  throughput and CPU figures are noisy; re-run on an otherwise idle machine.")
-    for s in systems:
+    for s in everything:
         if s.get("error"):
             print(f"\n{s['system']} FAILED: {s['error']}")
     print()
@@ -633,7 +774,12 @@ def main():
     ap.add_argument("--tls", choices=["1.2", "1.3"], default="1.3", help="device TLS version")
     ap.add_argument("--time-limit", type=float, default=90.0,
                     help="seconds allowed for one throughput run (90)")
-    ap.add_argument("--only", choices=["iotgw", "mosquitto"], help="benchmark one system only")
+    ap.add_argument("--only", choices=["iotgw", "mosquitto", "durability"],
+                    help="run one part only")
+    ap.add_argument("--durability-messages", type=int,
+                    help="readings per durability run (fsync, then os) (50000; 0 skips)")
+    ap.add_argument("--state-dir", help="where iotgw's spool directories go (default: the "
+                    "temporary directory); must be a real disk for the fsync figures")
     ap.add_argument("--iotgw", default=os.environ.get("IOTGW_BIN",
                                                       os.path.join(ROOT, "build", "iotgw")),
                     help="iotgw binary (default $IOTGW_BIN or build/iotgw)")
@@ -642,14 +788,16 @@ def main():
     args = ap.parse_args()
     quick = args.quick
     for key, full, small in (("devices", 50, 10), ("messages", 100000, 10000),
-                             ("idle", 2000, 200), ("repeat", 3, 1)):
+                             ("idle", 2000, 200), ("repeat", 3, 1),
+                             ("durability_messages", 50000, 10000)):
         if getattr(args, key) is None:
             setattr(args, key, small if quick else full)
     if not (1 <= args.devices <= 5000 and args.messages >= 1 and 0 <= args.idle <= 15000
             and 1 <= args.repeat <= 20 and 1 <= args.window <= 65000
-            and 1 <= args.inflight <= 65535):
+            and 1 <= args.inflight <= 65535 and args.durability_messages >= 0):
         ap.error("out of range: --devices 1..5000, --messages >= 1, --idle 0..15000, "
-                 "--repeat 1..20, --window 1..65000, --inflight 1..65535")
+                 "--repeat 1..20, --window 1..65000, --inflight 1..65535, "
+                 "--durability-messages >= 0")
     args.idle_time_limit = 60 + args.idle / 50
 
     procs = Procs()
@@ -666,7 +814,8 @@ def main():
         "machine": f"{os.uname().sysname} {os.uname().release} {os.uname().machine}",
         "cpus": os.cpu_count(),
         "parameters": {k: getattr(args, k) for k in ("devices", "messages", "idle", "repeat",
-                                                     "window", "inflight", "tls")},
+                                                     "window", "inflight", "tls",
+                                                     "durability_messages")},
         "results": [],
     }
     try:
@@ -677,6 +826,8 @@ def main():
         env.log(f"upstream mosquitto on 127.0.0.1:{env.up_port} (pid {env.upstream.pid}); "
                 f"temporary files in {tmp}")
         systems = [("iotgw", env.iotgw), ("mosquitto-bridge", env.bridge)]
+        if args.durability_messages:
+            systems.append(("durability", env.durability))
         for name, fn in systems:
             if args.only and not name.startswith(args.only):
                 continue

@@ -16,6 +16,7 @@ import itertools
 import json
 import os
 import re
+import select
 import shutil
 import signal
 import socket
@@ -552,7 +553,11 @@ class Gateway:
 
     def __init__(self, workdir, pki, upstream=None, name=None, listeners=None, decode=(),
                  gateway=None, upstream_opts=None, spool=None, extra="", env=None,
-                 notify=True, log_level="debug"):
+                 notify=True, log_level="debug", spool_dir=None, durability=None,
+                 max_messages=None, max_bytes=None):
+        """spool: extra [spool] keys (a None value leaves the key out). Every gateway gets a
+        state directory of its own, WORKDIR/state, unless spool_dir (or spool={"dir": ..})
+        names another one; two Gateway objects given the same spool_dir share the spool."""
         self.dir = Path(workdir)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.pki = pki
@@ -563,7 +568,12 @@ class Gateway:
         self.gateway_opts = dict(gateway or {})
         self.gateway_opts.setdefault("log_level", log_level)
         self.upstream_opts = dict(upstream_opts or {})
-        self.spool = spool
+        # Every gateway gets its own spool directory: a shared one would be locked by the
+        # first gateway and replay its backlog into the next.
+        sp = {"dir": str(spool_dir) if spool_dir is not None else str(self.dir / "state"),
+              "durability": durability, "max_messages": max_messages, "max_bytes": max_bytes}
+        sp.update(spool or {})
+        self.spool = sp
         self.extra = extra
         self.env = dict(env or {})
         self.use_notify = notify
@@ -611,11 +621,7 @@ class Gateway:
               "reconnect_max": "1s"}
         up.update(self.upstream_opts)
         out += ["", "[upstream]"] + ["%s = %s" % kv for kv in up.items() if kv[1] is not None]
-        # Every gateway gets its own spool directory: a shared one would be
-        # locked by the first gateway and replay its backlog into the next.
-        spool = {"dir": str(self.dir / "state")}
-        spool.update(self.spool or {})
-        out += ["", "[spool]"] + ["%s = %s" % kv for kv in spool.items()]
+        out += ["", "[spool]"] + ["%s = %s" % kv for kv in self.spool.items() if kv[1] is not None]
         for name, opts in self.decode:
             out += ["", "[decode %s]" % name] + ["%s = %s" % kv for kv in opts.items()]
         if self.extra:
@@ -760,10 +766,11 @@ class Gateway:
             return []
         return data.decode("utf-8", "replace").splitlines()
 
-    def events(self, event=None, **fields):
-        """Parsed log lines of the current process, filtered by event and exact field values."""
+    def events(self, event=None, all_runs=False, **fields):
+        """Parsed log lines of the current process (all_runs: of every process started on this
+        log file, e.g. before a kill -9), filtered by event and exact field values."""
         out = []
-        for line in self.log_lines():
+        for line in (self.log_text().splitlines() if all_runs else self.log_lines()):
             ev = parse_log_line(line)
             if ev is None:
                 continue
@@ -805,6 +812,57 @@ class Gateway:
     def dump(self):
         return "iotgw %s stderr (%s)" % (self.name, self.logfile), tail(self.log_text(), 150)
 
+    # -- the durable spool
+    @property
+    def state_dir(self):
+        """[spool] dir: spool.db, iotgw.lock and the status file live there."""
+        return Path(self.spool["dir"]) if self.spool.get("dir") else None
+
+    def restart(self, wait_ready=True):
+        """kill -9, then start again with the same config, ports and state directory (what
+        systemd's Restart= does after a crash)."""
+        self.kill9()
+        return self.start(wait_ready=wait_ready)
+
+    def spool_stats(self, conf=None):
+        """Runs `iotgw --spool-stats -c CONF` (the daemon may or may not be running)."""
+        return spool_stats(conf or self.conf)
+
+    def status_file(self):
+        """STATE_DIR/status as a dict ({} when absent)."""
+        try:
+            return parse_kv(Path(self.state_dir, "status").read_text())
+        except FileNotFoundError:
+            return {}
+
+    def statuses(self):
+        """STATUS= texts the current process sent, oldest first."""
+        if self.notify is None:
+            return []
+        out = []
+        for d in self.notify.messages()[self.notify_start:]:
+            st = notify_fields(d).get("STATUS")
+            if st is not None:
+                out.append(st)
+        return out
+
+    def wait_status(self, pred, timeout=WAIT, what="STATUS="):
+        """Waits for a STATUS= of the current process whose parse_status() satisfies pred;
+        returns the parsed dict (with the text under "text"). STATUS= comes every 5 s."""
+        def have():
+            for st in reversed(self.statuses()):
+                p = parse_status(st)
+                if p is not None and pred(p):
+                    return p
+            if not self.running:
+                raise AssertionError("iotgw exited (%s) while waiting for %s"
+                                     % (self.proc.returncode, what))
+            return None
+        try:
+            return wait_until(have, timeout, interval=0.05, what=what)
+        except AssertionError as e:
+            raise AssertionError("%s; STATUS= seen: %r" % (e, self.statuses()[-5:]))
+
     # -- device-side helpers
     def pub(self, client_id, topic, payload, qos=1, listener_name=None, extra_args=(),
             host="127.0.0.1"):
@@ -816,6 +874,66 @@ class Gateway:
         assert r.returncode == 0, "mosquitto_pub failed (%d): %s%s" % (r.returncode, r.stdout,
                                                                         r.stderr)
         return r
+
+
+def parse_kv(text):
+    """'key: value' lines (iotgw --spool-stats, STATE_DIR/status) -> dict of strings."""
+    out = {}
+    for line in text.splitlines():
+        if ":" in line:
+            k, v = line.split(":", 1)
+            out[k.strip()] = v.strip()
+    return out
+
+
+class SpoolStats:
+    """The result of `iotgw --spool-stats`: rc, stdout, stderr and the parsed fields."""
+
+    def __init__(self, r):
+        self.rc = r.returncode
+        self.stdout = r.stdout
+        self.stderr = r.stderr
+        self.fields = parse_kv(r.stdout) if r.returncode == 0 else {}
+
+    def __getitem__(self, key):
+        assert key in self.fields, "no '%s:' line in iotgw --spool-stats output (rc %d):\n%s%s" % (
+            key, self.rc, self.stdout, self.stderr)
+        return self.fields[key]
+
+    def int(self, key):
+        v = self[key]
+        assert re.fullmatch(r"\d+", v), "--spool-stats %s: %r is not a count" % (key, v)
+        return int(v)
+
+    def __repr__(self):
+        return "<spool-stats rc=%d\n%s%s>" % (self.rc, self.stdout, self.stderr)
+
+
+def spool_stats(conf):
+    r = subprocess.run([IOTGW_BIN, "--spool-stats", "-c", str(conf)], capture_output=True,
+                       text=True, timeout=WAIT)
+    return SpoolStats(r)
+
+
+# "3 connections; upstream connected; spool 12 queued (oldest 4s); 100 readings, 2 rejected;
+#  57 commits, 57 fsyncs" (" FULL" after "(oldest Ns)" while devices are held back)
+STATUS_RE = re.compile(
+    r"^(?P<connections>\d+) connections?; upstream (?P<upstream>[a-z_ -]+); "
+    r"spool (?P<queued>\d+) queued \(oldest (?P<oldest>\d+)s\)(?P<full> FULL)?; "
+    r"(?P<readings>\d+) readings?, (?P<rejected>\d+) rejected; "
+    r"(?P<commits>\d+) commits?, (?P<fsyncs>\d+) fsyncs?$")
+
+
+def parse_status(text):
+    """A STATUS= text -> dict (ints for the counts, full: bool, text: the original), or None
+    when it does not have the spool format above."""
+    m = STATUS_RE.match(text)
+    if not m:
+        return None
+    d = {k: (int(v) if v is not None and v.isdigit() else v) for k, v in m.groupdict().items()}
+    d["full"] = bool(m.group("full"))
+    d["text"] = text
+    return d
 
 
 def module_gateway(request, tmp_path_factory, pki, **kw):
@@ -1147,3 +1265,460 @@ def assert_reading(m, device, gateway, temperature_c, fmt, seq=None, humidity=No
 
 def b64(data):
     return base64.b64encode(data).decode("ascii")
+
+
+# ---------------------------------------------------------------------------------------
+# Counted load: numbered readings from many devices, matched end to end.
+#
+# Reading number n (1, 2, ...) of a device travels as the plain-number payload "n/100" (two
+# decimals, e.g. n = 1234 -> "12.34"): the gateway forwards temperature_c = n / 100 exactly
+# (it rounds to hundredths), so every upstream message names the reading it came from, and
+# the device is the message's "device" (the MQTT client id on a plaintext listener). The
+# gateway's per-device seq is checked separately: readings can arrive twice (a re-sent
+# PUBLISH, a re-sent upstream message), so seq cannot be the key.
+
+MAX_NUMBERED = 12500  # n / 100 must stay within the default decoder range (-40..125 C)
+
+
+def reading_payload(n):
+    assert 1 <= n < MAX_NUMBERED, n
+    return "%d.%02d" % (n // 100, n % 100)
+
+
+def reading_number(m):
+    """The reading number n carried by an upstream reading message (None if not one)."""
+    t = m.get("temperature_c")
+    if not isinstance(t, (int, float)) or isinstance(t, bool):
+        return None
+    return int(round(t * 100))
+
+
+class LoadDevice:
+    """A device on a raw socket (plaintext MQTT 3.1.1, clean session) publishing readings
+    1..count at `rate` per second, QoS 1 (or 0), with at most `window` unacknowledged.
+
+    It records which readings were PUBACKed. When the connection is lost it connects again
+    (every 50 ms, if reconnect) and re-sends every unacknowledged reading in order (DUP set),
+    as a sensor's MQTT library does. When the gateway holds it back (no PUBACKs), the window
+    fills and the device stops publishing: it falls behind its schedule, without a burst to
+    catch up afterwards. One thread per device; every socket operation is bounded."""
+
+    def __init__(self, port, device_id, count, rate, window=20, qos=1, topic="esp/load",
+                 host="127.0.0.1", reconnect=True, keepalive=60):
+        assert count < MAX_NUMBERED and rate > 0 and 1 <= window < 65535
+        self.port, self.host, self.device_id = port, host, device_id
+        self.count, self.period, self.window, self.qos = count, 1.0 / rate, window, qos
+        self.topic, self.reconnect, self.keepalive = topic, reconnect, keepalive
+        self.lock = threading.Lock()
+        self.next_n = 1
+        self.unacked = {}        # packet id -> n, in send order (dicts keep insertion order)
+        self.acked = []          # n, in PUBACK order
+        self.ack_time = {}       # n -> monotonic time of its PUBACK
+        self.first_sent = {}     # n -> monotonic time it was first written
+        self.resent = 0          # PUBLISHes sent again after a reconnect
+        self.connects = 0        # successful CONNACKs
+        self.refused = []        # CONNACK return codes != 0, connect errors
+        self.losses = []         # (monotonic time, reason) of lost connections
+        self.stray = []          # packets we did not expect (hex)
+        self.errors = []         # exceptions in the thread
+        self.sock = None
+        self._out = b""
+        self._in = b""
+        self._last_tx = 0.0
+        self._burst = 0          # readings to send at once, ahead of the schedule
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True,
+                                        name="load-%s" % device_id)
+
+    # -- control
+    def start(self):
+        self.next_due = time.monotonic()
+        self._thread.start()
+        return self
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join(WAIT)
+
+    def burst(self, k):
+        """The next k readings go out at once (window permitting), then the rate resumes."""
+        with self.lock:
+            self._burst = k
+
+    @property
+    def done(self):
+        """Everything published (and, QoS 1, acknowledged)."""
+        with self.lock:
+            return self.next_n > self.count and not self.unacked
+
+    @property
+    def connected(self):
+        return self.sock is not None
+
+    def snapshot(self):
+        with self.lock:
+            return {"published": self.next_n - 1, "acked": len(self.acked),
+                    "unacked": list(self.unacked.values()), "connects": self.connects,
+                    "losses": list(self.losses), "refused": list(self.refused),
+                    "errors": list(self.errors), "stray": list(self.stray)}
+
+    # -- the thread
+    def _run(self):
+        try:
+            while not self._stop.is_set():
+                if self.sock is None:
+                    if self.connects and not self.reconnect:
+                        return
+                    if not self._connect():
+                        self._stop.wait(0.05)
+                    continue
+                self._step()
+        except Exception as e:  # reported by Load.check_health(), never silently lost
+            with self.lock:
+                self.errors.append(repr(e))
+        finally:
+            self._drop(None)
+
+    def _connect(self):
+        try:
+            s = socket.create_connection((self.host, self.port), timeout=1.0)
+        except OSError:
+            return False  # the gateway is (re)starting
+        try:
+            s.settimeout(2.0)
+            s.sendall(connect_pkt(self.device_id, keepalive=self.keepalive))
+            got = b""
+            while len(got) < 4:
+                chunk = s.recv(4 - len(got))
+                if not chunk:
+                    raise OSError("closed before CONNACK")
+                got += chunk
+        except OSError as e:
+            s.close()
+            with self.lock:
+                self.refused.append("connect: %r" % e)
+            return False
+        if got != CONNACK_OK:
+            s.close()
+            with self.lock:
+                self.refused.append("CONNACK %s" % got.hex(" "))
+            return False
+        s.setblocking(False)
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        with self.lock:
+            self.sock = s
+            self._out, self._in = b"", b""
+            self.connects += 1
+            again = list(self.unacked.items())
+            self.resent += len(again)
+        for pid, n in again:
+            self._out += publish_pkt(self.topic, reading_payload(n), qos=self.qos, pid=pid,
+                                     dup=True)
+        self._last_tx = time.monotonic()
+        return True
+
+    def _drop(self, reason):
+        s, self.sock = self.sock, None
+        if s is not None:
+            s.close()
+            if reason is not None:
+                with self.lock:
+                    self.losses.append((time.monotonic(), reason))
+
+    def _step(self):
+        now = time.monotonic()
+        with self.lock:
+            can = self.next_n <= self.count and (self.qos == 0 or len(self.unacked) < self.window)
+            if can and (now >= self.next_due or self._burst > 0):
+                self._burst = max(0, self._burst - 1)
+                n = self.next_n
+                self.next_n += 1
+                pid = (n - 1) % 65535 + 1
+                if self.qos:
+                    self.unacked[pid] = n
+                self.first_sent[n] = now
+                self._out += publish_pkt(self.topic, reading_payload(n), qos=self.qos, pid=pid)
+                # Steady rate; after being held back, carry on from now (no burst).
+                self.next_due = max(self.next_due + self.period, now - self.period)
+        if self.keepalive and not self._out and now - self._last_tx > self.keepalive / 2:
+            self._out += PINGREQ
+            self._last_tx = now
+        wait = 0.05
+        if can:
+            wait = 0.0 if self._burst else max(0.0, min(wait, self.next_due - now))
+        r, w, _ = select.select([self.sock], [self.sock] if self._out else [], [], wait)
+        if r:
+            try:
+                data = self.sock.recv(65536)
+            except BlockingIOError:
+                data = None
+            except OSError as e:
+                return self._drop("recv: %r" % e)
+            if data == b"":
+                return self._drop("EOF")
+            if data:
+                self._in += data
+                self._parse()
+        if w and self._out:
+            try:
+                k = self.sock.send(self._out)
+            except BlockingIOError:
+                k = 0
+            except OSError as e:
+                return self._drop("send: %r" % e)
+            self._out = self._out[k:]
+            self._last_tx = time.monotonic()
+
+    def _parse(self):
+        while len(self._in) >= 2:
+            mult, n, i = 1, 0, 1
+            while True:
+                if i >= len(self._in):
+                    return
+                b = self._in[i]
+                n += (b & 0x7F) * mult
+                mult *= 128
+                i += 1
+                if not b & 0x80:
+                    break
+            if len(self._in) < i + n:
+                return
+            pkt, self._in = self._in[:i + n], self._in[i + n:]
+            if pkt[0] == 0x40 and len(pkt) == 4:
+                pid = int.from_bytes(pkt[2:4], "big")
+                with self.lock:
+                    num = self.unacked.pop(pid, None)
+                    if num is None:
+                        self.stray.append("PUBACK for unknown id %d" % pid)
+                    else:
+                        self.acked.append(num)
+                        self.ack_time[num] = time.monotonic()
+            elif pkt != PINGRESP:
+                with self.lock:
+                    self.stray.append(pkt[:32].hex(" "))
+
+
+class Load:
+    """Several LoadDevices (ids PREFIX + 00, 01, ...) publishing numbered readings at a steady
+    rate to one gateway listener."""
+
+    def __init__(self, port, devices, count, rate, prefix="load", **kw):
+        ids = devices if isinstance(devices, (list, tuple)) else \
+            ["%s%02d" % (prefix, i) for i in range(devices)]
+        self.devices = [LoadDevice(port, d, count, rate, **kw) for d in ids]
+        self.t_start = None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def start(self):
+        self.t_start = time.monotonic()
+        for d in self.devices:
+            d.start()
+        return self
+
+    def stop(self):
+        for d in self.devices:
+            d._stop.set()
+        for d in self.devices:
+            d.stop()
+
+    def burst(self, k):
+        """Every device sends its next k readings at once (see LoadDevice.burst)."""
+        for d in self.devices:
+            d.burst(k)
+        # Until they are written (or the windows are full).
+        wait_until(lambda: all(d._burst == 0 or len(d.unacked) >= d.window
+                               for d in self.devices), timeout=WAIT, interval=0.001,
+                   what="the burst written")
+
+    @property
+    def ids(self):
+        return [d.device_id for d in self.devices]
+
+    def acked(self):
+        """{device: [n, ...]} readings PUBACKed so far."""
+        out = {}
+        for d in self.devices:
+            with d.lock:
+                out[d.device_id] = list(d.acked)
+        return out
+
+    def published(self):
+        """{device: set(n)} readings written at least once."""
+        out = {}
+        for d in self.devices:
+            with d.lock:
+                out[d.device_id] = set(range(1, d.next_n))
+        return out
+
+    def total_acked(self):
+        return sum(len(v) for v in self.acked().values())
+
+    def total_published(self):
+        return sum(len(v) for v in self.published().values())
+
+    def unacked(self):
+        return sum(len(d.snapshot()["unacked"]) for d in self.devices)
+
+    def first_sent(self):
+        out = {}
+        for d in self.devices:
+            with d.lock:
+                out[d.device_id] = dict(d.first_sent)
+        return out
+
+    def losses(self):
+        return {d.device_id: d.snapshot()["losses"] for d in self.devices if d.losses}
+
+    def check_health(self, allow_losses=False):
+        """No thread error, no stray packet, no refused CONNACK; no lost connection unless
+        allowed (a gateway killed on purpose)."""
+        problems = []
+        for d in self.devices:
+            s = d.snapshot()
+            if s["errors"]:
+                problems.append("%s: errors %s" % (d.device_id, s["errors"]))
+            if s["stray"]:
+                problems.append("%s: unexpected packets %s" % (d.device_id, s["stray"][:5]))
+            bad = [r for r in s["refused"] if r.startswith("CONNACK")]
+            if bad:
+                problems.append("%s: refused %s" % (d.device_id, bad))
+            if s["losses"] and not allow_losses:
+                problems.append("%s: connection lost %s" % (d.device_id, s["losses"]))
+        assert not problems, "load devices:\n  " + "\n  ".join(problems)
+
+    def wait_done(self, timeout=WAIT):
+        """Until every device has published all its readings and had them acknowledged."""
+        def done():
+            for d in self.devices:
+                if d.errors:
+                    raise AssertionError("%s: %s" % (d.device_id, d.errors))
+            return all(d.done for d in self.devices)
+        try:
+            wait_until(done, timeout, interval=0.05, what="every load reading PUBACKed")
+        except AssertionError as e:
+            raise AssertionError("%s\n  %s" % (e, "\n  ".join(
+                "%s: %s" % (d.device_id, {k: v for k, v in d.snapshot().items()
+                                          if k != "unacked"}) for d in self.devices)))
+
+    def wait_acked(self, total, timeout=WAIT):
+        return wait_until(lambda: self.total_acked() >= total, timeout, interval=0.05,
+                          what="%d load readings PUBACKed (have %d)" % (total, self.total_acked()))
+
+    def stalled_for(self, seconds):
+        """True if no device got a PUBACK for `seconds` (returns the acked total seen)."""
+        before = self.total_acked()
+        time.sleep(seconds)
+        return before if self.total_acked() == before else None
+
+
+class Tally:
+    """Upstream arrivals of numbered readings, per device, matched against what the devices
+    saw PUBACKed.
+
+      arrivals[dev]    [(n, seq)] in arrival order (after the observer's own DUP filter)
+      missing[dev]     acked numbers that never arrived
+      duplicates[dev]  arrivals beyond the first of the same n; of those,
+        resent_upstream  ... with the seq of an earlier arrival (the gateway sent an entry
+                         again: its broker PUBACK or the delete was lost)
+        resent_device    ... with a new seq (the device sent the reading again, e.g. after
+                         a crash lost the PUBACK, and the gateway took it as new)
+      unexpected[dev]  arrivals of numbers the device never published
+      order_errors     after dropping repeats of an n: n or seq not strictly increasing
+      seq_conflicts    one seq carrying two different readings (a seq reused)"""
+
+    def __init__(self, observer, gateway, acked, published=None):
+        self.acked = {d: set(v) for d, v in acked.items()}
+        self.arrivals = {d: [] for d in acked}
+        for m in observer.messages(lambda m: m.get("gateway") == gateway
+                                   and m.get("device") in self.arrivals
+                                   and "temperature_c" in (m.json or {})):
+            self.arrivals[m.get("device")].append((reading_number(m), m.get("seq")))
+        self.missing, self.duplicates, self.unexpected = {}, {}, {}
+        self.resent_upstream, self.resent_device = 0, 0
+        self.order_errors, self.seq_conflicts = [], []
+        for d, arr in self.arrivals.items():
+            seen = [n for n, _ in arr]
+            got = set(seen)
+            miss = sorted(self.acked[d] - got)
+            if miss:
+                self.missing[d] = miss
+            dup = len(seen) - len(got)
+            if dup:
+                self.duplicates[d] = dup
+            pairs = set()
+            for n, seq in arr:
+                if (n, seq) in pairs:
+                    self.resent_upstream += 1
+                elif any(p[0] == n for p in pairs):
+                    self.resent_device += 1
+                pairs.add((n, seq))
+            if published is not None:
+                extra = sorted(got - set(published[d]))
+                if extra:
+                    self.unexpected[d] = extra
+            first, prev = set(), None
+            for n, seq in arr:
+                if n in first:
+                    continue
+                first.add(n)
+                if prev is not None and not (n > prev[0] and seq > prev[1]):
+                    self.order_errors.append("%s: reading %s (seq %s) after %s (seq %s)"
+                                             % (d, n, seq, prev[0], prev[1]))
+                prev = (n, seq)
+            by_seq = {}
+            for n, seq in arr:
+                if by_seq.setdefault(seq, n) != n:
+                    self.seq_conflicts.append("%s: seq %s carried readings %s and %s"
+                                              % (d, seq, by_seq[seq], n))
+
+    @property
+    def total_missing(self):
+        return sum(len(v) for v in self.missing.values())
+
+    @property
+    def total_duplicates(self):
+        return sum(self.duplicates.values())
+
+    @property
+    def total_arrived(self):
+        return sum(len(v) for v in self.arrivals.values())
+
+    def summary(self):
+        short = {d: (v[:10] + ["..."] if len(v) > 10 else v) for d, v in self.missing.items()}
+        return ("acked %d, arrived %d (distinct %d), missing %d %s, duplicates %d %s "
+                "(same seq %d, new seq %d), unexpected %s, order errors %d %s, "
+                "seq conflicts %d %s" % (
+                    sum(len(v) for v in self.acked.values()), self.total_arrived,
+                    self.total_arrived - self.total_duplicates, self.total_missing, short,
+                    self.total_duplicates, self.duplicates, self.resent_upstream,
+                    self.resent_device, self.unexpected or "none",
+                    len(self.order_errors), self.order_errors[:5], len(self.seq_conflicts),
+                    self.seq_conflicts[:5]))
+
+
+def wait_tally(observer, gateway, load, timeout=WAIT, settle=0.5):
+    """Waits until every reading the load's devices saw PUBACKed arrived upstream, then
+    until nothing more arrived for `settle` s (late duplicates count too); returns the
+    Tally. AssertionError listing the missing ones at the deadline."""
+    acked, published = load.acked(), load.published()
+    deadline = time.monotonic() + timeout
+    while True:
+        t = Tally(observer, gateway, acked, published)
+        if not t.missing:
+            break
+        if time.monotonic() >= deadline:
+            raise AssertionError("readings PUBACKed but not upstream after %.1fs: %s"
+                                 % (timeout, t.summary()))
+        time.sleep(0.1)
+    quiet_until = time.monotonic() + settle
+    while time.monotonic() < min(quiet_until, deadline + settle):
+        time.sleep(0.1)
+        t2 = Tally(observer, gateway, acked, published)
+        if t2.total_arrived != t.total_arrived:
+            t, quiet_until = t2, time.monotonic() + settle
+    return t

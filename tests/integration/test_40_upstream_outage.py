@@ -32,6 +32,8 @@ def test_outage_keeps_readings_in_order(make_gateway, upstream, devices):
     d.publish("esp/t", "30")
     got = upstream.wait_readings("dev0400", g.name, count=N + 2)
     assert got[-1].get("seq") == N + 2
+    # Losing the upstream connection never makes the gateway give up on a reading.
+    assert not g.events("upstream_rejected"), [e["raw"] for e in g.events("upstream_rejected")]
 
 
 def test_start_while_upstream_is_down(make_gateway, upstream, devices):
