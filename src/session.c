@@ -19,6 +19,7 @@
 #include "gateway_int.h"
 #include "iotgw/auth.h"
 #include "iotgw/log.h"
+#include "trust.h"
 
 #define SESSION_MAGIC 0x5e55104du
 #define READ_CHUNK 4096
@@ -265,36 +266,6 @@ static void on_timer(struct ev_loop *loop, struct ev_timer *t)
 	}
 }
 
-/* ---- identity ---- */
-
-/* Device ids end up in upstream topic names and journald fields, so they
- * must not carry MQTT wildcards, level separators, spaces or control bytes. */
-static bool device_id_valid(const char *id, size_t len)
-{
-	if (len == 0 || len > IOTGW_DEVICE_MAX)
-		return false;
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)id[i];
-		if (c <= 0x20 || c >= 0x7f || c == '/' || c == '+' || c == '#')
-			return false;
-	}
-	return true;
-}
-
-/* The device id of a client without a certificate: its client id, or the
- * <id> of a Watson IoT client id "d:<org>:<type>:<id>". */
-static void device_from_client_id(const char *cid, char *out, size_t cap)
-{
-	const char *id = cid;
-	if (strncmp(cid, "d:", 2) == 0) {
-		const char *p = strchr(cid + 2, ':');
-		p = p ? strchr(p + 1, ':') : NULL;
-		if (p)
-			id = p + 1;
-	}
-	snprintf(out, cap, "%s", id);
-}
-
 /* ---- packet handlers ---- */
 
 static void send_connack(struct session *s, uint8_t rc)
@@ -320,53 +291,6 @@ static void refuse_connect_as(struct session *s, uint8_t rc, const char *event,
 }
 
 #define refuse_connect(s, rc, ...) refuse_connect_as(s, rc, "connect_refused", __VA_ARGS__)
-
-/* password_file listeners: the device is who its password says it is. */
-static bool password_ok(struct session *s, const struct mqtt_connect *c)
-{
-	const struct listener *l = s->listener;
-	char dev[AUTH_DEVICE_MAX + 1], why[160];
-	if (!c->has_username || !c->has_password) {
-		refuse_connect_as(s, MQTT_CONNACK_BAD_USERNAME_PASSWORD, "auth_failed",
-				  "listener %s requires a user name and password", l->name);
-		return false;
-	}
-	if (auth_password_device(c->username.ptr, c->username.len, c->client_id.ptr,
-				 c->client_id.len, dev, sizeof dev, why, sizeof why) != 0) {
-		refuse_connect_as(s, MQTT_CONNACK_BAD_USERNAME_PASSWORD, "auth_failed", "%s", why);
-		return false;
-	}
-	if (!auth_pw_verify(l->pwfile, dev, (const uint8_t *)c->password.ptr, c->password.len)) {
-		refuse_connect_as(s, MQTT_CONNACK_BAD_USERNAME_PASSWORD, "auth_failed",
-				  "wrong password for device %s (or no such device in the "
-				  "password file)",
-				  dev);
-		return false;
-	}
-	snprintf(s->device, sizeof s->device, "%s", dev);
-	return true;
-}
-
-/* A certificate close to its end is worth a warning while there is time to
- * provision a new one; once per connection. */
-static void warn_if_expiring(struct session *s)
-{
-	unsigned window = s->listener->cert_expiry_warning_s;
-	time_t not_after;
-	if (!window || conn_peer_not_after(s->conn, &not_after) != 0)
-		return;
-	time_t now = time(NULL);
-	if (not_after - now > (time_t)window)
-		return;
-	struct tm tm;
-	char when[32] = "?";
-	if (gmtime_r(&not_after, &tm))
-		strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
-	struct log_fields f = fields_of(s);
-	log_event(LOG_WARNING, "cert_expiring", &f,
-		  "certificate of device %s expires %s (in %lld day(s)); provision a new one", s->device,
-		  when, (long long)((not_after - now) / 86400));
-}
 
 static void handle_connect(struct session *s, uint8_t flags, const uint8_t *body, size_t len)
 {
@@ -398,39 +322,21 @@ static void handle_connect(struct session *s, uint8_t flags, const uint8_t *body
 		refuse_connect(s, MQTT_CONNACK_SERVER_UNAVAILABLE, "out of memory");
 		return;
 	}
-	if (s->listener->tls == CFG_TLS_MUTUAL) {
-		if (!device_id_valid(s->cert_identity, strlen(s->cert_identity))) {
-			refuse_connect(s, MQTT_CONNACK_NOT_AUTHORIZED,
-				       "certificate identity is not a usable device id");
-			return;
-		}
-		snprintf(s->device, sizeof s->device, "%s", s->cert_identity);
-	} else {
-		char dev[IOTGW_DEVICE_MAX + 2];
-		device_from_client_id(s->client_id, dev, sizeof dev);
-		if (!device_id_valid(dev, strlen(dev))) {
-			refuse_connect(s, MQTT_CONNACK_IDENTIFIER_REJECTED,
-				       "client id \"%.64s\" is not a usable device id (1-64 "
-				       "printable characters, no '/', '+', '#' or spaces)",
-				       s->client_id);
-			return;
-		}
-		memcpy(s->device, dev, strlen(dev) + 1); /* valid ids fit: <= 64 bytes */
-	}
-	const struct listener *l = s->listener;
-	if (l->pwfile && !password_ok(s, &c))
-		return;
-	if ((l->tls == CFG_TLS_MUTUAL || l->pwfile) &&
-	    !auth_client_id_ok((enum auth_cid_policy)l->client_id_policy, s->device, c.client_id.ptr,
-			       c.client_id.len)) {
-		refuse_connect_as(s, MQTT_CONNACK_NOT_AUTHORIZED, "client_id_mismatch",
-				  "client id \"%.64s\" does not match device %s (client_id = %s)",
-				  s->client_id, s->device,
-				  auth_cid_policy_name((enum auth_cid_policy)l->client_id_policy));
+	struct trust_verdict v;
+	trust_connect(s->listener, s->cert_identity, &c, s->client_id, s->device, sizeof s->device,
+		      &v);
+	if (v.connack != MQTT_CONNACK_ACCEPTED) {
+		refuse_connect_as(s, v.connack, v.event, "%s", v.why);
 		return;
 	}
-	if (l->tls == CFG_TLS_MUTUAL)
-		warn_if_expiring(s);
+	time_t not_after;
+	char msg[256];
+	if (s->listener->tls == CFG_TLS_MUTUAL && conn_peer_not_after(s->conn, &not_after) == 0 &&
+	    trust_cert_expiring(not_after, time(NULL), s->listener->cert_expiry_warning_s, s->device,
+				msg, sizeof msg)) {
+		struct log_fields f = fields_of(s);
+		log_event(LOG_WARNING, "cert_expiring", &f, "%s", msg);
+	}
 
 	/* 3.1.4-2: a second connection with the same client id takes over. */
 	struct gateway *gw = s->gw;

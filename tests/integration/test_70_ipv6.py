@@ -33,8 +33,22 @@ def test_tls_on_ipv6_loopback(make_gateway, upstream, raw, pki):
     g.wait_event("device_connected", device="dev0001", peer=c.peer_str)
 
 
+def port_free_on_both():
+    """A port free on [::] and 127.0.0.1 a moment ago (an IPv6 ephemeral port can be in
+    use on IPv4, e.g. by another test's connection)."""
+    for _ in range(50):
+        port = gw.free_port(socket.AF_INET6, "::1")
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+    raise AssertionError("no port free on both IPv4 and IPv6 loopback")
+
+
 def test_v6only_shares_port_with_ipv4(make_gateway, upstream):
-    port = gw.free_port(socket.AF_INET6, "::1")
+    port = port_free_on_both()
     g = make_gateway(upstream=upstream, listeners=[
         gw.listener("any6", "off", host="::", port=port),
         gw.listener("v4", "off", host="127.0.0.1", port=port)])

@@ -1,0 +1,125 @@
+/* trust: the CONNECT-time identity and policy decisions; see trust.h. */
+#include "trust.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "gateway_int.h"
+#include "iotgw/auth.h"
+
+/* Device ids end up in upstream topic names and journald fields, so they
+ * must not carry MQTT wildcards, level separators, spaces or control bytes. */
+static bool device_id_valid(const char *id, size_t len)
+{
+	if (len == 0 || len > IOTGW_DEVICE_MAX)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)id[i];
+		if (c <= 0x20 || c >= 0x7f || c == '/' || c == '+' || c == '#')
+			return false;
+	}
+	return true;
+}
+
+/* The device id of a client without a certificate: its client id, or the
+ * <id> of a Watson IoT client id "d:<org>:<type>:<id>". */
+static void device_from_client_id(const char *cid, char *out, size_t cap)
+{
+	const char *id = cid;
+	if (strncmp(cid, "d:", 2) == 0) {
+		const char *p = strchr(cid + 2, ':');
+		p = p ? strchr(p + 1, ':') : NULL;
+		if (p)
+			id = p + 1;
+	}
+	snprintf(out, cap, "%s", id);
+}
+
+__attribute__((format(printf, 4, 5))) static void refuse(struct trust_verdict *v, uint8_t rc,
+							 const char *event, const char *fmt,
+							 ...)
+{
+	v->connack = rc;
+	v->event = event;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(v->why, sizeof v->why, fmt, ap);
+	va_end(ap);
+}
+
+/* password_file listeners: the device is who its password says it is. The
+ * device cannot tell an unknown id from a wrong password (same code). */
+static bool password_ok(const struct listener *l, const struct mqtt_connect *c, char *device,
+			size_t cap, struct trust_verdict *v)
+{
+	char dev[AUTH_DEVICE_MAX + 1], why[160];
+	if (!c->has_username || !c->has_password) {
+		refuse(v, MQTT_CONNACK_BAD_USERNAME_PASSWORD, "auth_failed",
+		       "listener %s requires a user name and password", l->name);
+		return false;
+	}
+	if (auth_password_device(c->username.ptr, c->username.len, c->client_id.ptr,
+				 c->client_id.len, dev, sizeof dev, why, sizeof why) != 0) {
+		refuse(v, MQTT_CONNACK_BAD_USERNAME_PASSWORD, "auth_failed", "%s", why);
+		return false;
+	}
+	if (!auth_pw_verify(l->pwfile, dev, (const uint8_t *)c->password.ptr, c->password.len)) {
+		refuse(v, MQTT_CONNACK_BAD_USERNAME_PASSWORD, "auth_failed",
+		       "wrong password for device %s (or no such device in the password file)",
+		       dev);
+		return false;
+	}
+	snprintf(device, cap, "%s", dev);
+	return true;
+}
+
+void trust_connect(const struct listener *l, const char *cert_identity,
+		   const struct mqtt_connect *c, const char *client_id, char *device, size_t cap,
+		   struct trust_verdict *v)
+{
+	v->connack = MQTT_CONNACK_ACCEPTED;
+	v->event = NULL;
+	v->why[0] = '\0';
+	if (l->tls == CFG_TLS_MUTUAL) {
+		if (!device_id_valid(cert_identity, strlen(cert_identity))) {
+			refuse(v, MQTT_CONNACK_NOT_AUTHORIZED, "connect_refused",
+			       "certificate identity is not a usable device id");
+			return;
+		}
+		snprintf(device, cap, "%s", cert_identity);
+	} else {
+		char dev[IOTGW_DEVICE_MAX + 2];
+		device_from_client_id(client_id, dev, sizeof dev);
+		if (!device_id_valid(dev, strlen(dev))) {
+			refuse(v, MQTT_CONNACK_IDENTIFIER_REJECTED, "connect_refused",
+			       "client id \"%.64s\" is not a usable device id (1-64 printable "
+			       "characters, no '/', '+', '#' or spaces)",
+			       client_id);
+			return;
+		}
+		snprintf(device, cap, "%s", dev);
+	}
+	if (l->pwfile && !password_ok(l, c, device, cap, v))
+		return;
+	enum auth_cid_policy policy = (enum auth_cid_policy)l->client_id_policy;
+	if ((l->tls == CFG_TLS_MUTUAL || l->pwfile) &&
+	    !auth_client_id_ok(policy, device, c->client_id.ptr, c->client_id.len))
+		refuse(v, MQTT_CONNACK_NOT_AUTHORIZED, "client_id_mismatch",
+		       "client id \"%.64s\" does not match device %s (client_id = %s)", client_id,
+		       device, auth_cid_policy_name(policy));
+}
+
+bool trust_cert_expiring(time_t not_after, time_t now, unsigned window_s, const char *device,
+			 char *msg, size_t cap)
+{
+	if (!window_s || not_after - now > (time_t)window_s)
+		return false;
+	struct tm tm;
+	char when[32] = "?";
+	if (gmtime_r(&not_after, &tm))
+		strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	snprintf(msg, cap, "certificate of device %s expires %s (in %lld day(s)); provision a new one",
+		 device, when, (long long)((not_after - now) / 86400));
+	return true;
+}
