@@ -8,19 +8,7 @@
 #include "gateway_int.h"
 #include "iotgw/auth.h"
 
-/* Device ids end up in upstream topic names and journald fields, so they
- * must not carry MQTT wildcards, level separators, spaces or control bytes. */
-static bool device_id_valid(const char *id, size_t len)
-{
-	if (len == 0 || len > IOTGW_DEVICE_MAX)
-		return false;
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)id[i];
-		if (c <= 0x20 || c >= 0x7f || c == '/' || c == '+' || c == '#')
-			return false;
-	}
-	return true;
-}
+_Static_assert(AUTH_DEVICE_MAX == IOTGW_DEVICE_MAX, "one device id length everywhere");
 
 /* The device id of a client without a certificate: its client id, or the
  * <id> of a Watson IoT client id "d:<org>:<type>:<id>". */
@@ -81,8 +69,10 @@ void trust_connect(const struct listener *l, const char *cert_identity,
 	v->connack = MQTT_CONNACK_ACCEPTED;
 	v->event = NULL;
 	v->why[0] = '\0';
+	/* Device ids end up in upstream topic names and journald fields: no
+	 * wildcards, level separators, spaces or control bytes. */
 	if (l->tls == CFG_TLS_MUTUAL) {
-		if (!device_id_valid(cert_identity, strlen(cert_identity))) {
+		if (!auth_device_id_valid(cert_identity, strlen(cert_identity))) {
 			refuse(v, MQTT_CONNACK_NOT_AUTHORIZED, "connect_refused",
 			       "certificate identity is not a usable device id");
 			return;
@@ -91,7 +81,7 @@ void trust_connect(const struct listener *l, const char *cert_identity,
 	} else {
 		char dev[IOTGW_DEVICE_MAX + 2];
 		device_from_client_id(client_id, dev, sizeof dev);
-		if (!device_id_valid(dev, strlen(dev))) {
+		if (!auth_device_id_valid(dev, strlen(dev))) {
 			refuse(v, MQTT_CONNACK_IDENTIFIER_REJECTED, "connect_refused",
 			       "client id \"%.64s\" is not a usable device id (1-64 printable "
 			       "characters, no '/', '+', '#' or spaces)",
