@@ -19,17 +19,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
-__attribute__((format(printf, 3, 4))) static int fail(char *why, size_t whylen, const char *fmt,
-						      ...)
-{
-	if (why && whylen > 0) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(why, whylen, fmt, ap);
-		va_end(ap);
-	}
-	return -1;
-}
+#include "iotgw/reason.h"
 
 /* A printable, bounded rendering of untrusted bytes for reasons that end up
  * in logs: at most 64 bytes shown, anything outside ASCII 0x20..0x7e as \xHH. */
@@ -103,9 +93,9 @@ static bool is_space(char c)
 int auth_acl_pattern_check(const char *pat, size_t len, char *why, size_t whylen)
 {
 	if (len == 0)
-		return fail(why, whylen, "empty pattern");
+		return reason_fail(why, whylen, "empty pattern");
 	if (len > AUTH_ACL_PATTERN_MAX)
-		return fail(why, whylen, "longer than %d bytes", AUTH_ACL_PATTERN_MAX);
+		return reason_fail(why, whylen, "longer than %d bytes", AUTH_ACL_PATTERN_MAX);
 	size_t start = 0;
 	for (size_t i = 0; i <= len; i++) {
 		if (i < len && pat[i] != '/')
@@ -116,20 +106,20 @@ int auth_acl_pattern_check(const char *pat, size_t len, char *why, size_t whylen
 		if (memchr(lv, '+', n) || memchr(lv, '#', n)) {
 			/* 4.7.1.2/4.7.1.3: a wildcard is a whole level, '#' the last. */
 			if (n != 1)
-				return fail(why, whylen, "'+' and '#' must be a whole level");
+				return reason_fail(why, whylen, "'+' and '#' must be a whole level");
 			if (lv[0] == '#' && !last)
-				return fail(why, whylen, "'#' must be the last level");
+				return reason_fail(why, whylen, "'#' must be the last level");
 		} else if (memchr(lv, '{', n) || memchr(lv, '}', n)) {
 			/* Catches typos like {Device} or {device}-x, which would
 			 * otherwise be literals that never match. */
 			if (n != 8 || memcmp(lv, "{device}", 8) != 0)
-				return fail(why, whylen, "'{' and '}' are only allowed in a "
-							 "whole {device} level");
+				return reason_fail(why, whylen, "'{' and '}' are only allowed in a "
+								"whole {device} level");
 		}
 		for (size_t k = 0; k < n; k++) {
 			unsigned char c = (unsigned char)lv[k];
 			if (c < 0x20 || c == 0x7f)
-				return fail(why, whylen, "control character in pattern");
+				return reason_fail(why, whylen, "control character in pattern");
 		}
 		start = i + 1;
 	}
@@ -184,7 +174,7 @@ int auth_acl_compile(const char *patterns, struct auth_acl **out, char *why, siz
 	struct auth_acl *acl = calloc(1, sizeof *acl);
 	if (!acl || !(acl->text = strdup(patterns))) {
 		free(acl);
-		return fail(why, whylen, "out of memory");
+		return reason_fail(why, whylen, "out of memory");
 	}
 	const char *p = acl->text;
 	char q[4 * 64 + 8];
@@ -202,26 +192,26 @@ int auth_acl_compile(const char *patterns, struct auth_acl **out, char *why, siz
 			acl->none = true;
 		} else if (auth_acl_pattern_check(p, n, reason, sizeof reason) != 0) {
 			/* p points into acl->text: quote before freeing */
-			(void)fail(why, whylen, "pattern %s: %s", quote(q, sizeof q, p, n), reason);
+			(void)reason_fail(why, whylen, "pattern %s: %s", quote(q, sizeof q, p, n), reason);
 			auth_acl_free(acl);
 			return -1;
 		} else if (acl->npats == AUTH_ACL_PATTERNS_MAX) {
 			auth_acl_free(acl);
-			return fail(why, whylen, "more than %d patterns", AUTH_ACL_PATTERNS_MAX);
+			return reason_fail(why, whylen, "more than %d patterns", AUTH_ACL_PATTERNS_MAX);
 		} else if (acl_add(acl, p, n) != 0) {
 			auth_acl_free(acl);
-			return fail(why, whylen, "out of memory");
+			return reason_fail(why, whylen, "out of memory");
 		}
 		p = e;
 	}
 	if (acl->none && acl->npats > 0) {
 		auth_acl_free(acl);
-		return fail(why, whylen, "\"none\" disables the check and cannot be combined "
-					 "with patterns");
+		return reason_fail(why, whylen, "\"none\" disables the check and cannot be combined "
+						"with patterns");
 	}
 	if (!acl->none && acl->npats == 0) {
 		auth_acl_free(acl);
-		return fail(why, whylen, "no patterns (use \"none\" to disable the check)");
+		return reason_fail(why, whylen, "no patterns (use \"none\" to disable the check)");
 	}
 	*out = acl;
 	return 0;
@@ -232,17 +222,17 @@ int auth_acl_from_list(const char *const *patterns, size_t n, struct auth_acl **
 {
 	*out = NULL;
 	if (n == 0)
-		return fail(why, whylen, "no patterns (use \"none\" to disable the check)");
+		return reason_fail(why, whylen, "no patterns (use \"none\" to disable the check)");
 	size_t total = 1;
 	for (size_t i = 0; i < n; i++) {
 		for (const char *c = patterns[i]; *c; c++)
 			if (is_space(*c))
-				return fail(why, whylen, "pattern %zu contains white space", i + 1);
+				return reason_fail(why, whylen, "pattern %zu contains white space", i + 1);
 		total += strlen(patterns[i]) + 1;
 	}
 	char *text = malloc(total);
 	if (!text)
-		return fail(why, whylen, "out of memory");
+		return reason_fail(why, whylen, "out of memory");
 	size_t o = 0;
 	for (size_t i = 0; i < n; i++) {
 		size_t k = strlen(patterns[i]);
@@ -387,23 +377,23 @@ int auth_password_device(const char *username, size_t ulen, const char *cid, siz
 	if (cap > 0)
 		out[0] = '\0';
 	if (!username)
-		return fail(why, whylen, "no user name and password (this listener requires them)");
+		return reason_fail(why, whylen, "no user name and password (this listener requires them)");
 	if (ulen == strlen(AUTH_WATSON_TOKEN_USER) &&
 	    memcmp(username, AUTH_WATSON_TOKEN_USER, ulen) == 0) {
 		if (!auth_watson_device(cid, clen, &dev, &dlen))
-			return fail(why, whylen,
-				    "user name use-token-auth needs a Watson client id "
-				    "d:<org>:<type>:<id>, not %s",
-				    quote(q, sizeof q, cid ? cid : "", cid ? clen : 0));
+			return reason_fail(why, whylen,
+					   "user name use-token-auth needs a Watson client id "
+					   "d:<org>:<type>:<id>, not %s",
+					   quote(q, sizeof q, cid ? cid : "", cid ? clen : 0));
 	}
 	if (!auth_device_id_valid(dev, dlen))
-		return fail(why, whylen,
-			    "%s %s is not a usable device id (1-64 printable characters, no "
-			    "'/', '+', '#' or spaces)",
-			    dev == username ? "user name" : "Watson device id",
-			    quote(q, sizeof q, dev, dlen));
+		return reason_fail(why, whylen,
+				   "%s %s is not a usable device id (1-64 printable characters, no "
+				   "'/', '+', '#' or spaces)",
+				   dev == username ? "user name" : "Watson device id",
+				   quote(q, sizeof q, dev, dlen));
 	if (cap <= dlen)
-		return fail(why, whylen, "device id buffer too small");
+		return reason_fail(why, whylen, "device id buffer too small");
 	memcpy(out, dev, dlen);
 	out[dlen] = '\0';
 	return 0;
@@ -518,8 +508,8 @@ static int parse_hash(const char *p, size_t n, struct pw_entry *e, char *why, si
 		char q[4 * 64 + 8];
 		const char *d = memchr(p + (n > 0), '$', n > 0 ? n - 1 : 0);
 		size_t shown = d ? (size_t)(d - p) + 1 : n;
-		return fail(why, whylen, "unsupported hash scheme %s (expected %s)",
-			    quote(q, sizeof q, p, shown), AUTH_PW_SCHEME);
+		return reason_fail(why, whylen, "unsupported hash scheme %s (expected %s)",
+				   quote(q, sizeof q, p, shown), AUTH_PW_SCHEME);
 	}
 	p += sl;
 	n -= sl;
@@ -528,33 +518,33 @@ static int parse_hash(const char *p, size_t n, struct pw_entry *e, char *why, si
 	const char *d1 = memchr(p, '$', n);
 	const char *d2 = d1 ? memchr(d1 + 1, '$', (size_t)(end - d1 - 1)) : NULL;
 	if (!d2 || memchr(d2 + 1, '$', (size_t)(end - d2 - 1)))
-		return fail(why, whylen, "expected %sITERATIONS$SALT$HASH", AUTH_PW_SCHEME);
+		return reason_fail(why, whylen, "expected %sITERATIONS$SALT$HASH", AUTH_PW_SCHEME);
 	size_t itn = (size_t)(d1 - p);
 	unsigned long it = 0;
 	if (itn == 0 || itn > 9)
-		return fail(why, whylen, "iterations must be %u..%u", AUTH_PW_MIN_ITERATIONS,
-			    AUTH_PW_MAX_ITERATIONS);
+		return reason_fail(why, whylen, "iterations must be %u..%u", AUTH_PW_MIN_ITERATIONS,
+				   AUTH_PW_MAX_ITERATIONS);
 	for (size_t i = 0; i < itn; i++) {
 		if (p[i] < '0' || p[i] > '9')
-			return fail(why, whylen, "iterations: not a number");
+			return reason_fail(why, whylen, "iterations: not a number");
 		it = it * 10 + (unsigned long)(p[i] - '0');
 	}
 	if (it < AUTH_PW_MIN_ITERATIONS || it > AUTH_PW_MAX_ITERATIONS)
-		return fail(why, whylen, "iterations %lu outside %u..%u", it,
-			    AUTH_PW_MIN_ITERATIONS, AUTH_PW_MAX_ITERATIONS);
+		return reason_fail(why, whylen, "iterations %lu outside %u..%u", it,
+				   AUTH_PW_MIN_ITERATIONS, AUTH_PW_MAX_ITERATIONS);
 	e->iterations = (unsigned)it;
 	long sn = b64_decode(d1 + 1, (size_t)(d2 - d1 - 1), e->salt, sizeof e->salt);
 	if (sn < 0)
-		return fail(why, whylen, "salt is not base64 of at most %u bytes",
-			    AUTH_PW_SALT_MAX);
+		return reason_fail(why, whylen, "salt is not base64 of at most %u bytes",
+				   AUTH_PW_SALT_MAX);
 	if ((size_t)sn < AUTH_PW_SALT_MIN)
-		return fail(why, whylen, "salt of %ld bytes is too short (at least %u)", sn,
-			    AUTH_PW_SALT_MIN);
+		return reason_fail(why, whylen, "salt of %ld bytes is too short (at least %u)", sn,
+				   AUTH_PW_SALT_MIN);
 	e->saltlen = (size_t)sn;
 	uint8_t h[AUTH_PW_HASH_LEN + 3];
 	long hn = b64_decode(d2 + 1, (size_t)(end - d2 - 1), h, sizeof h);
 	if (hn != (long)AUTH_PW_HASH_LEN)
-		return fail(why, whylen, "hash is not base64 of %u bytes", AUTH_PW_HASH_LEN);
+		return reason_fail(why, whylen, "hash is not base64 of %u bytes", AUTH_PW_HASH_LEN);
 	memcpy(e->hash, h, AUTH_PW_HASH_LEN);
 	return 0;
 }
@@ -578,14 +568,14 @@ static int parse_entry(const char *p, size_t n, struct pw_entry *e, char *why, s
 {
 	const char *colon = memchr(p, ':', n);
 	if (!colon)
-		return fail(why, whylen, "expected DEVICE:%sITERATIONS$SALT$HASH", AUTH_PW_SCHEME);
+		return reason_fail(why, whylen, "expected DEVICE:%sITERATIONS$SALT$HASH", AUTH_PW_SCHEME);
 	size_t dlen = (size_t)(colon - p);
 	if (!auth_device_id_valid(p, dlen)) {
 		char q[4 * 64 + 8];
-		return fail(why, whylen,
-			    "device id %s is not usable (1-64 printable characters, no '/', "
-			    "'+', '#' or spaces)",
-			    quote(q, sizeof q, p, dlen));
+		return reason_fail(why, whylen,
+				   "device id %s is not usable (1-64 printable characters, no '/', "
+				   "'+', '#' or spaces)",
+				   quote(q, sizeof q, p, dlen));
 	}
 	memcpy(e->device, p, dlen);
 	e->device[dlen] = '\0';
@@ -784,30 +774,30 @@ int auth_pw_hash_line(const char *device, const uint8_t *pw, size_t len, unsigne
 	if (cap > 0)
 		out[0] = '\0';
 	if (!device || !auth_device_id_valid(device, strlen(device)) || strchr(device, ':'))
-		return fail(why, whylen,
-			    "not a usable device id (1-64 printable characters, no '/', '+', "
-			    "'#', ':' or spaces)");
+		return reason_fail(why, whylen,
+				   "not a usable device id (1-64 printable characters, no '/', '+', "
+				   "'#', ':' or spaces)");
 	if (len == 0)
-		return fail(why, whylen, "empty password");
+		return reason_fail(why, whylen, "empty password");
 	if (len > AUTH_PW_MAX_LEN)
-		return fail(why, whylen, "password longer than %u bytes", AUTH_PW_MAX_LEN);
+		return reason_fail(why, whylen, "password longer than %u bytes", AUTH_PW_MAX_LEN);
 	if (iterations < AUTH_PW_MIN_ITERATIONS || iterations > AUTH_PW_MAX_ITERATIONS)
-		return fail(why, whylen, "iterations must be %u..%u", AUTH_PW_MIN_ITERATIONS,
-			    AUTH_PW_MAX_ITERATIONS);
+		return reason_fail(why, whylen, "iterations must be %u..%u", AUTH_PW_MIN_ITERATIONS,
+				   AUTH_PW_MAX_ITERATIONS);
 	uint8_t s[AUTH_PW_SALT_MAX];
 	if (!salt) {
 		saltlen = AUTH_PW_SALT_LEN;
 		if (RAND_bytes(s, (int)saltlen) != 1)
-			return fail(why, whylen, "no random bytes for the salt");
+			return reason_fail(why, whylen, "no random bytes for the salt");
 	} else {
 		if (saltlen < AUTH_PW_SALT_MIN || saltlen > AUTH_PW_SALT_MAX)
-			return fail(why, whylen, "salt must be %u..%u bytes", AUTH_PW_SALT_MIN,
-				    AUTH_PW_SALT_MAX);
+			return reason_fail(why, whylen, "salt must be %u..%u bytes", AUTH_PW_SALT_MIN,
+					   AUTH_PW_SALT_MAX);
 		memcpy(s, salt, saltlen);
 	}
 	uint8_t h[AUTH_PW_HASH_LEN];
 	if (auth_pbkdf2_sha256(pw, len, s, saltlen, iterations, h, sizeof h) != 0)
-		return fail(why, whylen, "PBKDF2 failed");
+		return reason_fail(why, whylen, "PBKDF2 failed");
 	char s64[4 * ((AUTH_PW_SALT_MAX + 2) / 3) + 1];
 	char h64[4 * ((AUTH_PW_HASH_LEN + 2) / 3) + 1];
 	b64_encode(s, saltlen, s64);
@@ -817,7 +807,7 @@ int auth_pw_hash_line(const char *device, const uint8_t *pw, size_t len, unsigne
 	if (n < 0 || (size_t)n >= cap) {
 		if (cap > 0)
 			out[0] = '\0';
-		return fail(why, whylen, "entry longer than the buffer");
+		return reason_fail(why, whylen, "entry longer than the buffer");
 	}
 	return 0;
 }

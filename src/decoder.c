@@ -8,12 +8,12 @@
 
 #include <cjson/cJSON.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "iotgw/mqtt_codec.h"
+#include "iotgw/reason.h"
 
 #define QUOTE_MAX 40  /* payload bytes quoted in a reason */
 #define NUMBER_MAX 64 /* longest number token accepted (sign, digits, point, exponent) */
@@ -21,20 +21,6 @@
  * a value that is exactly on a bound in decimal a few ulps outside it; readings
  * are reported to 0.01 C, so this slack never admits a visibly different value. */
 #define RANGE_SLACK 1e-9
-
-static int fail(char *why, size_t whylen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int fail(char *why, size_t whylen, const char *fmt, ...)
-{
-	if (why && whylen > 0) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(why, whylen, fmt, ap);
-		va_end(ap);
-	}
-	return -1;
-}
 
 static bool is_ws(unsigned char c)
 {
@@ -103,12 +89,12 @@ static int check_text(const unsigned char *s, size_t n, char *why, size_t whylen
 		unsigned char c = s[i];
 		if (c < 0x80) {
 			if (c == 0)
-				return fail(why, whylen,
-					    "payload contains a NUL byte at offset %zu", i);
+				return reason_fail(why, whylen,
+						   "payload contains a NUL byte at offset %zu", i);
 			if ((c < 0x20 && !is_ws(c)) || c == 0x7f)
-				return fail(why, whylen,
-					    "payload contains control byte 0x%02x at offset %zu", c,
-					    i);
+				return reason_fail(why, whylen,
+						   "payload contains control byte 0x%02x at offset %zu", c,
+						   i);
 			i++;
 			continue;
 		}
@@ -144,7 +130,7 @@ static int check_text(const unsigned char *s, size_t n, char *why, size_t whylen
 	}
 	return 0;
 bad:
-	return fail(why, whylen, "payload is not valid UTF-8 (byte 0x%02x at offset %zu)", s[i], i);
+	return reason_fail(why, whylen, "payload is not valid UTF-8 (byte 0x%02x at offset %zu)", s[i], i);
 }
 
 enum num_rc { NUM_OK = 0, NUM_SYNTAX, NUM_RANGE, NUM_LONG };
@@ -218,15 +204,15 @@ static int parse_whole_number(const char *p, size_t n, const char *prefix, doubl
 			return 0;
 		break;
 	case NUM_RANGE:
-		return fail(why, whylen, "%snumber out of range: %s", prefix,
-			    quote(q, sizeof(q), p, n));
+		return reason_fail(why, whylen, "%snumber out of range: %s", prefix,
+				   quote(q, sizeof(q), p, n));
 	case NUM_LONG:
-		return fail(why, whylen, "%snumber too long: %s", prefix,
-			    quote(q, sizeof(q), p, n));
+		return reason_fail(why, whylen, "%snumber too long: %s", prefix,
+				   quote(q, sizeof(q), p, n));
 	case NUM_SYNTAX:
 		break;
 	}
-	return fail(why, whylen, "%snot a number: %s", prefix, quote(q, sizeof(q), p, n));
+	return reason_fail(why, whylen, "%snot a number: %s", prefix, quote(q, sizeof(q), p, n));
 }
 
 /* "C", "F", "c", "f", "°C", "°F" (U+00B0 in UTF-8); 'C' or 'F' into *unit. */
@@ -283,14 +269,14 @@ static int finish(const struct dec_rule *rule, enum dec_format fmt, double value
 		fmt_num(hi, rule->max_c);
 		if (unit == 'F') {
 			fmt_derived(b, c);
-			return fail(why, whylen, "temperature %s F (%s C) outside %s..%s C", a, b,
-				    lo, hi);
+			return reason_fail(why, whylen, "temperature %s F (%s C) outside %s..%s C", a, b,
+					   lo, hi);
 		}
-		return fail(why, whylen, "temperature %s C outside %s..%s C", a, lo, hi);
+		return reason_fail(why, whylen, "temperature %s C outside %s..%s C", a, lo, hi);
 	}
 	if (has_hum && !(hum >= 0.0 && hum <= 100.0)) {
 		fmt_num(a, hum);
-		return fail(why, whylen, "humidity %s %% outside 0..100 %%", a);
+		return reason_fail(why, whylen, "humidity %s %% outside 0..100 %%", a);
 	}
 	out->format = fmt;
 	out->temperature_c = c;
@@ -311,11 +297,11 @@ static int decode_number(const struct dec_rule *rule, const char *p, size_t n,
 	case NUM_OK:
 		break;
 	case NUM_RANGE:
-		return fail(why, whylen, "number out of range: %s", quote(q, sizeof(q), p, n));
+		return reason_fail(why, whylen, "number out of range: %s", quote(q, sizeof(q), p, n));
 	case NUM_LONG:
-		return fail(why, whylen, "number too long: %s", quote(q, sizeof(q), p, n));
+		return reason_fail(why, whylen, "number too long: %s", quote(q, sizeof(q), p, n));
 	case NUM_SYNTAX:
-		return fail(why, whylen, "not a number: %s", quote(q, sizeof(q), p, n));
+		return reason_fail(why, whylen, "not a number: %s", quote(q, sizeof(q), p, n));
 	}
 	const char *rest = p + used;
 	size_t rn = n - used;
@@ -323,7 +309,7 @@ static int decode_number(const struct dec_rule *rule, const char *p, size_t n,
 	/* Anything after the number must be exactly a unit: "21.5x", "0x10" and
 	 * "21.5 22" are not numbers. */
 	if (rn > 0 && parse_unit(rest, rn, &unit) != 0)
-		return fail(why, whylen, "not a number: %s", quote(q, sizeof(q), p, n));
+		return reason_fail(why, whylen, "not a number: %s", quote(q, sizeof(q), p, n));
 	return finish(rule, DEC_NUMBER, v, unit, false, 0.0, out, why, whylen);
 }
 
@@ -337,20 +323,20 @@ static int decode_adc(const struct dec_rule *rule, const char *p, size_t n,
 		return -1;
 	if (!(raw >= 0.0)) {
 		fmt_num(a, raw);
-		return fail(why, whylen, "ADC: raw count %s is negative", a);
+		return reason_fail(why, whylen, "ADC: raw count %s is negative", a);
 	}
 	if (raw == 0.0)
 		raw = 0.0; /* "-0" would be forwarded as "raw":-0 */
 	double c = raw * rule->scale + rule->offset;
 	fmt_num(a, raw);
 	if (!isfinite(c))
-		return fail(why, whylen, "ADC: raw count %s calibrates to a non-finite value", a);
+		return reason_fail(why, whylen, "ADC: raw count %s calibrates to a non-finite value", a);
 	if (!in_range(c, rule->min_c, rule->max_c)) {
 		fmt_derived(b, c);
 		fmt_num(lo, rule->min_c);
 		fmt_num(hi, rule->max_c);
-		return fail(why, whylen, "temperature %s C (raw %s) outside %s..%s C", b, a, lo,
-			    hi);
+		return reason_fail(why, whylen, "temperature %s C (raw %s) outside %s..%s C", b, a, lo,
+				   hi);
 	}
 	out->format = DEC_ADC;
 	out->temperature_c = c;
@@ -392,10 +378,10 @@ static int member(const cJSON *obj, const char *a, const char *b, const char *pr
 			continue;
 		if (hit) {
 			if (strcmp(hit->string, c->string) == 0)
-				return fail(why, whylen, "%s: duplicate \"%s\" key", prefix,
-					    c->string);
-			return fail(why, whylen, "%s: both \"%s\" and \"%s\" keys", prefix,
-				    hit->string, c->string);
+				return reason_fail(why, whylen, "%s: duplicate \"%s\" key", prefix,
+						   c->string);
+			return reason_fail(why, whylen, "%s: both \"%s\" and \"%s\" keys", prefix,
+					   hit->string, c->string);
 		}
 		hit = c;
 	}
@@ -410,7 +396,7 @@ static int json_number(const cJSON *v, const char *prefix, const char *path, dou
 	if (cJSON_IsNumber(v)) {
 		/* cJSON turns 1e400 into an infinity instead of failing. */
 		if (!isfinite(v->valuedouble))
-			return fail(why, whylen, "%s: \"%s\" is out of range", prefix, path);
+			return reason_fail(why, whylen, "%s: \"%s\" is out of range", prefix, path);
 		*out = v->valuedouble;
 		return 0;
 	}
@@ -420,7 +406,7 @@ static int json_number(const cJSON *v, const char *prefix, const char *path, dou
 		return parse_whole_number(v->valuestring, strlen(v->valuestring), pre, out, why,
 					  whylen);
 	}
-	return fail(why, whylen, "%s: \"%s\" is %s, not a number", prefix, path, json_type(v));
+	return reason_fail(why, whylen, "%s: \"%s\" is %s, not a number", prefix, path, json_type(v));
 }
 
 /* Reads temp/temperature, humidity/hum and unit from obj (the payload object,
@@ -439,16 +425,16 @@ static int decode_fields(const struct dec_rule *rule, enum dec_format fmt, const
 	    member(obj, "unit", NULL, prefix, &u, why, whylen) != 0)
 		return -1;
 	if (!t)
-		return fail(why, whylen, "%s: no \"temp\" or \"temperature\" key%s", prefix,
-			    *inner ? " in \"d\"" : "");
+		return reason_fail(why, whylen, "%s: no \"temp\" or \"temperature\" key%s", prefix,
+				   *inner ? " in \"d\"" : "");
 	if (u) {
 		if (!cJSON_IsString(u) || !u->valuestring)
-			return fail(why, whylen, "%s: \"%sunit\" is %s, not \"C\" or \"F\"", prefix,
-				    inner, json_type(u));
+			return reason_fail(why, whylen, "%s: \"%sunit\" is %s, not \"C\" or \"F\"", prefix,
+					   inner, json_type(u));
 		if (parse_unit(u->valuestring, strlen(u->valuestring), &unit) != 0)
-			return fail(why, whylen, "%s: unknown unit %s (expected \"C\" or \"F\")",
-				    prefix,
-				    quote(q, sizeof(q), u->valuestring, strlen(u->valuestring)));
+			return reason_fail(why, whylen, "%s: unknown unit %s (expected \"C\" or \"F\")",
+					   prefix,
+					   quote(q, sizeof(q), u->valuestring, strlen(u->valuestring)));
 	}
 	snprintf(path, sizeof(path), "%s%s", inner, t->string);
 	if (json_number(t, prefix, path, &temp, why, whylen) != 0)
@@ -488,8 +474,8 @@ static int decode_json(const struct dec_rule *rule, enum dec_format fmt, const c
 	ptrdiff_t nul = escaped_nul(p, n);
 
 	if (nul >= 0)
-		return fail(why, whylen, "%s: escaped NUL (\\u0000) at offset %zu", prefix,
-			    base + (size_t)nul);
+		return reason_fail(why, whylen, "%s: escaped NUL (\\u0000) at offset %zu", prefix,
+				   base + (size_t)nul);
 	/* With a length, cJSON never reads past p + n; we check the end ourselves
 	 * because require_null_terminated would demand a NUL inside the length.
 	 * Nesting deeper than CJSON_NESTING_LIMIT fails here, without recursion
@@ -497,17 +483,17 @@ static int decode_json(const struct dec_rule *rule, enum dec_format fmt, const c
 	cJSON *root = cJSON_ParseWithLengthOpts(p, n, &end, 0);
 	if (!root) {
 		size_t at = end && end >= p && end <= p + n ? (size_t)(end - p) : 0;
-		return fail(why, whylen, "%s: syntax error near offset %zu", prefix, base + at);
+		return reason_fail(why, whylen, "%s: syntax error near offset %zu", prefix, base + at);
 	}
 	if (end != p + n) {
 		/* p is trimmed, so anything after the value is not whitespace. */
 		size_t at = end && end >= p && end <= p + n ? (size_t)(end - p) : 0;
-		rc = fail(why, whylen, "%s: unexpected data after the value at offset %zu", prefix,
-			  base + at);
+		rc = reason_fail(why, whylen, "%s: unexpected data after the value at offset %zu", prefix,
+				 base + at);
 		goto done;
 	}
 	if (!cJSON_IsObject(root)) {
-		rc = fail(why, whylen, "%s: payload is %s, not an object", prefix, json_type(root));
+		rc = reason_fail(why, whylen, "%s: payload is %s, not an object", prefix, json_type(root));
 		goto done;
 	}
 
@@ -522,11 +508,11 @@ static int decode_json(const struct dec_rule *rule, enum dec_format fmt, const c
 	}
 	if (fmt == DEC_WATSON) {
 		if (!d) {
-			rc = fail(why, whylen, "Watson: no \"d\" object");
+			rc = reason_fail(why, whylen, "Watson: no \"d\" object");
 			goto done;
 		}
 		if (!cJSON_IsObject(d)) {
-			rc = fail(why, whylen, "Watson: \"d\" is %s, not an object", json_type(d));
+			rc = reason_fail(why, whylen, "Watson: \"d\" is %s, not an object", json_type(d));
 			goto done;
 		}
 		rc = decode_fields(rule, DEC_WATSON, d, "Watson", "d.", out, why, whylen);
@@ -581,13 +567,13 @@ int dec_payload(const struct dec_rule *rule, const uint8_t *payload, size_t len,
 	if (!rule)
 		rule = &builtin_rules[1];
 	if (len == 0 || !payload)
-		return fail(why, whylen, "empty payload");
+		return reason_fail(why, whylen, "empty payload");
 	/* Firmware that publishes sizeof(buf) instead of strlen(buf) sends the C
 	 * string terminator along; one trailing NUL is that, not data. */
 	if (payload[len - 1] == 0)
 		len--;
 	if (len == 0)
-		return fail(why, whylen, "empty payload");
+		return reason_fail(why, whylen, "empty payload");
 	if (check_text(payload, len, why, whylen) != 0)
 		return -1;
 
@@ -595,7 +581,7 @@ int dec_payload(const struct dec_rule *rule, const uint8_t *payload, size_t len,
 	size_t n = len;
 	trim(&p, &n);
 	if (n == 0)
-		return fail(why, whylen, "payload is only whitespace");
+		return reason_fail(why, whylen, "payload is only whitespace");
 	size_t base = (size_t)(p - (const char *)payload);
 
 	switch (rule->format) {
@@ -611,7 +597,7 @@ int dec_payload(const struct dec_rule *rule, const uint8_t *payload, size_t len,
 	case DEC_ADC:
 		return decode_adc(rule, p, n, out, why, whylen);
 	}
-	return fail(why, whylen, "unknown decode format %d", (int)rule->format);
+	return reason_fail(why, whylen, "unknown decode format %d", (int)rule->format);
 }
 
 const struct dec_rule *dec_rule_for(const struct dec_rule *rules, size_t nrules,

@@ -6,28 +6,14 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "iotgw/mqtt_codec.h"
+#include "iotgw/reason.h"
 
 #define TOPIC_MAX 65535 /* 1.5.3: an MQTT string is at most 65535 bytes */
-
-static int fail(char *why, size_t whylen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int fail(char *why, size_t whylen, const char *fmt, ...)
-{
-	if (why && whylen > 0) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(why, whylen, fmt, ap);
-		va_end(ap);
-	}
-	return -1;
-}
 
 /* Adds s[0..n) as a JSON string (NULL as JSON null). cJSON copies bytes
  * through unchecked, so text that is not valid UTF-8 would make the whole
@@ -262,37 +248,37 @@ int reading_topic(const char *tmpl, const char *device, const char *gateway, con
 int reading_topic_check(const char *tmpl, char *why, size_t whylen)
 {
 	if (!tmpl || !*tmpl)
-		return fail(why, whylen, "topic template is empty");
+		return reason_fail(why, whylen, "topic template is empty");
 	size_t len = strlen(tmpl);
 	if (len > TOPIC_MAX)
-		return fail(why, whylen, "topic template is longer than %d bytes", TOPIC_MAX);
+		return reason_fail(why, whylen, "topic template is longer than %d bytes", TOPIC_MAX);
 	if (!mqtt_utf8_valid(tmpl, len))
-		return fail(why, whylen, "topic template is not valid UTF-8 (MQTT 1.5.3)");
+		return reason_fail(why, whylen, "topic template is not valid UTF-8 (MQTT 1.5.3)");
 	if (tmpl[0] == '$')
-		return fail(why, whylen,
-			    "topic template must not start with '$' (reserved, MQTT 4.7.2)");
+		return reason_fail(why, whylen,
+				   "topic template must not start with '$' (reserved, MQTT 4.7.2)");
 	for (size_t i = 0; i < len; i++) {
 		char c = tmpl[i];
 		if (c == '+' || c == '#')
-			return fail(why, whylen,
-				    "wildcard '%c' at offset %zu not allowed in a topic name "
-				    "(MQTT 3.3.2.1)",
-				    c, i);
+			return reason_fail(why, whylen,
+					   "wildcard '%c' at offset %zu not allowed in a topic name "
+					   "(MQTT 3.3.2.1)",
+					   c, i);
 		if (c == '}')
-			return fail(why, whylen, "'}' without '{' at offset %zu", i);
+			return reason_fail(why, whylen, "'}' without '{' at offset %zu", i);
 		if (c != '{')
 			continue;
 		const char *close = strchr(tmpl + i + 1, '}');
 		const char *open = strchr(tmpl + i + 1, '{');
 		if (!close || (open && open < close))
-			return fail(why, whylen, "'{' at offset %zu is not closed", i);
+			return reason_fail(why, whylen, "'{' at offset %zu is not closed", i);
 		size_t n = (size_t)(close - (tmpl + i + 1));
 		if (placeholder(tmpl + i + 1, n) < 0) {
 			int shown = n > 40 ? 40 : (int)n;
-			return fail(why, whylen,
-				    "unknown placeholder {%.*s}%s "
-				    "(known: {device} {gateway} {event})",
-				    shown, tmpl + i + 1, n > 40 ? "..." : "");
+			return reason_fail(why, whylen,
+					   "unknown placeholder {%.*s}%s "
+					   "(known: {device} {gateway} {event})",
+					   shown, tmpl + i + 1, n > 40 ? "..." : "");
 		}
 		i += n + 1;
 	}

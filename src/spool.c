@@ -16,13 +16,14 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <sqlite3.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "iotgw/reason.h"
 
 #define READY_MAX 4096  /* committed entries kept in memory */
 #define LOAD_BATCH 512  /* entries read back from disk at once */
@@ -104,17 +105,6 @@ static void ready_append(struct spool *s, struct spool_entry *e)
 	s->load_after = e->id;
 }
 
-__attribute__((format(printf, 3, 4))) static void errf(char *err, size_t errlen,
-							const char *fmt, ...)
-{
-	if (!err || !errlen)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 /* ---- opening ---- */
 
 static int exec(sqlite3 *db, const char *sql)
@@ -127,12 +117,12 @@ static int take_lock(struct spool *s, const char *dir, char *err, size_t errlen)
 	char lockpath[PATH_MAX];
 	if (snprintf(lockpath, sizeof lockpath, "%s/%s", dir, SPOOL_LOCK_NAME) >=
 	    (int)sizeof lockpath) {
-		errf(err, errlen, "spool directory %s: path too long", dir);
+		(void)reason_fail(err, errlen, "spool directory %s: path too long", dir);
 		return -1;
 	}
 	s->lock_fd = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (s->lock_fd < 0) {
-		errf(err, errlen, "%s: %s", lockpath, strerror(errno));
+		(void)reason_fail(err, errlen, "%s: %s", lockpath, strerror(errno));
 		return -1;
 	}
 	if (flock(s->lock_fd, LOCK_EX | LOCK_NB) != 0) {
@@ -140,8 +130,9 @@ static int take_lock(struct spool *s, const char *dir, char *err, size_t errlen)
 		ssize_t n = pread(s->lock_fd, pid, sizeof pid - 1, 0);
 		pid[n > 0 ? n : 0] = '\0';
 		pid[strcspn(pid, "\n")] = '\0';
-		errf(err, errlen, "spool directory %s is in use by another iotgw (pid %s)", dir,
-		     pid[0] ? pid : "unknown");
+		(void)reason_fail(err, errlen,
+				  "spool directory %s is in use by another iotgw (pid %s)", dir,
+				  pid[0] ? pid : "unknown");
 		close(s->lock_fd);
 		s->lock_fd = -1;
 		return -1;
@@ -215,35 +206,35 @@ static int load_totals(struct spool *s)
 struct spool *spool_open(const struct cfg_spool *cfg, char *err, size_t errlen)
 {
 	if (spool_vfs_register() != 0) {
-		errf(err, errlen, "cannot register the SQLite VFS");
+		(void)reason_fail(err, errlen, "cannot register the SQLite VFS");
 		return NULL;
 	}
 	struct spool *s = calloc(1, sizeof *s);
 	if (!s) {
-		errf(err, errlen, "out of memory");
+		(void)reason_fail(err, errlen, "out of memory");
 		return NULL;
 	}
 	s->lock_fd = -1;
 	s->max_messages = cfg->max_messages;
 	s->max_bytes = cfg->max_bytes;
 	if (mkdir(cfg->dir, 0700) != 0 && errno != EEXIST) {
-		errf(err, errlen, "cannot create spool directory %s: %s", cfg->dir,
-		     strerror(errno));
+		(void)reason_fail(err, errlen, "cannot create spool directory %s: %s", cfg->dir,
+				  strerror(errno));
 		goto fail;
 	}
 	if (take_lock(s, cfg->dir, err, errlen) != 0)
 		goto fail;
 	if (snprintf(s->path, sizeof s->path, "%s/%s", cfg->dir, SPOOL_DB_NAME) >=
 	    (int)sizeof s->path) {
-		errf(err, errlen, "spool directory %s: path too long", cfg->dir);
+		(void)reason_fail(err, errlen, "spool directory %s: path too long", cfg->dir);
 		goto fail;
 	}
 	int rc = sqlite3_open_v2(s->path, &s->db,
 				 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
 				 spool_vfs_name);
 	if (rc != SQLITE_OK) {
-		errf(err, errlen, "%s: %s", s->path,
-		     s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+		(void)reason_fail(err, errlen, "%s: %s", s->path,
+				  s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
 		goto fail;
 	}
 	/* WAL: a commit appends to the log and syncs only the log, readers
@@ -258,12 +249,12 @@ struct spool *spool_open(const struct cfg_spool *cfg, char *err, size_t errlen)
 	bool wal = mode && strcmp(mode, "wal") == 0;
 	free(mode);
 	if (!wal) {
-		errf(err, errlen, "%s: cannot switch to WAL mode: %s", s->path,
-		     sqlite3_errmsg(s->db));
+		(void)reason_fail(err, errlen, "%s: cannot switch to WAL mode: %s", s->path,
+				  sqlite3_errmsg(s->db));
 		goto fail;
 	}
 	if (exec(s->db, schema) != SQLITE_OK || load_totals(s) != 0 || prepare_all(s) != 0) {
-		errf(err, errlen, "%s: %s", s->path, sqlite3_errmsg(s->db));
+		(void)reason_fail(err, errlen, "%s: %s", s->path, sqlite3_errmsg(s->db));
 		goto fail;
 	}
 	spool_set_durability(s, cfg->durability);
@@ -455,7 +446,7 @@ int spool_commit(struct spool *s, char *err, size_t errlen)
 	if (lazy)
 		(void)exec(s->db, "PRAGMA synchronous=FULL");
 	if (failed) {
-		errf(err, errlen, "%s", sqlite3_errmsg(s->db));
+		(void)reason_fail(err, errlen, "%s", sqlite3_errmsg(s->db));
 		/* Some errors (SQLITE_FULL among them) may or may not have
 		 * rolled back already. */
 		if (!sqlite3_get_autocommit(s->db))
