@@ -447,15 +447,17 @@ void session_release_acks(struct gateway *gw)
 			(void)send_bytes(s, s->acks.data, s->acks.len);
 		s->acks.len = 0;
 		buf_shrink_if_empty(&s->acks);
-		if (s->held && s->state == SESS_ACTIVE) {
-			s->held = false;
-			if (!s->paused) {
-				conn_resume_reading(s->conn);
-				process_input(s);
-				on_readable(s);
-			}
-		}
+		bool was_held = s->held;
 		s->held = false;
+		/* Reading may set `held` again (a burst of more than ACKS_HOLD
+		 * pipelined messages): that hold belongs to the next commit and
+		 * must survive, or the session stays paused with nobody to
+		 * resume it. */
+		if (was_held && s->state == SESS_ACTIVE && !s->paused) {
+			conn_resume_reading(s->conn);
+			process_input(s);
+			on_readable(s);
+		}
 	}
 }
 
