@@ -582,6 +582,7 @@ static const struct opt opts[] = {
 	       CFG_DURABLE_FSYNC),
 	O_UINT(SP, "max_messages", max_messages, 1, 100000000, 100000),
 	O_SIZE(SP, "max_bytes", max_bytes, 4 * KIB, 64 * GIB, 64 * MIB),
+	O_SIZE(SP, "min_free", min_free, 256 * KIB, 64 * GIB, 64 * MIB),
 
 	O_STR(DC, "topic", topic_filter, NULL, check_topic_filter),
 	O_CUSTOM(SEC_DECODE, "format", set_format),

@@ -380,7 +380,8 @@ static int apply(struct gateway *gw, struct prepared *p)
 	p->up_ctx = NULL;
 	prepared_free(p);
 	log_set_level(gw->cfg->gateway.log_level);
-	spool_set_limits(gw->spool, gw->cfg->spool.max_messages, gw->cfg->spool.max_bytes);
+	spool_set_limits(gw->spool, gw->cfg->spool.max_messages, gw->cfg->spool.max_bytes,
+			 gw->cfg->spool.min_free);
 	spool_set_durability(gw->spool, gw->cfg->spool.durability);
 	for (struct listener *l = gw->listeners; l; l = l->next)
 		log_if_legacy(l);

@@ -73,6 +73,7 @@ struct gateway {
 	struct device_state *dirty_devices;
 	bool write_failed;
 	uint64_t retry_at_ms;
+	uint64_t disk_check_at_ms; /* next free-space measurement while held for it */
 	struct ev_timer commit_retry;
 	struct gw_stats stats;
 	int reserve_fd; /* spare descriptor released when accept hits EMFILE */

@@ -5,6 +5,7 @@
  * releases the devices' acks. When the spool is full or a commit fails the
  * gateway stops reading devices (TCP back-pressure) instead of dropping or
  * acknowledging anything it could not store. */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@
 #define RESUME_FILL 0.9         /* resume devices once the spool is below 90% */
 #define COMMIT_RETRY_MS 1000    /* a failing commit is retried this often */
 #define COMMIT_ROUNDS 4         /* commits per loop iteration (released devices add more) */
+#define DISK_RECHECK_MS 1000    /* free space is measured this often while it is short */
 
 struct device_state {
 	uint64_t seq;
@@ -177,9 +179,15 @@ void gateway_spool_full(struct gateway *gw)
 {
 	if (gw->spool_full)
 		return;
-	char why[128];
+	char why[PATH_MAX + 128];
 	if (gw->write_failed)
 		snprintf(why, sizeof why, "writes are failing");
+	else if (spool_disk_low(gw->spool))
+		snprintf(why, sizeof why,
+			 "free space: %llu KiB left for %s, below the %llu KiB reserve (min_free)",
+			 (unsigned long long)(spool_disk_free(gw->spool) / 1024),
+			 spool_path(gw->spool),
+			 (unsigned long long)(spool_disk_reserve(gw->spool) / 1024));
 	else
 		snprintf(why, sizeof why, "limit: %llu messages, %llu bytes queued",
 			 (unsigned long long)spool_count(gw->spool),
@@ -189,7 +197,8 @@ void gateway_spool_full(struct gateway *gw)
 
 void gateway_maybe_resume(struct gateway *gw)
 {
-	if (!gw->spool_full || gw->write_failed || spool_fill(gw->spool) >= RESUME_FILL)
+	if (!gw->spool_full || gw->write_failed || spool_disk_low(gw->spool) ||
+	    spool_fill(gw->spool) >= RESUME_FILL)
 		return;
 	gw->spool_full = false;
 	log_event(LOG_NOTICE, "spool_resumed", NULL,
@@ -249,6 +258,15 @@ void gateway_commit(struct gateway *gw)
 {
 	if (gw->write_failed && ev_now_ms(gw->loop) < gw->retry_at_ms)
 		return;
+	/* Held back for want of disk space with nothing to commit (the
+	 * upstream is down, space was freed by someone else): measure again
+	 * now and then, or nothing would ever notice. */
+	if (gw->spool_full && spool_disk_low(gw->spool) &&
+	    ev_now_ms(gw->loop) >= gw->disk_check_at_ms) {
+		(void)spool_check_disk(gw->spool);
+		gw->disk_check_at_ms = ev_now_ms(gw->loop) + DISK_RECHECK_MS;
+		ev_timer_start(gw->loop, &gw->commit_retry, DISK_RECHECK_MS);
+	}
 	bool ok = true;
 	for (int i = 0; i < COMMIT_ROUNDS && ok && spool_dirty(gw->spool); i++)
 		ok = commit_once(gw);

@@ -21,12 +21,19 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "iotgw/reason.h"
 
 #define READY_MAX 4096  /* committed entries kept in memory */
 #define LOAD_BATCH 512  /* entries read back from disk at once */
+/* The free-space reserve is measured again after this long, or once
+ * commits may have written an eighth of it since the last measurement. */
+#define DISK_CHECK_MS 1000
+#define PAGE_ESTIMATE 4096 /* bytes a commit writes to the WAL at least */
+#define WAL_LIMIT (4 * 1024 * 1024) /* journal_size_limit */
 
 struct seq_update {
 	char *device;
@@ -35,8 +42,9 @@ struct seq_update {
 
 struct spool {
 	sqlite3 *db;
-	sqlite3_stmt *st_insert, *st_delete, *st_seq, *st_load, *st_oldest;
+	sqlite3_stmt *st_insert, *st_delete, *st_seq, *st_load, *st_oldest, *st_freelist;
 	char path[PATH_MAX];
+	char dir[PATH_MAX];
 	int lock_fd;
 	enum cfg_durability durability;
 
@@ -57,6 +65,17 @@ struct spool {
 	unsigned inflight;
 	uint64_t max_messages, max_bytes;
 	uint64_t commits;
+
+	/* Free-space reserve: new entries are refused while the file system
+	 * (counting the pages SQLite can reuse) has less than `reserve` free,
+	 * so that the deletes, the checkpoint and the entries already staged
+	 * can always be written and a full disk never wedges the spool. */
+	uint64_t min_free;      /* configured */
+	uint64_t reserve;       /* in force: min_free, at most a quarter of the fs */
+	uint64_t disk_free;     /* at the last measurement, reusable pages included */
+	bool disk_low;
+	uint64_t written_since_check; /* estimated bytes committed since */
+	int64_t checked_at_ms;        /* monotonic */
 };
 
 static uint64_t entry_cost(size_t topic_len, size_t payload_len)
@@ -162,6 +181,9 @@ static int prepare_all(struct spool *s)
 		 "LIMIT ?2"},
 		{offsetof(struct spool, st_oldest),
 		 "SELECT enqueued_ms FROM spool WHERE id > ?1 ORDER BY id LIMIT 1"},
+		{offsetof(struct spool, st_freelist),
+		 "SELECT freelist_count * page_size FROM pragma_freelist_count(), "
+		 "pragma_page_size()"},
 	};
 	for (size_t i = 0; i < sizeof stmts / sizeof stmts[0]; i++) {
 		sqlite3_stmt **st = (sqlite3_stmt **)(void *)((char *)s + stmts[i].off);
@@ -217,6 +239,11 @@ struct spool *spool_open(const struct cfg_spool *cfg, char *err, size_t errlen)
 	s->lock_fd = -1;
 	s->max_messages = cfg->max_messages;
 	s->max_bytes = cfg->max_bytes;
+	s->min_free = cfg->min_free;
+	if (snprintf(s->dir, sizeof s->dir, "%s", cfg->dir) >= (int)sizeof s->dir) {
+		(void)reason_fail(err, errlen, "spool directory %s: path too long", cfg->dir);
+		goto fail;
+	}
 	if (mkdir(cfg->dir, 0700) != 0 && errno != EEXIST) {
 		(void)reason_fail(err, errlen, "cannot create spool directory %s: %s", cfg->dir,
 				  strerror(errno));
@@ -258,6 +285,7 @@ struct spool *spool_open(const struct cfg_spool *cfg, char *err, size_t errlen)
 		goto fail;
 	}
 	spool_set_durability(s, cfg->durability);
+	(void)spool_check_disk(s);
 	return s;
 fail:
 	spool_close(s);
@@ -302,6 +330,7 @@ void spool_close(struct spool *s)
 		sqlite3_finalize(s->st_seq);
 		sqlite3_finalize(s->st_load);
 		sqlite3_finalize(s->st_oldest);
+		sqlite3_finalize(s->st_freelist);
 		sqlite3_close(s->db);
 	}
 	if (s->lock_fd >= 0)
@@ -314,10 +343,15 @@ void spool_close(struct spool *s)
 	free(s);
 }
 
-void spool_set_limits(struct spool *s, uint64_t max_messages, uint64_t max_bytes)
+void spool_set_limits(struct spool *s, uint64_t max_messages, uint64_t max_bytes,
+		      uint64_t min_free)
 {
 	s->max_messages = max_messages;
 	s->max_bytes = max_bytes;
+	if (s->min_free != min_free) {
+		s->min_free = min_free;
+		(void)spool_check_disk(s);
+	}
 }
 
 const char *spool_path(const struct spool *s)
@@ -329,7 +363,7 @@ const char *spool_path(const struct spool *s)
 
 bool spool_has_room(const struct spool *s, size_t topic_len, size_t payload_len)
 {
-	return s->count < s->max_messages &&
+	return !s->disk_low && s->count < s->max_messages &&
 	       s->bytes + entry_cost(topic_len, payload_len) <= s->max_bytes;
 }
 
@@ -407,7 +441,7 @@ static int step_reset(sqlite3_stmt *st)
 	return rc == SQLITE_DONE ? 0 : -1;
 }
 
-static int write_staged(struct spool *s)
+static int write_entries(struct spool *s)
 {
 	for (struct spool_entry *e = s->staged_head; e; e = e->next) {
 		sqlite3_bind_int64(s->st_insert, 1, (sqlite3_int64)e->id);
@@ -415,11 +449,6 @@ static int write_staged(struct spool *s)
 		sqlite3_bind_blob64(s->st_insert, 3, e->payload, e->len, SQLITE_STATIC);
 		sqlite3_bind_int64(s->st_insert, 4, e->enqueued_ms);
 		if (step_reset(s->st_insert) != 0)
-			return -1;
-	}
-	for (size_t i = 0; i < s->ndeletes; i++) {
-		sqlite3_bind_int64(s->st_delete, 1, (sqlite3_int64)s->deletes[i]);
-		if (step_reset(s->st_delete) != 0)
 			return -1;
 	}
 	for (size_t i = 0; i < s->nseqs; i++) {
@@ -431,26 +460,157 @@ static int write_staged(struct spool *s)
 	return 0;
 }
 
-int spool_commit(struct spool *s, char *err, size_t errlen)
+static int write_deletes(struct spool *s)
 {
-	if (!spool_dirty(s))
-		return 0;
+	for (size_t i = 0; i < s->ndeletes; i++) {
+		sqlite3_bind_int64(s->st_delete, 1, (sqlite3_int64)s->deletes[i]);
+		if (step_reset(s->st_delete) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* One transaction: the deletes, and the new entries with the sequence
+ * numbers unless deletes_only. 0, or -1 with SQLite's reason in err and
+ * nothing written. */
+static int transaction(struct spool *s, bool deletes_only, char *err, size_t errlen)
+{
 	/* A commit of deletes alone is not synced: losing it after a power
 	 * cut only re-sends entries the broker already has (duplicates that
 	 * carry their seq). The next synced commit covers it anyway. */
-	bool lazy = s->durability == CFG_DURABLE_FSYNC && !s->staged_head && !s->nseqs;
+	bool lazy = s->durability == CFG_DURABLE_FSYNC &&
+		    (deletes_only || (!s->staged_head && !s->nseqs));
 	if (lazy)
 		(void)exec(s->db, "PRAGMA synchronous=NORMAL");
-	int failed = exec(s->db, "BEGIN IMMEDIATE") != SQLITE_OK || write_staged(s) != 0 ||
+	int failed = exec(s->db, "BEGIN IMMEDIATE") != SQLITE_OK || write_deletes(s) != 0 ||
+		     (!deletes_only && write_entries(s) != 0) ||
 		     exec(s->db, "COMMIT") != SQLITE_OK;
-	if (lazy)
-		(void)exec(s->db, "PRAGMA synchronous=FULL");
 	if (failed) {
 		(void)reason_fail(err, errlen, "%s", sqlite3_errmsg(s->db));
 		/* Some errors (SQLITE_FULL among them) may or may not have
 		 * rolled back already. */
 		if (!sqlite3_get_autocommit(s->db))
 			(void)exec(s->db, "ROLLBACK");
+	}
+	if (lazy)
+		(void)exec(s->db, "PRAGMA synchronous=FULL");
+	return failed ? -1 : 0;
+}
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Writes the WAL back into the database and truncates it: what a full
+ * disk needs most, since the WAL holds old versions of pages that the
+ * database file has room for. Fails harmlessly while a reader (iotgw
+ * --spool-stats) holds a snapshot. */
+static void checkpoint_truncate(struct spool *s)
+{
+	(void)sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+}
+
+static int measure_free(struct spool *s, uint64_t *total)
+{
+	struct statvfs st;
+	if (statvfs(s->dir, &st) != 0)
+		return -1;
+	uint64_t reusable = 0;
+	if (sqlite3_step(s->st_freelist) == SQLITE_ROW)
+		reusable = (uint64_t)sqlite3_column_int64(s->st_freelist, 0);
+	sqlite3_reset(s->st_freelist);
+	s->disk_free = (uint64_t)st.f_bavail * st.f_frsize + reusable;
+	*total = (uint64_t)st.f_blocks * st.f_frsize;
+	return 0;
+}
+
+/* Bounds the WAL by the reserve: SQLite checkpoints once the WAL holds a
+ * quarter of it (1000 pages, its default, at most), and a WAL that grew
+ * past WAL_LIMIT is cut back after the checkpoint. */
+static void size_wal(struct spool *s)
+{
+	uint64_t pages = s->reserve / 4 / PAGE_ESTIMATE;
+	if (pages > 1000)
+		pages = 1000;
+	if (pages < 16)
+		pages = 16;
+	(void)sqlite3_wal_autocheckpoint(s->db, (int)pages);
+	char sql[64];
+	snprintf(sql, sizeof sql, "PRAGMA journal_size_limit=%d", WAL_LIMIT);
+	(void)exec(s->db, sql);
+}
+
+bool spool_check_disk(struct spool *s)
+{
+	s->checked_at_ms = mono_ms();
+	s->written_since_check = 0;
+	uint64_t total;
+	if (measure_free(s, &total) != 0)
+		return s->disk_low; /* cannot tell: keep the last verdict */
+	uint64_t reserve = s->min_free < total / 4 ? s->min_free : total / 4;
+	if (reserve != s->reserve) {
+		s->reserve = reserve;
+		size_wal(s);
+	}
+	if (s->disk_free < s->reserve) {
+		checkpoint_truncate(s);
+		(void)measure_free(s, &total);
+	}
+	/* Hysteresis: low below the reserve, fine again above 1.5 times it,
+	 * so that devices are not paused and resumed at every commit. */
+	if (s->disk_free < s->reserve)
+		s->disk_low = true;
+	else if (s->disk_free >= s->reserve + s->reserve / 2)
+		s->disk_low = false;
+	return s->disk_low;
+}
+
+bool spool_disk_low(const struct spool *s)
+{
+	return s->disk_low;
+}
+
+uint64_t spool_disk_free(const struct spool *s)
+{
+	return s->disk_free;
+}
+
+uint64_t spool_disk_reserve(const struct spool *s)
+{
+	return s->reserve;
+}
+
+static void maybe_check_disk(struct spool *s, uint64_t written)
+{
+	s->written_since_check += written;
+	if (s->written_since_check >= s->reserve / 8 ||
+	    mono_ms() - s->checked_at_ms >= DISK_CHECK_MS)
+		(void)spool_check_disk(s);
+}
+
+int spool_commit(struct spool *s, char *err, size_t errlen)
+{
+	if (!spool_dirty(s))
+		return 0;
+	uint64_t written = PAGE_ESTIMATE * (1 + s->ndeletes / 64 + s->nseqs / 32);
+	for (struct spool_entry *e = s->staged_head; e; e = e->next)
+		written += entry_cost(strlen(e->topic), e->len);
+	if (transaction(s, false, err, errlen) != 0) {
+		/* Most likely the disk is full. Stop taking new entries, give
+		 * the WAL back, and let the deletes through on their own: they
+		 * need little room, and every entry the broker has taken frees
+		 * pages for the ones still staged. */
+		s->disk_low = true;
+		checkpoint_truncate(s);
+		if (s->ndeletes && (s->staged_head || s->nseqs) &&
+		    transaction(s, true, NULL, 0) == 0) {
+			s->ndeletes = 0;
+			s->commits++;
+		}
+		(void)spool_check_disk(s);
 		return -1;
 	}
 	s->commits++;
@@ -471,6 +631,7 @@ int spool_commit(struct spool *s, char *err, size_t errlen)
 	}
 	s->ndeletes = 0;
 	clear_seqs(s);
+	maybe_check_disk(s, written);
 	return 0;
 }
 

@@ -124,6 +124,7 @@ struct cfg_spool {
 	enum cfg_durability durability;
 	uint64_t max_messages;
 	uint64_t max_bytes;
+	uint64_t min_free; /* free space kept on the spool's file system */
 };
 
 struct iotgw_config {

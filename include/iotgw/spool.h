@@ -46,11 +46,13 @@ struct spool;
 struct spool *spool_open(const struct cfg_spool *cfg, char *err, size_t errlen);
 /* Commits what is staged (best effort), then closes the database. */
 void spool_close(struct spool *s);
-void spool_set_limits(struct spool *s, uint64_t max_messages, uint64_t max_bytes);
+void spool_set_limits(struct spool *s, uint64_t max_messages, uint64_t max_bytes,
+		      uint64_t min_free);
 void spool_set_durability(struct spool *s, enum cfg_durability d);
 const char *spool_path(const struct spool *s);
 
-/* Would an entry of this size fit now (staged entries count)? */
+/* Would an entry of this size fit now (staged entries count, and the file
+ * system must keep min_free)? */
 bool spool_has_room(const struct spool *s, size_t topic_len, size_t payload_len);
 
 /* Stages a copy for the next commit. 0, or -1 when full or out of memory. */
@@ -86,6 +88,18 @@ unsigned spool_inflight(const struct spool *s);
 uint64_t spool_oldest_age_ms(struct spool *s, int64_t now_ms);
 /* Fill level as a fraction of the tighter of the two limits. */
 double spool_fill(const struct spool *s);
+/* The free-space reserve ([spool] min_free, at most a quarter of the file
+ * system). New entries are refused while less than that is free, counting
+ * the database's reusable pages; everything staged, the deletes and the
+ * checkpoints write into the reserve, so a full disk holds devices back and
+ * recovers as the upstream drains instead of wedging. spool_commit measures
+ * again now and then; spool_check_disk measures now (and gives the WAL
+ * back when low) and returns spool_disk_low(). Low turns off only above
+ * 1.5 times the reserve. */
+bool spool_check_disk(struct spool *s);
+bool spool_disk_low(const struct spool *s);
+uint64_t spool_disk_free(const struct spool *s);
+uint64_t spool_disk_reserve(const struct spool *s);
 /* Successful commits since open. */
 uint64_t spool_commits(const struct spool *s);
 
