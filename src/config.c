@@ -287,33 +287,85 @@ static int parse_bind(const char *v, char *host, size_t hostcap, uint16_t *port)
 	return 0;
 }
 
+static void free_binds(struct cfg_listener *l)
+{
+	for (size_t i = 0; i < l->nbinds; i++)
+		free(l->binds[i].host);
+	memset(l->binds, 0, sizeof l->binds);
+	l->nbinds = 0;
+}
+
+void cfg_bind_format(const struct cfg_bind *b, char *out, size_t cap)
+{
+	bool v6 = strchr(b->host, ':') != NULL;
+	snprintf(out, cap, "%s%s%s:%u", v6 ? "[" : "", b->host, v6 ? "]" : "",
+		 (unsigned)b->port);
+}
+
+void cfg_binds_format(const struct cfg_listener *l, char *out, size_t cap)
+{
+	size_t used = 0;
+	out[0] = '\0';
+	for (size_t i = 0; i < l->nbinds && used + 1 < cap; i++) {
+		char one[CFG_BIND_TEXT];
+		cfg_bind_format(&l->binds[i], one, sizeof one);
+		int n = snprintf(out + used, cap - used, "%s%s", i ? " " : "", one);
+		if (n < 0)
+			break;
+		used += (size_t)n;
+	}
+}
+
+/* `bind = ADDR:PORT [ADDR:PORT ...]`: one listener, several sockets (an
+ * IPv4 and an IPv6 address of one port, typically). */
 static int set_bind(struct parser *p, void *obj, const char *v, int line)
 {
 	struct cfg_listener *l = obj;
-	char host[INET6_ADDRSTRLEN + 1], qb[72];
-	uint16_t port = 0;
-	int rc = parse_bind(v, host, sizeof host, &port);
-	if (rc == -2) {
-		cfg_diag(p, CFG_ERROR, line, "bind '%s': port out of range 1..65535", q(v, qb));
+	struct cfg_listener fresh = {0};
+	char qb[72];
+	const char *sp = " \t";
+	for (const char *t = v + strspn(v, sp); *t; t += strspn(t, sp)) {
+		size_t tlen = strcspn(t, sp);
+		char word[INET6_ADDRSTRLEN + 16], host[INET6_ADDRSTRLEN + 1];
+		snprintf(word, sizeof word, "%.*s", (int)tlen, t);
+		t += tlen;
+		uint16_t port = 0;
+		int rc = tlen < sizeof word ? parse_bind(word, host, sizeof host, &port) : -1;
+		if (rc == -2) {
+			cfg_diag(p, CFG_ERROR, line, "bind '%s': port out of range 1..65535",
+				 q(word, qb));
+			goto fail;
+		}
+		if (rc != 0) {
+			cfg_diag(p, CFG_ERROR, line,
+				 "bind '%s': expected a numeric address and port, \"A.B.C.D:PORT\" "
+				 "or \"[IPv6]:PORT\" (several: separated by spaces)",
+				 q(tlen < sizeof word ? word : v, qb));
+			goto fail;
+		}
+		if (fresh.nbinds == CFG_BINDS_MAX) {
+			cfg_diag(p, CFG_ERROR, line, "bind: more than %d addresses", CFG_BINDS_MAX);
+			goto fail;
+		}
+		char *dup = strdup(host);
+		if (!dup) {
+			cfg_diag(p, CFG_ERROR, line, "out of memory");
+			goto fail;
+		}
+		fresh.binds[fresh.nbinds++] = (struct cfg_bind){dup, port};
+	}
+	if (fresh.nbinds == 0) {
+		cfg_diag(p, CFG_ERROR, line, "bind: no address given");
 		return -1;
 	}
-	if (rc != 0) {
-		cfg_diag(p, CFG_ERROR, line,
-			 "bind '%s': expected a numeric address and port, \"A.B.C.D:PORT\" or "
-			 "\"[IPv6]:PORT\"",
-			 q(v, qb));
-		return -1;
-	}
-	char *dup = strdup(host);
-	if (!dup) {
-		cfg_diag(p, CFG_ERROR, line, "out of memory");
-		return -1;
-	}
-	free(l->bind_host);
-	l->bind_host = dup;
-	l->port = port;
+	free_binds(l);
+	memcpy(l->binds, fresh.binds, sizeof l->binds);
+	l->nbinds = fresh.nbinds;
 	l->bind_line = line;
 	return 0;
+fail:
+	free_binds(&fresh);
+	return -1;
 }
 
 static int set_format(struct parser *p, void *obj, const char *v, int line)
@@ -685,8 +737,7 @@ static void obj_free(enum sec_kind k, void *obj)
 		free_acl(l);
 		free(l->name);
 		l->name = NULL;
-		free(l->bind_host);
-		l->bind_host = NULL;
+		free_binds(l);
 	} else if (k == SEC_DECODE) {
 		struct dec_rule *r = obj;
 		free(r->name);

@@ -26,15 +26,15 @@ static int line_of(const struct secrec *s, const char *key1, const char *key2)
  * wildcard of the other's family on the same port, which Linux refuses
  * (EADDRINUSE) just the same. IPv4 and IPv6 never collide: IPv6 listeners
  * are v6only. */
-static int bind_conflict(const struct cfg_listener *a, const struct cfg_listener *b)
+static int bind_conflict(const struct cfg_bind *a, const struct cfg_bind *b)
 {
 	static const unsigned char any[16];
 	unsigned char x[16], y[16];
-	int af = strchr(a->bind_host, ':') ? AF_INET6 : AF_INET;
-	int bf = strchr(b->bind_host, ':') ? AF_INET6 : AF_INET;
+	int af = strchr(a->host, ':') ? AF_INET6 : AF_INET;
+	int bf = strchr(b->host, ':') ? AF_INET6 : AF_INET;
 	if (af != bf || a->port != b->port)
 		return 0;
-	if (inet_pton(af, a->bind_host, x) != 1 || inet_pton(bf, b->bind_host, y) != 1)
+	if (inet_pton(af, a->host, x) != 1 || inet_pton(bf, b->host, y) != 1)
 		return 0;
 	size_t n = af == AF_INET6 ? 16 : 4;
 	if (memcmp(x, y, n) == 0)
@@ -42,12 +42,79 @@ static int bind_conflict(const struct cfg_listener *a, const struct cfg_listener
 	return memcmp(x, any, n) == 0 || memcmp(y, any, n) == 0 ? 2 : 0;
 }
 
-/* "0.0.0.0:8883" or "[::]:8883" */
-static void fmt_bind(const struct cfg_listener *l, char *out, size_t cap)
+/* Each of l's binds against its own earlier ones and those of the
+ * listeners before it: one FILE:LINE error for the first collision. */
+static void check_binds(struct parser *p, const struct cfg_listener *l, size_t index,
+			const char *nm)
 {
-	bool v6 = strchr(l->bind_host, ':') != NULL;
-	snprintf(out, cap, "%s%s%s:%u", v6 ? "[" : "", l->bind_host, v6 ? "]" : "",
-		 (unsigned)l->port);
+	char addr[CFG_BIND_TEXT], other[CFG_BIND_TEXT];
+	for (size_t b = 0; b < l->nbinds; b++) {
+		for (size_t i = 0; i <= index; i++) {
+			const struct cfg_listener *o = &p->cfg->listeners[i];
+			size_t upto = o == l ? b : o->nbinds;
+			for (size_t ob = 0; ob < upto; ob++) {
+				int c = bind_conflict(&o->binds[ob], &l->binds[b]);
+				if (c == 0)
+					continue;
+				cfg_bind_format(&l->binds[b], addr, sizeof addr);
+				cfg_bind_format(&o->binds[ob], other, sizeof other);
+				if (o == l)
+					cfg_diag(p, CFG_ERROR, l->bind_line,
+						 "listener '%s': bind address %s %s %s in the same "
+						 "list",
+						 nm, addr, c == 1 ? "repeats" : "overlaps", other);
+				else if (c == 1)
+					cfg_diag(p, CFG_ERROR, l->bind_line,
+						 "listener '%s': bind address %s already used by "
+						 "listener '%s' (line %d)",
+						 nm, addr, o->name ? o->name : "?", o->bind_line);
+				else
+					cfg_diag(p, CFG_ERROR, l->bind_line,
+						 "listener '%s': bind address %s overlaps %s of "
+						 "listener '%s' (line %d)",
+						 nm, addr, other, o->name ? o->name : "?",
+						 o->bind_line);
+				return;
+			}
+		}
+	}
+}
+
+static bool same_path(const struct cfg_path *a, const struct cfg_path *b)
+{
+	return (!a->path && !b->path) || (a->path && b->path && strcmp(a->path, b->path) == 0);
+}
+
+/* Two mutual listeners that trust the same CA admit the same devices, so
+ * they must refuse the same ones: a CRL on one and not on the other lets a
+ * revoked device in through the other (typically the IPv6 twin of an IPv4
+ * listener; one listener with both addresses avoids the question). */
+static void check_revocation_twins(struct parser *p, const struct cfg_listener *l,
+				   size_t index, const char *nm)
+{
+	if (l->tls != CFG_TLS_MUTUAL || !l->ca.path)
+		return;
+	for (size_t i = 0; i < index; i++) {
+		const struct cfg_listener *o = &p->cfg->listeners[i];
+		if (o->tls != CFG_TLS_MUTUAL || !o->ca.path || strcmp(o->ca.path, l->ca.path) != 0)
+			continue;
+		const char *what = NULL;
+		if (!same_path(&o->crl, &l->crl))
+			what = l->crl.path && o->crl.path ? "a different crl"
+			       : l->crl.path		  ? "a crl, the other none"
+							  : "no crl, the other one";
+		else if (o->disconnect_revoked != l->disconnect_revoked)
+			what = "a different disconnect_revoked";
+		if (!what)
+			continue;
+		cfg_diag(p, CFG_WARNING, l->crl.line ? l->crl.line : l->line,
+			 "listener '%s' trusts the same ca as listener '%s' (line %d) but has %s: "
+			 "a device revoked on one can still connect through the other; give "
+			 "both the same revocation settings, or make them one listener with "
+			 "several addresses (bind = 0.0.0.0:8883 [::]:8883)",
+			 nm, o->name ? o->name : "?", o->line, what);
+		return;
+	}
 }
 
 /* Warns about each listed key that is set although it has no effect. */
@@ -159,15 +226,14 @@ static void check_listener(struct parser *p, const struct secrec *s)
 				 nm);
 	}
 	check_listener_trust(p, s, l, nm);
-	char addr[INET6_ADDRSTRLEN + 16], other[INET6_ADDRSTRLEN + 16];
-	if (l->bind_host)
-		fmt_bind(l, addr, sizeof addr);
+	char addr[CFG_BINDS_TEXT];
+	cfg_binds_format(l, addr, sizeof addr);
 	if (l->tls == CFG_TLS_OFF) {
 		cfg_diag(p, CFG_WARNING, line_of(s, "tls", NULL),
 			 "plaintext listener: listener '%s'%s%s accepts MQTT without TLS; devices "
 			 "are not authenticated and readings can be read and forged on the "
 			 "network",
-			 nm, l->bind_host ? " on " : "", l->bind_host ? addr : "");
+			 nm, l->nbinds ? " on " : "", addr);
 		if (cfg_key_line(s, "cert"))
 			cfg_diag(p, CFG_WARNING, cfg_key_line(s, "cert"),
 				 "listener '%s': 'cert' is ignored when tls = off", nm);
@@ -175,26 +241,8 @@ static void check_listener(struct parser *p, const struct secrec *s)
 			cfg_diag(p, CFG_WARNING, cfg_key_line(s, "key"),
 				 "listener '%s': 'key' is ignored when tls = off", nm);
 	}
-	if (!l->bind_host)
-		return;
-	for (size_t i = 0; i < s->index; i++) {
-		const struct cfg_listener *o = &p->cfg->listeners[i];
-		int c = o->bind_host ? bind_conflict(o, l) : 0;
-		if (c == 0)
-			continue;
-		fmt_bind(o, other, sizeof other);
-		if (c == 1)
-			cfg_diag(p, CFG_ERROR, l->bind_line,
-				 "listener '%s': bind address %s already used by listener '%s' "
-				 "(line %d)",
-				 nm, addr, o->name ? o->name : "?", o->bind_line);
-		else
-			cfg_diag(p, CFG_ERROR, l->bind_line,
-				 "listener '%s': bind address %s overlaps %s of listener '%s' "
-				 "(line %d)",
-				 nm, addr, other, o->name ? o->name : "?", o->bind_line);
-		break;
-	}
+	check_binds(p, l, s->index, nm);
+	check_revocation_twins(p, l, s->index, nm);
 }
 
 static void check_upstream(struct parser *p, const struct secrec *s)

@@ -249,11 +249,14 @@ static void before_sleep(struct ev_loop *loop, void *arg)
 
 /* ---- listeners and reload ---- */
 
-/* The link that points at the listener bound where c binds, or at the
- * list's terminating NULL. Listeners are identified by address, not name. */
+/* The link that points at the listener bound where c binds (the same
+ * addresses in the same order), or at the list's terminating NULL.
+ * Listeners are identified by address, not name. */
 static struct listener **find_listener(struct listener **list, const struct cfg_listener *c)
 {
-	while (*list && !((*list)->port == c->port && strcmp((*list)->bind_host, c->bind_host) == 0))
+	char desc[CFG_BINDS_TEXT];
+	cfg_binds_format(c, desc, sizeof desc);
+	while (*list && strcmp((*list)->bind_desc, desc) != 0)
 		list = &(*list)->next;
 	return list;
 }
@@ -308,7 +311,7 @@ static int apply(struct gateway *gw, struct prepared *p)
 			continue;
 		}
 		char err[256];
-		fresh[i] = listener_open(gw, c, &p->parts[i], err, sizeof err);
+		fresh[i] = listener_open(gw, c, &p->parts[i], gw->listeners, err, sizeof err);
 		if (!fresh[i]) {
 			struct log_fields f = {.listener = c->name};
 			log_event(LOG_ERR, "listener_failed", &f, "%s:%d: listener %s: %s",

@@ -22,16 +22,28 @@
 
 struct gateway;
 
-/* A bound socket. Refcounted: sessions accepted on it keep it alive after a
- * reload removed it, so their logs can still name it. */
+/* One bound, listening socket of a listener. */
+struct listen_sock {
+	struct listener *l;
+	int fd;
+	struct ev_io io;
+	char desc[CFG_BIND_TEXT]; /* "[::1]:8883" */
+};
+
+/* A [listener NAME] section at run time: its sockets (one per bind
+ * address) and the settings, TLS context and trust they all share.
+ * Refcounted: sessions accepted on it keep it alive after a reload removed
+ * it, so their logs can still name it. */
 struct listener {
 	struct listener *next;
 	struct gateway *gw;
 	unsigned refs;
 	char *name;
-	char bind_desc[64]; /* "[::1]:8883" */
-	char *bind_host;
-	uint16_t port;
+	/* Every bind address, as cfg_binds_format writes them: how a reload
+	 * recognises the listener. */
+	char bind_desc[CFG_BINDS_TEXT];
+	struct listen_sock socks[CFG_BINDS_MAX];
+	size_t nsocks;
 	enum cfg_tls_mode tls;
 	enum cfg_identity identity;
 	unsigned handshake_timeout_ms;
@@ -43,8 +55,6 @@ struct listener {
 	struct auth_pwfile *pwfile;   /* NULL: no password_file */
 	unsigned cert_expiry_warning_s;
 	bool disconnect_revoked;
-	int fd;
-	struct ev_io io;
 	unsigned nconns;
 	bool accept_paused; /* out of descriptors: wait before accepting again */
 	struct ev_timer accept_retry;
@@ -110,8 +120,13 @@ struct listener_parts {
 	struct auth_pwfile *pwfile; /* NULL: no password_file */
 };
 
+/* Binds every address of cfg. A socket that a listener of `running` (the
+ * list in service, may be NULL) already has bound to the same address is
+ * shared (dup) instead, so a reload can move an address from one listener
+ * to another; closing the old listener later leaves it open. */
 struct listener *listener_open(struct gateway *gw, const struct cfg_listener *cfg,
-			       struct listener_parts *parts, char *err, size_t errlen);
+			       struct listener_parts *parts, const struct listener *running,
+			       char *err, size_t errlen);
 /* Takes new settings and parts for a listener bound to the same address. */
 void listener_update(struct listener *l, const struct cfg_listener *cfg,
 		     struct listener_parts *parts);

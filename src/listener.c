@@ -1,5 +1,6 @@
-/* listener: bound sockets and accept. Each listener carries its TLS context
- * (or none), so the accept path does not care which kind it is. */
+/* listener: bound sockets and accept. A listener binds one or more
+ * addresses that share its settings; it carries its TLS context (or none),
+ * so the accept path does not care which kind it is. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -37,22 +38,29 @@ static void format_peer(const struct sockaddr_storage *ss, char *out, size_t cap
 	}
 }
 
+static void set_accepting(struct listener *l, bool on)
+{
+	l->accept_paused = !on;
+	for (size_t i = 0; i < l->nsocks; i++)
+		(void)ev_io_set(l->gw->loop, &l->socks[i].io, on ? EPOLLIN : 0);
+}
+
 static void on_accept_retry(struct ev_loop *loop, struct ev_timer *t)
 {
-	struct listener *l = t->arg;
-	l->accept_paused = false;
-	(void)ev_io_set(loop, &l->io, EPOLLIN);
+	(void)loop;
+	set_accepting(t->arg, true);
 }
 
 /* Out of descriptors: the pending connection would make epoll report the
  * listener readable forever. Spend the reserve descriptor to accept and
  * close it, and pause accepting for a moment (the classic EMFILE trick). */
-static void shed_connection(struct listener *l)
+static void shed_connection(struct listen_sock *ls)
 {
+	struct listener *l = ls->l;
 	struct gateway *gw = l->gw;
 	if (gw->reserve_fd >= 0) {
 		close(gw->reserve_fd);
-		int fd = accept(l->fd, NULL, NULL);
+		int fd = accept(ls->fd, NULL, NULL);
 		if (fd >= 0)
 			close(fd);
 		gw->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -61,8 +69,7 @@ static void shed_connection(struct listener *l)
 	log_event(LOG_ERR, "connection_limit", &f,
 		  "out of file descriptors with %zu connections; refusing new ones for 1 s",
 		  gw->nsessions);
-	l->accept_paused = true;
-	(void)ev_io_set(gw->loop, &l->io, 0);
+	set_accepting(l, false);
 	ev_timer_start(gw->loop, &l->accept_retry, 1000);
 }
 
@@ -70,14 +77,15 @@ static void on_accept(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 {
 	(void)loop;
 	(void)events;
-	struct listener *l = io->arg;
+	struct listen_sock *ls = io->arg;
+	struct listener *l = ls->l;
 	for (int i = 0; i < ACCEPT_BATCH; i++) {
 		struct sockaddr_storage ss;
 		socklen_t sl = sizeof ss;
-		int fd = accept4(l->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int fd = accept4(ls->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
 			if (errno == EMFILE || errno == ENFILE)
-				shed_connection(l);
+				shed_connection(ls);
 			else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
 				 errno != ECONNABORTED) {
 				struct log_fields f = {.listener = l->name};
@@ -125,9 +133,24 @@ static void apply_settings(struct listener *l, const struct cfg_listener *cfg,
 	memset(parts, 0, sizeof *parts);
 }
 
-struct listener *listener_open(struct gateway *gw, const struct cfg_listener *cfg,
-			       struct listener_parts *parts, char *err, size_t errlen)
+/* The descriptor of a socket bound to `desc` in a listener of `running`,
+ * or -1. */
+static int running_socket(const struct listener *running, const char *desc)
 {
+	for (const struct listener *o = running; o; o = o->next)
+		for (size_t i = 0; i < o->nsocks; i++)
+			if (o->socks[i].fd >= 0 && strcmp(o->socks[i].desc, desc) == 0)
+				return o->socks[i].fd;
+	return -1;
+}
+
+/* A listening socket on b, or the running one shared. -1 with errno. */
+static int bind_socket(const struct cfg_bind *b, const char *desc,
+		       const struct listener *running)
+{
+	int fd = running_socket(running, desc);
+	if (fd >= 0)
+		return fcntl(fd, F_DUPFD_CLOEXEC, 0);
 	union {
 		struct sockaddr_in v4;
 		struct sockaddr_in6 v6;
@@ -135,49 +158,76 @@ struct listener *listener_open(struct gateway *gw, const struct cfg_listener *cf
 	memset(&sa, 0, sizeof sa);
 	socklen_t salen;
 	int family;
-	if (inet_pton(AF_INET, cfg->bind_host, &sa.v4.sin_addr) == 1) {
+	if (inet_pton(AF_INET, b->host, &sa.v4.sin_addr) == 1) {
 		family = AF_INET;
 		sa.v4.sin_family = AF_INET;
-		sa.v4.sin_port = htons(cfg->port);
+		sa.v4.sin_port = htons(b->port);
 		salen = sizeof sa.v4;
-	} else if (inet_pton(AF_INET6, cfg->bind_host, &sa.v6.sin6_addr) == 1) {
+	} else if (inet_pton(AF_INET6, b->host, &sa.v6.sin6_addr) == 1) {
 		family = AF_INET6;
 		sa.v6.sin6_family = AF_INET6;
-		sa.v6.sin6_port = htons(cfg->port);
+		sa.v6.sin6_port = htons(b->port);
 		salen = sizeof sa.v6;
 	} else {
-		snprintf(err, errlen, "bad bind address %s", cfg->bind_host);
-		return NULL;
+		errno = EINVAL;
+		return -1;
 	}
+	fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int one = 1;
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+	    (family == AF_INET6 &&
+	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) != 0) ||
+	    bind(fd, (struct sockaddr *)&sa, salen) != 0 || listen(fd, 1024) != 0) {
+		int e = errno;
+		if (fd >= 0)
+			close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
+static void close_sockets(struct listener *l)
+{
+	for (size_t i = 0; i < l->nsocks; i++) {
+		struct listen_sock *ls = &l->socks[i];
+		/* Off epoll before close: a socket shared with another listener
+		 * (dup) would otherwise stay registered under this number. */
+		ev_io_stop(l->gw->loop, &ls->io);
+		if (ls->fd >= 0)
+			close(ls->fd);
+		ls->fd = -1;
+	}
+}
+
+struct listener *listener_open(struct gateway *gw, const struct cfg_listener *cfg,
+			       struct listener_parts *parts, const struct listener *running,
+			       char *err, size_t errlen)
+{
 	struct listener *l = calloc(1, sizeof *l);
-	if (!l) {
+	if (!l || !(l->name = strdup(cfg->name))) {
+		free(l);
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	l->name = strdup(cfg->name);
-	l->bind_host = strdup(cfg->bind_host);
-	snprintf(l->bind_desc, sizeof l->bind_desc, family == AF_INET6 ? "[%s]:%u" : "%s:%u",
-		 cfg->bind_host, cfg->port);
-	l->port = cfg->port;
+	cfg_binds_format(cfg, l->bind_desc, sizeof l->bind_desc);
 	l->gw = gw;
 	l->refs = 1;
-	l->io.fd = -1;
 	ev_timer_init(&l->accept_retry, on_accept_retry, l);
-	l->fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	int one = 1;
-	if (!l->name || !l->bind_host || l->fd < 0 ||
-	    setsockopt(l->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
-	    (family == AF_INET6 &&
-	     setsockopt(l->fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) != 0) ||
-	    bind(l->fd, (struct sockaddr *)&sa, salen) != 0 || listen(l->fd, 1024) != 0 ||
-	    ev_io_start(gw->loop, &l->io, l->fd, EPOLLIN, on_accept, l) != 0) {
-		snprintf(err, errlen, "cannot listen on %s: %s", l->bind_desc, strerror(errno));
-		if (l->fd >= 0)
-			close(l->fd);
-		free(l->name);
-		free(l->bind_host);
-		free(l);
-		return NULL;
+	for (size_t i = 0; i < cfg->nbinds; i++) {
+		struct listen_sock *ls = &l->socks[i];
+		ls->l = l;
+		ls->io.fd = -1;
+		cfg_bind_format(&cfg->binds[i], ls->desc, sizeof ls->desc);
+		ls->fd = bind_socket(&cfg->binds[i], ls->desc, running);
+		l->nsocks = i + 1;
+		if (ls->fd < 0 || ev_io_start(gw->loop, &ls->io, ls->fd, EPOLLIN, on_accept, ls) != 0) {
+			snprintf(err, errlen, "cannot listen on %s: %s", ls->desc, strerror(errno));
+			close_sockets(l);
+			free(l->name);
+			free(l);
+			return NULL;
+		}
 	}
 	apply_settings(l, cfg, parts);
 	return l;
@@ -191,11 +241,8 @@ void listener_update(struct listener *l, const struct cfg_listener *cfg,
 
 void listener_close(struct listener *l)
 {
-	ev_io_stop(l->gw->loop, &l->io);
 	ev_timer_stop(l->gw->loop, &l->accept_retry);
-	if (l->fd >= 0)
-		close(l->fd);
-	l->fd = -1;
+	close_sockets(l);
 	listener_unref(l);
 }
 
@@ -213,6 +260,5 @@ void listener_unref(struct listener *l)
 	auth_acl_free(l->acl);
 	auth_pwfile_free(l->pwfile);
 	free(l->name);
-	free(l->bind_host);
 	free(l);
 }

@@ -53,11 +53,25 @@ struct cfg_path {
 	int line;
 };
 
+/* One address a listener binds. */
+struct cfg_bind {
+	char *host; /* numeric, canonical: "0.0.0.0", "::", "127.0.0.1", "::1" */
+	uint16_t port;
+};
+
+/* Addresses one listener may bind (`bind = 0.0.0.0:8883 [::]:8883`). */
+#define CFG_BINDS_MAX 8
+/* Room for one bind as text ("[v6]:port") and for a whole listener's. */
+#define CFG_BIND_TEXT 56
+#define CFG_BINDS_TEXT (CFG_BINDS_MAX * CFG_BIND_TEXT)
+
 struct cfg_listener {
 	char *name;
 	int line; /* line of the [listener NAME] header */
-	char *bind_host; /* numeric address: "0.0.0.0", "::", "127.0.0.1", "::1" */
-	uint16_t port;
+	/* Every address shares the listener's settings, TLS context, trust and
+	 * limits: one section, one policy, however many sockets. */
+	struct cfg_bind binds[CFG_BINDS_MAX];
+	size_t nbinds; /* 0 until `bind` was set */
 	int bind_line;
 	enum cfg_tls_mode tls;
 	struct cfg_path cert, key, ca;
@@ -163,6 +177,11 @@ void cfg_diag_print(void *ctx, enum cfg_severity sev, const char *file, int line
 		    const char *msg);
 
 const char *cfg_tls_mode_name(enum cfg_tls_mode m);
+/* "0.0.0.0:8883" or "[::]:8883" into out (CFG_BIND_TEXT is enough). */
+void cfg_bind_format(const struct cfg_bind *b, char *out, size_t cap);
+/* Every bind of a listener, space-separated (CFG_BINDS_TEXT is enough):
+ * also how a running listener is recognised across a reload. */
+void cfg_binds_format(const struct cfg_listener *l, char *out, size_t cap);
 const char *cfg_tls_profile_name(enum cfg_tls_profile p);
 
 #endif

@@ -238,8 +238,8 @@ static void test_full_config_every_key(void **state)
 	const struct cfg_listener *l = &cfg.listeners[0];
 	assert_string_equal(l->name, "mtls4");
 	assert_int_equal(l->line, 9);
-	assert_string_equal(l->bind_host, "0.0.0.0");
-	assert_int_equal(l->port, 8883);
+	assert_string_equal(l->binds[0].host, "0.0.0.0");
+	assert_int_equal(l->binds[0].port, 8883);
 	assert_int_equal(l->bind_line, 10);
 	assert_int_equal(l->tls, CFG_TLS_MUTUAL);
 	assert_string_equal(l->cert.path, "/etc/iotgw/server.pem");
@@ -257,8 +257,8 @@ static void test_full_config_every_key(void **state)
 	assert_string_equal(l->groups, "X25519");
 	l = &cfg.listeners[1];
 	assert_string_equal(l->name, "mtls6");
-	assert_string_equal(l->bind_host, "::");
-	assert_int_equal(l->port, 8883);
+	assert_string_equal(l->binds[0].host, "::");
+	assert_int_equal(l->binds[0].port, 8883);
 
 	const struct cfg_upstream *u = &cfg.upstream;
 	assert_string_equal(u->host, "broker.example.net");
@@ -455,7 +455,7 @@ static void test_duplicate_named_section(void **state)
 	expect_errors(rc, 1);
 	expect_error(L(1), "duplicate section [listener main], first at line 1");
 	assert_int_equal(cfg.nlisteners, 1);
-	assert_int_equal(cfg.listeners[0].port, 8883);
+	assert_int_equal(cfg.listeners[0].binds[0].port, 8883);
 }
 
 static void test_duplicate_singleton_section_keys_still_checked(void **state)
@@ -845,8 +845,8 @@ static void test_bind_ipv4_ipv6(void **state)
 	for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
 		int rc = parse(listener_with_bind(ok[i].bind));
 		expect_errors(rc, 0);
-		assert_string_equal(cfg.listeners[0].bind_host, ok[i].host);
-		assert_int_equal(cfg.listeners[0].port, ok[i].port);
+		assert_string_equal(cfg.listeners[0].binds[0].host, ok[i].host);
+		assert_int_equal(cfg.listeners[0].binds[0].port, ok[i].port);
 		assert_int_equal(cfg.listeners[0].bind_line, 2);
 	}
 }
@@ -881,7 +881,7 @@ static void test_bind_bad(void **state)
 		int rc = parse(listener_with_bind(bad[i].bind));
 		expect_errors(rc, 1); /* no extra "bind is required" */
 		expect_error(2, bad[i].msg);
-		assert_null(cfg.listeners[0].bind_host);
+		assert_int_equal(cfg.listeners[0].nbinds, 0);
 	}
 }
 
@@ -916,6 +916,79 @@ static void test_wildcard_bind_overlap(void **state)
 			   "of listener 'main' (line 2)");
 	expect_error(L(12), "listener 'lo6': bind address [::1]:8883 overlaps [::]:8883 of "
 			    "listener 'any6' (line 17)");
+}
+
+/* One listener, several addresses: every one is checked like a listener's. */
+static void test_bind_several(void **state)
+{
+	(void)state;
+	int rc = parse(listener_with_bind(" 0.0.0.0:8883\t[::]:8883  [::1]:9 "));
+	expect_errors(rc, 0);
+	const struct cfg_listener *l = &cfg.listeners[0];
+	assert_int_equal(l->nbinds, 3);
+	assert_string_equal(l->binds[0].host, "0.0.0.0");
+	assert_string_equal(l->binds[1].host, "::");
+	assert_string_equal(l->binds[2].host, "::1");
+	assert_int_equal(l->binds[2].port, 9);
+	char desc[CFG_BINDS_TEXT];
+	cfg_binds_format(l, desc, sizeof desc);
+	assert_string_equal(desc, "0.0.0.0:8883 [::]:8883 [::1]:9");
+
+	static const struct {
+		const char *bind, *msg;
+	} bad[] = {
+		{"127.0.0.1:1 localhost:2", "bind 'localhost:2': expected a numeric address"},
+		{"127.0.0.1:1 127.0.0.1:0", "bind '127.0.0.1:0': port out of range"},
+		{"127.0.0.1:1 127.0.0.1:1",
+		 "listener 'l': bind address 127.0.0.1:1 repeats 127.0.0.1:1 in the same list"},
+		{"127.0.0.1:1 0.0.0.0:1",
+		 "listener 'l': bind address 0.0.0.0:1 overlaps 127.0.0.1:1 in the same list"},
+		{"1.1.1.1:1 1.1.1.1:2 1.1.1.1:3 1.1.1.1:4 1.1.1.1:5 1.1.1.1:6 1.1.1.1:7 1.1.1.1:8 "
+		 "1.1.1.1:9",
+		 "bind: more than 8 addresses"},
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		rc = parse(listener_with_bind(bad[i].bind));
+		expect_errors(rc, 1);
+		expect_error(2, bad[i].msg);
+	}
+	/* Against another listener: the second address collides. */
+	rc = parse_base(LISTENER("dual", "127.0.0.2:8883 127.0.0.1:8883"));
+	expect_errors(rc, 1);
+	expect_error(L(2), "listener 'dual': bind address 127.0.0.1:8883 already used by "
+			   "listener 'main' (line 2)");
+}
+
+/* Two mutual listeners trusting one CA must refuse the same devices. */
+static void test_revocation_twins(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *keys, *msg;
+	} cases[] = {
+		{"crl = /etc/iotgw/devices-ca.crl.pem\n", "but has a crl, the other none"},
+		{"disconnect_revoked = no\n", "but has a different disconnect_revoked"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char extra[512];
+		snprintf(extra, sizeof extra,
+			 "[listener six]\nbind = [::1]:8883\ncert = c\nkey = k\n"
+			 "ca = /etc/iotgw/devices-ca.pem\n%s",
+			 cases[i].keys);
+		int rc = parse_base(extra);
+		expect_errors(rc, 0);
+		assert_int_equal(count(CFG_WARNING), 1);
+		expect_warning(i == 0 ? L(6) : L(1), cases[i].msg);
+		expect_warning(i == 0 ? L(6) : L(1),
+			       "listener 'six' trusts the same ca as listener 'main' (line 1)");
+	}
+	/* Another CA, or the same settings: nothing to say. */
+	int rc = parse_base("[listener six]\nbind = [::1]:8883\ncert = c\nkey = k\n"
+			    "ca = /etc/iotgw/other-ca.pem\ncrl = x.crl\n"
+			    "[listener seven]\nbind = [::1]:8884\ncert = c\nkey = k\n"
+			    "ca = /etc/iotgw/devices-ca.pem\n");
+	expect_errors(rc, 0);
+	assert_int_equal(count(CFG_WARNING), 0);
 }
 
 /* ---- cross-field rules ---- */
@@ -1158,7 +1231,7 @@ static void test_comments_and_whitespace(void **state)
 		       "[decode all]\ntopic = sensors/#\n");
 	expect_errors(rc, 0);
 	assert_string_equal(cfg.listeners[0].name, "a");
-	assert_string_equal(cfg.listeners[0].bind_host, "127.0.0.1");
+	assert_string_equal(cfg.listeners[0].binds[0].host, "127.0.0.1");
 	assert_string_equal(cfg.listeners[0].cert.path, "c");
 	assert_string_equal(cfg.listeners[0].ca.path, "a");
 	/* no inline comments: '#' belongs to the value */
@@ -1186,7 +1259,7 @@ static void test_crlf(void **state)
 	expect_error(15, "unknown key 'bogus' in section [upstream]");
 	assert_string_equal(cfg.gateway.name, "gw-crlf");
 	assert_string_equal(cfg.upstream.key.path, "k");
-	assert_int_equal(cfg.listeners[0].port, 8883);
+	assert_int_equal(cfg.listeners[0].binds[0].port, 8883);
 }
 
 static void test_bom(void **state)
@@ -1472,7 +1545,7 @@ static void test_many_sections(void **state)
 	assert_int_equal(cfg.nlisteners, 300);
 	assert_int_equal(cfg.nrules, 300);
 	assert_string_equal(cfg.listeners[299].name, "l299");
-	assert_int_equal(cfg.listeners[299].port, 1299);
+	assert_int_equal(cfg.listeners[299].binds[0].port, 1299);
 	assert_string_equal(cfg.rules[299].topic_filter, "t/299");
 	free(big);
 }
@@ -1502,7 +1575,7 @@ static void test_trust_every_key(void **state)
 			    "bind = 127.0.0.1:9\n"                          /* 12 */
 			    "cert = /etc/iotgw/server.pem\n"                /* 13 */
 			    "key = /etc/iotgw/server.key\n"                 /* 14 */
-			    "ca = /etc/iotgw/devices-ca.pem\n"              /* 15 */
+			    "ca = /etc/iotgw/field-ca.pem\n"                /* 15 */
 			    "crl = /etc/iotgw/devices-ca.crl.pem\n"         /* 16 */
 			    "identity = serial\n"                           /* 17 */
 			    "client_id = exact\n"                           /* 18 */
@@ -1922,6 +1995,8 @@ int main(void)
 		T(test_bind_bad),
 		T(test_duplicate_bind),
 		T(test_wildcard_bind_overlap),
+		T(test_bind_several),
+		T(test_revocation_twins),
 		T(test_no_listener),
 		T(test_upstream_required),
 		T(test_empty_file),
