@@ -256,18 +256,103 @@ class Message:
         return "<%s %s>" % (self.topic, self.payload[:300].decode("utf-8", "replace"))
 
 
+class SupervisedClient(paho.Client):
+    """A paho.Client whose loop_start() thread survives every exception.
+
+    paho 1.6's network loop turns only some socket errors into a lost connection. Others
+    leave loop_forever() and end loop_start()'s thread for good, silently and without
+    on_disconnect: an ssl.SSLEOFError while writing (a broker stopped in the middle of a
+    write), an SSL alert while reading, an exception in a callback. An observer then stops
+    counting, and a device never reports the loss. Here every such exception is recorded in
+    loop_errors and handled as a lost connection: on_lost(reason) is called, and with
+    keep_reconnecting the client connects again (every 50 ms .. 0.5 s) and loops on; without
+    it the thread ends, as a device's must (a dropped device connection is for the test to
+    see). Stop it with close(), not loop_stop() alone."""
+
+    def __init__(self, *a, keep_reconnecting=True, on_lost=None, **kw):
+        super().__init__(*a, **kw)
+        self.keep_reconnecting = keep_reconnecting
+        self.on_lost = on_lost
+        self.loop_errors = []  # (monotonic time, repr) of every exception the loop raised
+        self._closing = threading.Event()
+
+    def _stopping(self):
+        # loop_stop() sets paho's _thread_terminate; close() sets _closing first.
+        return self._closing.is_set() or getattr(self, "_thread_terminate", False) is True
+
+    def _note(self, what, e):
+        self.loop_errors.append((time.monotonic(), "%s: %r" % (what, e)))
+
+    def _drop_socket(self):
+        s = self.socket()
+        if s is not None:
+            try:
+                s.close()
+            except Exception:  # already broken: closing is all that is left to do
+                pass
+
+    def _thread_main(self):
+        # The body of loop_start()'s thread (paho calls self._thread_main there).
+        while not self._stopping():
+            try:
+                self.loop_forever(retry_first_connection=True)
+                return  # loop_stop(), disconnect(), or a loss without reconnect_on_failure
+            except Exception as e:
+                self._note("loop", e)
+                reason = "exception in the paho loop: %r" % e
+            self._drop_socket()
+            if self._stopping():
+                return
+            if self.on_lost is not None:
+                try:
+                    self.on_lost(reason)
+                except Exception as e:
+                    self._note("on_lost", e)
+            if not self.keep_reconnecting:
+                return
+            delay = 0.05
+            while True:
+                self._closing.wait(delay)
+                if self._stopping():
+                    return
+                try:
+                    self.reconnect()  # new socket, CONNECT queued; loop_forever reads CONNACK
+                    break
+                except Exception as e:
+                    self._note("reconnect", e)
+                    self._drop_socket()
+                    delay = min(delay * 2, 0.5)
+
+    def close(self):
+        """DISCONNECT if the connection still takes it, then stop the loop thread."""
+        self._closing.set()
+        try:
+            self.disconnect()
+        except Exception:  # a dead socket: nothing to say goodbye on
+            pass
+        self.loop_stop()
+        self._drop_socket()
+
+
 class Observer:
     """A paho subscriber on the upstream broker (mutual TLS, persistent session, QoS 1,
     filter '#'), collecting every message. The persistent session makes messages published
-    while it is reconnecting after a broker restart wait for it in the broker."""
+    while it is reconnecting after a broker restart wait for it in the broker, and its loop
+    (SupervisedClient) reconnects after any exception, so it keeps counting through every
+    restart."""
 
     def __init__(self, upstream, client_id, clean_session=False):
         self.upstream = upstream
         self.msgs = []
         self.redelivered = 0
+        self.connects = 0
+        # A harness test's fault: the first message this predicate matches raises in the
+        # message callback (before it is collected or acknowledged).
+        self.fault = None
         self.cond = threading.Condition()
         self.subscribed = threading.Event()
-        self.c = paho.Client(client_id=client_id, clean_session=clean_session)
+        self.c = SupervisedClient(client_id=client_id, clean_session=clean_session,
+                                  keep_reconnecting=True)
         self.c.tls_set_context(upstream.pki.client_ctx(cert="observer", ca="upstream-ca"))
         self.c.reconnect_delay_set(0.1, 0.5)
         self.c.on_connect = self._on_connect
@@ -277,14 +362,20 @@ class Observer:
         self.c.loop_start()
         if not self.subscribed.wait(WAIT):
             self.close()
-            raise AssertionError("observer could not subscribe on the upstream broker")
+            raise AssertionError("observer could not subscribe on the upstream broker; "
+                                 "loop errors: %r" % self.c.loop_errors)
 
     def _on_connect(self, c, userdata, flags, rc):
         if rc == 0:
+            self.connects += 1
             c.subscribe("#", qos=1)
 
     def _on_message(self, c, userdata, msg):
         m = Message(msg.topic, bytes(msg.payload), bool(msg.retain), msg.qos)
+        fault = self.fault
+        if fault is not None and fault(m):
+            self.fault = None
+            raise RuntimeError("fault injected by the test at %r" % m)
         with self.cond:
             # The broker re-sends (DUP) what it sent us just before a restart if our PUBACK
             # did not reach it: that is the broker->observer hop, not the gateway's doing.
@@ -312,8 +403,11 @@ class Observer:
                 if left <= 0:
                     seen = "\n  ".join(repr(m) for m in self.msgs[-30:]) or "(none)"
                     raise AssertionError(
-                        "upstream: %d/%d message(s) %swithin %.1fs; last messages seen:\n  %s"
-                        % (len(got), count, ("for %s " % what) if what else "", timeout, seen))
+                        "upstream: %d/%d message(s) %swithin %.1fs; observer connected %s, "
+                        "%d connects, loop errors %r; last messages seen:\n  %s"
+                        % (len(got), count, ("for %s " % what) if what else "", timeout,
+                           self.c.is_connected(), self.connects, self.c.loop_errors[-5:],
+                           seen))
                 self.cond.wait(min(left, 0.2))
 
     def readings(self, device, gateway=None, topic_prefix=None):
@@ -337,10 +431,7 @@ class Observer:
         return self.wait_for(pred, count, timeout, what="dead letters of %s/%s" % (gateway, device))
 
     def close(self):
-        try:
-            self.c.disconnect()
-        finally:
-            self.c.loop_stop()
+        self.c.close()
 
 
 class Upstream:
@@ -953,7 +1044,9 @@ def module_gateway(request, tmp_path_factory, pki, **kw):
 
 class Device:
     """A paho MQTT 3.1.1 client (the ESP8266/ESP32 side). Does not reconnect by itself, so
-    that a dropped connection is seen by the test (unexpected_disconnects)."""
+    that a dropped connection is seen by the test (unexpected_disconnects): a loss paho
+    reports (on_disconnect rc != 0) and one it would not (an exception in its loop, recorded
+    as its text) alike."""
 
     def __init__(self, port, client_id, host="127.0.0.1", tls=None, keepalive=60,
                  clean_session=True, protocol=paho.MQTTv311):
@@ -961,8 +1054,9 @@ class Device:
         self.connected = threading.Event()
         self.connack_rc = None
         self.disconnects = []
-        self.c = paho.Client(client_id=client_id, clean_session=clean_session,
-                             protocol=protocol, reconnect_on_failure=False)
+        self.c = SupervisedClient(client_id=client_id, clean_session=clean_session,
+                                  protocol=protocol, reconnect_on_failure=False,
+                                  keep_reconnecting=False, on_lost=self._on_lost)
         if tls is not None:
             self.c.tls_set_context(tls)
         self.c.on_connect = self._on_connect
@@ -970,9 +1064,9 @@ class Device:
         self.c.connect(host, port, keepalive)
         self.c.loop_start()
         if not self.connected.wait(WAIT) or self.connack_rc != 0:
-            self.c.loop_stop()
-            raise AssertionError("device %s: no successful CONNACK (rc=%s)"
-                                 % (client_id, self.connack_rc))
+            self.c.close()
+            raise AssertionError("device %s: no successful CONNACK (rc=%s, disconnects %r)"
+                                 % (client_id, self.connack_rc, self.disconnects))
 
     def _on_connect(self, c, userdata, flags, rc):
         self.connack_rc = rc
@@ -980,6 +1074,10 @@ class Device:
 
     def _on_disconnect(self, c, userdata, rc):
         self.disconnects.append(rc)
+
+    def _on_lost(self, reason):
+        self.disconnects.append(reason)
+        self.connected.set()  # a constructor still waiting for the CONNACK fails at once
 
     @property
     def unexpected_disconnects(self):
@@ -1005,10 +1103,7 @@ class Device:
         return info
 
     def close(self):
-        try:
-            self.c.disconnect()
-        finally:
-            self.c.loop_stop()
+        self.c.close()
 
 
 # ---------------------------------------------------------------------------------------
@@ -1297,11 +1392,12 @@ class LoadDevice:
     """A device on a raw socket (plaintext MQTT 3.1.1, clean session) publishing readings
     1..count at `rate` per second, QoS 1 (or 0), with at most `window` unacknowledged.
 
-    It records which readings were PUBACKed. When the connection is lost it connects again
-    (every 50 ms, if reconnect) and re-sends every unacknowledged reading in order (DUP set),
-    as a sensor's MQTT library does. When the gateway holds it back (no PUBACKs), the window
-    fills and the device stops publishing: it falls behind its schedule, without a burst to
-    catch up afterwards. One thread per device; every socket operation is bounded."""
+    It records which readings were PUBACKed. When the connection is lost (EOF, or any
+    exception on its socket) it connects again (every 50 ms, if reconnect) and re-sends every
+    unacknowledged reading in order (DUP set), as a sensor's MQTT library does. When the
+    gateway holds it back (no PUBACKs), the window fills and the device stops publishing: it
+    falls behind its schedule, without a burst to catch up afterwards. One thread per device;
+    every socket operation is bounded."""
 
     def __init__(self, port, device_id, count, rate, window=20, qos=1, topic="esp/load",
                  host="127.0.0.1", reconnect=True, keepalive=60):
@@ -1372,8 +1468,13 @@ class LoadDevice:
                     if not self._connect():
                         self._stop.wait(0.05)
                     continue
-                self._step()
-        except Exception as e:  # reported by Load.check_health(), never silently lost
+                try:
+                    self._step()
+                except (OSError, ValueError) as e:
+                    # Whatever the socket raised (select on a dead descriptor included): a
+                    # lost connection, reconnected and counted like any other.
+                    self._drop("socket: %r" % e)
+        except Exception as e:  # a harness bug: reported by Load.check_health() and wait_done()
             with self.lock:
                 self.errors.append(repr(e))
         finally:
@@ -1403,8 +1504,14 @@ class LoadDevice:
             with self.lock:
                 self.refused.append("CONNACK %s" % got.hex(" "))
             return False
-        s.setblocking(False)
-        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        try:
+            s.setblocking(False)
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError as e:
+            s.close()
+            with self.lock:
+                self.refused.append("connect: %r" % e)
+            return False
         with self.lock:
             self.sock = s
             self._out, self._in = b"", b""

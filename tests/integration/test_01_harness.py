@@ -37,32 +37,51 @@ def test_upstream_requires_client_cert(pki, upstream):
             c.close()
 
 
-def test_upstream_observer_survives_restart(pki, upstream):
+def publish_upstream(pki, upstream, device, values):
+    """Publishes {"device": DEVICE, "temperature_c": v} for each value to the broker (QoS 1,
+    each one acknowledged), as a gateway would."""
     c = paho.Client(client_id="harness-pub")
     c.tls_set_context(pki.client_ctx(cert="gateway-upstream", ca="upstream-ca"))
     c.connect("127.0.0.1", upstream.port)
     c.loop_start()
     try:
-        c.publish("sensors/harness/temperature", b'{"device":"harness","temperature_c":1}',
-                  qos=1).wait_for_publish(gw.WAIT)
+        for v in values:
+            info = c.publish("sensors/%s/temperature" % device,
+                             ('{"device":"%s","temperature_c":%s}' % (device, v)).encode(),
+                             qos=1)
+            info.wait_for_publish(gw.WAIT)
+            assert info.is_published(), "the broker did not acknowledge %s" % v
     finally:
         c.disconnect()
         c.loop_stop()
+
+
+def test_upstream_observer_survives_restart(pki, upstream):
+    publish_upstream(pki, upstream, "harness", [1])
     upstream.wait_readings("harness", count=1)
     # Outage: messages published while the observer reconnects wait in its session.
     upstream.stop()
     upstream.start()
-    c = paho.Client(client_id="harness-pub")
-    c.tls_set_context(pki.client_ctx(cert="gateway-upstream", ca="upstream-ca"))
-    c.connect("127.0.0.1", upstream.port)
-    c.loop_start()
-    try:
-        for i in range(2, 6):
-            c.publish("sensors/harness/temperature",
-                      ('{"device":"harness","temperature_c":%d}' % i).encode(),
-                      qos=1).wait_for_publish(gw.WAIT)
-    finally:
-        c.disconnect()
-        c.loop_stop()
+    publish_upstream(pki, upstream, "harness", [2, 3, 4, 5])
     got = upstream.wait_readings("harness", count=5)
     assert [m.get("temperature_c") for m in got] == [1, 2, 3, 4, 5]
+
+
+def test_upstream_observer_survives_an_exception_in_its_loop(pki, upstream):
+    # paho 1.6 lets some exceptions out of its network loop (ssl.SSLEOFError when the
+    # broker goes away in the middle of a write, an exception in a callback), which would
+    # end the observer's thread for good. One raised in its message callback stands for
+    # them: the observer must record it, reconnect, and get the message again from its
+    # persistent session (it was never acknowledged), then go on counting.
+    obs = upstream.observer
+    errors, connects = len(obs.c.loop_errors), obs.connects
+    obs.fault = lambda m: m.get("device") == "harness-fault"
+    publish_upstream(pki, upstream, "harness-fault", [1])
+    upstream.wait_readings("harness-fault", count=1)
+    assert obs.fault is None, "the fault was never hit"
+    assert len(obs.c.loop_errors) == errors + 1, obs.c.loop_errors
+    assert "fault injected" in obs.c.loop_errors[-1][1], obs.c.loop_errors
+    assert obs.connects >= connects + 1, "the observer did not reconnect"
+    publish_upstream(pki, upstream, "harness-fault", [2])
+    got = upstream.wait_readings("harness-fault", count=2)
+    assert [m.get("temperature_c") for m in got] == [1, 2]
