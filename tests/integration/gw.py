@@ -562,6 +562,7 @@ class NotifySocket:
         self.sock.bind(self.path)
         self.sock.settimeout(0.1)
         self.datagrams = []  # (monotonic time, text)
+        self.synced = set()  # sync() tokens the reader has collected (not in datagrams)
         self.cond = threading.Condition()
         self._stop = False
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -575,9 +576,37 @@ class NotifySocket:
                 continue
             except OSError:
                 return
+            text = data.decode("utf-8", "replace")
             with self.cond:
-                self.datagrams.append((time.monotonic(), data.decode("utf-8", "replace")))
+                if text.startswith(self.SYNC):
+                    self.synced.add(text)
+                else:
+                    self.datagrams.append((time.monotonic(), text))
                 self.cond.notify_all()
+
+    SYNC = "IOTGW_TEST_SYNC="
+
+    def sync(self, timeout=WAIT):
+        """Barrier: sends a datagram of our own to the socket and waits until the reader has
+        collected it. One socket queues its datagrams in arrival order, so everything sent
+        before this call (by a daemon that has exited since, say) is in messages() when it
+        returns. The token itself is not."""
+        token = "%s%d" % (self.SYNC, next(_uniq))
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+            s.sendto(token.encode(), self.path)
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while token not in self.synced:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError("notify socket reader did not collect %s within %.1fs"
+                                         % (token, timeout))
+                self.cond.wait(min(left, 0.1))
+
+    def times(self):
+        """(monotonic arrival time, text) of every datagram, oldest first."""
+        with self.cond:
+            return list(self.datagrams)
 
     def messages(self):
         with self.cond:
@@ -903,6 +932,57 @@ class Gateway:
     def dump(self):
         return "iotgw %s stderr (%s)" % (self.name, self.logfile), tail(self.log_text(), 150)
 
+    # -- barriers: a later, observable event, for checking that something did NOT happen
+    def _barrier_listener(self, listener_name):
+        lst = self.listener(listener_name)
+        assert lst["tls"] == "off" and "password_file" not in lst["opts"], (
+            "barriers need a plaintext listener without password_file; add one "
+            "(e.g. listener('barrier', 'off')) and name it")
+        return lst
+
+    def loop_barrier(self, listener_name=None, timeout=WAIT):
+        """Waits until the event loop has gone round at least once more: opens a TCP
+        connection to a plaintext listener and waits for the first log line naming it (the
+        session's debug state line; so log_level must be debug, the default here). The
+        connection is made now, so the gateway accepts it in a later loop iteration than any
+        line already in the log: whatever the iteration that logged such a line did, the
+        commit that ends it included (PUBACKs released, writes made), is done. Accepted and
+        logged even while devices are held back (spool full). Returns that log line."""
+        lst = self._barrier_listener(listener_name)
+        assert self.gateway_opts.get("log_level") == "debug", "loop_barrier needs debug logs"
+        c = RawConn(lst["port"], host=lst["host"])
+        try:
+            def seen():
+                return [e for e in self.events() if e.get("peer") == c.peer_str]
+            try:
+                return wait_until(seen, timeout, interval=0.01,
+                                  what="a log line about barrier connection %s" % c.peer_str)[0]
+            except AssertionError as e:
+                raise AssertionError("%s; log:\n%s" % (e, tail(self.log_text(), 40)))
+        finally:
+            c.close()
+
+    def upstream_barrier(self, listener_name=None, observer=None, timeout=WAIT):
+        """Waits for a later reading upstream: a device of its own (a fresh client id on a
+        plaintext listener without password_file) publishes one QoS 1 reading, and this
+        waits until `observer` (the upstream's) has it. The gateway forwards its spool in
+        order over one upstream connection and the broker keeps that order, so whatever the
+        gateway took in before this reading's PUBLISH has arrived upstream by then, and
+        whatever is not there never came in. Returns the barrier's message."""
+        lst = self._barrier_listener(listener_name)
+        obs = observer if observer is not None else self.upstream.observer
+        dev = unique("barrier")
+        c = RawConn(lst["port"], host=lst["host"])
+        try:
+            c.connect(dev)
+            c.send(publish_pkt("esp/%s/t" % dev, "1.25", qos=1, pid=1))
+            c.expect(b"\x40\x02\x00\x01", what="PUBACK of the barrier reading")
+            c.send(DISCONNECT)
+        finally:
+            c.close()
+        return obs.wait_for(lambda m: m.get("device") == dev and m.get("gateway") == self.name,
+                            timeout=timeout, what="barrier reading of %s" % dev)[0]
+
     # -- the durable spool
     @property
     def state_dir(self):
@@ -1197,6 +1277,9 @@ class RawConn:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         s = socket.socket(family, socket.SOCK_STREAM)
         s.settimeout(timeout)
+        # Taken before the connect: the gateway's timers for this connection (handshake,
+        # CONNECT, keepalive) cannot have started earlier than t_open / t_sent.
+        self.t_open = self.t_sent = time.monotonic()
         s.connect((host, port))
         self.host = host
         self.local = s.getsockname()
@@ -1224,10 +1307,12 @@ class RawConn:
         return self.local[1]
 
     def send(self, data):
+        self.t_sent = time.monotonic()
         self.sock.sendall(data)
 
     def send_slowly(self, data, delay=0.005):
         for i in range(len(data)):
+            self.t_sent = time.monotonic()
             self.sock.sendall(data[i:i + 1])
             time.sleep(delay)
 
@@ -1254,25 +1339,59 @@ class RawConn:
         out, self.buf = self.buf[:n], self.buf[n:]
         return out
 
+    def _take_packet(self):
+        """One whole packet from buf (removed from it), or None."""
+        if len(self.buf) < 2:
+            return None
+        mult, n, i = 1, 0, 1
+        while i < len(self.buf) and i <= 4:
+            b = self.buf[i]
+            n += (b & 0x7F) * mult
+            mult *= 128
+            i += 1
+            if not b & 0x80:
+                if len(self.buf) < i + n:
+                    return None
+                pkt, self.buf = self.buf[:i + n], self.buf[i + n:]
+                return pkt
+        return None
+
     def read_packet(self, timeout=WAIT):
         """Returns one whole packet as bytes (fixed header included)."""
         deadline = time.monotonic() + timeout
         while True:
-            if len(self.buf) >= 2:
-                mult, n, i = 1, 0, 1
-                complete = False
-                while i < len(self.buf) and i <= 4:
-                    b = self.buf[i]
-                    n += (b & 0x7F) * mult
-                    mult *= 128
-                    i += 1
-                    if not b & 0x80:
-                        complete = True
-                        break
-                if complete and len(self.buf) >= i + n:
-                    pkt, self.buf = self.buf[:i + n], self.buf[i + n:]
-                    return pkt
+            pkt = self._take_packet()
+            if pkt is not None:
+                return pkt
             self._fill(deadline)
+
+    def available_packets(self):
+        """Every whole packet received so far, without waiting: what the socket already
+        holds is read first. For checking, after a barrier, that something did not come.
+        Sets closed if the peer has closed (or reset) the connection."""
+        self.sock.settimeout(0)
+        try:
+            while not self.closed:
+                try:
+                    data = self.sock.recv(65536)
+                except (BlockingIOError, ssl.SSLWantReadError, socket.timeout):
+                    break
+                except (ConnectionResetError, BrokenPipeError, ssl.SSLError):
+                    self.closed = True
+                    break
+                if not data:
+                    self.closed = True
+                    break
+                self.buf += data
+        finally:
+            if not self.closed:
+                self.sock.settimeout(WAIT)
+        out = []
+        while True:
+            pkt = self._take_packet()
+            if pkt is None:
+                return out
+            out.append(pkt)
 
     def expect(self, expected, timeout=WAIT, what="packet"):
         try:
@@ -1808,10 +1927,16 @@ class Tally:
                     self.seq_conflicts[:5]))
 
 
-def wait_tally(observer, gateway, load, timeout=WAIT, settle=0.5):
-    """Waits until every reading the load's devices saw PUBACKed arrived upstream, then
-    until nothing more arrived for `settle` s (late duplicates count too); returns the
-    Tally. AssertionError listing the missing ones at the deadline."""
+def wait_tally(observer, gateway, load, timeout=WAIT, settle=0.5, barrier=None):
+    """Waits until every reading the load's devices saw PUBACKed arrived upstream; returns
+    the Tally. AssertionError listing the missing ones at the deadline. Late duplicates
+    count too: with barrier (the Gateway, its first listener plaintext), a barrier reading
+    is published through it afterwards and the tally taken once that has arrived (see
+    Gateway.upstream_barrier: whatever the gateway still had to send, duplicates included,
+    came before it); without, the tally is taken once nothing more arrived for `settle` s.
+    Call it once the load is done."""
+    if barrier is not None:
+        assert isinstance(barrier, Gateway) and barrier.name == gateway, barrier
     acked, published = load.acked(), load.published()
     deadline = time.monotonic() + timeout
     while True:
@@ -1822,6 +1947,9 @@ def wait_tally(observer, gateway, load, timeout=WAIT, settle=0.5):
             raise AssertionError("readings PUBACKed but not upstream after %.1fs: %s"
                                  % (timeout, t.summary()))
         time.sleep(0.1)
+    if barrier is not None:
+        barrier.upstream_barrier(observer=observer)
+        return Tally(observer, gateway, acked, published)
     quiet_until = time.monotonic() + settle
     while time.monotonic() < min(quiet_until, deadline + settle):
         time.sleep(0.1)

@@ -75,6 +75,7 @@ def test_port_in_use_fails_startup(make_gateway, upstream):
         g.start(wait_ready=False)
         rc = g.wait_exit()
     assert rc != 0, "iotgw started although its port was taken"
+    g.notify.sync()  # everything the exited daemon sent is collected
     assert not any("READY=1" in m.split("\n") for m in g.notify.messages()), \
         "READY=1 sent although a listener could not be bound"
 

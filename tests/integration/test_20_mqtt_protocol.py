@@ -208,8 +208,8 @@ def test_qos2_exactly_once(g, raw, upstream):
     # marker is upstream any duplicate would be too.
     c.send(gw.publish_pkt("esp/t", "33.5", qos=1, pid=8))
     c.expect(b"\x40\x02\x00\x08", what="PUBACK")
-    got = upstream.wait_for(lambda m: m.get("device") == "dev0209"
-                            and m.get("temperature_c") == 33.5)
+    upstream.wait_for(lambda m: m.get("device") == "dev0209" and m.get("gateway") == g.name
+                      and m.get("temperature_c") == 33.5, what="the marker reading")
     got = upstream.readings("dev0209", g.name)
     assert [m.get("temperature_c") for m in got] == [31.5, 32.5, 33.5]
     assert [m.get("seq") for m in got] == [1, 2, 3]
@@ -229,10 +229,12 @@ def test_retained_flag_is_ignored(g, raw, upstream, pki):
     c.send(gw.publish_pkt("esp/t", "27.5", qos=1, pid=1, retain=True))
     c.expect(b"\x40\x02\x00\x01", what="PUBACK")
     (m,) = upstream.wait_readings("dev0211", g.name)
-    # A new subscriber on the upstream gets no retained reading.
+    # A new subscriber on the upstream gets no retained reading. The broker queues retained
+    # messages for a subscriber when it subscribes, so they would come before a reading
+    # published after its SUBACK (the barrier).
     late = gw.Observer(upstream, "late-subscriber", clean_session=True)
     try:
-        time.sleep(0.5)
+        g.upstream_barrier(observer=late)
         assert not late.messages(lambda x: x.topic == m.topic), "reading was retained upstream"
     finally:
         late.close()

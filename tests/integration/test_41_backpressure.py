@@ -1,36 +1,49 @@
 """A full spool stops the gateway from taking more readings (no PUBACK, TCP back-pressure)
 instead of dropping them; when the upstream comes back everything is delivered in order."""
 
-import time
-
 import gw
 
 SPOOL = 5
 N = 12
 
 
-def test_full_spool_applies_back_pressure(make_gateway, upstream, devices):
+def pubacks(pkts):
+    """The packet ids of a list of PUBACKs (AssertionError for any other packet)."""
+    for p in pkts:
+        assert p[:2] == b"\x40\x02" and len(p) == 4, "not a PUBACK: %s" % p.hex(" ")
+    return [int.from_bytes(p[2:4], "big") for p in pkts]
+
+
+def test_full_spool_applies_back_pressure(make_gateway, upstream, raw):
     upstream.stop()
     try:
         g = make_gateway(upstream=upstream, spool={"max_messages": SPOOL})
-        d = devices(g.port(), "dev0410")
-        infos = [d.publish_async("esp/t", str(20 + i), qos=1) for i in range(N)]
+        d = raw(g.port())
+        d.connect("dev0410")
+        # All N PUBLISHes in one write: the gateway has every one of them to read at once.
+        d.send(b"".join(gw.publish_pkt("esp/t", str(20 + i), qos=1, pid=i + 1)
+                        for i in range(N)))
         g.wait_event("spool_full")
-        time.sleep(0.5)
-        acked = sum(1 for i in infos if i.is_published())
-        assert 1 <= acked <= SPOOL, "%d PUBACKs with a spool of %d and the upstream down" % (
-            acked, SPOOL)
-        assert d.unexpected_disconnects == []
+        # Barrier: a loop iteration after the one that logged spool_full. Any PUBACK the
+        # gateway gave for what it read with (or before) it has reached our socket by then.
+        g.loop_barrier()
+        acked = pubacks(d.available_packets())
+        assert 1 <= len(acked) <= SPOOL, "%d PUBACKs with a spool of %d and the upstream " \
+            "down: %s" % (len(acked), SPOOL, acked)
+        assert acked == list(range(1, len(acked) + 1)), acked
+        assert not d.closed, "the device was disconnected while held back"
     finally:
         upstream.start()
-    for i in infos:
-        i.wait_for_publish(gw.WAIT + 5)
-        assert i.is_published()
+    # The rest is acknowledged once the spool drains, in order, on the same connection.
+    while len(acked) < N:
+        acked += pubacks([d.read_packet(gw.WAIT + 5)])
+    assert acked == list(range(1, N + 1)), acked
     g.wait_event("spool_resumed")
     got = upstream.wait_readings("dev0410", g.name, count=N, timeout=gw.WAIT + 5)
     assert [m.get("temperature_c") for m in got] == [20 + i for i in range(N)]
     assert [m.get("seq") for m in got] == list(range(1, N + 1))
-    assert d.unexpected_disconnects == []
+    d.send(gw.PINGREQ)
+    d.expect(gw.PINGRESP, what="PINGRESP (still connected)")
 
 
 def test_other_devices_wait_too_but_are_not_dropped(make_gateway, upstream, devices):

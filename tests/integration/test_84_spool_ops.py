@@ -115,6 +115,7 @@ def test_second_instance_on_the_same_state_dir_refuses(make_gateway, upstream, d
     b.start(wait_ready=False)
     rc = b.wait_exit()
     assert rc != 0, "a second iotgw started on %s" % a.state_dir
+    b.notify.sync()  # everything the exited daemon sent is collected
     assert not any("READY=1" in m.split("\n") for m in b.notify.messages())
     text = b.log_text()
     assert str(a.state_dir) in text, "the refusal does not name the state directory:\n" + text

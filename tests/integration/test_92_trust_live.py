@@ -6,7 +6,6 @@ is checked against [upstream] crl."""
 
 import shutil
 import ssl
-import time
 
 import pytest
 
@@ -100,12 +99,26 @@ def test_watch_tls_files_reloads_a_changed_crl(make_gateway, upstream, lpki, tmp
 
 
 def test_watch_ignores_other_files_in_the_directory(make_gateway, upstream, lpki, tmp_path):
-    g = gateway(make_gateway, upstream, lpki, tmp_path,
+    # handshake_timeout = 2s is the barrier: twice the watch's quiet period (1 s).
+    g = gateway(make_gateway, upstream, lpki, tmp_path, handshake_timeout="2s",
                 gateway_opts={"watch_tls_files": "yes"})
     (tmp_path / "unrelated.txt").write_text("x")
-    time.sleep(1.5)  # longer than the quiet period
+    # A silent TCP connection made after the write: the gateway reads the inotify event in
+    # the same loop iteration that accepts it, or earlier. Had the file counted, the quiet
+    # period's timer (1 s) would run out before this connection's handshake timer (2 s),
+    # and tls_files_changed would be logged before tls_handshake_timeout.
+    probe = gw.RawConn(g.port())
+    try:
+        probe.wait_closed(gw.WAIT)
+    finally:
+        probe.close()
+    g.wait_event("tls_handshake_timeout", peer=probe.peer_str)
     assert not g.events("tls_files_changed")
     assert not g.events("config_reloaded")
+    # The watch is live: a change to a watched file in the same directory is acted on.
+    crl_bundle(lpki, g.crl, cas=(ROOT,))
+    g.wait_event("tls_files_changed")
+    g.wait_event("config_reloaded")
 
 
 def test_expiring_device_certificate_is_logged(make_gateway, upstream, lpki, tmp_path):
