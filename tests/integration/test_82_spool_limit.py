@@ -25,11 +25,18 @@ def test_limit_holds_devices_back_and_resumes(make_gateway, upstream, raw):
             full = g.wait_event("spool_full", timeout=gw.WAIT + MAX / (DEVICES * RATE))
             assert full[0]["level"] == "warning", full[0]["raw"]
             assert "limit" in full[0]["msg"], "spool_full does not say why: %s" % full[0]["raw"]
+            # Barrier: with the upstream down, spool.db holds exactly the readings that were
+            # committed, and each of those was PUBACKed at its commit. Once the devices have
+            # that many PUBACKs, none is still on its way to them.
+            queued = g.spool_stats().int("queued")
+            assert queued <= MAX, "%d queued with max_messages = %d" % (queued, MAX)
+            load.wait_acked(queued)
             # Held back: no PUBACK for 1.5 s (more than one retry period of the spool).
             held = load.stalled_for(1.5)
             assert held is not None, "PUBACKs went on after spool_full (%d)" % load.total_acked()
             assert MAX * 0.9 <= held <= MAX, "%d readings PUBACKed with max_messages = %d" % (
                 held, MAX)
+            assert held == queued == g.spool_stats().int("queued"), (held, queued)
             for d in load.devices:
                 assert d.connected, "%s lost its connection: %s" % (d.device_id, d.losses)
             assert load.unacked() > 0, "no device is waiting for a PUBACK"
@@ -56,7 +63,8 @@ def test_limit_holds_devices_back_and_resumes(make_gateway, upstream, raw):
                 late.expect(gw.CONNACK_OK, what="CONNACK after the spool resumed")
             load.wait_done(timeout=COUNT / RATE + gw.WAIT)
             load.check_health()
-            t = gw.wait_tally(upstream.observer, g.name, load, timeout=gw.WAIT + 5)
+            t = gw.wait_tally(upstream.observer, g.name, load, timeout=gw.WAIT + 5,
+                              barrier=g)
     finally:
         if not upstream.running:
             upstream.start()
