@@ -50,10 +50,19 @@ def test_tls12_client(g, upstream, raw, pki):
     assert ev[0].get("tls") == "TLSv1.2", ev[0]["raw"]
 
 
-def test_client_that_does_not_trust_the_gateway_fails(g, pki):
-    # Sanity check that this is real TLS: a device trusting another CA refuses the gateway.
+def test_gateway_presents_its_configured_certificate(g, raw, pki):
+    # Real TLS with the configured certificate: exactly that one reaches the device, ...
+    c = raw(g.port(), tls=pki.client_ctx())
+    assert c.sock.getpeercert(binary_form=True) == pki.der("gateway")
+    c.connect("dev0047")
+    # ... so a device trusting another CA refuses the gateway, and the gateway, told so by
+    # the device's alert, logs the failed handshake for that peer and serves nobody there.
+    bad = raw(g.port())
     with pytest.raises(ssl.SSLCertVerificationError):
-        gw.RawConn(g.port(), tls=pki.client_ctx(ca="other-ca")).close()
+        bad.start_tls(pki.client_ctx(ca="other-ca"))
+    ev = g.wait_event("tls_handshake_failed", peer=bad.peer_str)
+    assert ev[0]["level"] in ("warning", "notice", "err"), ev[0]["raw"]
+    assert not g.events("device_connected", peer=bad.peer_str)
 
 
 def test_plaintext_mqtt_on_tls_port_is_refused(g, raw):
