@@ -1835,11 +1835,23 @@ class Load:
         return wait_until(lambda: self.total_acked() >= total, timeout, interval=0.05,
                           what="%d load readings PUBACKed (have %d)" % (total, self.total_acked()))
 
-    def stalled_for(self, seconds):
-        """True if no device got a PUBACK for `seconds` (returns the acked total seen)."""
-        before = self.total_acked()
-        time.sleep(seconds)
-        return before if self.total_acked() == before else None
+    def stalled_for(self, seconds, timeout=None):
+        """Waits until no device has had a PUBACK for `seconds` in a row, for at most
+        `seconds` + timeout (WAIT); returns the acked total then, or None if the PUBACKs
+        never stopped that long. A PUBACK still on its way when this is called (released by
+        the commit that ended the loop iteration which logged what the test waited for) is
+        not taken for PUBACKs going on; PUBACKs that keep coming are."""
+        limit = time.monotonic() + seconds + (WAIT if timeout is None else timeout)
+        last, since = self.total_acked(), time.monotonic()
+        while True:
+            time.sleep(min(0.05, seconds))
+            now, n = time.monotonic(), self.total_acked()
+            if n != last:
+                last, since = n, now  # seen up to 50 ms late: the quiet span only shrinks
+            elif now - since >= seconds:
+                return n
+            if now >= limit:
+                return None
 
 
 class Tally:
