@@ -520,7 +520,12 @@ class Upstream:
             return ""
 
     def dump(self):
-        return "mosquitto %s (port %d) log" % (self.name, self.port), tail(self.log_text(), 80)
+        text = tail(self.log_text(), 80)
+        obs = self.observer
+        if obs is not None:
+            text += "\n-- observer: connected %s, %d connects, %d messages, loop errors %r" % (
+                obs.c.is_connected(), obs.connects, len(obs.messages()), obs.c.loop_errors[-10:])
+        return "mosquitto %s (port %d) log" % (self.name, self.port), text
 
     # Convenience: the observer's collections.
     def wait_for(self, *a, **kw):
