@@ -3,8 +3,6 @@
 A malformed packet closes only the connection that sent it (event=mqtt_protocol_error); a
 witness device connected through the whole module keeps publishing successfully."""
 
-import time
-
 import pytest
 
 import gw
