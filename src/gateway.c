@@ -245,6 +245,7 @@ static void before_sleep(struct ev_loop *loop, void *arg)
 		gw->kick_upstream = false;
 		upstream_kick(gw->up);
 	}
+	upstream_flush(gw->up);
 }
 
 /* ---- listeners and reload ---- */
@@ -708,6 +709,7 @@ void gateway_free(struct gateway *gw)
 	spool_close(gw->spool);
 	strmap_free(gw->by_client_id, NULL);
 	gateway_free_devices(gw);
+	buf_free(&gw->json);
 	if (gw->cfg) {
 		cfg_free(gw->cfg);
 		free(gw->cfg);

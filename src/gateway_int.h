@@ -85,6 +85,7 @@ struct gateway {
 	uint64_t retry_at_ms;
 	uint64_t disk_check_at_ms; /* next free-space measurement while held for it */
 	struct ev_timer commit_retry;
+	struct buf json; /* ingest.c: the record being built (owned; reused) */
 	struct gw_stats stats;
 	int reserve_fd; /* spare descriptor released when accept hits EMFILE */
 };

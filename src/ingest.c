@@ -20,6 +20,7 @@
 #define COMMIT_RETRY_MS 1000    /* a failing commit is retried this often */
 #define COMMIT_ROUNDS 4         /* commits per loop iteration (released devices add more) */
 #define DISK_RECHECK_MS 1000    /* free space is measured this often while it is short */
+#define JSON_MAX (8u << 20)     /* a dead letter of a max_packet_size (1M) payload fits */
 
 struct device_state {
 	uint64_t seq;
@@ -110,7 +111,9 @@ enum ingest_result gateway_ingest(struct gateway *gw, const char *device,
 	char why[256] = "no [decode] rule matches this topic";
 	bool ok = rule && dec_payload(rule, pub->payload, pub->payload_len, &value, why,
 				      sizeof why) == 0;
-	char *json;
+	struct buf *json = &gw->json;
+	json->len = 0;
+	int jrc;
 	char topic[512];
 	int tlen;
 	if (ok) {
@@ -122,25 +125,20 @@ enum ingest_result gateway_ingest(struct gateway *gw, const char *device,
 			.ts = now,
 			.value = value,
 		};
-		json = reading_to_json(&r);
+		jrc = reading_json(&r, json);
 		tlen = reading_topic(cfg->upstream.topic, device, cfg->gateway.name,
 				     has_event ? event : NULL, topic, sizeof topic);
 	} else {
-		json = deadletter_to_json(device, cfg->gateway.name, now, pub->topic.ptr,
-					  pub->topic.len, why, pub->payload, pub->payload_len);
+		jrc = deadletter_json(device, cfg->gateway.name, now, pub->topic.ptr,
+				      pub->topic.len, why, pub->payload, pub->payload_len, json);
 		tlen = reading_topic(cfg->upstream.dead_letter_topic, device, cfg->gateway.name,
 				     has_event ? event : NULL, topic, sizeof topic);
 	}
-	if (!json || tlen < 0) {
-		free(json);
+	if (jrc != 0 || tlen < 0)
 		return INGEST_FULL;
-	}
 	int64_t now_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-	if (spool_put(gw->spool, topic, json, strlen(json), now_ms) != 0) {
-		free(json);
+	if (spool_put(gw->spool, topic, json->data, json->len, now_ms) != 0)
 		return INGEST_FULL;
-	}
-	free(json);
 	if (ok) {
 		dev->seq++;
 		if (!dev->dirty) {
@@ -268,18 +266,22 @@ void gateway_commit(struct gateway *gw)
 		ev_timer_start(gw->loop, &gw->commit_retry, DISK_RECHECK_MS);
 	}
 	bool ok = true;
-	for (int i = 0; i < COMMIT_ROUNDS && ok && spool_dirty(gw->spool); i++)
+	for (int i = 0; i < COMMIT_ROUNDS && ok && spool_commit_due_in(gw->spool) == 0; i++)
 		ok = commit_once(gw);
 	if (ok && gw->dirty_devices)
 		ok = commit_once(gw);
 	/* Replies held behind nothing new (a resent QoS 2 PUBLISH, a PINGREQ
 	 * after it) have nothing to wait for. */
-	if (ok && gw->awaiting_commit && !spool_dirty(gw->spool))
+	if (ok && gw->awaiting_commit && !spool_has_staged(gw->spool))
 		session_release_acks(gw);
 	/* Devices released above staged more than the rounds allowed: wake up
-	 * again at once rather than sleep on uncommitted readings. */
-	if (ok && spool_dirty(gw->spool))
+	 * again at once rather than sleep on uncommitted readings. Deletes
+	 * alone wait a little to share a commit (spool_commit_due_in). */
+	int64_t due = ok ? spool_commit_due_in(gw->spool) : -1;
+	if (due == 0)
 		ev_timer_start(gw->loop, &gw->commit_retry, 0);
+	else if (due > 0 && !ev_timer_active(&gw->commit_retry))
+		ev_timer_start(gw->loop, &gw->commit_retry, (uint64_t)due);
 	if (ok)
 		gateway_maybe_resume(gw);
 }
@@ -294,5 +296,8 @@ static void on_commit_retry(struct ev_loop *loop, struct ev_timer *t)
 
 void gateway_ingest_init(struct gateway *gw)
 {
+	/* The record of the PUBLISH being ingested, reused for every one. A
+	 * dead letter carries the payload in base64: room for the largest. */
+	buf_init(&gw->json, JSON_MAX);
 	ev_timer_init(&gw->commit_retry, on_commit_retry, gw);
 }

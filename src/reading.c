@@ -1,8 +1,8 @@
 /* reading: the normalized record sent upstream and the dead-letter record for
- * rejected payloads, as JSON (cJSON), plus upstream topic templates. Pure. */
+ * rejected payloads, as JSON, plus upstream topic templates. Pure. */
 #include "iotgw/reading.h"
 
-#include <cjson/cJSON.h>
+#include <float.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <math.h>
@@ -15,42 +15,153 @@
 
 #define TOPIC_MAX 65535 /* 1.5.3: an MQTT string is at most 65535 bytes */
 
-/* Adds s[0..n) as a JSON string (NULL as JSON null). cJSON copies bytes
- * through unchecked, so text that is not valid UTF-8 would make the whole
- * record invalid JSON: in that case non-ASCII bytes (and NULs) become '?'. */
-static bool add_text(cJSON *o, const char *key, const char *s, size_t n)
+/* ---- a small JSON writer into a caller's buffer ----
+ *
+ * The normalized reading is built for every PUBLISH, so it is written
+ * straight into a reusable buffer: no tree, no allocation, no printf on the
+ * usual path. The output is byte for byte what cJSON_PrintUnformatted gave
+ * before (tests/unit/test_reading.c compares the two): the same escapes,
+ * numbers as cJSON prints them ("%d" for integers, else the shortest of
+ * "%1.15g" / "%1.17g" that reads back), keys in the documented order. */
+
+struct jw {
+	struct buf *b;
+	bool failed;
+};
+
+static void put(struct jw *w, const void *p, size_t n)
 {
-	if (!s)
-		return cJSON_AddNullToObject(o, key) != NULL;
-	char *copy = malloc(n + 1);
-	if (!copy)
-		return false;
-	memcpy(copy, s, n);
-	copy[n] = '\0';
-	if (!mqtt_utf8_valid(copy, n)) {
-		for (size_t i = 0; i < n; i++) {
-			unsigned char c = (unsigned char)copy[i];
-			if (c == 0 || c >= 0x80)
-				copy[i] = '?';
-		}
+	if (!w->failed && buf_append(w->b, p, n) != 0)
+		w->failed = true;
+}
+
+static void put_lit(struct jw *w, const char *s)
+{
+	put(w, s, strlen(s));
+}
+
+/* s[0..n) as a JSON string (NULL as null). Escapes as cJSON does. Text that
+ * is not valid UTF-8 would make the whole record invalid JSON: then
+ * non-ASCII bytes (and NULs) become '?'. */
+static void put_text(struct jw *w, const char *s, size_t n)
+{
+	if (!s) {
+		put_lit(w, "null");
+		return;
 	}
-	bool ok = cJSON_AddStringToObject(o, key, copy) != NULL;
-	free(copy);
-	return ok;
+	bool sanitize = !mqtt_utf8_valid(s, n);
+	put(w, "\"", 1);
+	size_t run = 0; /* bytes s[i - run .. i) that need no escape */
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		bool plain = c >= 32 && c != '"' && c != '\\' && !(sanitize && c >= 0x80);
+		if (plain) {
+			run++;
+			continue;
+		}
+		put(w, s + i - run, run);
+		run = 0;
+		char esc[8];
+		size_t en = 2;
+		esc[0] = '\\';
+		if (sanitize && (c == 0 || c >= 0x80)) {
+			esc[0] = '?';
+			en = 1;
+		} else if (c == '"' || c == '\\') {
+			esc[1] = (char)c;
+		} else if (c == '\b' || c == '\f' || c == '\n' || c == '\r' || c == '\t') {
+			esc[1] = c == '\b' ? 'b' : c == '\f' ? 'f' : c == '\n' ? 'n' : c == '\r' ? 'r' : 't';
+		} else {
+			static const char hex[] = "0123456789abcdef";
+			memcpy(esc + 1, "u00", 3);
+			esc[4] = hex[c >> 4];
+			esc[5] = hex[c & 15];
+			en = 6;
+		}
+		put(w, esc, en);
+	}
+	put(w, s + n - run, run);
+	put(w, "\"", 1);
 }
 
-static bool add_str(cJSON *o, const char *key, const char *s)
+static void put_str(struct jw *w, const char *s)
 {
-	return add_text(o, key, s, s ? strlen(s) : 0);
+	put_text(w, s, s ? strlen(s) : 0);
 }
 
-/* Integers go out as raw JSON text so they are exact at any size; a double
- * would round above 2^53. */
-static bool add_u64(cJSON *o, const char *key, uint64_t v)
+static void put_key(struct jw *w, const char *key)
 {
-	char buf[24];
-	snprintf(buf, sizeof(buf), "%" PRIu64, v);
-	return cJSON_AddRawToObject(o, key, buf) != NULL;
+	/* Every record starts with "device", so any other key follows one. */
+	if (strcmp(key, "device") != 0)
+		put(w, ",", 1);
+	put(w, "\"", 1);
+	put_lit(w, key);
+	put(w, "\":", 2);
+}
+
+/* Decimal digits of v, right-aligned in out[24]; returns where they start. */
+static char *u64_digits(uint64_t v, char out[24])
+{
+	char *p = out + 24;
+	do {
+		*--p = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	return p;
+}
+
+/* Integers are exact at any size (a double would round above 2^53). */
+static void put_u64(struct jw *w, uint64_t v)
+{
+	char d[24];
+	char *p = u64_digits(v, d);
+	put(w, p, (size_t)(d + 24 - p));
+}
+
+/* A number as cJSON prints it. Whole numbers and hundredths (what round2
+ * leaves) below 1e13 are written digit by digit: there "%1.15g" shows
+ * exactly those digits, since at most 15 are significant. */
+static void put_double(struct jw *w, double v)
+{
+	if (!isfinite(v)) {
+		put_lit(w, "null");
+		return;
+	}
+	double a = fabs(v);
+	double h = round(a * 100.0);
+	if (a < 1e13 && h / 100.0 == a) {
+		uint64_t k = (uint64_t)h;
+		char d[24];
+		if (v < 0 && k)
+			put(w, "-", 1);
+		char *p = u64_digits(k / 100, d);
+		put(w, p, (size_t)(d + 24 - p));
+		unsigned frac = (unsigned)(k % 100);
+		if (frac) {
+			char f[3] = {'.', (char)('0' + frac / 10), (char)('0' + frac % 10)};
+			put(w, f, frac % 10 ? 3 : 2);
+		}
+		return;
+	}
+	/* Rare (raw counts, huge values): cJSON's own two-step rule. */
+	char buf[32];
+	double back = 0;
+	if (a <= INT_MAX && v == (double)(int)v) {
+		snprintf(buf, sizeof buf, "%d", (int)v);
+	} else {
+		snprintf(buf, sizeof buf, "%1.15g", v);
+		if (sscanf(buf, "%lg", &back) != 1 || fabs(back - v) > fmax(fabs(back), a) * DBL_EPSILON)
+			snprintf(buf, sizeof buf, "%1.17g", v);
+	}
+	put_lit(w, buf);
+}
+
+static int finish(struct jw *w, size_t start)
+{
+	if (!w->failed)
+		return 0;
+	w->b->len = start; /* nothing half-written stays behind */
+	return -1;
 }
 
 static double round2(double v)
@@ -60,118 +171,188 @@ static double round2(double v)
 	if (!isfinite(v) || fabs(v) > 1e13)
 		return v;
 	double r = round(v * 100.0) / 100.0;
-	/* -0.004 rounds to -0, which cJSON prints as "-0". */
+	/* -0.004 rounds to -0, which would print as "-0". */
 	return r == 0.0 ? 0.0 : r;
 }
 
-static bool add_ts(cJSON *o, struct timespec ts)
+static void put_ts(struct jw *w, struct timespec ts)
 {
 	char buf[32];
 	reading_format_ts(ts, buf);
-	return cJSON_AddStringToObject(o, "ts", buf) != NULL;
+	put(w, "\"", 1);
+	put_lit(w, buf);
+	put(w, "\"", 1);
 }
 
-static char *finish(cJSON *o, bool ok)
+int reading_json(const struct reading *r, struct buf *out)
 {
-	char *s = ok ? cJSON_PrintUnformatted(o) : NULL;
-	cJSON_Delete(o);
-	return s;
-}
-
-char *reading_to_json(const struct reading *r)
-{
-	cJSON *o = cJSON_CreateObject();
-	if (!o)
-		return NULL;
+	struct jw w = {out, false};
+	size_t start = out->len;
 	const struct dec_result *v = &r->value;
-	bool ok = add_str(o, "device", r->device) && add_str(o, "gateway", r->gateway) &&
-		  add_ts(o, r->ts) && add_u64(o, "seq", r->seq) &&
-		  cJSON_AddNumberToObject(o, "temperature_c", round2(v->temperature_c)) != NULL;
-	if (ok && v->has_humidity)
-		ok = cJSON_AddNumberToObject(o, "humidity_pct", round2(v->humidity_pct)) != NULL;
-	if (ok)
-		ok = add_str(o, "format", dec_format_name(v->format));
-	if (ok && r->event)
-		ok = add_str(o, "event", r->event);
-	if (ok && v->has_raw)
-		ok = cJSON_AddNumberToObject(o, "raw", v->raw) != NULL;
-	return finish(o, ok);
+	put(&w, "{", 1);
+	put_key(&w, "device");
+	put_str(&w, r->device);
+	put_key(&w, "gateway");
+	put_str(&w, r->gateway);
+	put_key(&w, "ts");
+	put_ts(&w, r->ts);
+	put_key(&w, "seq");
+	put_u64(&w, r->seq);
+	put_key(&w, "temperature_c");
+	put_double(&w, round2(v->temperature_c));
+	if (v->has_humidity) {
+		put_key(&w, "humidity_pct");
+		put_double(&w, round2(v->humidity_pct));
+	}
+	put_key(&w, "format");
+	put_str(&w, dec_format_name(v->format));
+	if (r->event) {
+		put_key(&w, "event");
+		put_str(&w, r->event);
+	}
+	if (v->has_raw) {
+		put_key(&w, "raw");
+		put_double(&w, v->raw);
+	}
+	put(&w, "}", 1);
+	return finish(&w, start);
 }
 
 static const char b64_alphabet[] =
 	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-/* RFC 4648 section 4: standard alphabet, '=' padding. Returns a malloc'd
- * NUL-terminated string, or NULL. */
-static char *base64(const uint8_t *p, size_t n)
+/* RFC 4648 section 4: standard alphabet, '=' padding, as a JSON string. */
+static void put_base64(struct jw *w, const uint8_t *p, size_t n)
 {
-	if (n > (SIZE_MAX - 1) / 4 * 3 - 3)
-		return NULL;
-	size_t outlen = (n + 2) / 3 * 4;
-	char *out = malloc(outlen + 1);
-	if (!out)
-		return NULL;
-	size_t o = 0, i = 0;
+	put(w, "\"", 1);
+	if (n > SIZE_MAX / 4 * 3 - 3 || (!w->failed && buf_reserve(w->b, (n + 2) / 3 * 4 + 1) != 0)) {
+		w->failed = true;
+		return;
+	}
+	size_t i = 0;
+	char q[4];
 	for (; i + 3 <= n; i += 3) {
 		uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
-		out[o++] = b64_alphabet[v >> 18 & 63];
-		out[o++] = b64_alphabet[v >> 12 & 63];
-		out[o++] = b64_alphabet[v >> 6 & 63];
-		out[o++] = b64_alphabet[v & 63];
+		q[0] = b64_alphabet[v >> 18 & 63];
+		q[1] = b64_alphabet[v >> 12 & 63];
+		q[2] = b64_alphabet[v >> 6 & 63];
+		q[3] = b64_alphabet[v & 63];
+		put(w, q, 4);
 	}
 	if (n - i == 1) {
 		uint32_t v = (uint32_t)p[i] << 16;
-		out[o++] = b64_alphabet[v >> 18 & 63];
-		out[o++] = b64_alphabet[v >> 12 & 63];
-		out[o++] = '=';
-		out[o++] = '=';
+		q[0] = b64_alphabet[v >> 18 & 63];
+		q[1] = b64_alphabet[v >> 12 & 63];
+		q[2] = q[3] = '=';
+		put(w, q, 4);
 	} else if (n - i == 2) {
 		uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8;
-		out[o++] = b64_alphabet[v >> 18 & 63];
-		out[o++] = b64_alphabet[v >> 12 & 63];
-		out[o++] = b64_alphabet[v >> 6 & 63];
-		out[o++] = '=';
+		q[0] = b64_alphabet[v >> 18 & 63];
+		q[1] = b64_alphabet[v >> 12 & 63];
+		q[2] = b64_alphabet[v >> 6 & 63];
+		q[3] = '=';
+		put(w, q, 4);
 	}
-	out[o] = '\0';
-	return out;
+	put(w, "\"", 1);
+}
+
+int deadletter_json(const char *device, const char *gateway, struct timespec ts,
+		    const char *topic, size_t topic_len, const char *reason,
+		    const uint8_t *payload, size_t payload_len, struct buf *out)
+{
+	struct jw w = {out, false};
+	size_t start = out->len;
+	put(&w, "{", 1);
+	put_key(&w, "device");
+	put_str(&w, device);
+	put_key(&w, "gateway");
+	put_str(&w, gateway);
+	put_key(&w, "ts");
+	put_ts(&w, ts);
+	put_key(&w, "topic");
+	put_text(&w, topic, topic ? topic_len : 0);
+	put_key(&w, "reason");
+	put_str(&w, reason);
+	put_key(&w, "payload_b64");
+	put_base64(&w, payload_len ? payload : (const uint8_t *)"", payload_len);
+	put_key(&w, "payload_len");
+	put_u64(&w, payload_len);
+	put(&w, "}", 1);
+	return finish(&w, start);
+}
+
+/* The malloc'd, NUL-terminated forms, for callers off the hot path. */
+static char *as_string(struct buf *b, int rc)
+{
+	if (rc != 0 || buf_append(b, "", 1) != 0) {
+		buf_free(b);
+		return NULL;
+	}
+	return (char *)b->data;
+}
+
+char *reading_to_json(const struct reading *r)
+{
+	struct buf b;
+	buf_init(&b, SIZE_MAX);
+	return as_string(&b, reading_json(r, &b));
 }
 
 char *deadletter_to_json(const char *device, const char *gateway, struct timespec ts,
 			 const char *topic, size_t topic_len, const char *reason,
 			 const uint8_t *payload, size_t payload_len)
 {
-	char *b64 = base64(payload_len ? payload : (const uint8_t *)"", payload_len);
-	if (!b64)
-		return NULL;
-	cJSON *o = cJSON_CreateObject();
-	if (!o) {
-		free(b64);
-		return NULL;
-	}
-	/* The payload can be up to max_packet_size: reference the base64 text
-	 * instead of letting cJSON copy it once more. */
-	cJSON *b = cJSON_CreateStringReference(b64);
-	bool ok = add_str(o, "device", device) && add_str(o, "gateway", gateway) &&
-		  add_ts(o, ts) && add_text(o, "topic", topic, topic ? topic_len : 0) &&
-		  add_str(o, "reason", reason) && b != NULL;
-	if (ok) {
-		cJSON_AddItemToObject(o, "payload_b64", b);
-		b = NULL;
-		ok = add_u64(o, "payload_len", payload_len);
-	}
-	cJSON_Delete(b);
-	char *s = finish(o, ok);
-	free(b64);
-	return s;
+	struct buf b;
+	buf_init(&b, SIZE_MAX);
+	return as_string(&b, deadletter_json(device, gateway, ts, topic, topic_len, reason,
+					     payload, payload_len, &b));
+}
+
+/* Days since 1970-01-01 to a civil date (H. Hinnant's algorithm). */
+static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
+{
+	z += 719468;
+	int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+	unsigned doe = (unsigned)(z - era * 146097);
+	unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	unsigned mp = (5 * doy + 2) / 153;
+	*d = doy - (153 * mp + 2) / 5 + 1;
+	*m = mp < 10 ? mp + 3 : mp - 9;
+	*y = (int64_t)yoe + era * 400 + (*m <= 2);
+}
+
+static void two(char *p, unsigned v)
+{
+	p[0] = (char)('0' + v / 10 % 10);
+	p[1] = (char)('0' + v % 10);
 }
 
 void reading_format_ts(struct timespec ts, char out[32])
 {
-	struct tm tm;
 	long ms = ts.tv_nsec / 1000000;
-
 	if (ms < 0 || ms > 999)
 		ms = 0;
+	/* Years 1970 .. 9999 by arithmetic (every reading has a timestamp);
+	 * anything else through the C library, as before. */
+	if (ts.tv_sec >= 0 && ts.tv_sec < 253402300800) {
+		int64_t days = ts.tv_sec / 86400;
+		unsigned sod = (unsigned)(ts.tv_sec % 86400), mon, day;
+		int64_t year;
+		civil_from_days(days, &year, &mon, &day);
+		memcpy(out, "0000-00-00T00:00:00.000Z", 25);
+		two(out, (unsigned)(year / 100));
+		two(out + 2, (unsigned)(year % 100));
+		two(out + 5, mon);
+		two(out + 8, day);
+		two(out + 11, sod / 3600);
+		two(out + 14, sod / 60 % 60);
+		two(out + 17, sod % 60);
+		out[20] = (char)('0' + ms / 100);
+		two(out + 21, (unsigned)(ms % 100));
+		return;
+	}
+	struct tm tm;
 	char date[26];
 	/* strftime returns 0 if the year needs more than 11 characters, and
 	 * gmtime_r fails beyond year 2^31: keep the field well-formed then. */

@@ -33,6 +33,11 @@
  * commits may have written an eighth of it since the last measurement. */
 #define DISK_CHECK_MS 1000
 #define PAGE_ESTIMATE 4096 /* bytes a commit writes to the WAL at least */
+/* Deletes alone are committed once this many are pending or the oldest is
+ * this old: each commit costs locks and WAL frames whatever it carries, and
+ * a delete that is lost only re-sends an entry the broker already has. */
+#define DELETE_BATCH 2048
+#define DELETE_DELAY_MS 200
 #define WAL_LIMIT (4 * 1024 * 1024) /* journal_size_limit */
 
 struct seq_update {
@@ -43,6 +48,9 @@ struct seq_update {
 struct spool {
 	sqlite3 *db;
 	sqlite3_stmt *st_insert, *st_delete, *st_seq, *st_load, *st_oldest, *st_freelist;
+	/* Prepared once: parsing them again at every commit showed up in
+	 * profiles. */
+	sqlite3_stmt *st_begin, *st_commit, *st_rollback;
 	char path[PATH_MAX];
 	char dir[PATH_MAX];
 	int lock_fd;
@@ -58,6 +66,7 @@ struct spool {
 
 	uint64_t *deletes;
 	size_t ndeletes, capdeletes;
+	int64_t first_delete_ms; /* monotonic, when deletes became pending */
 	struct seq_update *seqs;
 	size_t nseqs, capseqs;
 
@@ -78,6 +87,8 @@ struct spool {
 	int64_t checked_at_ms;        /* monotonic */
 };
 
+static int64_t mono_ms(void);
+
 static uint64_t entry_cost(size_t topic_len, size_t payload_len)
 {
 	return (uint64_t)topic_len + payload_len + SPOOL_ENTRY_OVERHEAD;
@@ -85,23 +96,24 @@ static uint64_t entry_cost(size_t topic_len, size_t payload_len)
 
 static void entry_free(struct spool_entry *e)
 {
-	free(e->topic);
-	free(e->payload);
-	free(e);
+	free(e); /* topic and payload live in the same block */
 }
 
+/* One allocation per entry: the struct, then the topic (NUL-terminated),
+ * then the payload. */
 static struct spool_entry *entry_new(uint64_t id, const char *topic, size_t tlen,
 				     const void *payload, size_t len, int64_t enqueued_ms)
 {
-	struct spool_entry *e = calloc(1, sizeof *e);
+	if (tlen > SIZE_MAX / 2 || len > SIZE_MAX / 2 - tlen - sizeof(struct spool_entry) - 1)
+		return NULL;
+	struct spool_entry *e = malloc(sizeof *e + tlen + 1 + len);
 	if (!e)
 		return NULL;
-	e->topic = strndup(topic, tlen);
-	e->payload = malloc(len ? len : 1);
-	if (!e->topic || !e->payload) {
-		entry_free(e);
-		return NULL;
-	}
+	memset(e, 0, sizeof *e);
+	e->topic = (char *)(e + 1);
+	memcpy(e->topic, topic, tlen);
+	e->topic[tlen] = '\0';
+	e->payload = (uint8_t *)e->topic + tlen + 1;
 	if (len)
 		memcpy(e->payload, payload, len);
 	e->len = len;
@@ -184,6 +196,9 @@ static int prepare_all(struct spool *s)
 		{offsetof(struct spool, st_freelist),
 		 "SELECT freelist_count * page_size FROM pragma_freelist_count(), "
 		 "pragma_page_size()"},
+		{offsetof(struct spool, st_begin), "BEGIN IMMEDIATE"},
+		{offsetof(struct spool, st_commit), "COMMIT"},
+		{offsetof(struct spool, st_rollback), "ROLLBACK"},
 	};
 	for (size_t i = 0; i < sizeof stmts / sizeof stmts[0]; i++) {
 		sqlite3_stmt **st = (sqlite3_stmt **)(void *)((char *)s + stmts[i].off);
@@ -331,6 +346,9 @@ void spool_close(struct spool *s)
 		sqlite3_finalize(s->st_load);
 		sqlite3_finalize(s->st_oldest);
 		sqlite3_finalize(s->st_freelist);
+		sqlite3_finalize(s->st_begin);
+		sqlite3_finalize(s->st_commit);
+		sqlite3_finalize(s->st_rollback);
 		sqlite3_close(s->db);
 	}
 	if (s->lock_fd >= 0)
@@ -431,6 +449,23 @@ bool spool_dirty(const struct spool *s)
 	return s->staged_head || s->ndeletes || s->nseqs;
 }
 
+bool spool_has_staged(const struct spool *s)
+{
+	return s->staged_head || s->nseqs;
+}
+
+int64_t spool_commit_due_in(const struct spool *s)
+{
+	if (spool_has_staged(s))
+		return 0;
+	if (!s->ndeletes)
+		return -1;
+	if (s->ndeletes >= DELETE_BATCH)
+		return 0;
+	int64_t left = s->first_delete_ms + DELETE_DELAY_MS - mono_ms();
+	return left > 0 ? left : 0;
+}
+
 /* ---- committing ---- */
 
 static int step_reset(sqlite3_stmt *st)
@@ -480,17 +515,18 @@ static int transaction(struct spool *s, bool deletes_only, char *err, size_t err
 	 * carry their seq). The next synced commit covers it anyway. */
 	bool lazy = s->durability == CFG_DURABLE_FSYNC &&
 		    (deletes_only || (!s->staged_head && !s->nseqs));
+	/* (PRAGMA synchronous acts when it is prepared, not when stepped:
+	 * it cannot be a prepared statement.) */
 	if (lazy)
 		(void)exec(s->db, "PRAGMA synchronous=NORMAL");
-	int failed = exec(s->db, "BEGIN IMMEDIATE") != SQLITE_OK || write_deletes(s) != 0 ||
-		     (!deletes_only && write_entries(s) != 0) ||
-		     exec(s->db, "COMMIT") != SQLITE_OK;
+	int failed = step_reset(s->st_begin) != 0 || write_deletes(s) != 0 ||
+		     (!deletes_only && write_entries(s) != 0) || step_reset(s->st_commit) != 0;
 	if (failed) {
 		(void)reason_fail(err, errlen, "%s", sqlite3_errmsg(s->db));
 		/* Some errors (SQLITE_FULL among them) may or may not have
 		 * rolled back already. */
 		if (!sqlite3_get_autocommit(s->db))
-			(void)exec(s->db, "ROLLBACK");
+			(void)step_reset(s->st_rollback);
 	}
 	if (lazy)
 		(void)exec(s->db, "PRAGMA synchronous=FULL");
@@ -689,6 +725,8 @@ int spool_ack(struct spool *s, int mid)
 		if (!d)
 			return -1; /* kept in flight; re-sent after a reconnect */
 		s->deletes = d;
+		if (s->ndeletes == 0)
+			s->first_delete_ms = mono_ms();
 		s->deletes[s->ndeletes++] = e->id;
 		if (prev)
 			prev->next = e->next;

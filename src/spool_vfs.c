@@ -186,6 +186,9 @@ int spool_vfs_register(void)
 {
 	if (real_vfs)
 		return 0;
+	/* Before SQLite initialises (sqlite3_vfs_find does): no global memory
+	 * statistics, which would take a mutex on every allocation. */
+	(void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 	sqlite3_vfs *def = sqlite3_vfs_find(NULL);
 	if (!def)
 		return -1;

@@ -13,6 +13,8 @@
 
 #include "iotgw/log.h"
 
+#define UP_WRITE_BUFFER (64 * 1024) /* upstream records collected per flush */
+
 enum up_state {
 	UP_IDLE,       /* waiting for the reconnect timer */
 	UP_RESOLVING,  /* connect thread running mosquitto_connect */
@@ -44,6 +46,11 @@ struct upstream {
 
 	enum up_state state;
 	struct mosquitto *mosq;
+	/* Under the SSL libmosquitto writes to: every record of a loop
+	 * iteration (a PUBLISH each) collects here and goes out in one
+	 * write(2) from upstream_flush. NULL without TLS. Owned by the SSL. */
+	BIO *wbuf;
+	bool flush_blocked; /* the socket took only part of the last flush */
 	struct ev_io io;
 	struct ev_timer retry_timer; /* reconnect backoff */
 	struct ev_timer misc_timer;  /* mosquitto_loop_misc: keepalive pings */
@@ -135,7 +142,9 @@ static void update_interest(struct upstream *up)
 	if (up->io.fd < 0 || !up->mosq)
 		return;
 	uint32_t ev = EPOLLIN;
-	if (mosquitto_want_write(up->mosq))
+	/* Records waiting in wbuf need no EPOLLOUT: upstream_flush writes them
+	 * at the end of the iteration; only what the socket refused then does. */
+	if (mosquitto_want_write(up->mosq) || up->flush_blocked)
 		ev |= EPOLLOUT;
 	(void)ev_io_set(up->loop, &up->io, ev);
 }
@@ -159,6 +168,8 @@ static void up_drop(struct upstream *up, const char *reason)
 	/* Never destroy a handle from inside one of its own callbacks. */
 	ev_defer(up->loop, destroy_handle, up->mosq);
 	up->mosq = NULL;
+	up->wbuf = NULL;
+	up->flush_blocked = false;
 	up->state = UP_IDLE;
 	struct log_fields f = up_fields(up);
 	if (was_connected)
@@ -267,6 +278,8 @@ static void after_io(struct upstream *up, int rc)
 		up_drop(up, failure_reason(rc, errno, why, sizeof why));
 	if (up->state == UP_CONNECTED)
 		pump(up);
+	else
+		update_interest(up);
 	if (up->acked_since_kick) {
 		up->acked_since_kick = false;
 		up->on_progress(up->arg);
@@ -278,8 +291,22 @@ static void on_io(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 	(void)loop;
 	struct upstream *up = io->arg;
 	int rc = MOSQ_ERR_SUCCESS;
-	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
-		rc = mosquitto_loop_read(up->mosq, 1);
+	if ((events & EPOLLOUT) && up->flush_blocked) {
+		up->flush_blocked = false;
+		upstream_flush(up);
+		if (!up->mosq)
+			return; /* the flush failed and dropped the connection */
+	}
+	if (rc == MOSQ_ERR_SUCCESS && (events & (EPOLLIN | EPOLLHUP | EPOLLERR))) {
+		/* With read-ahead, records OpenSSL has read but not yet decrypted
+		 * are invisible to epoll and to libmosquitto's own check
+		 * (SSL_pending): read until none is left. */
+		SSL *ssl;
+		do
+			rc = mosquitto_loop_read(up->mosq, 1);
+		while (rc == MOSQ_ERR_SUCCESS && up->mosq && (ssl = mosquitto_ssl_get(up->mosq)) &&
+		       SSL_has_pending(ssl));
+	}
 	if (rc == MOSQ_ERR_SUCCESS && up->mosq && (events & EPOLLOUT))
 		rc = mosquitto_loop_write(up->mosq, 1);
 	after_io(up, rc);
@@ -364,6 +391,61 @@ static void *connect_thread(void *p)
 	return NULL;
 }
 
+/* Puts a buffering BIO between libmosquitto's SSL and its socket, so that
+ * the records of one loop iteration leave in one write(2) (upstream_flush)
+ * instead of one each. Without it every PUBLISH costs a syscall and a TCP
+ * segment; libmosquitto has no option for this, and the SSL is ours to
+ * configure (it comes from our SSL_CTX). Best effort: on failure writes
+ * simply go straight to the socket. */
+static void buffer_writes(struct upstream *up)
+{
+	SSL *ssl = up->mosq ? mosquitto_ssl_get(up->mosq) : NULL;
+	BIO *sock = ssl ? SSL_get_wbio(ssl) : NULL;
+	if (!sock)
+		return;
+	BIO *buf = BIO_new(BIO_f_buffer());
+	if (!buf || BIO_set_write_buffer_size(buf, UP_WRITE_BUFFER) != 1 || !BIO_up_ref(sock)) {
+		BIO_free(buf);
+		return;
+	}
+	/* The chain holds its own reference to the socket BIO; SSL_set0_wbio
+	 * drops the SSL's write reference and takes the chain. */
+	BIO_push(buf, sock);
+	SSL_set0_wbio(ssl, buf);
+	up->wbuf = buf;
+}
+
+/* Flushes and takes the buffer out again. Needed before a DISCONNECT:
+ * libmosquitto frees the SSL (and our buffer with it) right after writing
+ * that packet, so it must go straight to the socket. */
+static void unbuffer_writes(struct upstream *up)
+{
+	if (!up->wbuf)
+		return;
+	SSL *ssl = mosquitto_ssl_get(up->mosq);
+	BIO *sock = BIO_next(up->wbuf);
+	(void)BIO_flush(up->wbuf);
+	if (ssl && sock && BIO_up_ref(sock))
+		SSL_set0_wbio(ssl, sock); /* frees the buffer, keeps the socket BIO */
+	up->wbuf = NULL;
+	up->flush_blocked = false;
+}
+
+void upstream_flush(struct upstream *up)
+{
+	if (!up->wbuf || up->flush_blocked || BIO_wpending(up->wbuf) == 0)
+		return;
+	if (BIO_flush(up->wbuf) > 0)
+		return;
+	if (!BIO_should_retry(up->wbuf)) {
+		up_drop(up, "write failed");
+		return;
+	}
+	/* The socket buffer is full: the rest goes when it is writable. */
+	up->flush_blocked = true;
+	update_interest(up);
+}
+
 static void on_connect_done(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 {
 	(void)events;
@@ -385,6 +467,7 @@ static void on_connect_done(struct ev_loop *loop, struct ev_io *io, uint32_t eve
 		up_drop(up, strerror(errno));
 		return;
 	}
+	buffer_writes(up);
 	ev_timer_start(loop, &up->misc_timer, 1000);
 	ev_timer_start(loop, &up->connack_timer, 1000ull * (up->set.keepalive_s + 10));
 	if (up->reconnect_wanted)
@@ -546,6 +629,7 @@ void upstream_free(struct upstream *up)
 		 * up_drop: we are tearing down, not reconnecting. */
 		mosquitto_disconnect_callback_set(up->mosq, NULL);
 		mosquitto_publish_callback_set(up->mosq, NULL);
+		unbuffer_writes(up);
 		if (mosquitto_disconnect(up->mosq) == MOSQ_ERR_SUCCESS)
 			(void)mosquitto_loop_write(up->mosq, 1);
 	}

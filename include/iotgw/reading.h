@@ -1,5 +1,5 @@
 /* reading: the normalized record forwarded upstream, and the dead-letter
- * record for rejected payloads, encoded as JSON with cJSON. Pure functions. */
+ * record for rejected payloads, encoded as JSON. Pure functions. */
 #ifndef IOTGW_READING_H
 #define IOTGW_READING_H
 
@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "iotgw/buf.h"
 #include "iotgw/decoder.h"
 
 struct reading {
@@ -22,12 +23,20 @@ struct reading {
 /* {"device":"dev0001","gateway":"gw-1","ts":"2026-11-21T21:57:00.123Z",
  *  "seq":42,"temperature_c":21.37,"humidity_pct":40.1,"format":"watson"}
  * plus "event" when known and "raw" for ADC readings. Temperatures and
- * humidity are rounded to 2 decimals. Returns a malloc'd NUL-terminated
- * string the caller frees, or NULL when out of memory. */
+ * humidity are rounded to 2 decimals. Appended to out (the caller's, reused
+ * from reading to reading; no NUL): 0, or -1 when out would pass its
+ * ceiling or memory ran out, with out as it was. */
+int reading_json(const struct reading *r, struct buf *out);
+/* The same as a malloc'd NUL-terminated string the caller frees (NULL when
+ * out of memory), for callers off the hot path. */
 char *reading_to_json(const struct reading *r);
 
 /* {"device":..,"gateway":..,"ts":..,"topic":..,"reason":..,
- *  "payload_b64":"..","payload_len":N}. Caller frees. */
+ *  "payload_b64":"..","payload_len":N}, appended to out as reading_json
+ * does; deadletter_to_json returns it malloc'd (caller frees). */
+int deadletter_json(const char *device, const char *gateway, struct timespec ts,
+		    const char *topic, size_t topic_len, const char *reason,
+		    const uint8_t *payload, size_t payload_len, struct buf *out);
 char *deadletter_to_json(const char *device, const char *gateway, struct timespec ts,
 			 const char *topic, size_t topic_len, const char *reason,
 			 const uint8_t *payload, size_t payload_len);

@@ -66,6 +66,13 @@ int spool_load_seqs(struct spool *s, void (*fn)(void *ctx, const char *device, u
 
 /* Anything staged (entries, deletes, sequence numbers) awaiting a commit? */
 bool spool_dirty(const struct spool *s);
+/* Entries or sequence numbers staged, which someone waits for (their
+ * devices' acks)? */
+bool spool_has_staged(const struct spool *s);
+/* When a commit is due, in ms from now: 0 = now (anything staged, or many
+ * deletes), > 0 = deletes alone, which may wait that long to share a
+ * commit, -1 = nothing to commit. */
+int64_t spool_commit_due_in(const struct spool *s);
 /* One transaction for everything staged. 0; -1 with SQLite's reason in err,
  * and everything stays staged for a later attempt. */
 int spool_commit(struct spool *s, char *err, size_t errlen);

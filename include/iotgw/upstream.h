@@ -34,6 +34,9 @@ int upstream_configure(struct upstream *up, const struct cfg_upstream *cfg, SSL_
 
 /* New entries are in the spool: send what the window allows. */
 void upstream_kick(struct upstream *up);
+/* Writes what this loop iteration queued for the broker, in one write(2)
+ * where the socket takes it: call once per iteration, last. */
+void upstream_flush(struct upstream *up);
 
 /* Disconnects (in-flight entries go back to the spool) and frees. */
 void upstream_free(struct upstream *up);

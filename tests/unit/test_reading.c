@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <math.h>
+#include <time.h>
 
 #include <cjson/cJSON.h>
 #include <cmocka.h>
@@ -98,6 +100,119 @@ static void run_reading(void **state)
 	assert_non_null(j);
 	cJSON_Delete(j);
 	free(s);
+}
+
+/* The writer against cJSON, which produced these records before: the same
+ * bytes for every kind of value a reading can carry. */
+static double round2_ref(double v)
+{
+	if (!isfinite(v) || fabs(v) > 1e13)
+		return v;
+	double r = round(v * 100.0) / 100.0;
+	return r == 0.0 ? 0.0 : r;
+}
+
+static char *reference_json(const struct reading *r)
+{
+	cJSON *o = cJSON_CreateObject();
+	char seq[24];
+	snprintf(seq, sizeof seq, "%llu", (unsigned long long)r->seq);
+	char ts[32];
+	reading_format_ts(r->ts, ts);
+	cJSON_AddStringToObject(o, "device", r->device);
+	cJSON_AddStringToObject(o, "gateway", r->gateway);
+	cJSON_AddStringToObject(o, "ts", ts);
+	cJSON_AddRawToObject(o, "seq", seq);
+	cJSON_AddNumberToObject(o, "temperature_c", round2_ref(r->value.temperature_c));
+	if (r->value.has_humidity)
+		cJSON_AddNumberToObject(o, "humidity_pct", round2_ref(r->value.humidity_pct));
+	cJSON_AddStringToObject(o, "format", dec_format_name(r->value.format));
+	if (r->event)
+		cJSON_AddStringToObject(o, "event", r->event);
+	if (r->value.has_raw)
+		cJSON_AddNumberToObject(o, "raw", r->value.raw);
+	char *s = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	return s;
+}
+
+static void test_reading_matches_cjson(void **state)
+{
+	(void)state;
+	static const double fixed[] = {0, -0.0, 0.004, -0.004, 0.005, 21.37, -40, 125, 99.99,
+				       100, 0.1, 1e-5, 123456.789, 1e12 + 0.25, 1e13, 2e13,
+				       -1e15, 1e300, 2147483647.0, -2147483648.0, 4294967296.0,
+				       1023, 0.5, 33.333333333, -12.345};
+	uint64_t x = 88172645463325252ull; /* xorshift: the same cases every run */
+	for (int i = 0; i < 200000; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		double v;
+		size_t nf = sizeof fixed / sizeof fixed[0];
+		if (i < (int)nf)
+			v = fixed[i];
+		else if (i % 3 == 0)
+			v = (double)(int64_t)(x % 2000001) / 100.0 - 10000.0; /* hundredths */
+		else if (i % 3 == 1)
+			v = ((double)(x >> 11) / 9007199254740992.0 - 0.5) * 400.0; /* any */
+		else
+			v = (double)(int64_t)(x % 100000) - 50000.0; /* whole */
+		struct reading r = {
+			.device = i % 7 ? "dev0001" : "d\"\\\n\x01\xe2\x82\xac",
+			.gateway = "gw-1",
+			.event = i % 2 ? "status" : NULL,
+			.seq = x,
+			.ts = {(time_t)(x % 4102444800ull), (long)(x % 1000000000)},
+			.value = {.format = DEC_ADC, .temperature_c = v, .has_humidity = i % 5 == 0,
+				  .humidity_pct = v / 3, .has_raw = i % 4 == 0, .raw = v * 7},
+		};
+		char *want = reference_json(&r);
+		char *got = reading_to_json(&r);
+		assert_non_null(want);
+		assert_non_null(got);
+		if (strcmp(want, got) != 0)
+			fail_msg("value %.17g:\n want %s\n got  %s", v, want, got);
+		free(want);
+		free(got);
+	}
+}
+
+/* The timestamp by arithmetic, against the C library, over the years. */
+static void test_ts_matches_libc(void **state)
+{
+	(void)state;
+	for (int64_t t = 0; t < 253402300800; t += 86399 * 7 + 3601) {
+		struct timespec ts = {(time_t)t, 999000000};
+		char got[32], want[32], date[26];
+		struct tm tm;
+		reading_format_ts(ts, got);
+		assert_non_null(gmtime_r(&ts.tv_sec, &tm));
+		strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tm);
+		snprintf(want, sizeof want, "%s.999Z", date);
+		if (strcmp(got, want) != 0)
+			fail_msg("t=%lld: got %s, want %s", (long long)t, got, want);
+	}
+}
+
+/* Into a bounded buffer: all or nothing. */
+static void test_reading_json_bounded(void **state)
+{
+	(void)state;
+	struct reading r = {.device = "dev0001", .gateway = "gw-1", .seq = 1, .ts = {0, 0},
+			    .value = {.format = DEC_NUMBER, .temperature_c = 21.5}};
+	struct buf b;
+	buf_init(&b, 40);
+	assert_int_equal(buf_append(&b, "x", 1), 0);
+	assert_int_equal(reading_json(&r, &b), -1);
+	assert_int_equal(b.len, 1);
+	buf_free(&b);
+	buf_init(&b, 4096);
+	assert_int_equal(reading_json(&r, &b), 0);
+	assert_int_equal(reading_json(&r, &b), 0);
+	assert_int_equal(b.len % 2, 0);
+	assert_memory_equal(b.data, b.data + b.len / 2, b.len / 2);
+	buf_free(&b);
 }
 
 struct dlcase {
@@ -378,6 +493,9 @@ int main(void)
 		cmocka_unit_test(test_deadletter_exact), cmocka_unit_test(test_deadletter_large),
 		cmocka_unit_test(test_format_ts),	 cmocka_unit_test(test_topic_expand),
 		cmocka_unit_test(test_topic_overflow),	 cmocka_unit_test(test_topic_check),
+		cmocka_unit_test(test_reading_matches_cjson),
+		cmocka_unit_test(test_ts_matches_libc),
+		cmocka_unit_test(test_reading_json_bounded),
 	};
 	for (size_t i = 0; i < sizeof(more) / sizeof(more[0]); i++)
 		tests[n++] = more[i];
