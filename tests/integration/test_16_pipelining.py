@@ -20,7 +20,7 @@ def g(request, tmp_path_factory, pki, upstream):
                              listeners=[gw.listener("plain", "off")])
 
 
-@pytest.mark.parametrize("count", [3000, 20000])
+@pytest.mark.parametrize("count", [3000, 8000])
 def test_pipelined_burst_is_fully_acknowledged(g, raw, upstream, count):
     device = "dev016%d" % (count // 1000)
     c = raw(g.port())
@@ -49,7 +49,15 @@ def test_pipelined_burst_is_fully_acknowledged(g, raw, upstream, count):
         raise AssertionError("%d of %d PUBACKs received: %s" % (got, count, e))
     t.join(gw.WAIT)
     assert not err, err
-    readings = upstream.wait_readings(device, g.name, count=count, timeout=gw.WAIT + 20)
+    # The upstream drains at its own pace (slow under ASan): wait as long as it makes progress.
+    readings = []
+    while len(readings) < count:
+        before = len(upstream.readings(device, g.name))
+        try:
+            readings = upstream.wait_readings(device, g.name, count=count, timeout=gw.WAIT)
+        except AssertionError:
+            if len(upstream.readings(device, g.name)) == before:
+                raise
     assert [m.get("seq") for m in readings[:count]] == list(range(1, count + 1))
     # The device is still served after its burst.
     c.send(gw.PINGREQ)
