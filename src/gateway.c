@@ -185,7 +185,7 @@ static void format_status(struct gateway *gw, char *out, size_t cap)
 		 gw->spool_full ? " FULL" : "", (unsigned long long)gw->stats.readings,
 		 (unsigned long long)gw->stats.rejected,
 		 (unsigned long long)spool_commits(gw->spool),
-		 (unsigned long long)spool_vfs_syncs());
+		 (unsigned long long)spool_syncs(gw->spool));
 }
 
 /* DIR/status: the live figures for `iotgw --spool-stats`, which runs as
@@ -213,7 +213,7 @@ static void write_status_file(struct gateway *gw)
 		gw->spool_full ? "yes" : "no", (unsigned long long)gw->stats.readings,
 		(unsigned long long)gw->stats.rejected,
 		(unsigned long long)spool_commits(gw->spool),
-		(unsigned long long)spool_vfs_syncs(), (long long)(now / 1000));
+		(unsigned long long)spool_syncs(gw->spool), (long long)(now / 1000));
 	if (fclose(f) != 0 || rename(tmp, path) != 0)
 		(void)unlink(tmp);
 }
@@ -699,6 +699,7 @@ void gateway_free(struct gateway *gw)
 		ev_timer_stop(gw->loop, &rt->watchdog_timer);
 		ev_timer_stop(gw->loop, &rt->drain_timer);
 		ev_timer_stop(gw->loop, &gw->commit_retry);
+		ev_io_stop(gw->loop, &gw->flush_io);
 		watch_free(rt->watch);
 		ev_loop_free(gw->loop); /* runs deferred frees of sessions */
 	}

@@ -79,7 +79,10 @@ struct gateway {
 	/* Group commit (ingest.c): sessions holding acks for staged readings,
 	 * devices whose seq changed since the last commit, and the state of a
 	 * failing commit (disk full, I/O error), retried every second. */
-	struct session *awaiting_commit;
+	struct session *awaiting_commit; /* acks behind a commit to come */
+	struct session *awaiting_flush;  /* acks behind a commit that succeeded */
+	bool flushing;                   /* the spool's disk flush is running */
+	struct ev_io flush_io;           /* its completion (spool_flush_fd) */
 	struct device_state *dirty_devices;
 	bool write_failed;
 	uint64_t retry_at_ms;
@@ -142,8 +145,17 @@ struct session *session_new(struct gateway *gw, struct listener *l, int fd, cons
 void session_close(struct session *s, int prio, const char *event, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 void session_pause(struct session *s);
-/* After a successful commit: sends every held PUBACK/PUBREC. */
-void session_release_acks(struct gateway *gw);
+/* The acks of a device go out only once its readings are durable: after
+ * the commit that holds them and, with durability = fsync, after the disk
+ * flush that covers that commit. session_acks_committed: a commit succeeded
+ * (or nothing needed one), so everything held so far waits for the flush;
+ * session_flush_started: a flush of every commit so far began;
+ * session_release_acks: that flush finished (all_committed = false), or no
+ * flush is needed (true): the acks go out, and devices held for them are
+ * read again. */
+void session_acks_committed(struct gateway *gw);
+void session_flush_started(struct gateway *gw);
+void session_release_acks(struct gateway *gw, bool all_committed);
 void session_resume(struct session *s);
 struct session *session_next(const struct session *s);
 /* After a reload: closes the session if its certificate chain no longer

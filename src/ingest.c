@@ -5,11 +5,13 @@
  * releases the devices' acks. When the spool is full or a commit fails the
  * gateway stops reading devices (TCP back-pressure) instead of dropping or
  * acknowledging anything it could not store. */
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "gateway_int.h"
 #include "iotgw/decoder.h"
@@ -221,6 +223,61 @@ static int stage_seqs(struct gateway *gw)
 	return 0;
 }
 
+static void on_flush_done(struct ev_loop *loop, struct ev_io *io, uint32_t events);
+
+/* Moves the acks of committed readings towards their devices: a flush of
+ * the WAL is started when commits with readings are not on disk yet (one
+ * at a time; acks committed meanwhile wait for the next), else they go out
+ * now (durability = os, or nothing new to flush). */
+static void flush_progress(struct gateway *gw)
+{
+	if (gw->flushing || !gw->awaiting_flush)
+		return;
+	if (!spool_flush_pending(gw->spool)) {
+		session_release_acks(gw, true);
+		return;
+	}
+	if (gw->flush_io.fd < 0 &&
+	    ev_io_start(gw->loop, &gw->flush_io, spool_flush_fd(gw->spool), EPOLLIN, on_flush_done,
+			gw) != 0) {
+		/* Cannot hear back from the flush thread: cannot acknowledge. */
+		log_event(LOG_CRIT, "spool_flush_failed", NULL,
+			  "cannot watch the spool's flush thread: %s; exiting so that devices "
+			  "re-send what was not acknowledged",
+			  strerror(errno));
+		_exit(EXIT_FAILURE);
+	}
+	if (spool_flush_start(gw->spool)) {
+		gw->flushing = true;
+		session_flush_started(gw);
+	}
+}
+
+static void on_flush_done(struct ev_loop *loop, struct ev_io *io, uint32_t events)
+{
+	(void)loop;
+	(void)events;
+	struct gateway *gw = io->arg;
+	char err[PATH_MAX + 128];
+	int rc = spool_flush_finish(gw->spool, err, sizeof err);
+	if (rc == 1)
+		return;
+	gw->flushing = false;
+	if (rc < 0) {
+		/* After a failed fsync the kernel may have dropped the data and
+		 * a retry could falsely succeed: never acknowledge it. A restart
+		 * recovers the WAL; devices re-send what they had no PUBACK for. */
+		log_event(LOG_CRIT, "spool_flush_failed", NULL,
+			  "%s; readings since the last flush may not be on disk: exiting so that "
+			  "devices re-send them",
+			  err);
+		_exit(EXIT_FAILURE);
+	}
+	session_release_acks(gw, false);
+	flush_progress(gw);
+	gateway_maybe_resume(gw);
+}
+
 static bool commit_once(struct gateway *gw)
 {
 	char err[256] = "out of memory";
@@ -248,7 +305,8 @@ static bool commit_once(struct gateway *gw)
 			  spool_path(gw->spool));
 	}
 	gw->kick_upstream = true;
-	session_release_acks(gw);
+	session_acks_committed(gw);
+	flush_progress(gw);
 	return true;
 }
 
@@ -272,8 +330,10 @@ void gateway_commit(struct gateway *gw)
 		ok = commit_once(gw);
 	/* Replies held behind nothing new (a resent QoS 2 PUBLISH, a PINGREQ
 	 * after it) have nothing to wait for. */
-	if (ok && gw->awaiting_commit && !spool_has_staged(gw->spool))
-		session_release_acks(gw);
+	if (ok && gw->awaiting_commit && !spool_has_staged(gw->spool)) {
+		session_acks_committed(gw);
+		flush_progress(gw);
+	}
 	/* Devices released above staged more than the rounds allowed: wake up
 	 * again at once rather than sleep on uncommitted readings. Deletes
 	 * alone wait a little to share a commit (spool_commit_due_in). */
@@ -299,5 +359,6 @@ void gateway_ingest_init(struct gateway *gw)
 	/* The record of the PUBLISH being ingested, reused for every one. A
 	 * dead letter carries the payload in base64: room for the largest. */
 	buf_init(&gw->json, JSON_MAX);
+	gw->flush_io.fd = -1;
 	ev_timer_init(&gw->commit_retry, on_commit_retry, gw);
 }

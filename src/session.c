@@ -32,6 +32,12 @@
 #define ACKS_HOLD 4096
 #define ACKS_MAX (ACKS_HOLD + 1024) /* room for a SUBACK behind the last ack */
 
+/* A session's membership of one of the gateway's ack lists. */
+struct sess_link {
+	struct session *prev, *next;
+	bool on;
+};
+
 enum sess_state { SESS_HANDSHAKE, SESS_AWAIT_CONNECT, SESS_ACTIVE, SESS_CLOSING, SESS_CLOSED };
 
 static const char *const sess_state_names[] = {"handshake", "await-connect", "active", "closing",
@@ -56,13 +62,17 @@ struct session {
 	char peer[64];
 	uint16_t qos2_ids[QOS2_MAX]; /* QoS 2 PUBLISHes awaiting PUBREL (4.3.3) */
 	size_t nqos2;
-	/* PUBACK/PUBREC packets held until the spool commit that makes their
-	 * readings durable, and any reply behind them; the session is on
-	 * gw->awaiting_commit meanwhile. */
+	/* PUBACK/PUBREC packets held until their readings are durable, and
+	 * any reply behind them, in order. The first acks_committed bytes
+	 * belong to commits that succeeded (the session is on
+	 * gw->awaiting_flush), of which the first acks_flushing are covered by
+	 * the disk flush in progress; the rest wait for the next commit (the
+	 * session is on gw->awaiting_commit). */
 	struct buf acks;
-	struct session *await_prev, *await_next;
-	bool awaiting;
-	bool held; /* not read until the commit releases its acks (ACKS_HOLD) */
+	size_t acks_committed, acks_flushing;
+	struct sess_link await_commit, await_flush;
+	struct sess_link resume; /* on session_release_acks' list to read again */
+	bool held; /* not read until its acks go out (ACKS_HOLD) */
 };
 
 static const struct conn_handler session_conn_handler;
@@ -109,18 +119,46 @@ static void session_destroy(void *p)
 	free(s);
 }
 
+#define COMMIT_LINK offsetof(struct session, await_commit)
+#define FLUSH_LINK offsetof(struct session, await_flush)
+#define RESUME_LINK offsetof(struct session, resume)
+
+static struct sess_link *link_of(struct session *s, size_t off)
+{
+	return (struct sess_link *)(void *)((char *)s + off);
+}
+
+static void list_add(struct session **head, struct session *s, size_t off)
+{
+	struct sess_link *l = link_of(s, off);
+	if (l->on)
+		return;
+	l->on = true;
+	l->prev = NULL;
+	l->next = *head;
+	if (l->next)
+		link_of(l->next, off)->prev = s;
+	*head = s;
+}
+
+static void list_del(struct session **head, struct session *s, size_t off)
+{
+	struct sess_link *l = link_of(s, off);
+	if (!l->on)
+		return;
+	if (l->prev)
+		link_of(l->prev, off)->next = l->next;
+	else
+		*head = l->next;
+	if (l->next)
+		link_of(l->next, off)->prev = l->prev;
+	*l = (struct sess_link){0};
+}
+
 static void stop_awaiting(struct session *s)
 {
-	if (!s->awaiting)
-		return;
-	if (s->await_prev)
-		s->await_prev->await_next = s->await_next;
-	else
-		s->gw->awaiting_commit = s->await_next;
-	if (s->await_next)
-		s->await_next->await_prev = s->await_prev;
-	s->await_prev = s->await_next = NULL;
-	s->awaiting = false;
+	list_del(&s->gw->awaiting_commit, s, COMMIT_LINK);
+	list_del(&s->gw->awaiting_flush, s, FLUSH_LINK);
 }
 
 static void unlink_session(struct session *s)
@@ -387,7 +425,7 @@ static void hold_reply(struct session *s, const uint8_t *p, size_t n);
  * rely on it): behind any acks held for the commit, or at once. */
 static void reply(struct session *s, const uint8_t *p, size_t n)
 {
-	if (s->awaiting)
+	if (s->acks.len)
 		hold_reply(s, p, n);
 	else
 		(void)send_bytes(s, p, n);
@@ -412,14 +450,8 @@ static void hold_reply(struct session *s, const uint8_t *pkt, size_t n)
 		s->held = true;
 		conn_pause_reading(s->conn);
 	}
-	if (s->awaiting)
-		return;
-	s->awaiting = true;
-	s->await_prev = NULL;
-	s->await_next = s->gw->awaiting_commit;
-	if (s->await_next)
-		s->await_next->await_prev = s;
-	s->gw->awaiting_commit = s;
+	if (s->acks.len > s->acks_committed)
+		list_add(&s->gw->awaiting_commit, s, COMMIT_LINK);
 }
 
 /* A PUBACK or PUBREC: its reading must be durable first. */
@@ -433,31 +465,55 @@ static void queue_ack(struct session *s, enum mqtt_type type, uint16_t id)
 static void process_input(struct session *s);
 static void on_readable(void *owner);
 
-void session_release_acks(struct gateway *gw)
+void session_acks_committed(struct gateway *gw)
 {
-	/* Detached first: a held session read again below may queue new acks,
-	 * which wait for the next commit. */
-	struct session *s = gw->awaiting_commit, *next;
-	gw->awaiting_commit = NULL;
-	for (; s; s = next) {
-		next = s->await_next;
-		s->await_prev = s->await_next = NULL;
-		s->awaiting = false;
-		if (s->state == SESS_ACTIVE && s->acks.len)
-			(void)send_bytes(s, s->acks.data, s->acks.len);
-		s->acks.len = 0;
+	struct session *s;
+	while ((s = gw->awaiting_commit)) {
+		list_del(&gw->awaiting_commit, s, COMMIT_LINK);
+		s->acks_committed = s->acks.len;
+		list_add(&gw->awaiting_flush, s, FLUSH_LINK);
+	}
+}
+
+void session_flush_started(struct gateway *gw)
+{
+	for (struct session *s = gw->awaiting_flush; s; s = s->await_flush.next)
+		s->acks_flushing = s->acks_committed;
+}
+
+void session_release_acks(struct gateway *gw, bool all_committed)
+{
+	/* First every session's acks go out, with no device input read (so
+	 * nothing re-enters the lists being walked); then the sessions held
+	 * for their acks are read again, queuing acks for the next commit. */
+	struct session *held = NULL, *s, *next;
+	for (s = gw->awaiting_flush; s; s = next) {
+		next = s->await_flush.next;
+		size_t n = all_committed ? s->acks_committed : s->acks_flushing;
+		if (n && s->state == SESS_ACTIVE)
+			(void)send_bytes(s, s->acks.data, n);
+		buf_consume(&s->acks, n);
+		s->acks_committed -= n;
+		s->acks_flushing = 0;
+		if (!s->acks_committed)
+			list_del(&gw->awaiting_flush, s, FLUSH_LINK);
 		buf_shrink_if_empty(&s->acks);
-		bool was_held = s->held;
-		s->held = false;
-		/* Reading may set `held` again (a burst of more than ACKS_HOLD
-		 * pipelined messages): that hold belongs to the next commit and
-		 * must survive, or the session stays paused with nobody to
-		 * resume it. */
-		if (was_held && s->state == SESS_ACTIVE && !s->paused) {
-			conn_resume_reading(s->conn);
-			process_input(s);
-			on_readable(s);
+		if (s->held && s->acks.len < ACKS_HOLD) {
+			s->held = false;
+			/* Reading may set `held` again (a burst of more than
+			 * ACKS_HOLD pipelined messages): that hold belongs to
+			 * the next commit and must survive. */
+			if (s->state == SESS_ACTIVE && !s->paused)
+				list_add(&held, s, RESUME_LINK);
 		}
+	}
+	while ((s = held)) {
+		list_del(&held, s, RESUME_LINK);
+		if (s->state != SESS_ACTIVE || s->paused || s->held)
+			continue;
+		conn_resume_reading(s->conn);
+		process_input(s);
+		on_readable(s);
 	}
 }
 

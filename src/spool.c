@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "iotgw/reason.h"
+#include "spool_sync.h"
 
 #define READY_MAX 4096  /* committed entries kept in memory */
 #define LOAD_BATCH 512  /* entries read back from disk at once */
@@ -55,6 +56,13 @@ struct spool {
 	char dir[PATH_MAX];
 	int lock_fd;
 	enum cfg_durability durability;
+	/* durability = fsync: the flush thread (spool_sync.c), and the commits
+	 * that must be flushed before their devices hear a PUBACK. Commits
+	 * are numbered by `commits`. */
+	struct spool_sync *sync;
+	uint64_t must_flush; /* the last commit that carried entries or seqs */
+	uint64_t flushed;    /* every commit up to here is on disk */
+	uint64_t flushing;   /* what the flush in progress covers */
 
 	struct spool_entry *staged_head, *staged_tail;
 	struct spool_entry *head, *tail; /* ready */
@@ -310,11 +318,21 @@ fail:
 void spool_set_durability(struct spool *s, enum cfg_durability d)
 {
 	s->durability = d;
-	/* FULL in WAL mode: the log is synced at every commit. NORMAL: only at
-	 * checkpoints, so a commit survives a crash of the process (the data
-	 * is in the page cache) but not of the machine. */
-	(void)exec(s->db, d == CFG_DURABLE_FSYNC ? "PRAGMA synchronous=FULL"
-						 : "PRAGMA synchronous=NORMAL");
+	/* NORMAL in WAL mode: a commit reaches the page cache, so it survives
+	 * a crash of the process but not of the machine, and SQLite syncs only
+	 * around checkpoints. With durability = fsync the flush thread syncs
+	 * the WAL after commits (spool_flush_*), off the event loop: what
+	 * synchronous = FULL would do inside every COMMIT. */
+	(void)exec(s->db, "PRAGMA synchronous=NORMAL");
+	if (d == CFG_DURABLE_FSYNC && !s->sync) {
+		char wal[PATH_MAX + 8], err[256];
+		snprintf(wal, sizeof wal, "%s-wal", s->path);
+		s->sync = spool_sync_new(wal, s->dir, err, sizeof err);
+		if (!s->sync) {
+			/* Durability first: SQLite syncs every commit itself. */
+			(void)exec(s->db, "PRAGMA synchronous=FULL");
+		}
+	}
 }
 
 static void free_list(struct spool_entry *e)
@@ -340,6 +358,12 @@ void spool_close(struct spool *s)
 	if (s->db) {
 		if (spool_dirty(s))
 			(void)spool_commit(s, NULL, 0);
+		/* The last commits flushed before the database closes (closing
+		 * would not sync a WAL in synchronous = NORMAL). */
+		spool_sync_free(s->sync);
+		s->sync = NULL;
+		if (s->must_flush > s->flushed)
+			(void)exec(s->db, "PRAGMA wal_checkpoint(FULL)");
 		sqlite3_finalize(s->st_insert);
 		sqlite3_finalize(s->st_delete);
 		sqlite3_finalize(s->st_seq);
@@ -510,15 +534,6 @@ static int write_deletes(struct spool *s)
  * nothing written. */
 static int transaction(struct spool *s, bool deletes_only, char *err, size_t errlen)
 {
-	/* A commit of deletes alone is not synced: losing it after a power
-	 * cut only re-sends entries the broker already has (duplicates that
-	 * carry their seq). The next synced commit covers it anyway. */
-	bool lazy = s->durability == CFG_DURABLE_FSYNC &&
-		    (deletes_only || (!s->staged_head && !s->nseqs));
-	/* (PRAGMA synchronous acts when it is prepared, not when stepped:
-	 * it cannot be a prepared statement.) */
-	if (lazy)
-		(void)exec(s->db, "PRAGMA synchronous=NORMAL");
 	int failed = step_reset(s->st_begin) != 0 || write_deletes(s) != 0 ||
 		     (!deletes_only && write_entries(s) != 0) || step_reset(s->st_commit) != 0;
 	if (failed) {
@@ -528,8 +543,6 @@ static int transaction(struct spool *s, bool deletes_only, char *err, size_t err
 		if (!sqlite3_get_autocommit(s->db))
 			(void)step_reset(s->st_rollback);
 	}
-	if (lazy)
-		(void)exec(s->db, "PRAGMA synchronous=FULL");
 	return failed ? -1 : 0;
 }
 
@@ -650,7 +663,13 @@ int spool_commit(struct spool *s, char *err, size_t errlen)
 		return -1;
 	}
 	s->commits++;
-	/* Durable now: staged entries join the send queue. They stay in memory
+	/* A commit of deletes alone needs no flush: losing it after a power
+	 * cut only re-sends entries the broker already has (duplicates that
+	 * carry their seq); the next flush covers it anyway. */
+	if (s->staged_head || s->nseqs)
+		s->must_flush = s->commits;
+	/* Committed: staged entries join the send queue (sending one before it
+	 * is flushed risks only a duplicate). They stay in memory
 	 * unless there is a backlog on disk ahead of them (order) or the
 	 * in-memory window is full. */
 	struct spool_entry *e = s->staged_head;
@@ -797,4 +816,43 @@ double spool_fill(const struct spool *s)
 uint64_t spool_commits(const struct spool *s)
 {
 	return s->commits;
+}
+
+uint64_t spool_syncs(const struct spool *s)
+{
+	return spool_vfs_syncs() + (s->sync ? spool_sync_count(s->sync) : 0);
+}
+
+/* ---- flushing (durability = fsync) ---- */
+
+int spool_flush_fd(const struct spool *s)
+{
+	return s->sync ? spool_sync_fd(s->sync) : -1;
+}
+
+bool spool_flush_pending(const struct spool *s)
+{
+	return s->durability == CFG_DURABLE_FSYNC && s->sync && s->must_flush > s->flushed;
+}
+
+bool spool_flush_start(struct spool *s)
+{
+	if (!spool_flush_pending(s) || !spool_sync_begin(s->sync, s->must_flush))
+		return false;
+	s->flushing = s->must_flush;
+	return true;
+}
+
+int spool_flush_finish(struct spool *s, char *err, size_t errlen)
+{
+	if (!s->sync)
+		return 1;
+	uint64_t upto = 0;
+	int error = 0;
+	int rc = spool_sync_end(s->sync, &upto, &error);
+	if (rc == 0 && upto > s->flushed)
+		s->flushed = upto;
+	if (rc < 0)
+		(void)reason_fail(err, errlen, "fdatasync %s-wal: %s", s->path, strerror(error));
+	return rc;
 }

@@ -109,6 +109,23 @@ uint64_t spool_disk_free(const struct spool *s);
 uint64_t spool_disk_reserve(const struct spool *s);
 /* Successful commits since open. */
 uint64_t spool_commits(const struct spool *s);
+/* Disk flushes issued since start: SQLite's own (checkpoints) and the
+ * flush thread's. */
+uint64_t spool_syncs(const struct spool *s);
+
+/* durability = fsync: a commit is written to the WAL but flushed to disk
+ * by a thread of the spool's own, so the loop never waits for the disk.
+ * spool_flush_pending: a commit with entries is not flushed yet;
+ * spool_flush_start: starts a flush of every commit so far (false if one
+ * is running or nothing needs it); when spool_flush_fd (an eventfd; -1
+ * with durability = os, where nothing is flushed) is readable,
+ * spool_flush_finish: 0 = done (what was committed before the start is on
+ * disk), 1 = still running, -1 = the flush failed (reason in err): what it
+ * covered may not be on disk and must not be acknowledged. */
+int spool_flush_fd(const struct spool *s);
+bool spool_flush_pending(const struct spool *s);
+bool spool_flush_start(struct spool *s);
+int spool_flush_finish(struct spool *s, char *err, size_t errlen);
 
 /* The counting VFS under the spool (spool_vfs.c): file syncs (fsync or
  * fdatasync) SQLite actually issued in this process. */

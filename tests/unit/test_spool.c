@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -240,17 +241,57 @@ static void test_second_open_of_the_same_dir_is_refused(void **state)
 	spool_close(again);
 }
 
-static void test_fsyncs_are_counted_per_commit_not_per_entry(void **state)
+static void wait_flush(struct spool *s)
+{
+	char err[256];
+	struct pollfd p = {.fd = spool_flush_fd(s), .events = POLLIN};
+	int rc;
+	do {
+		assert_int_equal(poll(&p, 1, 10000), 1);
+		rc = spool_flush_finish(s, err, sizeof err);
+	} while (rc == 1);
+	if (rc != 0)
+		fail_msg("flush: %s", err);
+}
+
+/* durability = fsync: commits reach the WAL without a sync, and one flush
+ * (off the caller's thread) covers every commit before it. */
+static void test_one_flush_covers_many_commits(void **state)
 {
 	(void)state;
 	struct spool *s = open_spool(1000, 1 << 20);
-	uint64_t before = spool_vfs_syncs();
-	for (int i = 0; i < 100; i++)
-		put(s, i);
+	assert_true(spool_flush_fd(s) >= 0);
+	uint64_t before = spool_syncs(s);
+	for (int c = 0; c < 5; c++) {
+		for (int i = 0; i < 20; i++)
+			put(s, c * 20 + i);
+		commit(s);
+	}
+	assert_int_equal(spool_syncs(s) - before, 0); /* no sync inside a commit */
+	assert_true(spool_flush_pending(s));
+	assert_true(spool_flush_start(s));
+	assert_false(spool_flush_start(s)); /* one at a time */
+	wait_flush(s);
+	assert_false(spool_flush_pending(s));
+	assert_int_equal(spool_syncs(s) - before, 1);
+	/* Deletes alone need no flush. */
+	struct spool_entry *e = spool_next_unsent(s);
+	assert_non_null(e);
+	spool_mark_inflight(s, e, 7);
+	assert_int_equal(spool_ack(s, 7), 0);
 	commit(s);
-	uint64_t used = spool_vfs_syncs() - before;
-	assert_true(used >= 1);
-	assert_true(used <= 3);
+	assert_false(spool_flush_pending(s));
+	/* A commit after the flush started is not covered by it. */
+	put(s, 1000);
+	commit(s);
+	assert_true(spool_flush_start(s));
+	put(s, 1001);
+	commit(s);
+	wait_flush(s);
+	assert_true(spool_flush_pending(s));
+	assert_true(spool_flush_start(s));
+	wait_flush(s);
+	assert_false(spool_flush_pending(s));
 	spool_close(s);
 }
 
@@ -272,7 +313,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_byte_limit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_second_open_of_the_same_dir_is_refused, setup,
 						teardown),
-		cmocka_unit_test_setup_teardown(test_fsyncs_are_counted_per_commit_not_per_entry,
+		cmocka_unit_test_setup_teardown(test_one_flush_covers_many_commits,
 						setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
