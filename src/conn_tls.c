@@ -29,6 +29,37 @@ static struct conn_tls *tls_of(const struct conn *c)
 	return (struct conn_tls *)(uintptr_t)c;
 }
 
+/* " (subject CN=dev0004, serial 1A2B, issuer CN=devices-ca)" for a refused
+ * certificate, "" without one. */
+static void describe_refused(X509 *cert, char *out, size_t cap)
+{
+	out[0] = '\0';
+	if (!cert)
+		return;
+	char subject[160] = "?", issuer[160] = "?", *serial = NULL;
+	BIO *b = BIO_new(BIO_s_mem());
+	if (b) {
+		const unsigned long flags = XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB;
+		char *p;
+		if (X509_NAME_print_ex(b, X509_get_subject_name(cert), 0, flags) >= 0) {
+			long n = BIO_get_mem_data(b, &p);
+			snprintf(subject, sizeof subject, "%.*s", (int)(n > 60 ? 60 : n), p);
+		}
+		(void)BIO_reset(b);
+		if (X509_NAME_print_ex(b, X509_get_issuer_name(cert), 0, flags) >= 0) {
+			long n = BIO_get_mem_data(b, &p);
+			snprintf(issuer, sizeof issuer, "%.*s", (int)(n > 60 ? 60 : n), p);
+		}
+		BIO_free(b);
+	}
+	BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), NULL);
+	serial = bn ? BN_bn2hex(bn) : NULL;
+	snprintf(out, cap, " (subject %s, serial %s, issuer %s)", subject, serial ? serial : "?",
+		 issuer);
+	OPENSSL_free(serial);
+	BN_free(bn);
+}
+
 /* Describes a failed TLS operation for the log: the certificate problem when
  * verification failed, else OpenSSL's reason, else the errno story. */
 static void describe_failure(struct conn *c, SSL *ssl, int ret, const char *op)
@@ -37,8 +68,10 @@ static void describe_failure(struct conn *c, SSL *ssl, int ret, const char *op)
 	long vr = SSL_get_verify_result(ssl);
 	unsigned long e = ERR_peek_last_error();
 	if (vr != X509_V_OK && c->state == CONN_STATE_HANDSHAKE) {
-		conn_set_error(c, "%s: certificate verify failed: %s", op,
-			       X509_verify_cert_error_string(vr));
+		char who[400];
+		describe_refused(tls_refused_cert(ssl), who, sizeof who);
+		conn_set_error(c, "%s: certificate verify failed: %s%s", op,
+			       X509_verify_cert_error_string(vr), who);
 	} else if (e != 0) {
 		char buf[120];
 		ERR_error_string_n(e, buf, sizeof buf);
@@ -262,6 +295,9 @@ static int identity_from_serial(struct conn *c, X509 *cert, char *out, size_t ca
 	return r;
 }
 
+static int identity_of(struct conn *c, X509 *cert, enum cfg_identity source, char *out,
+		       size_t cap);
+
 int conn_peer_identity(struct conn *c, enum cfg_identity source, char *out, size_t cap)
 {
 	if (!conn_is_tls(c)) {
@@ -273,6 +309,25 @@ int conn_peer_identity(struct conn *c, enum cfg_identity source, char *out, size
 		conn_set_error(c, "no client certificate");
 		return -1;
 	}
+	return identity_of(c, cert, source, out, cap);
+}
+
+int conn_refused_identity(struct conn *c, enum cfg_identity source, char *out, size_t cap)
+{
+	X509 *cert = conn_is_tls(c) ? tls_refused_cert(tls_of(c)->ssl) : NULL;
+	if (!cert)
+		return -1;
+	/* The reason for the refusal is what conn_error() must keep saying. */
+	char keep[sizeof c->error];
+	memcpy(keep, c->error, sizeof keep);
+	int r = identity_of(c, cert, source, out, cap);
+	memcpy(c->error, keep, sizeof keep);
+	return r;
+}
+
+static int identity_of(struct conn *c, X509 *cert, enum cfg_identity source, char *out,
+		       size_t cap)
+{
 	switch (source) {
 	case CFG_ID_CN:
 		return identity_from_cn(c, cert, out, cap);

@@ -142,8 +142,11 @@ void listener_unref(struct listener *l);
 struct session;
 struct session *session_new(struct gateway *gw, struct listener *l, int fd, const char *peer);
 /* Closes with a log line; the memory is freed after the current batch. */
-void session_close(struct session *s, int prio, const char *event, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+/* (A macro, so that the journal's CODE_FILE/CODE_LINE name the caller.) */
+#define session_close(...) session_close_at(__FILE__, __LINE__, __func__, __VA_ARGS__)
+void session_close_at(const char *file, int line, const char *func, struct session *s, int prio,
+		      const char *event, const char *fmt, ...)
+	__attribute__((format(printf, 7, 8)));
 void session_pause(struct session *s);
 /* The acks of a device go out only once its readings are durable: after
  * the commit that holds them and, with durability = fsync, after the disk

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <systemd/sd-journal.h>
@@ -16,6 +17,9 @@
 static int log_level = LOG_INFO;
 static bool level_forced; /* -d on the command line outlives config reloads */
 static bool use_journal;
+/* Plain lines into a journal stream (--log-stderr under systemd): "<N>"
+ * prefixes instead of timestamps, which journald adds itself. */
+static bool stderr_journal;
 
 /* sd-daemon(3): JOURNAL_STREAM holds "DEV:INODE" of the stream systemd
  * connected to our stderr; if it matches, we are logging to the journal and
@@ -34,9 +38,15 @@ static bool stderr_is_journal(void)
 	return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
 }
 
+bool log_stderr_is_journal(void)
+{
+	return stderr_is_journal();
+}
+
 void log_init(enum log_target target, int level)
 {
 	log_level = level;
+	stderr_journal = stderr_is_journal();
 	switch (target) {
 	case LOG_TARGET_STDERR:
 		use_journal = false;
@@ -45,7 +55,7 @@ void log_init(enum log_target target, int level)
 		use_journal = true;
 		break;
 	case LOG_TARGET_AUTO:
-		use_journal = stderr_is_journal();
+		use_journal = stderr_journal;
 		break;
 	}
 }
@@ -120,25 +130,56 @@ static void add_field(struct iovec *iov, int *n, char **owned, const char *name,
 	(*n)++;
 }
 
-static void emit(int prio, const char *event, const struct log_fields *f, const char *msg)
+/* "192.0.2.7" of "192.0.2.7:40112", "::1" of "[::1]:40112": the field to
+ * match every connection from one host, whatever its ephemeral port. */
+static const char *peer_address(const char *peer, char *out, size_t cap)
+{
+	if (!peer)
+		return NULL;
+	const char *start = peer, *end = strrchr(peer, ':');
+	if (peer[0] == '[') {
+		start = peer + 1;
+		end = strchr(start, ']');
+	}
+	if (!end || end <= start || (size_t)(end - start) >= cap)
+		return NULL;
+	memcpy(out, start, (size_t)(end - start));
+	out[end - start] = '\0';
+	return out;
+}
+
+static void emit(const char *file, int line, const char *func, int prio, const char *event,
+		 const struct log_fields *f, const char *msg)
 {
 	if (use_journal) {
-		struct iovec iov[8];
-		char *owned[8];
+		struct iovec iov[10];
+		char *owned[10];
 		int n = 0;
-		char prio_s[4];
+		char prio_s[4], addr[64];
 		snprintf(prio_s, sizeof prio_s, "%d", prio);
-		add_field(iov, &n, owned, "MESSAGE", msg);
+		/* `journalctl -u iotgw` shows MESSAGE alone: say whose it is
+		 * ("dev0001: device sent DISCONNECT"), as the fields would. */
+		const char *who = f ? (f->device ? f->device : f->peer) : NULL;
+		char *full = NULL;
+		if (who && asprintf(&full, "%s: %s", who, msg) < 0)
+			full = NULL;
+		add_field(iov, &n, owned, "MESSAGE", full ? full : msg);
+		free(full);
 		add_field(iov, &n, owned, "PRIORITY", prio_s);
 		add_field(iov, &n, owned, "IOTGW_EVENT", event);
 		if (f) {
 			add_field(iov, &n, owned, "IOTGW_DEVICE", f->device);
 			add_field(iov, &n, owned, "IOTGW_PEER", f->peer);
+			add_field(iov, &n, owned, "IOTGW_PEER_ADDRESS",
+				  peer_address(f->peer, addr, sizeof addr));
 			add_field(iov, &n, owned, "IOTGW_LISTENER", f->listener);
 			add_field(iov, &n, owned, "IOTGW_TLS_VERSION", f->tls_version);
 		}
 		add_field(iov, &n, owned, "SYSLOG_IDENTIFIER", "iotgw");
-		sd_journal_sendv(iov, n);
+		char code_file[256], code_line[32];
+		snprintf(code_file, sizeof code_file, "CODE_FILE=%s", file);
+		snprintf(code_line, sizeof code_line, "CODE_LINE=%d", line);
+		sd_journal_sendv_with_location(code_file, code_line, func, iov, n);
 		for (int i = 0; i < n; i++)
 			free(owned[i]);
 		return;
@@ -161,13 +202,25 @@ static void emit(int prio, const char *event, const struct log_fields *f, const 
 				off += (size_t)w;
 		}
 	}
+	char stamp[40];
+	if (stderr_journal) {
+		snprintf(stamp, sizeof stamp, "<%d>", prio);
+	} else {
+		struct timespec now;
+		clock_gettime(CLOCK_REALTIME, &now);
+		struct tm tm;
+		gmtime_r(&now.tv_sec, &tm);
+		size_t w = strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
+		snprintf(stamp + w, sizeof stamp - w, ".%03ldZ ", now.tv_nsec / 1000000);
+	}
 	/* One fprintf per line: stdio locks the stream, so lines from the
 	 * upstream connect thread never interleave with the loop's. */
-	fprintf(stderr, "iotgw[%ld]: %s event=%s%s: %s\n", (long)getpid(), log_level_name(prio),
-		event, ctx, msg);
+	fprintf(stderr, "%siotgw[%ld]: %s event=%s%s: %s\n", stamp, (long)getpid(),
+		log_level_name(prio), event, ctx, msg);
 }
 
-void log_event(int prio, const char *event, const struct log_fields *f, const char *fmt, ...)
+void log_event_at(const char *file, int line, const char *func, int prio, const char *event,
+		  const struct log_fields *f, const char *fmt, ...)
 {
 	if (!log_enabled(prio))
 		return;
@@ -182,7 +235,7 @@ void log_event(int prio, const char *event, const struct log_fields *f, const ch
 	for (char *c = msg; *c; c++)
 		if ((unsigned char)*c < 0x20 || *c == 0x7f)
 			*c = '?';
-	emit(prio, event, f, msg);
+	emit(file, line, func, prio, event, f, msg);
 	errno = saved;
 }
 
@@ -193,6 +246,6 @@ void log_fatal(const char *event, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	emit(LOG_CRIT, event, NULL, msg);
+	emit(__FILE__, __LINE__, __func__, LOG_CRIT, event, NULL, msg);
 	exit(1);
 }

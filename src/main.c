@@ -38,13 +38,26 @@ static void usage(FILE *out)
 		"Signals: SIGHUP reloads the configuration and certificates, SIGTERM stops.\n");
 }
 
+/* `iotgw -t` in ExecStartPre= writes into a journal stream: a "<3>"/"<4>"
+ * prefix (sd-daemon(3)) files each problem at its priority, so that
+ * `journalctl -p err` shows why the service did not start. */
+static bool diag_prefix;
+
+static void print_diag(void *ctx, enum cfg_severity sev, const char *file, int line,
+		       const char *msg)
+{
+	if (diag_prefix)
+		fputs(sev == CFG_ERROR ? "<3>" : "<4>", ctx);
+	cfg_diag_print(ctx, sev, file, line, msg);
+}
+
 /* Needs only [spool] dir: syntax problems elsewhere in the file (or
  * certificates that no longer load) must not hide the spool. */
 static void errors_only(void *ctx, enum cfg_severity sev, const char *file, int line,
 			const char *msg)
 {
 	if (sev == CFG_ERROR)
-		cfg_diag_print(ctx, sev, file, line, msg);
+		print_diag(ctx, sev, file, line, msg);
 }
 
 static int print_spool_stats(const char *config)
@@ -117,13 +130,15 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	srandom((unsigned)time(NULL) ^ (unsigned)getpid());
 
+	diag_prefix = log_stderr_is_journal();
 	if (spool_stats)
 		return print_spool_stats(config);
 	if (test_only) {
 		struct iotgw_config cfg;
-		int errors = gateway_check_config(config, &cfg, cfg_diag_print, stderr);
+		int errors = gateway_check_config(config, &cfg, print_diag, stderr);
 		if (errors) {
-			fprintf(stderr, "%s: %d error(s)\n", config, errors);
+			fprintf(stderr, "%s%s: %d error(s)\n", diag_prefix ? "<3>" : "", config,
+				errors);
 			return 1;
 		}
 		cfg_free(&cfg);

@@ -194,39 +194,49 @@ static void teardown(struct session *s)
 	ev_defer(s->gw->loop, session_destroy, s);
 }
 
-static void vlog_session(struct session *s, int prio, const char *event, const char *fmt,
-			 va_list ap)
+struct where {
+	const char *file, *func;
+	int line;
+};
+
+#define HERE ((struct where){__FILE__, __func__, __LINE__})
+
+static void vlog_session(struct where w, struct session *s, int prio, const char *event,
+			 const char *fmt, va_list ap)
 {
 	if (!log_enabled(prio))
 		return;
 	char msg[512];
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	struct log_fields f = fields_of(s);
-	log_event(prio, event, &f, "%s", msg);
+	log_event_at(w.file, w.line, w.func, prio, event, &f, "%s", msg);
 }
 
-void session_close(struct session *s, int prio, const char *event, const char *fmt, ...)
+void session_close_at(const char *file, int line, const char *func, struct session *s, int prio,
+		      const char *event, const char *fmt, ...)
 {
 	if (s->state == SESS_CLOSED)
 		return;
 	va_list ap;
 	va_start(ap, fmt);
-	vlog_session(s, prio, event, fmt, ap);
+	vlog_session((struct where){file, func, line}, s, prio, event, fmt, ap);
 	va_end(ap);
 	teardown(s);
 }
 
 /* Logs now, but lets queued output (a refusing CONNACK) reach the device
  * before the socket closes; bounded by LINGER_MS. */
-__attribute__((format(printf, 4, 5))) static void close_after_flush(struct session *s, int prio,
-								 const char *event,
-								 const char *fmt, ...)
+#define close_after_flush(...) close_after_flush_at(HERE, __VA_ARGS__)
+__attribute__((format(printf, 5, 6))) static void close_after_flush_at(struct where w,
+								    struct session *s, int prio,
+								    const char *event,
+								    const char *fmt, ...)
 {
 	if (s->state == SESS_CLOSED || s->state == SESS_CLOSING)
 		return;
 	va_list ap;
 	va_start(ap, fmt);
-	vlog_session(s, prio, event, fmt, ap);
+	vlog_session(w, s, prio, event, fmt, ap);
 	va_end(ap);
 	if (conn_pending_output(s->conn) == 0) {
 		teardown(s);
@@ -753,8 +763,15 @@ static void on_failed(void *owner)
 	struct session *s = session_of(owner);
 	if (s->state == SESS_HANDSHAKE) {
 		s->gw->stats.tls_failures++;
-		session_close(s, LOG_WARNING, "tls_handshake_failed", "TLS handshake failed: %s",
-			      conn_error(s->conn));
+		/* Name the device the refused certificate claims to be, so that
+		 * `journalctl IOTGW_DEVICE=...` finds the refusal. */
+		if (s->listener->tls == CFG_TLS_MUTUAL &&
+		    conn_refused_identity(s->conn, s->listener->identity, s->device,
+					  sizeof s->device) != 0)
+			s->device[0] = '\0';
+		session_close(s, LOG_WARNING, "tls_handshake_failed",
+			      "TLS handshake with %s on listener %s failed: %s", s->peer,
+			      s->listener->name, conn_error(s->conn));
 		return;
 	}
 	if (s->state == SESS_CLOSING) {

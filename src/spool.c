@@ -38,7 +38,7 @@
  * this old: each commit costs locks and WAL frames whatever it carries, and
  * a delete that is lost only re-sends an entry the broker already has. */
 #define DELETE_BATCH 2048
-#define DELETE_DELAY_MS 200
+#define DELETE_DELAY_MS 50
 #define WAL_LIMIT (4 * 1024 * 1024) /* journal_size_limit */
 
 struct seq_update {

@@ -574,6 +574,41 @@ static void check_legacy_cert(struct diag *d, SSL_CTX *ctx, const struct cfg_lis
 		       l->name, l->cert.path);
 }
 
+/* ---- the certificate of a refused device ---- */
+
+/* OpenSSL forgets a client certificate whose verification failed: the
+ * session never gets it. The verify callback keeps the leaf with the SSL, so
+ * the handshake failure can say whose it was. */
+static int refused_index = -1;
+
+static void free_refused(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
+			 void *argp)
+{
+	(void)parent;
+	(void)ad;
+	(void)idx;
+	(void)argl;
+	(void)argp;
+	X509_free(ptr);
+}
+
+static int remember_refused(int ok, X509_STORE_CTX *x)
+{
+	if (ok || refused_index < 0)
+		return ok;
+	SSL *ssl = X509_STORE_CTX_get_ex_data(x, SSL_get_ex_data_X509_STORE_CTX_idx());
+	X509 *leaf = X509_STORE_CTX_get0_cert(x);
+	if (ssl && leaf && !SSL_get_ex_data(ssl, refused_index) && X509_up_ref(leaf) == 1 &&
+	    SSL_set_ex_data(ssl, refused_index, leaf) != 1)
+		X509_free(leaf);
+	return ok; /* only watching: the verdict stays OpenSSL's */
+}
+
+X509 *tls_refused_cert(const SSL *ssl)
+{
+	return refused_index < 0 ? NULL : SSL_get_ex_data(ssl, refused_index);
+}
+
 SSL_CTX *tls_ctx_listener(const struct cfg_listener *l, const char *cfgfile, cfg_diag_fn diag,
 			  void *dctx)
 {
@@ -614,11 +649,13 @@ SSL_CTX *tls_ctx_listener(const struct cfg_listener *l, const char *cfgfile, cfg
 	if (load_cert_and_key(&d, ctx, &l->cert, &l->key) == 0)
 		check_legacy_cert(&d, ctx, l);
 	if (l->tls == CFG_TLS_MUTUAL) {
+		if (refused_index < 0)
+			refused_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, free_refused);
 		if (load_ca(&d, ctx, &l->ca, true) == 0) {
 			if (l->crl.path)
 				(void)load_crls(&d, ctx, &l->crl, &l->ca);
 			SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
-					   NULL);
+					   remember_refused);
 		}
 	}
 	(void)setup_resumption(&d, ctx, l);

@@ -95,6 +95,10 @@ const char *conn_tls_cipher(const struct conn *c);
 /* Copies the identity from the verified peer certificate into out. Returns 0,
  * or -1 with a reason in conn_error(). */
 int conn_peer_identity(struct conn *c, enum cfg_identity source, char *out, size_t cap);
+/* The same for the certificate a failed handshake refused (expired,
+ * revoked, unknown CA): whose it claims to be, for the log line that says
+ * it was refused. -1 when no certificate was refused. conn_error() is kept. */
+int conn_refused_identity(struct conn *c, enum cfg_identity source, char *out, size_t cap);
 /* notAfter of the peer certificate (for event=cert_expiring). 0, or -1 on a
  * plaintext connection or without a peer certificate. */
 int conn_peer_not_after(const struct conn *c, time_t *out);

@@ -2,10 +2,15 @@
  *
  * Under systemd (JOURNAL_STREAM names our stderr) each line is a native
  * journald entry with structured fields: MESSAGE, PRIORITY, IOTGW_EVENT and,
- * where known, IOTGW_DEVICE, IOTGW_PEER, IOTGW_LISTENER, IOTGW_TLS_VERSION,
- * so operators can run `journalctl -u iotgw IOTGW_EVENT=tls_handshake_failed`.
- * Otherwise a human-readable line goes to stderr:
- *   iotgw[PID]: warning event=tls_handshake_failed peer=127.0.0.1:40112 listener=mtls: message
+ * where known, IOTGW_DEVICE, IOTGW_PEER (address:port), IOTGW_PEER_ADDRESS
+ * (the address alone), IOTGW_LISTENER, IOTGW_TLS_VERSION, and CODE_FILE,
+ * CODE_LINE, CODE_FUNC of the call that logged, so operators can run
+ * `journalctl -u iotgw IOTGW_EVENT=tls_handshake_failed`. Otherwise a
+ * human-readable line goes to stderr:
+ *   2026-12-03T14:12:01.123Z iotgw[PID]: warning event=tls_handshake_failed peer=127.0.0.1:40112 listener=mtls: message
+ * and when that stderr is itself a journal stream (--log-stderr under
+ * systemd) the timestamp gives way to an sd-daemon(3) "<N>" priority
+ * prefix, so journald still files the line at its priority.
  * Priorities are syslog's (LOG_ERR .. LOG_DEBUG); the level is checked before
  * anything is formatted. */
 #ifndef IOTGW_LOG_H
@@ -29,10 +34,16 @@ void log_init(enum log_target target, int level);
 void log_set_level(int level);
 void log_force_level(int level);
 bool log_enabled(int prio);
+/* Is stderr a journal stream (JOURNAL_STREAM, sd-daemon(3))? Then plain
+ * lines written there need a "<N>" priority prefix. */
+bool log_stderr_is_journal(void);
 
-/* event: a stable machine-readable name such as "device_connected"; never NULL. */
-void log_event(int prio, const char *event, const struct log_fields *f, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+/* event: a stable machine-readable name such as "device_connected"; never NULL.
+ * The caller's file, line and function go into the journal's CODE_* fields. */
+#define log_event(...) log_event_at(__FILE__, __LINE__, __func__, __VA_ARGS__)
+void log_event_at(const char *file, int line, const char *func, int prio, const char *event,
+		  const struct log_fields *f, const char *fmt, ...)
+	__attribute__((format(printf, 7, 8)));
 
 /* Startup/loop-level failure: logs at LOG_CRIT and exits(1). */
 void log_fatal(const char *event, const char *fmt, ...)

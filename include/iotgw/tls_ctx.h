@@ -28,6 +28,8 @@
 
 #include "iotgw/config.h"
 
+typedef struct x509_st X509;
+
 typedef struct ssl_ctx_st SSL_CTX;
 typedef struct ssl_st SSL;
 
@@ -68,6 +70,12 @@ bool tls_ctx_is_legacy(SSL_CTX *ctx, char *suites, size_t cap);
  * revoked (depth 0, CN=dev0001)") when not or when there is no peer
  * certificate. new_ctx must be a tls = mutual listener context. */
 int tls_recheck_peer(SSL_CTX *new_ctx, SSL *ssl, char *why, size_t whylen);
+
+/* The leaf certificate a device presented on a mutual listener when its
+ * verification failed (expired, revoked, unknown CA, ...), kept with the SSL
+ * so that the refusal can name the device; NULL when none was refused. The
+ * SSL owns it. */
+X509 *tls_refused_cert(const SSL *ssl);
 
 /* notAfter of the peer's certificate as a time_t. 0, or -1 when there is no
  * peer certificate or its time cannot be converted. */

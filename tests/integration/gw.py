@@ -43,7 +43,9 @@ START_WAIT = float(os.environ.get("IOTGW_TEST_START_WAIT", "20"))
 STOP_WAIT = 10.0
 
 LEVELS = ("crit", "err", "warning", "notice", "info", "debug")
-LOG_LINE_RE = re.compile(r"^iotgw\[(\d+)\]: (crit|err|warning|notice|info|debug) event=([a-z0-9_]+)")
+# Off the journal every line starts with its UTC time; "<N>" (sd-daemon) into a journal stream.
+LOG_LINE_RE = re.compile(r"^(?:\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z |<\d>)?"
+                         r"iotgw\[(\d+)\]: (crit|err|warning|notice|info|debug) event=([a-z0-9_]+)")
 TS_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
 # Processes started by the helpers, by PID, so that a crashed test run still

@@ -64,6 +64,14 @@ def test_refused(g, upstream, good, pki, case, version):
         assert outcome == "handshake"
     ev = g.wait_event("tls_handshake_failed", peer=c.peer_str)
     assert ev[0]["level"] in ("warning", "notice", "err"), ev[0]["raw"]
+    # The refusal names whom the certificate claims to be (device=, the listener's identity
+    # rule) with its subject, serial and issuer, so the operator finds it by device id.
+    claimed = {"expired": "dev0666", "other_ca": "intruder", "no_cert": None}[case]
+    assert ev[0].get("device") == claimed, ev[0]["raw"]
+    if claimed:
+        assert "subject CN=%s, serial " % claimed in ev[0]["msg"], ev[0]["raw"]
+        assert "issuer CN=" in ev[0]["msg"], ev[0]["raw"]
+    assert ("listener mtls" in ev[0]["msg"] and c.peer_str in ev[0]["msg"]), ev[0]["raw"]
     assert not g.events("device_connected", peer=c.peer_str)
     # The good device, connected all along, still works.
     value = 20 + len(upstream.readings("dev0001", g.name))
