@@ -157,11 +157,11 @@ static void diag_to_log(void *ctx, enum cfg_severity sev, const char *file, int 
 	(void)ctx;
 	if (line > 0)
 		log_event(sev == CFG_ERROR ? LOG_ERR : LOG_WARNING,
-			  sev == CFG_ERROR ? "config_error" : "config_warning", NULL, "%s:%d: %s",
+			  sev == CFG_ERROR ? EV_CONFIG_ERROR : EV_CONFIG_WARNING, NULL, "%s:%d: %s",
 			  file, line, msg);
 	else
 		log_event(sev == CFG_ERROR ? LOG_ERR : LOG_WARNING,
-			  sev == CFG_ERROR ? "config_error" : "config_warning", NULL, "%s: %s",
+			  sev == CFG_ERROR ? EV_CONFIG_ERROR : EV_CONFIG_WARNING, NULL, "%s: %s",
 			  file, msg);
 }
 
@@ -265,10 +265,10 @@ static struct listener **find_listener(struct listener **list, const struct cfg_
 static void log_listener(const struct listener *l)
 {
 	struct log_fields f = {.listener = l->name};
-	log_event(LOG_INFO, "listener_bound", &f, "listening on %s (tls %s)", l->bind_desc,
+	log_event(LOG_INFO, EV_LISTENER_BOUND, &f, "listening on %s (tls %s)", l->bind_desc,
 		  cfg_tls_mode_name(l->tls));
 	if (l->tls == CFG_TLS_OFF)
-		log_event(LOG_WARNING, "plaintext_listener", &f,
+		log_event(LOG_WARNING, EV_PLAINTEXT_LISTENER, &f,
 			  "listener %s on %s is plaintext: readings and client ids travel "
 			  "unencrypted and devices are not authenticated",
 			  l->name, l->bind_desc);
@@ -282,7 +282,7 @@ static void log_if_legacy(const struct listener *l)
 	if (!l->ctx || !tls_ctx_is_legacy(l->ctx, suites, sizeof suites))
 		return;
 	struct log_fields f = {.listener = l->name};
-	log_event(LOG_WARNING, "tls_legacy", &f,
+	log_event(LOG_WARNING, EV_TLS_LEGACY, &f,
 		  "listener %s accepts TLS 1.2 suites without forward secrecy (%s) for old "
 		  "firmware; a recorded session can be decrypted later with the server key",
 		  l->name, suites);
@@ -302,7 +302,7 @@ static int apply(struct gateway *gw, struct prepared *p)
 	if (!fresh || !keep) {
 		free(fresh);
 		free(keep);
-		log_event(LOG_ERR, "config_reload_failed", NULL, "out of memory");
+		log_event(LOG_ERR, EV_CONFIG_RELOAD_FAILED, NULL, "out of memory");
 		return -1;
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -315,7 +315,7 @@ static int apply(struct gateway *gw, struct prepared *p)
 		fresh[i] = listener_open(gw, c, &p->parts[i], gw->listeners, err, sizeof err);
 		if (!fresh[i]) {
 			struct log_fields f = {.listener = c->name};
-			log_event(LOG_ERR, "listener_failed", &f, "%s:%d: listener %s: %s",
+			log_event(LOG_ERR, EV_LISTENER_FAILED, &f, "%s:%d: listener %s: %s",
 				  p->cfg.path ? p->cfg.path : "config", c->line, c->name, err);
 			for (size_t j = 0; j < i; j++)
 				if (fresh[j])
@@ -352,7 +352,7 @@ static int apply(struct gateway *gw, struct prepared *p)
 	while (old) {
 		struct listener *next = old->next;
 		struct log_fields f = {.listener = old->name};
-		log_event(LOG_INFO, "listener_closed", &f,
+		log_event(LOG_INFO, EV_LISTENER_CLOSED, &f,
 			  "listener %s on %s removed; its %u connection(s) stay up", old->name,
 			  old->bind_desc, old->nconns);
 		listener_close(old);
@@ -363,7 +363,7 @@ static int apply(struct gateway *gw, struct prepared *p)
 
 	if (gw->cfg && strcmp(gw->cfg->spool.dir, p->cfg.spool.dir) != 0) {
 		/* The open spool and its lock stay where they are. */
-		log_event(LOG_WARNING, "config_warning", NULL,
+		log_event(LOG_WARNING, EV_CONFIG_WARNING, NULL,
 			  "[spool] dir changed to %s: takes effect at the next start; still "
 			  "using %s",
 			  p->cfg.spool.dir, gw->cfg->spool.dir);
@@ -390,7 +390,7 @@ static int apply(struct gateway *gw, struct prepared *p)
 	for (struct listener *l = gw->listeners; l; l = l->next)
 		log_if_legacy(l);
 	if (upstream_configure(gw->up, &gw->cfg->upstream, up_ctx) != 0)
-		log_event(LOG_ERR, "config_reload_failed", NULL,
+		log_event(LOG_ERR, EV_CONFIG_RELOAD_FAILED, NULL,
 			  "out of memory applying upstream settings");
 	return 0;
 }
@@ -402,7 +402,7 @@ static void on_files_changed(void *arg)
 	struct gw_runtime *rt = arg;
 	if (rt->stopping)
 		return;
-	log_event(LOG_NOTICE, "tls_files_changed", NULL,
+	log_event(LOG_NOTICE, EV_TLS_FILES_CHANGED, NULL,
 		  "certificate, key, CA, CRL or password files changed: reloading");
 	reload(rt);
 }
@@ -424,7 +424,7 @@ static void update_watch(struct gw_runtime *rt)
 		return;
 	}
 	if (!rt->watch && !(rt->watch = watch_new(gw->loop, 1000, on_files_changed, rt))) {
-		log_event(LOG_ERR, "watch_failed", NULL,
+		log_event(LOG_ERR, EV_WATCH_FAILED, NULL,
 			  "watch_tls_files: cannot set up inotify: %s; reload with SIGHUP",
 			  strerror(errno));
 		return;
@@ -448,7 +448,7 @@ static void update_watch(struct gw_runtime *rt)
 	char err[256] = "";
 	int failed = watch_set(rt->watch, paths, n, err, sizeof err);
 	if (failed)
-		log_event(LOG_WARNING, "watch_failed", NULL,
+		log_event(LOG_WARNING, EV_WATCH_FAILED, NULL,
 			  "watch_tls_files: %d file(s) cannot be watched (%s); reload those with "
 			  "SIGHUP",
 			  failed, err);
@@ -464,17 +464,17 @@ static void reload(struct gw_runtime *rt)
 	int errors = path ? prepare(path, &p, diag_to_log, NULL) : 1;
 	char status[256];
 	if (errors) {
-		log_event(LOG_ERR, "config_reload_failed", NULL,
+		log_event(LOG_ERR, EV_CONFIG_RELOAD_FAILED, NULL,
 			  "%s: %d error(s); keeping the running configuration",
 			  path ? path : "config", errors);
 		if (path)
 			prepared_free(&p);
 	} else if (apply(gw, &p) != 0) {
-		log_event(LOG_ERR, "config_reload_failed", NULL,
+		log_event(LOG_ERR, EV_CONFIG_RELOAD_FAILED, NULL,
 			  "%s: cannot apply; keeping the running configuration", path);
 		prepared_free(&p);
 	} else {
-		log_event(LOG_NOTICE, "config_reloaded", NULL,
+		log_event(LOG_NOTICE, EV_CONFIG_RELOADED, NULL,
 			  "configuration %s reloaded; %zu connection(s) kept", path,
 			  gw->nsessions);
 		update_watch(rt);
@@ -512,7 +512,7 @@ static void begin_stop(struct gw_runtime *rt, int signo)
 	}
 	rt->stopping = true;
 	sdn_stopping();
-	log_event(LOG_NOTICE, "gateway_stopping", NULL, "%s received; stopping (%zu connections)",
+	log_event(LOG_NOTICE, EV_GATEWAY_STOPPING, NULL, "%s received; stopping (%zu connections)",
 		  strsignal(signo), gw->nsessions);
 	while (gw->listeners) {
 		struct listener *next = gw->listeners->next;
@@ -520,7 +520,7 @@ static void begin_stop(struct gw_runtime *rt, int signo)
 		gw->listeners = next;
 	}
 	for (struct session *s = gw->sessions; s; s = session_next(s))
-		session_close(s, LOG_INFO, "device_disconnected", "gateway stopping");
+		session_close(s, LOG_INFO, EV_DEVICE_DISCONNECTED, "gateway stopping");
 	if (spool_count(gw->spool) == 0 || !upstream_connected(gw->up)) {
 		finish(rt);
 		return;
@@ -567,15 +567,15 @@ static int open_spool(struct gw_runtime *rt, const struct cfg_spool *cfg)
 	char err[512];
 	gw->spool = spool_open(cfg, err, sizeof err);
 	if (!gw->spool) {
-		log_event(LOG_CRIT, "startup_failed", NULL, "cannot open the spool: %s", err);
+		log_event(LOG_CRIT, EV_STARTUP_FAILED, NULL, "cannot open the spool: %s", err);
 		return -1;
 	}
 	if (gateway_load_devices(gw) != 0) {
-		log_event(LOG_CRIT, "startup_failed", NULL,
+		log_event(LOG_CRIT, EV_STARTUP_FAILED, NULL,
 			  "%s: cannot read the device sequence numbers", spool_path(gw->spool));
 		return -1;
 	}
-	log_event(LOG_INFO, "spool_open", NULL,
+	log_event(LOG_INFO, EV_SPOOL_OPEN, NULL,
 		  "spool %s: %llu queued (oldest %llus), %zu device(s) known, durability %s",
 		  spool_path(gw->spool), (unsigned long long)spool_count(gw->spool),
 		  (unsigned long long)(spool_oldest_age_ms(gw->spool, wall_ms()) / 1000),
@@ -583,7 +583,7 @@ static int open_spool(struct gw_runtime *rt, const struct cfg_spool *cfg)
 		  cfg->durability == CFG_DURABLE_FSYNC ? "fsync" : "os");
 	gw->up = upstream_new(gw->loop, gw->spool, on_progress, rt);
 	if (!gw->up) {
-		log_event(LOG_CRIT, "startup_failed", NULL, "cannot create upstream client");
+		log_event(LOG_CRIT, EV_STARTUP_FAILED, NULL, "cannot create upstream client");
 		return -1;
 	}
 	return 0;
@@ -601,7 +601,7 @@ struct gateway *gateway_new(const char *path)
 	gw->by_client_id = strmap_new();
 	gw->devices = strmap_new();
 	if (!gw->loop || !gw->by_client_id || !gw->devices) {
-		log_event(LOG_CRIT, "startup_failed", NULL, "out of memory");
+		log_event(LOG_CRIT, EV_STARTUP_FAILED, NULL, "out of memory");
 		gateway_free(gw);
 		return NULL;
 	}
@@ -615,7 +615,7 @@ struct gateway *gateway_new(const char *path)
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	rt->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
 	if (rt->sigfd < 0 || ev_io_start(gw->loop, &rt->sig_io, rt->sigfd, EPOLLIN, on_signal, rt)) {
-		log_event(LOG_CRIT, "startup_failed", NULL, "signalfd: %s", strerror(errno));
+		log_event(LOG_CRIT, EV_STARTUP_FAILED, NULL, "signalfd: %s", strerror(errno));
 		gateway_free(gw);
 		return NULL;
 	}
@@ -638,7 +638,7 @@ struct gateway *gateway_new(const char *path)
 	}
 	if (errors || apply(gw, &p) != 0) {
 		if (errors)
-			log_event(LOG_CRIT, "startup_failed", NULL, "configuration has %d error(s)",
+			log_event(LOG_CRIT, EV_STARTUP_FAILED, NULL, "configuration has %d error(s)",
 				  errors);
 		prepared_free(&p);
 		gateway_free(gw);
@@ -653,7 +653,7 @@ int gateway_run(struct gateway *gw)
 	struct gw_runtime *rt = (struct gw_runtime *)gw;
 	char status[256];
 	format_status(gw, status, sizeof status);
-	log_event(LOG_NOTICE, "gateway_ready", NULL, "iotgw %s ready: %s", gw->cfg->gateway.name,
+	log_event(LOG_NOTICE, EV_GATEWAY_READY, NULL, "iotgw %s ready: %s", gw->cfg->gateway.name,
 		  status);
 	sdn_ready(status);
 	ev_timer_start(gw->loop, &rt->status_timer, STATUS_INTERVAL_MS);
@@ -663,18 +663,18 @@ int gateway_run(struct gateway *gw)
 		ev_timer_start(gw->loop, &rt->watchdog_timer, rt->watchdog_ms);
 	}
 	if (ev_run(gw->loop) != 0) {
-		log_event(LOG_CRIT, "loop_failed", NULL, "epoll_wait: %s", strerror(errno));
+		log_event(LOG_CRIT, EV_LOOP_FAILED, NULL, "epoll_wait: %s", strerror(errno));
 		return 1;
 	}
 	gateway_commit(gw);
 	uint64_t left = spool_count(gw->spool);
 	if (left)
-		log_event(LOG_NOTICE, "spool_kept", NULL,
+		log_event(LOG_NOTICE, EV_SPOOL_KEPT, NULL,
 			  "%llu message(s) not yet acknowledged upstream stay in %s and are sent "
 			  "after the next start",
 			  (unsigned long long)left, spool_path(gw->spool));
 	write_status_file(gw);
-	log_event(LOG_NOTICE, "gateway_stopped", NULL, "stopped");
+	log_event(LOG_NOTICE, EV_GATEWAY_STOPPED, NULL, "stopped");
 	return 0;
 }
 
@@ -684,7 +684,7 @@ void gateway_free(struct gateway *gw)
 		return;
 	struct gw_runtime *rt = (struct gw_runtime *)gw;
 	while (gw->sessions)
-		session_close(gw->sessions, LOG_DEBUG, "device_disconnected", "gateway exiting");
+		session_close(gw->sessions, LOG_DEBUG, EV_DEVICE_DISCONNECTED, "gateway exiting");
 	while (gw->listeners) {
 		struct listener *next = gw->listeners->next;
 		listener_close(gw->listeners);

@@ -145,7 +145,7 @@ struct session *session_new(struct gateway *gw, struct listener *l, int fd, cons
 /* (A macro, so that the journal's CODE_FILE/CODE_LINE name the caller.) */
 #define session_close(...) session_close_at(__FILE__, __LINE__, __func__, __VA_ARGS__)
 void session_close_at(const char *file, int line, const char *func, struct session *s, int prio,
-		      const char *event, const char *fmt, ...)
+		      enum iotgw_event event, const char *fmt, ...)
 	__attribute__((format(printf, 7, 8)));
 void session_pause(struct session *s);
 /* The acks of a device go out only once its readings are durable: after

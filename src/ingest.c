@@ -58,7 +58,7 @@ static void on_loaded_seq(void *ctx, const char *device, uint64_t seq)
 {
 	struct gateway *gw = ctx;
 	if (device && !device_new(gw, device, seq))
-		log_event(LOG_ERR, "spool_error", NULL,
+		log_event(LOG_ERR, EV_SPOOL_ERROR, NULL,
 			  "out of memory loading the sequence number of %s", device);
 }
 
@@ -150,12 +150,12 @@ enum ingest_result gateway_ingest(struct gateway *gw, const char *device,
 		}
 		gw->stats.readings++;
 		if (log_enabled(LOG_DEBUG))
-			log_event(LOG_DEBUG, "reading_accepted", f, "%.*s: %.2f C (seq %llu)",
+			log_event(LOG_DEBUG, EV_READING_ACCEPTED, f, "%.*s: %.2f C (seq %llu)",
 				  (int)pub->topic.len, pub->topic.ptr, value.temperature_c,
 				  (unsigned long long)dev->seq);
 	} else {
 		gw->stats.rejected++;
-		log_event(LOG_WARNING, "payload_rejected", f,
+		log_event(LOG_WARNING, EV_PAYLOAD_REJECTED, f,
 			  "payload on %.*s rejected: %s; sent to dead-letter topic %s",
 			  (int)pub->topic.len, pub->topic.ptr, why, topic);
 	}
@@ -169,7 +169,7 @@ static void pause_devices(struct gateway *gw, const char *why)
 	if (gw->spool_full)
 		return;
 	gw->spool_full = true;
-	log_event(LOG_WARNING, "spool_full", NULL,
+	log_event(LOG_WARNING, EV_SPOOL_FULL, NULL,
 		  "spool full (%s): holding devices back; nothing is dropped", why);
 	for (struct session *s = gw->sessions; s; s = session_next(s))
 		session_pause(s);
@@ -201,7 +201,7 @@ void gateway_maybe_resume(struct gateway *gw)
 	    spool_fill(gw->spool) >= RESUME_FILL)
 		return;
 	gw->spool_full = false;
-	log_event(LOG_NOTICE, "spool_resumed", NULL,
+	log_event(LOG_NOTICE, EV_SPOOL_RESUMED, NULL,
 		  "spool has room (%llu queued, below %.0f%%): reading devices again",
 		  (unsigned long long)spool_count(gw->spool), RESUME_FILL * 100);
 	for (struct session *s = gw->sessions; s && !gw->spool_full; s = session_next(s))
@@ -241,7 +241,7 @@ static void flush_progress(struct gateway *gw)
 	    ev_io_start(gw->loop, &gw->flush_io, spool_flush_fd(gw->spool), EPOLLIN, on_flush_done,
 			gw) != 0) {
 		/* Cannot hear back from the flush thread: cannot acknowledge. */
-		log_event(LOG_CRIT, "spool_flush_failed", NULL,
+		log_event(LOG_CRIT, EV_SPOOL_FLUSH_FAILED, NULL,
 			  "cannot watch the spool's flush thread: %s; exiting so that devices "
 			  "re-send what was not acknowledged",
 			  strerror(errno));
@@ -267,7 +267,7 @@ static void on_flush_done(struct ev_loop *loop, struct ev_io *io, uint32_t event
 		/* After a failed fsync the kernel may have dropped the data and
 		 * a retry could falsely succeed: never acknowledge it. A restart
 		 * recovers the WAL; devices re-send what they had no PUBACK for. */
-		log_event(LOG_CRIT, "spool_flush_failed", NULL,
+		log_event(LOG_CRIT, EV_SPOOL_FLUSH_FAILED, NULL,
 			  "%s; readings since the last flush may not be on disk: exiting so that "
 			  "devices re-send them",
 			  err);
@@ -284,7 +284,7 @@ static bool commit_once(struct gateway *gw)
 	if (stage_seqs(gw) != 0 || spool_commit(gw->spool, err, sizeof err) != 0) {
 		if (!gw->write_failed) {
 			gw->write_failed = true;
-			log_event(LOG_ERR, "spool_write_failed", NULL,
+			log_event(LOG_ERR, EV_SPOOL_WRITE_FAILED, NULL,
 				  "%s: commit failed: %s; %llu message(s) held in memory, "
 				  "unacknowledged; retrying every %d ms",
 				  spool_path(gw->spool), err,
@@ -301,7 +301,7 @@ static bool commit_once(struct gateway *gw)
 	if (gw->write_failed) {
 		gw->write_failed = false;
 		ev_timer_stop(gw->loop, &gw->commit_retry);
-		log_event(LOG_NOTICE, "spool_write_recovered", NULL, "%s: commits succeed again",
+		log_event(LOG_NOTICE, EV_SPOOL_WRITE_RECOVERED, NULL, "%s: commits succeed again",
 			  spool_path(gw->spool));
 	}
 	gw->kick_upstream = true;

@@ -66,7 +66,7 @@ static void shed_connection(struct listen_sock *ls)
 		gw->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	}
 	struct log_fields f = {.listener = l->name};
-	log_event(LOG_ERR, "connection_limit", &f,
+	log_event(LOG_ERR, EV_CONNECTION_LIMIT, &f,
 		  "out of file descriptors with %zu connections; refusing new ones for 1 s",
 		  gw->nsessions);
 	set_accepting(l, false);
@@ -89,7 +89,7 @@ static void on_accept(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 			else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
 				 errno != ECONNABORTED) {
 				struct log_fields f = {.listener = l->name};
-				log_event(LOG_ERR, "accept_failed", &f, "accept: %s",
+				log_event(LOG_ERR, EV_ACCEPT_FAILED, &f, "accept: %s",
 					  strerror(errno));
 			}
 			return;
@@ -98,7 +98,7 @@ static void on_accept(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 		format_peer(&ss, peer, sizeof peer);
 		if (l->nconns >= l->max_connections) {
 			struct log_fields f = {.listener = l->name, .peer = peer};
-			log_event(LOG_WARNING, "connection_limit", &f,
+			log_event(LOG_WARNING, EV_CONNECTION_LIMIT, &f,
 				  "listener at max_connections (%u); connection refused",
 				  l->max_connections);
 			close(fd);

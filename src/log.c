@@ -148,7 +148,7 @@ static const char *peer_address(const char *peer, char *out, size_t cap)
 	return out;
 }
 
-static void emit(const char *file, int line, const char *func, int prio, const char *event,
+static void emit(const char *file, int line, const char *func, int prio, enum iotgw_event event,
 		 const struct log_fields *f, const char *msg)
 {
 	if (use_journal) {
@@ -166,7 +166,7 @@ static void emit(const char *file, int line, const char *func, int prio, const c
 		add_field(iov, &n, owned, "MESSAGE", full ? full : msg);
 		free(full);
 		add_field(iov, &n, owned, "PRIORITY", prio_s);
-		add_field(iov, &n, owned, "IOTGW_EVENT", event);
+		add_field(iov, &n, owned, "IOTGW_EVENT", event_name(event));
 		if (f) {
 			add_field(iov, &n, owned, "IOTGW_DEVICE", f->device);
 			add_field(iov, &n, owned, "IOTGW_PEER", f->peer);
@@ -216,10 +216,10 @@ static void emit(const char *file, int line, const char *func, int prio, const c
 	/* One fprintf per line: stdio locks the stream, so lines from the
 	 * upstream connect thread never interleave with the loop's. */
 	fprintf(stderr, "%siotgw[%ld]: %s event=%s%s: %s\n", stamp, (long)getpid(),
-		log_level_name(prio), event, ctx, msg);
+		log_level_name(prio), event_name(event), ctx, msg);
 }
 
-void log_event_at(const char *file, int line, const char *func, int prio, const char *event,
+void log_event_at(const char *file, int line, const char *func, int prio, enum iotgw_event event,
 		  const struct log_fields *f, const char *fmt, ...)
 {
 	if (!log_enabled(prio))
@@ -239,7 +239,7 @@ void log_event_at(const char *file, int line, const char *func, int prio, const 
 	errno = saved;
 }
 
-void log_fatal(const char *event, const char *fmt, ...)
+void log_fatal(enum iotgw_event event, const char *fmt, ...)
 {
 	char msg[1024];
 	va_list ap;

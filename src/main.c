@@ -24,7 +24,8 @@
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: iotgw [-c FILE] [-t] [-d] [--log-stderr] [--spool-stats] [--version] [-h]\n"
+		"usage: iotgw [-c FILE] [-t] [-d] [--log-stderr] [--spool-stats] [--events]\n"
+		"             [--version] [-h]\n"
 		"       iotgw passwd [-i ITERATIONS] [-g] FILE DEVICE   (see iotgw(8))\n"
 		"  -c, --config FILE  configuration file (default " DEFAULT_CONFIG ")\n"
 		"  -t, --test         check the configuration (including certificates and keys)\n"
@@ -33,6 +34,7 @@ static void usage(FILE *out)
 		"      --log-stderr   log readable lines to stderr even under systemd\n"
 		"      --spool-stats  print the spool's depth, oldest entry and the running\n"
 		"                     gateway's upstream state, then exit\n"
+		"      --events       list every log event name (IOTGW_EVENT=) and exit\n"
 		"      --version      print the version and exit\n"
 		"  -h, --help         this help\n"
 		"Signals: SIGHUP reloads the configuration and certificates, SIGTERM stops.\n");
@@ -83,6 +85,7 @@ int main(int argc, char **argv)
 		{"log-stderr", no_argument, NULL, 'L'},
 		{"spool-stats", no_argument, NULL, 'S'},
 		{"version", no_argument, NULL, 'V'},
+		{"events", no_argument, NULL, 'E'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -110,6 +113,10 @@ int main(int argc, char **argv)
 			break;
 		case 'V':
 			printf("iotgw %s\n", IOTGW_VERSION);
+			return 0;
+		case 'E':
+			for (int e = EV_NONE + 1; e < EV__COUNT; e++)
+				printf("%s\n", event_name((enum iotgw_event)e));
 			return 0;
 		case 'h':
 			usage(stdout);

@@ -100,7 +100,7 @@ static void set_state(struct session *s, enum sess_state next)
 {
 	if (log_enabled(LOG_DEBUG)) {
 		struct log_fields f = fields_of(s);
-		log_event(LOG_DEBUG, "session_state", &f, "state %s -> %s",
+		log_event(LOG_DEBUG, EV_SESSION_STATE, &f, "state %s -> %s",
 			  sess_state_names[s->state], sess_state_names[next]);
 	}
 	s->state = next;
@@ -201,7 +201,7 @@ struct where {
 
 #define HERE ((struct where){__FILE__, __func__, __LINE__})
 
-static void vlog_session(struct where w, struct session *s, int prio, const char *event,
+static void vlog_session(struct where w, struct session *s, int prio, enum iotgw_event event,
 			 const char *fmt, va_list ap)
 {
 	if (!log_enabled(prio))
@@ -213,7 +213,7 @@ static void vlog_session(struct where w, struct session *s, int prio, const char
 }
 
 void session_close_at(const char *file, int line, const char *func, struct session *s, int prio,
-		      const char *event, const char *fmt, ...)
+		      enum iotgw_event event, const char *fmt, ...)
 {
 	if (s->state == SESS_CLOSED)
 		return;
@@ -229,7 +229,7 @@ void session_close_at(const char *file, int line, const char *func, struct sessi
 #define close_after_flush(...) close_after_flush_at(HERE, __VA_ARGS__)
 __attribute__((format(printf, 5, 6))) static void close_after_flush_at(struct where w,
 								    struct session *s, int prio,
-								    const char *event,
+								    enum iotgw_event event,
 								    const char *fmt, ...)
 {
 	if (s->state == SESS_CLOSED || s->state == SESS_CLOSING)
@@ -250,7 +250,7 @@ __attribute__((format(printf, 5, 6))) static void close_after_flush_at(struct wh
 static void protocol_error(struct session *s, const char *what, const char *why)
 {
 	s->gw->stats.protocol_errors++;
-	session_close(s, LOG_WARNING, "mqtt_protocol_error", "%s: %s; connection closed", what,
+	session_close(s, LOG_WARNING, EV_MQTT_PROTOCOL_ERROR, "%s: %s; connection closed", what,
 		      why ? why : "malformed packet");
 }
 
@@ -258,7 +258,7 @@ static int send_bytes(struct session *s, const uint8_t *p, size_t n)
 {
 	if (conn_send(s->conn, p, n) == 0)
 		return 0;
-	session_close(s, LOG_NOTICE, "device_disconnected", "send failed: %s",
+	session_close(s, LOG_NOTICE, EV_DEVICE_DISCONNECTED, "send failed: %s",
 		      conn_error(s->conn));
 	return -1;
 }
@@ -281,12 +281,12 @@ static void on_timer(struct ev_loop *loop, struct ev_timer *t)
 	switch (s->state) {
 	case SESS_HANDSHAKE:
 		s->gw->stats.tls_failures++;
-		session_close(s, LOG_WARNING, "tls_handshake_timeout",
+		session_close(s, LOG_WARNING, EV_TLS_HANDSHAKE_TIMEOUT,
 			      "TLS handshake not completed within %u ms; connection closed",
 			      s->listener->handshake_timeout_ms);
 		break;
 	case SESS_AWAIT_CONNECT:
-		session_close(s, LOG_WARNING, "connect_timeout",
+		session_close(s, LOG_WARNING, EV_CONNECT_TIMEOUT,
 			      "no MQTT CONNECT within %u ms; connection closed",
 			      s->gw->cfg->gateway.connect_timeout_ms);
 		break;
@@ -300,7 +300,7 @@ static void on_timer(struct ev_loop *loop, struct ev_timer *t)
 			arm_keepalive(s);
 			break;
 		}
-		session_close(s, LOG_NOTICE, "keepalive_timeout",
+		session_close(s, LOG_NOTICE, EV_KEEPALIVE_TIMEOUT,
 			      "nothing received for %llu ms (keepalive %u s x 1.5); connection "
 			      "closed",
 			      (unsigned long long)limit, s->keepalive_ms / 1000);
@@ -323,9 +323,9 @@ static void send_connack(struct session *s, uint8_t rc)
 	(void)send_bytes(s, pkt, n);
 }
 
-static void refuse_connect_as(struct session *s, uint8_t rc, const char *event,
+static void refuse_connect_as(struct session *s, uint8_t rc, enum iotgw_event event,
 			      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-static void refuse_connect_as(struct session *s, uint8_t rc, const char *event,
+static void refuse_connect_as(struct session *s, uint8_t rc, enum iotgw_event event,
 			      const char *fmt, ...)
 {
 	char why[256];
@@ -338,7 +338,7 @@ static void refuse_connect_as(struct session *s, uint8_t rc, const char *event,
 		close_after_flush(s, LOG_WARNING, event, "CONNECT refused (rc %u): %s", rc, why);
 }
 
-#define refuse_connect(s, rc, ...) refuse_connect_as(s, rc, "connect_refused", __VA_ARGS__)
+#define refuse_connect(s, rc, ...) refuse_connect_as(s, rc, EV_CONNECT_REFUSED, __VA_ARGS__)
 
 static void handle_connect(struct session *s, uint8_t flags, const uint8_t *body, size_t len)
 {
@@ -383,7 +383,7 @@ static void handle_connect(struct session *s, uint8_t flags, const uint8_t *body
 	    trust_cert_expiring(not_after, time(NULL), s->listener->cert_expiry_warning_s, s->device,
 				msg, sizeof msg)) {
 		struct log_fields f = fields_of(s);
-		log_event(LOG_WARNING, "cert_expiring", &f, "%s", msg);
+		log_event(LOG_WARNING, EV_CERT_EXPIRING, &f, "%s", msg);
 	}
 
 	/* 3.1.4-2: a second connection with the same client id takes over. */
@@ -391,7 +391,7 @@ static void handle_connect(struct session *s, uint8_t flags, const uint8_t *body
 	struct session *old = strmap_get(gw->by_client_id, s->client_id);
 	if (old) {
 		old->registered = false;
-		session_close(old, LOG_NOTICE, "session_taken_over",
+		session_close(old, LOG_NOTICE, EV_SESSION_TAKEN_OVER,
 			      "client id %s connected again from %s; old connection closed",
 			      s->client_id, s->peer);
 	}
@@ -414,7 +414,7 @@ static void handle_connect(struct session *s, uint8_t flags, const uint8_t *body
 		return;
 	gw->stats.connects++;
 	struct log_fields f = fields_of(s);
-	log_event(LOG_INFO, "device_connected", &f,
+	log_event(LOG_INFO, EV_DEVICE_CONNECTED, &f,
 		  "device %s connected (client id %s, MQTT %s, keepalive %u s%s%s)", s->device,
 		  s->client_id, c.protocol_level == 3 ? "3.1" : "3.1.1", ka,
 		  conn_tls_cipher(s->conn) ? ", cipher " : "",
@@ -452,7 +452,7 @@ static void send_ack(struct session *s, enum mqtt_type type, uint16_t id)
 static void hold_reply(struct session *s, const uint8_t *pkt, size_t n)
 {
 	if (buf_append(&s->acks, pkt, n) != 0) {
-		session_close(s, LOG_WARNING, "device_disconnected",
+		session_close(s, LOG_WARNING, EV_DEVICE_DISCONNECTED,
 			      "too many messages awaiting the spool commit; connection closed");
 		return;
 	}
@@ -551,7 +551,7 @@ static bool handle_publish(struct session *s, uint8_t flags, const uint8_t *body
 	if (s->listener->acl &&
 	    !auth_topic_allowed(s->listener->acl, s->device, p.topic.ptr, p.topic.len)) {
 		/* MQTT 3.1.1 has no negative PUBACK: closing is the refusal. */
-		session_close(s, LOG_WARNING, "acl_denied",
+		session_close(s, LOG_WARNING, EV_ACL_DENIED,
 			      "PUBLISH to \"%.*s\" is outside publish_acl of listener %s; "
 			      "connection closed",
 			      (int)(p.topic.len > 200 ? 200 : p.topic.len), p.topic.ptr,
@@ -617,7 +617,7 @@ static void handle_subscribe(struct session *s, const uint8_t *body, size_t len,
 	memset(codes, 0x80, n);
 	size_t plen = mqtt_encode_suback(pkt, sizeof pkt, id, codes, n);
 	struct log_fields f = fields_of(s);
-	log_event(LOG_INFO, "subscribe_refused", &f,
+	log_event(LOG_INFO, EV_SUBSCRIBE_REFUSED, &f,
 		  "SUBSCRIBE with %zu filter(s) refused: this gateway has no downlink", n);
 	reply(s, pkt, plen);
 }
@@ -651,7 +651,7 @@ static bool handle_packet(struct session *s, const struct mqtt_frame *fr, const 
 		return true;
 	}
 	case MQTT_DISCONNECT:
-		session_close(s, LOG_INFO, "device_disconnected", "device sent DISCONNECT");
+		session_close(s, LOG_INFO, EV_DEVICE_DISCONNECTED, "device sent DISCONNECT");
 		return true;
 	case MQTT_PUBACK:
 	case MQTT_PUBREC:
@@ -708,7 +708,7 @@ static void on_up(void *owner)
 		 * "not authorized", after this reason is logged. */
 		s->cert_identity[0] = '\0';
 		struct log_fields f = fields_of(s);
-		log_event(LOG_WARNING, "identity_missing", &f, "%s", conn_error(s->conn));
+		log_event(LOG_WARNING, EV_IDENTITY_MISSING, &f, "%s", conn_error(s->conn));
 	} else if (s->listener->tls == CFG_TLS_MUTUAL) {
 		snprintf(s->device, sizeof s->device, "%s", s->cert_identity);
 	}
@@ -717,7 +717,7 @@ static void on_up(void *owner)
 	ev_timer_start(s->gw->loop, &s->timer, s->gw->cfg->gateway.connect_timeout_ms);
 	if (conn_is_tls(s->conn) && log_enabled(LOG_DEBUG)) {
 		struct log_fields f = fields_of(s);
-		log_event(LOG_DEBUG, "tls_established", &f, "TLS up, cipher %s",
+		log_event(LOG_DEBUG, EV_TLS_ESTABLISHED, &f, "TLS up, cipher %s",
 			  conn_tls_cipher(s->conn));
 	}
 }
@@ -741,7 +741,7 @@ static void on_readable(void *owner)
 		}
 		if (n == 0 || conn_failed(s->conn)) {
 			bool clean = n == 0;
-			session_close(s, clean ? LOG_INFO : LOG_NOTICE, "device_disconnected",
+			session_close(s, clean ? LOG_INFO : LOG_NOTICE, EV_DEVICE_DISCONNECTED,
 				      "%s%s", clean ? "connection closed by peer" : "",
 				      clean ? "" : conn_error(s->conn));
 			return;
@@ -769,7 +769,7 @@ static void on_failed(void *owner)
 		    conn_refused_identity(s->conn, s->listener->identity, s->device,
 					  sizeof s->device) != 0)
 			s->device[0] = '\0';
-		session_close(s, LOG_WARNING, "tls_handshake_failed",
+		session_close(s, LOG_WARNING, EV_TLS_HANDSHAKE_FAILED,
 			      "TLS handshake with %s on listener %s failed: %s", s->peer,
 			      s->listener->name, conn_error(s->conn));
 		return;
@@ -778,7 +778,7 @@ static void on_failed(void *owner)
 		teardown(s);
 		return;
 	}
-	session_close(s, LOG_NOTICE, "device_disconnected", "%s", conn_error(s->conn));
+	session_close(s, LOG_NOTICE, EV_DEVICE_DISCONNECTED, "%s", conn_error(s->conn));
 }
 
 static const struct conn_handler session_conn_handler = {
@@ -813,7 +813,7 @@ struct session *session_new(struct gateway *gw, struct listener *l, int fd, cons
 	s->state = SESS_HANDSHAKE;
 	s->conn = conn_new(gw->loop, fd, l->ctx, OUT_MAX, &session_conn_handler, s);
 	if (!s->conn) {
-		session_close(s, LOG_ERR, "accept_failed", "cannot set up connection");
+		session_close(s, LOG_ERR, EV_ACCEPT_FAILED, "cannot set up connection");
 		return NULL;
 	}
 	if (gw->spool_full)
@@ -857,7 +857,7 @@ void session_recheck_cert(struct session *s)
 		return;
 	char why[256];
 	if (conn_recheck_peer(s->conn, l->ctx, why, sizeof why) != 0)
-		session_close(s, LOG_WARNING, "cert_revoked",
+		session_close(s, LOG_WARNING, EV_CERT_REVOKED,
 			      "certificate no longer accepted after reload: %s; connection closed",
 			      why);
 }

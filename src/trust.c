@@ -25,7 +25,7 @@ static void device_from_client_id(const char *cid, char *out, size_t cap)
 }
 
 __attribute__((format(printf, 4, 5))) static void refuse(struct trust_verdict *v, uint8_t rc,
-							 const char *event, const char *fmt,
+							 enum iotgw_event event, const char *fmt,
 							 ...)
 {
 	v->connack = rc;
@@ -43,17 +43,17 @@ static bool password_ok(const struct listener *l, const struct mqtt_connect *c, 
 {
 	char dev[AUTH_DEVICE_MAX + 1], why[160];
 	if (!c->has_username || !c->has_password) {
-		refuse(v, MQTT_CONNACK_BAD_USERNAME_PASSWORD, "auth_failed",
+		refuse(v, MQTT_CONNACK_BAD_USERNAME_PASSWORD, EV_AUTH_FAILED,
 		       "listener %s requires a user name and password", l->name);
 		return false;
 	}
 	if (auth_password_device(c->username.ptr, c->username.len, c->client_id.ptr,
 				 c->client_id.len, dev, sizeof dev, why, sizeof why) != 0) {
-		refuse(v, MQTT_CONNACK_BAD_USERNAME_PASSWORD, "auth_failed", "%s", why);
+		refuse(v, MQTT_CONNACK_BAD_USERNAME_PASSWORD, EV_AUTH_FAILED, "%s", why);
 		return false;
 	}
 	if (!auth_pw_verify(l->pwfile, dev, (const uint8_t *)c->password.ptr, c->password.len)) {
-		refuse(v, MQTT_CONNACK_BAD_USERNAME_PASSWORD, "auth_failed",
+		refuse(v, MQTT_CONNACK_BAD_USERNAME_PASSWORD, EV_AUTH_FAILED,
 		       "wrong password for device %s (or no such device in the password file)",
 		       dev);
 		return false;
@@ -67,13 +67,13 @@ void trust_connect(const struct listener *l, const char *cert_identity,
 		   struct trust_verdict *v)
 {
 	v->connack = MQTT_CONNACK_ACCEPTED;
-	v->event = NULL;
+	v->event = EV_NONE;
 	v->why[0] = '\0';
 	/* Device ids end up in upstream topic names and journald fields: no
 	 * wildcards, level separators, spaces or control bytes. */
 	if (l->tls == CFG_TLS_MUTUAL) {
 		if (!auth_device_id_valid(cert_identity, strlen(cert_identity))) {
-			refuse(v, MQTT_CONNACK_NOT_AUTHORIZED, "connect_refused",
+			refuse(v, MQTT_CONNACK_NOT_AUTHORIZED, EV_CONNECT_REFUSED,
 			       "certificate identity is not a usable device id");
 			return;
 		}
@@ -82,7 +82,7 @@ void trust_connect(const struct listener *l, const char *cert_identity,
 		char dev[IOTGW_DEVICE_MAX + 2];
 		device_from_client_id(client_id, dev, sizeof dev);
 		if (!auth_device_id_valid(dev, strlen(dev))) {
-			refuse(v, MQTT_CONNACK_IDENTIFIER_REJECTED, "connect_refused",
+			refuse(v, MQTT_CONNACK_IDENTIFIER_REJECTED, EV_CONNECT_REFUSED,
 			       "client id \"%.64s\" is not a usable device id (1-64 printable "
 			       "characters, no '/', '+', '#' or spaces)",
 			       client_id);
@@ -95,7 +95,7 @@ void trust_connect(const struct listener *l, const char *cert_identity,
 	enum auth_cid_policy policy = (enum auth_cid_policy)l->client_id_policy;
 	if ((l->tls == CFG_TLS_MUTUAL || l->pwfile) &&
 	    !auth_client_id_ok(policy, device, c->client_id.ptr, c->client_id.len))
-		refuse(v, MQTT_CONNACK_NOT_AUTHORIZED, "client_id_mismatch",
+		refuse(v, MQTT_CONNACK_NOT_AUTHORIZED, EV_CLIENT_ID_MISMATCH,
 		       "client id \"%.64s\" does not match device %s (client_id = %s)", client_id,
 		       device, auth_cid_policy_name(policy));
 }

@@ -7,6 +7,7 @@
 #ifndef IOTGW_TRUST_H
 #define IOTGW_TRUST_H
 
+#include "iotgw/events.h"
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -18,7 +19,7 @@ struct listener;
 
 struct trust_verdict {
 	uint8_t connack;   /* MQTT_CONNACK_ACCEPTED, or the refusal code */
-	const char *event; /* log event of a refusal */
+	enum iotgw_event event; /* log event of a refusal */
 	char why[256];     /* reason of a refusal, printable */
 };
 

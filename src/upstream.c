@@ -173,11 +173,11 @@ static void up_drop(struct upstream *up, const char *reason)
 	up->state = UP_IDLE;
 	struct log_fields f = up_fields(up);
 	if (was_connected)
-		log_event(LOG_WARNING, "upstream_down", &f, "upstream %s:%u lost: %s (%llu queued)",
+		log_event(LOG_WARNING, EV_UPSTREAM_DOWN, &f, "upstream %s:%u lost: %s (%llu queued)",
 			  up->set.host, up->set.port, reason,
 			  (unsigned long long)spool_count(up->spool));
 	else
-		log_event(LOG_WARNING, "upstream_connect_failed", &f,
+		log_event(LOG_WARNING, EV_UPSTREAM_CONNECT_FAILED, &f,
 			  "cannot connect to upstream %s:%u: %s", up->set.host, up->set.port,
 			  reason);
 	if (up->stopping)
@@ -232,7 +232,7 @@ static void pump(struct upstream *up)
 		/* The broker can never take this entry (e.g. too large); keeping
 		 * it would block every later reading behind it. */
 		struct log_fields f = up_fields(up);
-		log_event(LOG_ERR, "upstream_rejected", &f, "dropping entry for %s: %s", e->topic,
+		log_event(LOG_ERR, EV_UPSTREAM_REJECTED, &f, "dropping entry for %s: %s", e->topic,
 			  mosquitto_strerror(rc));
 		spool_mark_inflight(up->spool, e, -1);
 		(void)spool_ack(up->spool, -1);
@@ -343,7 +343,7 @@ static void cb_connect(struct mosquitto *mosq, void *obj, int rc)
 	up->state = UP_CONNECTED;
 	up->attempts = 0;
 	ev_timer_stop(up->loop, &up->connack_timer);
-	log_event(LOG_NOTICE, "upstream_connected", &f,
+	log_event(LOG_NOTICE, EV_UPSTREAM_CONNECTED, &f,
 		  "connected to upstream %s:%u as %s (%llu queued)", up->set.host, up->set.port,
 		  up->set.client_id, (unsigned long long)spool_count(up->spool));
 }
@@ -371,7 +371,7 @@ static void cb_log(struct mosquitto *mosq, void *obj, int level, const char *str
 	struct upstream *up = obj;
 	if (level & (MOSQ_LOG_ERR | MOSQ_LOG_WARNING)) {
 		struct log_fields f = up_fields(up);
-		log_event(LOG_WARNING, "upstream_library", &f, "libmosquitto: %s", str);
+		log_event(LOG_WARNING, EV_UPSTREAM_LIBRARY, &f, "libmosquitto: %s", str);
 	}
 }
 
@@ -487,7 +487,7 @@ static void up_connect(struct upstream *up)
 	struct log_fields f = up_fields(up);
 	struct mosquitto *m = mosquitto_new(up->set.client_id, true, up);
 	if (!m) {
-		log_event(LOG_ERR, "upstream_connect_failed", &f, "mosquitto_new: %s",
+		log_event(LOG_ERR, EV_UPSTREAM_CONNECT_FAILED, &f, "mosquitto_new: %s",
 			  strerror(errno));
 		ev_timer_start(up->loop, &up->retry_timer, up->set.reconnect_max_ms);
 		return;
@@ -517,7 +517,7 @@ static void up_connect(struct upstream *up)
 			rc = mosquitto_tls_insecure_set(m, false); /* verify the host name */
 	}
 	if (rc != MOSQ_ERR_SUCCESS) {
-		log_event(LOG_ERR, "upstream_connect_failed", &f, "upstream TLS setup: %s",
+		log_event(LOG_ERR, EV_UPSTREAM_CONNECT_FAILED, &f, "upstream TLS setup: %s",
 			  mosquitto_strerror(rc));
 		mosquitto_destroy(m);
 		ev_timer_start(up->loop, &up->retry_timer, up->set.reconnect_max_ms);

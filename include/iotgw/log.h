@@ -19,6 +19,8 @@
 #include <stdbool.h>
 #include <syslog.h>
 
+#include "iotgw/events.h"
+
 /* Context of a log line; any field may be NULL. */
 struct log_fields {
 	const char *device;
@@ -38,15 +40,15 @@ bool log_enabled(int prio);
  * lines written there need a "<N>" priority prefix. */
 bool log_stderr_is_journal(void);
 
-/* event: a stable machine-readable name such as "device_connected"; never NULL.
+/* event: EV_DEVICE_CONNECTED etc. (iotgw/events.h), logged as its stable name.
  * The caller's file, line and function go into the journal's CODE_* fields. */
 #define log_event(...) log_event_at(__FILE__, __LINE__, __func__, __VA_ARGS__)
-void log_event_at(const char *file, int line, const char *func, int prio, const char *event,
+void log_event_at(const char *file, int line, const char *func, int prio, enum iotgw_event event,
 		  const struct log_fields *f, const char *fmt, ...)
 	__attribute__((format(printf, 7, 8)));
 
 /* Startup/loop-level failure: logs at LOG_CRIT and exits(1). */
-void log_fatal(const char *event, const char *fmt, ...)
+void log_fatal(enum iotgw_event event, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3), noreturn));
 
 const char *log_level_name(int prio);
