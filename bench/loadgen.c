@@ -6,11 +6,20 @@
  *
  * Modes:
  *   pub   open N connections, CONNECT, then publish QoS 1 readings keeping up to W unacked
- *         PUBLISHes per connection until M are PUBACKed or the time limit passes.
+ *         PUBLISHes per connection until M are PUBACKed or the time limit passes. With
+ *         --rate R each connection publishes R readings per second instead (phases spread
+ *         evenly over the first period), still never more than W unacked.
+ *         Every PUBACK is matched to its PUBLISH: the latency from the moment the PUBLISH
+ *         is handed to SSL_write (same loop iteration as its write) to the moment its PUBACK
+ *         is parsed goes into a log-scale histogram (16 buckets per octave, ~6 % wide).
  *   idle  open N connections, CONNECT, print a "ready" line, then hold them (PINGREQ at the
  *         keepalive interval) until stdin reaches EOF, SIGINT/SIGTERM, or the time limit.
  *   sub   one connection that SUBSCRIBEs to a filter and counts PUBLISHes (acking QoS 1/2)
  *         until M arrived, the time limit passes, or nothing arrived for --idle-exit seconds.
+ *   conn  N new connections, at most --max-handshakes in progress at once: TCP connect, a
+ *         full TLS handshake (no session resumption: the session cache is off and each
+ *         connection has its own SSL), CONNECT, CONNACK, then DISCONNECT, close_notify and
+ *         close. Connection-to-CONNACK times go into the same kind of histogram.
  *
  * Output: one JSON object per line on stdout ("event" lines while running, a final result
  * line with "mode"). Diagnostics go to stderr. Timestamps named t_* are CLOCK_MONOTONIC
@@ -54,7 +63,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
-enum mode { MODE_PUB, MODE_IDLE, MODE_SUB };
+enum mode { MODE_PUB, MODE_IDLE, MODE_SUB, MODE_CONN };
 
 enum cstate {
 	CS_PENDING,       /* not started yet */
@@ -71,6 +80,12 @@ struct buf {
 	size_t off, len, cap;
 };
 
+/* A PUBLISH waiting for its PUBACK: packet id (0 = free slot) and when it was sent. */
+struct pending {
+	uint16_t id;
+	double t;
+};
+
 struct conn {
 	int fd;
 	int idx;
@@ -84,6 +99,8 @@ struct conn {
 	uint16_t next_id;
 	double t_start;         /* when the connection attempt began */
 	double last_tx;         /* last time anything was queued for sending */
+	double next_due;        /* pub --rate: when the next reading is due */
+	struct pending *pend;   /* pub: unacknowledged PUBLISHes, indexed by id & pend_mask */
 };
 
 static struct {
@@ -94,7 +111,7 @@ static struct {
 	bool verify_host;
 	long conns, messages, window, max_handshakes, max_conns, keepalive, qos;
 	long show;
-	double time_limit, connect_timeout, idle_exit;
+	double time_limit, connect_timeout, idle_exit, rate;
 } opt = {
 	.host = "127.0.0.1", .port = "8883", .prefix = "bench-", .topic = "iot-2/evt/status/fmt/json",
 	.filter = "#", .tls = 0, .verify_host = true, .conns = 1, .messages = 1000, .window = 10,
@@ -115,6 +132,10 @@ static long g_errors_printed;
 static uint64_t g_sent, g_acked, g_received, g_dups;
 static bool g_publishing, g_stop, g_timed_out, g_subscribed;
 static double g_t0, g_t_all_connected, g_t_first_pub, g_t_last_ack, g_t_first_rx, g_t_last_rx;
+static long g_handshakes;       /* conn: connections that reached CONNACK and were closed */
+static unsigned g_pend_mask;    /* pub: size of each connection's pending table minus 1 */
+static uint64_t g_lat_lost;     /* pub: PUBLISHes whose slot was reused before their PUBACK */
+static uint64_t g_lat_unmatched;/* pub: PUBACKs for no PUBLISH we know of */
 
 #define EV_STDIN  ((uint64_t)-1)
 #define EV_SIGNAL ((uint64_t)-2)
@@ -183,6 +204,86 @@ static double parse_double(const char *name, const char *s, double lo, double hi
 	if (errno || end == s || *end || !(v >= lo && v <= hi))
 		die("%s: expected a number in %g..%g, got '%s'", name, lo, hi, s);
 	return v;
+}
+
+/* ---- latency histogram ---------------------------------------------------------------- */
+
+/* Log-scale histogram of durations in nanoseconds: values below 16 ns have a bucket each;
+ * above, 16 buckets per power of two (each ~6 % wide). The exact maximum is kept too. */
+#define HIST_SUB 16
+#define HIST_BUCKETS (HIST_SUB * 61)
+
+struct hist {
+	uint64_t n[HIST_BUCKETS];
+	uint64_t count;
+	double sum, max;        /* seconds */
+};
+
+static struct hist g_lat;       /* pub: PUBACK latency; conn: connect start to CONNACK */
+
+static unsigned hist_bucket(uint64_t ns)
+{
+	if (ns < HIST_SUB)
+		return (unsigned)ns;
+	unsigned e = 63u - (unsigned)__builtin_clzll(ns); /* 4 .. 63 */
+	unsigned m = (unsigned)(ns >> (e - 4)) & (HIST_SUB - 1);
+	unsigned b = (e - 3) * HIST_SUB + m;
+	return b < HIST_BUCKETS ? b : HIST_BUCKETS - 1;
+}
+
+/* Upper bound (exclusive) of bucket b, in nanoseconds. */
+static double hist_upper_ns(unsigned b)
+{
+	if (b < HIST_SUB)
+		return (double)b + 1;
+	unsigned e = b / HIST_SUB + 3, m = b % HIST_SUB;
+	return (double)(HIST_SUB + m + 1) * (double)(UINT64_C(1) << (e - 4));
+}
+
+static void hist_add(struct hist *h, double seconds)
+{
+	if (seconds < 0)
+		seconds = 0;
+	uint64_t ns = seconds >= 9e18 / 1e9 ? UINT64_C(9000000000000000000)
+					    : (uint64_t)(seconds * 1e9);
+	h->n[hist_bucket(ns)]++;
+	h->count++;
+	h->sum += seconds;
+	if (seconds > h->max)
+		h->max = seconds;
+}
+
+/* The q-quantile in milliseconds: the upper bound of the bucket holding the
+ * ceil(q * count)-th smallest value, never above the exact maximum. */
+static double hist_quantile_ms(const struct hist *h, double q)
+{
+	if (!h->count)
+		return -1;
+	double want = q * (double)h->count;
+	uint64_t rank = (uint64_t)want;
+	if ((double)rank < want)
+		rank++;
+	if (rank < 1)
+		rank = 1;
+	uint64_t seen = 0;
+	for (unsigned b = 0; b < HIST_BUCKETS; b++) {
+		seen += h->n[b];
+		if (seen >= rank) {
+			double ms = hist_upper_ns(b) / 1e6;
+			return ms < h->max * 1e3 ? ms : h->max * 1e3;
+		}
+	}
+	return h->max * 1e3;
+}
+
+/* ,"<name>_n":..,"<name>_p50_ms":.. etc. for the result line. */
+static void hist_print(const struct hist *h, const char *name)
+{
+	printf(",\"%s_n\":%" PRIu64 ",\"%s_mean_ms\":%.4f,\"%s_p50_ms\":%.4f,\"%s_p90_ms\":%.4f,"
+	       "\"%s_p99_ms\":%.4f,\"%s_p999_ms\":%.4f,\"%s_max_ms\":%.4f", name, h->count, name,
+	       h->count ? h->sum / (double)h->count * 1e3 : -1.0, name, hist_quantile_ms(h, 0.50),
+	       name, hist_quantile_ms(h, 0.90), name, hist_quantile_ms(h, 0.99), name,
+	       hist_quantile_ms(h, 0.999), name, h->count ? h->max * 1e3 : -1.0);
 }
 
 /* ---- buffers ------------------------------------------------------------------------- */
@@ -328,6 +429,23 @@ static void send_publish(struct conn *c)
 	c->inflight++;
 	c->last_tx = now_mono();
 	g_sent++;
+	/* The caller flushes in the same loop iteration, so this is when it is written. */
+	struct pending *pd = &c->pend[id & g_pend_mask];
+	if (pd->id)
+		g_lat_lost++; /* a PUBACK more than the table's size late: its sample is lost */
+	pd->id = id;
+	pd->t = c->last_tx;
+}
+
+static void got_puback(struct conn *c, uint16_t id, double t)
+{
+	struct pending *pd = &c->pend[id & g_pend_mask];
+	if (id && pd->id == id) {
+		hist_add(&g_lat, t - pd->t);
+		pd->id = 0;
+	} else {
+		g_lat_unmatched++;
+	}
 }
 
 static void send_ack(struct conn *c, unsigned char type_flags, uint16_t id)
@@ -366,6 +484,8 @@ static void conn_close(struct conn *c)
 	c->interest = 0;
 	buf_free(&c->in);
 	buf_free(&c->out);
+	free(c->pend);
+	c->pend = NULL;
 }
 
 static void check_all_done(void);
@@ -434,6 +554,8 @@ static void conn_start(struct conn *c)
 {
 	c->t_start = now_mono();
 	g_in_progress++;
+	if (opt.mode == MODE_PUB && !(c->pend = calloc((size_t)g_pend_mask + 1, sizeof *c->pend)))
+		die("out of memory");
 	c->fd = socket(g_addr->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (c->fd < 0) {
 		conn_error(c, "socket", strerror(errno));
@@ -528,6 +650,24 @@ static void check_all_done(void)
 	}
 }
 
+/* conn: CONNACK arrived. Count the connection, then DISCONNECT, close_notify and close,
+ * best effort (a failure to say goodbye does not undo the handshake). */
+static void conn_finish(struct conn *c)
+{
+	static const unsigned char disconnect[2] = {0xe0, 0x00}; /* 3.14 */
+	hist_add(&g_lat, now_mono() - c->t_start);
+	g_in_progress--;
+	g_handshakes++;
+	ERR_clear_error();
+	if (c->out.off == c->out.len)
+		(void)SSL_write(c->ssl, disconnect, sizeof disconnect);
+	(void)SSL_shutdown(c->ssl);
+	ERR_clear_error();
+	c->st = CS_DEAD;
+	conn_close(c);
+	check_all_done();
+}
+
 static void became_ready(struct conn *c)
 {
 	c->st = CS_READY;
@@ -538,6 +678,17 @@ static void became_ready(struct conn *c)
 
 static void top_up(struct conn *c)
 {
+	if (opt.rate > 0) {
+		/* One reading per 1/rate s; a reading that is due while the window is full goes
+		 * out as soon as a PUBACK frees a slot (its latency is counted from then). */
+		double t = now_mono();
+		while (g_publishing && c->st == CS_READY && c->inflight < (unsigned)opt.window &&
+		       g_sent < (uint64_t)opt.messages && c->next_due <= t) {
+			send_publish(c);
+			c->next_due += 1.0 / opt.rate;
+		}
+		return;
+	}
 	while (g_publishing && c->st == CS_READY && c->inflight < (unsigned)opt.window &&
 	       g_sent < (uint64_t)opt.messages)
 		send_publish(c);
@@ -618,6 +769,9 @@ static void handle_packets(struct conn *c)
 			if (opt.mode == MODE_SUB) {
 				send_subscribe(c);
 				c->st = CS_SUBACK;
+			} else if (opt.mode == MODE_CONN) {
+				conn_finish(c); /* frees c->in: nothing more to parse */
+				return;
 			} else {
 				became_ready(c);
 				if (g_publishing)
@@ -642,6 +796,8 @@ static void handle_packets(struct conn *c)
 				c->inflight--;
 			g_acked++;
 			g_t_last_ack = now_mono();
+			if (c->pend && rl >= 2)
+				got_puback(c, (uint16_t)((body[0] << 8) | body[1]), g_t_last_ack);
 			if (opt.mode == MODE_PUB && g_acked >= (uint64_t)opt.messages)
 				g_stop = true;
 			else
@@ -801,11 +957,35 @@ static void begin_publishing(void)
 		struct conn *c = &g_conns[i];
 		if (c->st != CS_READY)
 			continue;
+		/* --rate: spread the devices' phases over the first period. */
+		if (opt.rate > 0)
+			c->next_due = g_t_first_pub + (double)i / (double)opt.conns / opt.rate;
 		top_up(c);
 		flush_out(c);
 		if (c->st != CS_DEAD)
 			set_interest(c);
 	}
+}
+
+/* pub --rate: send what is due; returns when the next reading falls due (or t + 1). */
+static double rate_tick(double t)
+{
+	double next = t + 1.0;
+	for (long i = 0; i < opt.conns && g_sent < (uint64_t)opt.messages; i++) {
+		struct conn *c = &g_conns[i];
+		if (c->st != CS_READY)
+			continue;
+		if (c->next_due <= t && c->inflight < (unsigned)opt.window) {
+			top_up(c);
+			flush_out(c);
+			if (c->st == CS_DEAD)
+				continue;
+			set_interest(c);
+		}
+		if (c->inflight < (unsigned)opt.window && c->next_due < next)
+			next = c->next_due;
+	}
+	return next;
 }
 
 /* Once a second: connect timeouts and keepalive pings. */
@@ -850,7 +1030,7 @@ static void disconnect_all(void)
 
 static void usage(FILE *f)
 {
-	fputs("usage: loadgen pub|idle|sub [options]\n"
+	fputs("usage: loadgen pub|idle|sub|conn [options]\n"
 	      "  -H, --host ADDR          server address (default 127.0.0.1)\n"
 	      "  -p, --port PORT          server port (default 8883)\n"
 	      "      --ca FILE            CA that signed the server certificate (required)\n"
@@ -865,6 +1045,8 @@ static void usage(FILE *f)
 	      "  -m, --messages M         pub: readings to get PUBACKed; sub: arrivals to wait for\n"
 	      "                           (0 = no count limit) (default 1000)\n"
 	      "  -w, --window W           pub: unacknowledged PUBLISHes per connection (default 10)\n"
+	      "      --rate R             pub: R readings/s per connection (default: as fast as the\n"
+	      "                           window allows)\n"
 	      "  -T, --time-limit S       hard time limit in seconds (default 120)\n"
 	      "      --prefix P           client id prefix, id = P + 5-digit index (default bench-)\n"
 	      "      --keepalive S        MQTT keepalive (default 60; PINGREQ sent at half)\n"
@@ -890,6 +1072,8 @@ static void parse_args(int argc, char **argv)
 		opt.mode = MODE_IDLE;
 	else if (!strcmp(argv[1], "sub"))
 		opt.mode = MODE_SUB;
+	else if (!strcmp(argv[1], "conn"))
+		opt.mode = MODE_CONN;
 	else if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
 		usage(stdout);
 		exit(0);
@@ -898,7 +1082,7 @@ static void parse_args(int argc, char **argv)
 		exit(2);
 	}
 	enum { O_CA = 256, O_CERT, O_KEY, O_MCA, O_MKEY, O_TLS, O_SNI, O_NOVH, O_PREFIX, O_KA,
-	       O_TOPIC, O_FILTER, O_QOS, O_MAXHS, O_MAXC, O_CTO, O_IDLE, O_SHOW };
+	       O_TOPIC, O_FILTER, O_QOS, O_MAXHS, O_MAXC, O_CTO, O_IDLE, O_SHOW, O_RATE };
 	static const struct option lo[] = {
 		{"host", required_argument, NULL, 'H'}, {"port", required_argument, NULL, 'p'},
 		{"ca", required_argument, NULL, O_CA}, {"cert", required_argument, NULL, O_CERT},
@@ -920,6 +1104,7 @@ static void parse_args(int argc, char **argv)
 		{"connect-timeout", required_argument, NULL, O_CTO},
 		{"idle-exit", required_argument, NULL, O_IDLE},
 		{"show", required_argument, NULL, O_SHOW},
+		{"rate", required_argument, NULL, O_RATE},
 		{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0},
 	};
 	optind = 2;
@@ -961,6 +1146,7 @@ static void parse_args(int argc, char **argv)
 			break;
 		case O_IDLE: opt.idle_exit = parse_double("--idle-exit", optarg, 0, 86400); break;
 		case O_SHOW: opt.show = parse_long("--show", optarg, 0, 1000); break;
+		case O_RATE: opt.rate = parse_double("--rate", optarg, 0.001, 1e6); break;
 		case 'h': usage(stdout); exit(0);
 		default: usage(stderr); exit(2);
 		}
@@ -979,13 +1165,23 @@ static void parse_args(int argc, char **argv)
 		die("prefix/topic/filter too long");
 	if (opt.mode == MODE_SUB)
 		opt.conns = 1;
-	if (opt.conns > opt.max_conns)
-		die("%ld connections exceed --max-conns %ld (fd budget)", opt.conns, opt.max_conns);
+	if (opt.rate > 0 && opt.mode != MODE_PUB)
+		die("--rate is for pub");
+	/* conn closes each connection at its CONNACK: only those in progress hold an fd. */
+	long fds = opt.mode == MODE_CONN && opt.max_handshakes < opt.conns ? opt.max_handshakes
+									 : opt.conns;
+	if (fds > opt.max_conns)
+		die("%ld connections exceed --max-conns %ld (fd budget)", fds, opt.max_conns);
 	struct rlimit rl;
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
-	    (rlim_t)opt.conns + 32 > rl.rlim_cur)
-		die("%ld connections do not fit the open-file limit %llu", opt.conns,
+	    (rlim_t)fds + 32 > rl.rlim_cur)
+		die("%ld connections do not fit the open-file limit %llu", fds,
 		    (unsigned long long)rl.rlim_cur);
+	/* pub: a pending-PUBACK table per connection, twice the window, a power of two. */
+	unsigned cap = 16;
+	while (cap < 2 * (unsigned long)opt.window && cap < 65536)
+		cap *= 2;
+	g_pend_mask = cap - 1;
 }
 
 static void setup_tls(void)
@@ -1035,7 +1231,8 @@ static void print_result(void)
 	double cpu_user = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6;
 	double cpu_sys = (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 	double t_end = now_mono();
-	const char *mode = opt.mode == MODE_PUB ? "pub" : opt.mode == MODE_IDLE ? "idle" : "sub";
+	const char *mode = opt.mode == MODE_PUB ? "pub" : opt.mode == MODE_IDLE ? "idle"
+			 : opt.mode == MODE_SUB ? "sub" : "conn";
 	printf("{\"mode\":\"%s\",\"connections\":%ld,\"connected\":%ld,\"failed\":%ld,"
 	       "\"refused\":%ld,\"dropped\":%ld,\"timed_out\":%s,\"wall_seconds\":%.3f,"
 	       "\"connect_seconds\":%.3f,\"cpu_user\":%.3f,\"cpu_sys\":%.3f,\"max_rss_kib\":%ld",
@@ -1048,14 +1245,23 @@ static void print_result(void)
 								       : 0.0;
 		printf(",\"window\":%ld,\"messages\":%ld,\"sent\":%" PRIu64 ",\"acked\":%" PRIu64
 		       ",\"seconds\":%.6f,\"rate\":%.1f,\"t_first_publish\":%.6f,"
-		       "\"t_last_ack\":%.6f", opt.window, opt.messages, g_sent, g_acked, secs,
-		       secs > 0 ? (double)g_acked / secs : 0.0, g_t_first_pub, g_t_last_ack);
+		       "\"t_last_ack\":%.6f,\"rate_per_conn\":%g", opt.window, opt.messages, g_sent,
+		       g_acked, secs, secs > 0 ? (double)g_acked / secs : 0.0, g_t_first_pub,
+		       g_t_last_ack, opt.rate);
+		hist_print(&g_lat, "lat");
+		printf(",\"lat_lost\":%" PRIu64 ",\"lat_unmatched\":%" PRIu64, g_lat_lost,
+		       g_lat_unmatched);
 	} else if (opt.mode == MODE_SUB) {
 		double secs = g_received > 1 ? g_t_last_rx - g_t_first_rx : 0.0;
 		printf(",\"subscribed\":%s,\"received\":%" PRIu64 ",\"dups\":%" PRIu64
 		       ",\"seconds\":%.6f,\"rate\":%.1f,\"t_first\":%.6f,\"t_last\":%.6f",
 		       g_subscribed ? "true" : "false", g_received, g_dups, secs,
 		       secs > 0 ? (double)g_received / secs : 0.0, g_t_first_rx, g_t_last_rx);
+	} else if (opt.mode == MODE_CONN) {
+		double secs = g_t_all_connected > 0 ? g_t_all_connected - g_t0 : t_end - g_t0;
+		printf(",\"max_handshakes\":%ld,\"handshakes\":%ld,\"handshakes_per_s\":%.1f",
+		       opt.max_handshakes, g_handshakes, secs > 0 ? (double)g_handshakes / secs : 0.0);
+		hist_print(&g_lat, "connack");
 	}
 	printf("}\n");
 	fflush(stdout);
@@ -1084,7 +1290,7 @@ int main(int argc, char **argv)
 	struct epoll_event e = {.events = EPOLLIN, .data.u64 = EV_SIGNAL};
 	if (sfd < 0 || epoll_ctl(g_ep, EPOLL_CTL_ADD, sfd, &e) < 0)
 		die("signalfd: %s", strerror(errno));
-	if (opt.mode != MODE_PUB) {
+	if (opt.mode == MODE_IDLE || opt.mode == MODE_SUB) {
 		/* EOF on stdin ends idle/sub runs; stdin that epoll refuses (/dev/null, a regular
 		 * file) is simply not watched. */
 		e.data.u64 = EV_STDIN;
@@ -1127,7 +1333,14 @@ int main(int argc, char **argv)
 		double wait = deadline - t;
 		if (wait > 0.2)
 			wait = 0.2;
-		int n = epoll_wait(g_ep, evs, (int)(sizeof evs / sizeof evs[0]), (int)(wait * 1000) + 1);
+		if (g_publishing && opt.rate > 0) {
+			double due = rate_tick(t) - now_mono();
+			if (due < wait)
+				wait = due > 0 ? due : 0;
+		}
+		/* Round up to whole milliseconds: waking early would only spin. */
+		int n = epoll_wait(g_ep, evs, (int)(sizeof evs / sizeof evs[0]),
+				   (int)(wait * 1000 + 0.999));
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -1164,5 +1377,7 @@ int main(int argc, char **argv)
 		return g_acked >= (uint64_t)opt.messages && !g_failed ? 0 : 1;
 	if (opt.mode == MODE_IDLE)
 		return g_failed || g_closed_after_up ? 1 : 0;
+	if (opt.mode == MODE_CONN)
+		return g_handshakes == opt.conns ? 0 : 1;
 	return g_subscribed && (opt.messages == 0 || g_received >= (uint64_t)opt.messages) ? 0 : 1;
 }
