@@ -1,7 +1,10 @@
 #!/usr/bin/python3
-"""iotgw benchmark: throughput, CPU and memory per idle TLS connection, against Mosquitto.
+"""iotgw benchmark: iotgw against a Mosquitto bridge, side by side, in one run.
 
-Everything runs on loopback and is bounded in time. In one run it:
+Figures (issue 8's goal table, for both systems and the iotgw/bridge ratio): gateway CPU per
+100k readings, readings/s, device PUBACK latency (throughput and light load), CPU per 1000
+full mutual-TLS handshakes, memory per idle mutual-TLS connection, syscalls and fsyncs per
+reading. Everything runs on loopback and is bounded in count and time. In one run it:
 
   * builds bench/loadgen.c (cc, OpenSSL) into a temporary directory,
   * makes a throw-away PKI there with tools/iotgw-pki,
@@ -9,15 +12,25 @@ Everything runs on loopback and is bounded in time. In one run it:
   * for each system under test (iotgw, then mosquitto configured as a TLS bridge):
       - starts it with a mutual-TLS device listener forwarding to the upstream over mutual TLS,
       - memory: VmRSS with 0 connections, then with K idle mutual-TLS MQTT connections,
-      - a warm-up run, then R timed runs: loadgen publishes M QoS 1 readings over N device
+      - handshakes: H new connections (full mutual-TLS handshake, no resumption, CONNECT,
+        CONNACK, DISCONNECT, close), at most 32 in progress; gateway CPU per 1000,
+      - a warm-up run, then a light-load run (20 devices x 10 readings/s for 10 s, QoS 1),
+      - R timed throughput runs: loadgen publishes M QoS 1 readings over N device
         connections while a counter subscribed upstream waits for all M to arrive,
-      - CPU seconds of the gateway process per 100k readings (/proc/PID/stat),
+      - CPU seconds of the gateway process per 100k readings (/proc/PID/stat), PUBACK
+        latency percentiles (loadgen matches every PUBACK to its PUBLISH), and the
+        gateway's syscalls during each run (perf stat -e raw_syscalls:sys_enter -p PID, if
+        perf works; fsync/fdatasync calls as well); for iotgw also the fsyncs its status
+        file counts (fsyncs_total) over the light-load run and over the timed runs,
   * durability (group commit): iotgw again, once with [spool] durability = fsync and once
     with durability = os, a fresh spool each: a warm-up, then one run of D readings; the
     commits and fsyncs the gateway issued during the run come from its STATE/status file
     (commits_total, fsyncs_total: real xSync calls counted by its SQLite VFS shim), giving
     commits/s, fsyncs/s and readings per fsync,
   * prints a table (or JSON with --json).
+
+--smoke runs every step with tiny numbers (for CI: it checks that the benchmark still works,
+not how fast anything is).
 
 Exit status: 0 when every measurement completed, 1 when something broke (a process died,
 a connection failed, readings did not all arrive), 2 on bad usage. Slowness is not a failure.
@@ -204,13 +217,14 @@ def rss_kib(pid):
     return out
 
 
-def settled_rss(proc, settle, max_wait=15.0):
-    """VmRSS once it stops moving: two samples 1 s apart within 64 KiB, after `settle` s."""
+def settled_rss(proc, settle, max_wait=15.0, interval=1.0):
+    """VmRSS once it stops moving: two samples `interval` s apart within 64 KiB, after
+    `settle` s."""
     time.sleep(settle)
     deadline = time.monotonic() + max_wait
     prev = rss_kib(proc.pid)
     while True:
-        time.sleep(1.0)
+        time.sleep(interval)
         if proc.poll() is not None:
             raise BenchError(f"{proc.bench_name} died while measuring memory:\n"
                              + log_tail(proc.bench_log))
@@ -218,6 +232,143 @@ def settled_rss(proc, settle, max_wait=15.0):
         if abs(cur["VmRSS"] - prev["VmRSS"]) <= 64 or time.monotonic() > deadline:
             return cur
         prev = cur
+
+
+def wait_cpu_quiet(proc, quiet=0.3, max_wait=5.0):
+    """Wait (at most max_wait s) until the process used no CPU for `quiet` s: lets it finish
+    what the previous step left (closing connections, a checkpoint) before a measurement."""
+    deadline = time.monotonic() + max_wait
+    last = cpu_seconds(proc.pid)
+    since = time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(0.05)
+        if proc.poll() is not None:
+            return
+        cur = cpu_seconds(proc.pid)
+        if cur != last:
+            last, since = cur, time.monotonic()
+        elif time.monotonic() - since >= quiet:
+            return
+
+
+class SyscallCounter:
+    """perf stat attached to a process, counting its syscalls (all threads, also threads it
+    starts later) between start() and stop(). Counting starts disabled and is switched on
+    and off through perf's control FIFOs, acknowledged, so the count covers exactly the
+    run. Unavailable (reason in .note) when perf is missing or refuses."""
+
+    EVENTS = ["raw_syscalls:sys_enter", "syscalls:sys_enter_fsync",
+              "syscalls:sys_enter_fdatasync"]
+
+    def __init__(self, tmp, procs, enabled=True):
+        self.tmp, self.procs, self.n = tmp, procs, 0
+        self.perf = shutil.which("perf")
+        self.events, self.note = None, None
+        if not enabled:
+            self.note = "syscall counting off (--no-perf)"
+            return
+        if not self.perf:
+            self.note = "perf not found: syscalls per reading not measured"
+            return
+        # All three events, else the syscall total alone, else nothing.
+        for evs in (self.EVENTS, self.EVENTS[:1]):
+            out = os.path.join(tmp, "perf-probe.out")
+            r = subprocess.run([self.perf, "stat", "-x,", "-e", ",".join(evs), "-o", out,
+                                "--", "true"], capture_output=True, text=True, timeout=30)
+            if r.returncode == 0 and self._parse(out).get(evs[0]) is not None:
+                self.events = evs
+                return
+        self.note = ("perf stat cannot count raw_syscalls:sys_enter here: syscalls per "
+                     "reading not measured (" + (r.stderr.strip().splitlines() or ["?"])[-1]
+                     + ")")
+
+    @staticmethod
+    def _parse(path):
+        """perf stat -x, output: value,unit,event,... per line."""
+        out = {}
+        try:
+            with open(path) as f:
+                for line in f:
+                    parts = line.strip().split(",")
+                    if len(parts) >= 3 and parts[2]:
+                        try:
+                            out[parts[2]] = int(float(parts[0]))
+                        except ValueError:
+                            out[parts[2]] = None  # <not counted>, <not supported>
+        except OSError:
+            pass
+        return out
+
+    def _command(self, h, cmd, timeout=10.0):
+        os.write(h["ctl"], cmd.encode() + b"\n")
+        deadline = time.monotonic() + timeout
+        buf = b""
+        while b"\n" not in buf:
+            left = deadline - time.monotonic()
+            if left <= 0 or h["proc"].poll() is not None:
+                raise BenchError(f"perf stat did not acknowledge '{cmd}':\n"
+                                 + log_tail(h["proc"].bench_log))
+            r, _, _ = select.select([h["ack"]], [], [], min(left, 0.5))
+            if r:
+                buf += os.read(h["ack"], 64)
+
+    def start(self, pid):
+        """Attach to pid and start counting; returns a handle (None when unavailable)."""
+        if not self.events:
+            return None
+        self.n += 1
+        base = os.path.join(self.tmp, f"perf-{self.n}")
+        ctl, ack, out = base + ".ctl", base + ".ack", base + ".out"
+        os.mkfifo(ctl)
+        os.mkfifo(ack)
+        h = {"out": out, "ctl": None, "ack": os.open(ack, os.O_RDONLY | os.O_NONBLOCK)}
+        h["proc"] = self.procs.spawn(
+            "perf stat", [self.perf, "stat", "-x,", "-e", ",".join(self.events), "-p", str(pid),
+                          "-o", out, "-D", "-1", "--control", f"fifo:{ctl},{ack}"],
+            base + ".log")
+        try:
+            deadline = time.monotonic() + 10
+            while h["ctl"] is None:  # perf opens the FIFO once its counters are set up
+                try:
+                    h["ctl"] = os.open(ctl, os.O_WRONLY | os.O_NONBLOCK)
+                except OSError:
+                    if h["proc"].poll() is not None or time.monotonic() > deadline:
+                        raise BenchError("perf stat did not start:\n"
+                                         + log_tail(h["proc"].bench_log))
+                    time.sleep(0.02)
+            self._command(h, "enable")
+        except BaseException:
+            self._close(h)
+            raise
+        return h
+
+    def _close(self, h):
+        for k in ("ctl", "ack"):
+            if h.get(k) is not None:
+                os.close(h[k])
+                h[k] = None
+        self.procs.stop(h["proc"])
+
+    def stop(self, h):
+        """Stop counting; {"syscalls": n, "fsync_calls": n or None}, or None."""
+        if h is None:
+            return None
+        try:
+            self._command(h, "disable")
+            h["proc"].send_signal(signal.SIGINT)  # perf stat prints its counts on SIGINT
+            try:
+                h["proc"].wait(10)
+            except subprocess.TimeoutExpired:
+                pass
+        finally:
+            self._close(h)
+        c = self._parse(h["out"])
+        calls = c.get(self.EVENTS[0])
+        if calls is None:
+            raise BenchError(f"perf stat printed no count:\n{log_tail(h['out'])}")
+        fs = [c.get(e) for e in self.EVENTS[1:]]
+        return {"syscalls": calls,
+                "fsync_calls": sum(fs) if len(self.events) > 1 and None not in fs else None}
 
 
 # ---- setup ----------------------------------------------------------------------------
@@ -299,15 +450,19 @@ def read_status(state):
 
 
 def wait_status_rewrite(proc, state, timeout):
-    """The status file as rewritten after now (so its counters include what happened so far)."""
+    """The status file as rewritten after now (so its counters include what happened so far).
+    The file's mtime tells (updated_unix has whole seconds only); the kernel's file time
+    lags real time by at most a tick, so mtime >= now means written after now."""
     t0 = time.time()
+    path = os.path.join(state, "status")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        st = read_status(state)
         try:
-            if float(st.get("updated_unix", "0")) >= t0:
+            before = os.stat(path).st_mtime
+            st = read_status(state)
+            if before >= t0 and os.stat(path).st_mtime == before:
                 return st
-        except ValueError:
+        except OSError:
             pass
         if proc.poll() is not None:
             raise BenchError(f"{proc.bench_name} exited with status {proc.returncode}:\n"
@@ -327,6 +482,9 @@ class Env:
         os.makedirs(self.state_root, exist_ok=True)
         self.up_port = None
         self.upstream = None
+        self.syscalls = SyscallCounter(tmp, procs, enabled=not args.no_perf)
+        if self.syscalls.note:
+            self.log(f"note: {self.syscalls.note}")
 
     def p(self, name):
         return os.path.join(self.pki, name)
@@ -372,7 +530,8 @@ class Env:
 
     def measure_idle(self, gw, port, k):
         """RSS of the gateway with 0, then with k idle mutual-TLS MQTT connections."""
-        base = settled_rss(gw, 2.0)
+        a = self.args
+        base = settled_rss(gw, a.settle, interval=a.settle_interval)
         self.log(f"  memory: {base['VmRSS']} KiB with 0 connections; opening {k} idle TLS "
                  "connections")
         argv = self.device_args("idle", port) + [
@@ -388,7 +547,7 @@ class Env:
             if gw.poll() is not None:
                 raise BenchError(f"{gw.bench_name} died with {k} idle connections:\n"
                                  + log_tail(gw.bench_log))
-            loaded = settled_rss(gw, 3.0)
+            loaded = settled_rss(gw, 1.5 * a.settle, interval=a.settle_interval)
             lg.stdin.close()  # EOF: loadgen disconnects and prints its result
             res = read_json_line(lg, 30)
             lg.wait(30)
@@ -414,32 +573,83 @@ class Env:
                  f"{ready['connect_seconds']:.1f} s)")
         return out
 
-    def run_load(self, gw, port, filt, m, label, show=0):
-        """One timed run: M readings over N devices, counted when they arrive upstream."""
+    def measure_handshakes(self, gw, port, n):
+        """Gateway CPU for n full mutual-TLS handshakes: new connections (no session
+        resumption), each TCP connect, handshake, CONNECT, CONNACK, DISCONNECT, close, at most
+        --max-handshakes in progress (waves)."""
         a = self.args
-        counter = self.start_counter(filt, m, a.time_limit + 30, show)
+        wait_cpu_quiet(gw)  # whatever the previous step left (closing idle connections)
+        busy0, self0, cpu0 = system_busy_seconds(), self_cpu_seconds(), cpu_seconds(gw.pid)
+        up0 = cpu_seconds(self.upstream.pid)
+        limit = 60 + n / 20
+        argv = self.device_args("conn", port) + [
+            "-n", str(n), "--prefix", "hs-", "--max-handshakes", str(a.max_handshakes),
+            "-T", str(limit)]
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=limit + 30)
+        res = last_json(r.stdout)
+        wait_cpu_quiet(gw)  # the gateway finishes with the last connections
+        cpu1, up1 = cpu_seconds(gw.pid), cpu_seconds(self.upstream.pid)
+        busy1, self1 = system_busy_seconds(), self_cpu_seconds()
+        if gw.poll() is not None:
+            raise BenchError(f"{gw.bench_name} died during the handshake run:\n"
+                             + log_tail(gw.bench_log))
+        if not res or res.get("handshakes") != n:
+            raise BenchError(f"handshakes: {res.get('handshakes') if res else '?'} of {n} "
+                             f"completed (loadgen status {r.returncode}):\n"
+                             + "\n".join("    " + x for x in r.stderr.splitlines()[-10:])
+                             + f"\n  {gw.bench_name} log:\n" + log_tail(gw.bench_log))
+        ours = ((cpu1 - cpu0) + (up1 - up0) + res["cpu_user"] + res["cpu_sys"]
+                + (self1 - self0))
+        out = {
+            "handshakes": n,
+            "max_in_progress": a.max_handshakes,
+            "gateway_cpu_s": cpu1 - cpu0,
+            "gateway_cpu_s_per_1000": (cpu1 - cpu0) * 1000 / n,
+            "handshakes_per_s": res["handshakes_per_s"],
+            "connack_p50_ms": res["connack_p50_ms"],
+            "connack_p99_ms": res["connack_p99_ms"],
+            "loadgen_cpu_s": res["cpu_user"] + res["cpu_sys"],
+            "other_cpu_s": max(0.0, (busy1 - busy0) - ours),
+            "bench_cpu_s": ours,
+        }
+        self.log(f"  handshakes: {n} full mutual-TLS handshakes at "
+                 f"{out['handshakes_per_s']:.0f}/s, gateway CPU "
+                 f"{out['gateway_cpu_s_per_1000']:.2f} s per 1000, connect to CONNACK p50 "
+                 f"{out['connack_p50_ms']:.1f} ms, p99 {out['connack_p99_ms']:.1f} ms")
+        return out
+
+    def run_load(self, gw, port, filt, m, label, show=0, devices=None, window=None, rate=None,
+                 count_syscalls=False):
+        """One timed run: M readings over N devices, counted when they arrive upstream.
+        rate: readings/s per device (light load) instead of as fast as the window allows."""
+        a = self.args
+        devices = devices or a.devices
+        window = window or a.window
+        time_limit = a.time_limit + (m / devices / rate if rate else 0)
+        counter = self.start_counter(filt, m, time_limit + 30, show)
         shown = []
+        perf = None
         try:
+            wait_cpu_quiet(gw, max_wait=2.0)
+            if count_syscalls:
+                perf = self.syscalls.start(gw.pid)
             busy0 = system_busy_seconds()
             self0 = self_cpu_seconds()
             cpu0 = cpu_seconds(gw.pid)
             up0 = cpu_seconds(self.upstream.pid)
             argv = self.device_args("pub", port) + [
-                "-n", str(a.devices), "-m", str(m), "-w", str(a.window),
-                "-T", str(a.time_limit), "--prefix", "dev"]
-            r = subprocess.run(argv, capture_output=True, text=True, timeout=a.time_limit + 60)
-            pub = None
-            for line in r.stdout.splitlines():
-                try:
-                    pub = json.loads(line)
-                except ValueError:
-                    pass
+                "-n", str(devices), "-m", str(m), "-w", str(window),
+                "-T", str(time_limit), "--prefix", "dev"]
+            if rate:
+                argv += ["--rate", str(rate)]
+            r = subprocess.run(argv, capture_output=True, text=True, timeout=time_limit + 60)
+            pub = last_json(r.stdout)
             if not pub:
                 raise BenchError(f"loadgen pub printed no result (status {r.returncode}):\n"
                                  + r.stderr)
             # Wait for the counter: it stops at M arrivals, its time limit, or 15 s of silence.
             sub = None
-            deadline = time.monotonic() + a.time_limit + 45
+            deadline = time.monotonic() + time_limit + 45
             while time.monotonic() < deadline:
                 ev = read_json_line(counter, max(0.1, deadline - time.monotonic()))
                 if ev is None:
@@ -449,11 +659,18 @@ class Env:
                 elif "mode" in ev:
                     sub = ev
                     break
+            # The gateway's CPU for these readings includes what it still does once the
+            # last one is upstream (deleting acknowledged entries from the spool).
+            wait_cpu_quiet(gw, max_wait=2.0)
             cpu1 = cpu_seconds(gw.pid)
             up1 = cpu_seconds(self.upstream.pid)
             busy1 = system_busy_seconds()
             self1 = self_cpu_seconds()
+            sc = self.syscalls.stop(perf)
+            perf = None
         finally:
+            if perf:
+                self.syscalls._close(perf)
             self.procs.stop(counter)
         if gw.poll() is not None:
             raise BenchError(f"{gw.bench_name} died during the {label} run:\n"
@@ -473,6 +690,9 @@ class Env:
             raise BenchError(f"{label}: " + "; ".join(problems) + "\n  loadgen stderr:\n"
                              + "\n".join("    " + s for s in r.stderr.splitlines()[-10:])
                              + f"\n  {gw.bench_name} log:\n" + log_tail(gw.bench_log))
+        if pub.get("lat_unmatched") or pub.get("lat_lost"):
+            self.log(f"  note: {label}: {pub.get('lat_unmatched')} PUBACKs matched no "
+                     f"outstanding PUBLISH, {pub.get('lat_lost')} latency samples lost")
         e2e = sub["t_last"] - pub["t_first_publish"]
         # CPU the machine spent on anything but the four processes of this run (another
         # build or test suite on the same 2 cores makes the figures noisy: say so).
@@ -481,7 +701,9 @@ class Env:
         other = max(0.0, (busy1 - busy0) - ours)
         return {
             "messages": m,
-            "devices": a.devices,
+            "devices": devices,
+            "window": window,
+            "rate_per_device": rate,
             "readings_per_s": m / e2e if e2e > 0 else None,
             "seconds": e2e,
             "device_ack_rate": pub["rate"],
@@ -489,6 +711,15 @@ class Env:
             "gateway_cpu_s_per_100k": (cpu1 - cpu0) * 100000 / m,
             "upstream_cpu_s_per_100k": (up1 - up0) * 100000 / m,
             "loadgen_cpu_s_per_100k": (pub["cpu_user"] + pub["cpu_sys"]) * 100000 / m,
+            "puback_ms": {k: pub.get(f"lat_{k}_ms") for k in
+                          ("mean", "p50", "p90", "p99", "p999", "max")},
+            "puback_samples": pub.get("lat_n"),
+            "puback_unmatched": pub.get("lat_unmatched"),
+            "syscalls": sc["syscalls"] if sc else None,
+            "syscalls_per_reading": sc["syscalls"] / m if sc else None,
+            "fsync_calls": sc["fsync_calls"] if sc else None,
+            "fsync_calls_per_reading": (sc["fsync_calls"] / m if sc and sc["fsync_calls"]
+                                        is not None else None),
             "duplicates_upstream": sub["received"] - m,
             "other_cpu_s": other,
             "bench_cpu_s": ours,
@@ -496,27 +727,73 @@ class Env:
             "sample": shown[0] if shown else None,
         }
 
-    def bench_system(self, name, gw, port, filt):
+    def status_delta(self, gw, state, before, readings, what):
+        """fsyncs per reading from iotgw's status file: counters now minus `before`."""
+        after = wait_status_rewrite(gw, state, 15)
+        try:
+            d = {k: int(after[k]) - int(before[k])
+                 for k in ("commits_total", "fsyncs_total", "readings_total")}
+        except (KeyError, ValueError) as e:
+            raise BenchError(f"{what}: status file without counters ({e}): {before} / {after}")
+        if d["readings_total"] != readings:
+            self.log(f"  note: {what}: the gateway counted {d['readings_total']} readings, "
+                     f"not {readings}")
+        return after, {
+            "readings": readings,
+            "commits": d["commits_total"],
+            "fsyncs": d["fsyncs_total"],
+            "fsyncs_per_reading": d["fsyncs_total"] / readings,
+            "commits_per_reading": d["commits_total"] / readings,
+        }
+
+    def bench_system(self, name, gw, port, filt, state=None):
+        """Every figure for one system; state: iotgw's spool directory (status file)."""
         a = self.args
         result = {"system": name}
         if a.idle > 0:
             result["memory"] = self.measure_idle(gw, port, a.idle)
+        if a.handshakes > 0:
+            result["handshakes"] = self.measure_handshakes(gw, port, a.handshakes)
         warm = min(a.messages, 5000)
         w = self.run_load(gw, port, filt, warm, f"{name} warm-up", show=1)
         result["sample_upstream_message"] = w["sample"]
+        st = wait_status_rewrite(gw, state, 15) if state else None
+        if a.light_seconds > 0:
+            lm = int(round(a.light_devices * a.light_rate * a.light_seconds))
+            light = self.run_load(gw, port, filt, lm, f"{name} light load",
+                                  devices=a.light_devices, window=10, rate=a.light_rate,
+                                  count_syscalls=True)
+            light.pop("sample")
+            if state:
+                st, light["status"] = self.status_delta(gw, state, st, lm,
+                                                        f"{name} light load")
+            result["light"] = light
+            self.log(f"  light load: {a.light_devices} devices x {a.light_rate:g} readings/s, "
+                     f"{lm} readings: PUBACK p50 {light['puback_ms']['p50']:.2f} ms, "
+                     f"p99 {light['puback_ms']['p99']:.2f} ms, max "
+                     f"{light['puback_ms']['max']:.2f} ms")
         runs = []
         for i in range(a.repeat):
-            run = self.run_load(gw, port, filt, a.messages, f"{name} run {i + 1}")
+            run = self.run_load(gw, port, filt, a.messages, f"{name} run {i + 1}",
+                                count_syscalls=True)
             run.pop("sample")
             self.log(f"  run {i + 1}/{a.repeat}: {run['readings_per_s']:.0f} readings/s end to "
-                     f"end, gateway CPU {run['gateway_cpu_s_per_100k']:.2f} s/100k"
+                     f"end, gateway CPU {run['gateway_cpu_s_per_100k']:.2f} s/100k, PUBACK p99 "
+                     f"{run['puback_ms']['p99']:.1f} ms, "
+                     f"{fmt(run['syscalls_per_reading'], '.1f')} syscalls/reading"
                      f" (other processes used {run['other_cpu_s']:.1f} CPU s)")
             runs.append(run)
         result["runs"] = runs
+        if state:
+            _, result["status"] = self.status_delta(gw, state, st, a.repeat * a.messages,
+                                                    f"{name} timed runs")
         for key in ("readings_per_s", "device_ack_rate", "gateway_cpu_s_per_100k",
                     "upstream_cpu_s_per_100k", "loadgen_cpu_s_per_100k", "other_cpu_s",
-                    "bench_cpu_s"):
-            result[key] = statistics.median(r[key] for r in runs)
+                    "bench_cpu_s", "syscalls_per_reading", "fsync_calls_per_reading"):
+            vals = [r[key] for r in runs if r[key] is not None]
+            result[key] = statistics.median(vals) if vals else None
+        result["puback_ms"] = {k: statistics.median(r["puback_ms"][k] for r in runs)
+                               for k in runs[0]["puback_ms"]}
         return result
 
     # -- the systems under test --
@@ -580,10 +857,10 @@ max_bytes = 1G
                             + log_tail(gw.bench_log, 6))
 
     def iotgw(self):
-        gw, port, _ = self.start_iotgw("main")
+        gw, port, state = self.start_iotgw("main")
         res = {"system": "iotgw"}
         try:
-            res = self.bench_system("iotgw", gw, port, "sensors/#")
+            res = self.bench_system("iotgw", gw, port, "sensors/#", state)
         finally:
             self.stop_iotgw(gw, res)
         return res
@@ -683,48 +960,140 @@ def fmt(v, spec):
     return "n/a" if v is None else format(v, spec)
 
 
+def last_json(text):
+    """The last line of text that parses as JSON (loadgen's result line), or None."""
+    obj = None
+    for line in text.splitlines():
+        try:
+            obj = json.loads(line)
+        except ValueError:
+            pass
+    return obj
+
+
+# The goal table of issue 8: (label, where the value is, format, goal). A "where" is a
+# function of one system's result, returning a number or None.
+def _get(*path):
+    def f(res):
+        v = res
+        for k in path:
+            if not isinstance(v, dict):
+                return None
+            v = v.get(k)
+        return v
+    return f
+
+
+ROWS = [
+    ("throughput", None, None, None),
+    ("gateway CPU s per 100k readings", _get("gateway_cpu_s_per_100k"), ".2f", "<= 0.5x"),
+    ("readings/s end to end", _get("readings_per_s"), ",.0f", ">= 1.2x"),
+    ("readings/s PUBACKed to devices", _get("device_ack_rate"), ",.0f", None),
+    ("PUBACK latency p50 (ms)", _get("puback_ms", "p50"), ".2f", None),
+    ("PUBACK latency p99 (ms)", _get("puback_ms", "p99"), ".2f", "<= 2x"),
+    ("PUBACK latency max (ms)", _get("puback_ms", "max"), ".1f", None),
+    ("syscalls per reading", _get("syscalls_per_reading"), ".2f", None),
+    ("fsync+fdatasync calls per reading", _get("fsync_calls_per_reading"), ".4f", None),
+    ("fsyncs per reading (status file)", _get("status", "fsyncs_per_reading"), ".4f", None),
+    ("upstream broker CPU s per 100k", _get("upstream_cpu_s_per_100k"), ".2f", None),
+    ("load generator CPU s per 100k", _get("loadgen_cpu_s_per_100k"), ".2f", None),
+    ("CPU s used by other processes, per run", _get("other_cpu_s"), ".1f", None),
+    ("light load", None, None, None),
+    ("PUBACK latency p50 (ms)", _get("light", "puback_ms", "p50"), ".2f", None),
+    ("PUBACK latency p99 (ms)", _get("light", "puback_ms", "p99"), ".2f", "<= 20 ms"),
+    ("PUBACK latency max (ms)", _get("light", "puback_ms", "max"), ".1f", None),
+    ("gateway CPU s per 100k readings", _get("light", "gateway_cpu_s_per_100k"), ".2f", None),
+    ("syscalls per reading", _get("light", "syscalls_per_reading"), ".2f", None),
+    ("fsync+fdatasync calls per reading", _get("light", "fsync_calls_per_reading"), ".4f",
+     None),
+    ("fsyncs per reading (status file)", _get("light", "status", "fsyncs_per_reading"),
+     ".4f", None),
+    ("CPU s used by other processes", _get("light", "other_cpu_s"), ".1f", None),
+    ("handshakes", None, None, None),
+    ("gateway CPU s per 1000 full mTLS handshakes",
+     _get("handshakes", "gateway_cpu_s_per_1000"), ".3f", "<= 0.5x"),
+    ("full handshakes/s", _get("handshakes", "handshakes_per_s"), ",.0f", None),
+    ("connect to CONNACK p50 (ms)", _get("handshakes", "connack_p50_ms"), ".1f", None),
+    ("connect to CONNACK p99 (ms)", _get("handshakes", "connack_p99_ms"), ".1f", None),
+    ("CPU s used by other processes", _get("handshakes", "other_cpu_s"), ".1f", None),
+    ("memory", None, None, None),
+    ("memory per idle mTLS connection (KiB)", _get("memory", "kib_per_idle_connection"),
+     ".1f", "<= 0.7x"),
+    ("RSS, 0 connections (KiB)", _get("memory", "rss_0_kib"), ",d", None),
+    ("RSS, K idle connections (KiB)", _get("memory", "rss_k_kib"), ",d", None),
+    ("idle connections K", _get("memory", "idle_connections"), "d", None),
+]
+
+
+def comparison(systems):
+    """Rows of the goal table: both systems' values and iotgw / bridge."""
+    by = {s["system"]: s for s in systems}
+    gw, br = by.get("iotgw", {}), by.get("mosquitto-bridge", {})
+    rows = []
+    section = None
+    for label, get, spec, goal in ROWS:
+        if get is None:
+            section = label
+            continue
+        a, b = get(gw), get(br)
+        if a is None and b is None:
+            continue
+        # Context rows (foreign CPU, K) get no ratio.
+        context = "other processes" in label or label.startswith("idle connections")
+        ratio = a / b if isinstance(a, (int, float)) and isinstance(b, (int, float)) and b \
+            and not context else None
+        rows.append({"section": section, "figure": label, "iotgw": a, "mosquitto-bridge": b,
+                     "ratio": ratio, "goal": goal, "format": spec})
+    return rows
+
+
 def print_table(report):
     p = report["parameters"]
     everything = report["results"]
     systems = [s for s in everything if s["system"] != "durability"]
-    names = [s["system"] for s in systems]
     print()
-    print(f"iotgw benchmark, {report['machine']}")
+    print(f"iotgw benchmark{' (--smoke: tiny numbers, not figures)' if p.get('smoke') else ''}"
+          f", {report['machine']}")
     print(f"  loopback only; loadgen, gateway, upstream mosquitto and counter share "
           f"{report['cpus']} CPUs")
     print(f"  devices -> gateway: TLS {p['tls']} mutual, one P-256 client certificate per "
-          "device; gateway -> upstream: TLS 1.3 mutual")
+          "device; gateway -> upstream: TLS 1.3 mutual; iotgw with durability = fsync")
     print(f"  throughput: {p['messages']} QoS 1 readings per run over {p['devices']} device "
           f"connections, window {p['window']}/device, upstream in-flight {p['inflight']}, "
           f"median of {p['repeat']} run(s) after a warm-up")
+    if p["light_seconds"]:
+        print(f"  light load: {p['light_devices']} devices x {p['light_rate']:g} readings/s "
+              f"for {p['light_seconds']:g} s, QoS 1, window 10, one run after the warm-up")
+    if p["handshakes"]:
+        print(f"  handshakes: {p['handshakes']} new connections, full mutual-TLS handshake "
+              f"(no resumption) + CONNECT/CONNACK + DISCONNECT, {p['max_handshakes']} in "
+              "progress at once")
     if p["idle"]:
         print(f"  memory: VmRSS with 0 vs {p['idle']} idle mutual-TLS MQTT connections")
+    if report.get("syscalls_note"):
+        print(f"  note: {report['syscalls_note']}")
     print()
-    rows = [
-        ("readings/s end to end", "readings_per_s", ",.0f"),
-        ("readings/s PUBACKed to devices", "device_ack_rate", ",.0f"),
-        ("gateway CPU s per 100k readings", "gateway_cpu_s_per_100k", ".2f"),
-        ("upstream broker CPU s per 100k", "upstream_cpu_s_per_100k", ".2f"),
-        ("load generator CPU s per 100k", "loadgen_cpu_s_per_100k", ".2f"),
-        ("CPU s used by other processes, per run", "other_cpu_s", ".1f"),
-    ]
-    mem_rows = [
-        ("RSS, 0 connections (KiB)", "rss_0_kib", ",d"),
-        ("RSS, K idle TLS connections (KiB)", "rss_k_kib", ",d"),
-        ("idle TLS connections K", "idle_connections", "d"),
-        ("memory per idle TLS connection (KiB)", "kib_per_idle_connection", ".1f"),
-    ]
-    w0 = 40
-    if systems:
-        print(f"{'':{w0}}" + "".join(f"{n:>20}" for n in names))
-        for label, key, spec in rows:
-            print(f"{label:{w0}}" + "".join(f"{fmt(s.get(key), spec):>20}" for s in systems))
-        if any("memory" in s for s in systems):
-            for label, key, spec in mem_rows:
-                print(f"{label:{w0}}" + "".join(
-                    f"{fmt(s.get('memory', {}).get(key), spec):>20}" for s in systems))
+    rows = report.get("comparison") or []
+    w0, w1 = 44, 13
+    if rows:
+        print(f"{'':{w0}}{'iotgw':>{w1}}{'bridge':>{w1}}{'iotgw/bridge':>{w1}}  goal")
+        section = None
+        for r in rows:
+            if r["section"] != section:
+                section = r["section"]
+                print(f"{section}:")
+            ratio = fmt(r["ratio"], ".2f")
+            print(f"  {r['figure']:{w0 - 2}}{fmt(r['iotgw'], r['format']):>{w1}}"
+                  f"{fmt(r['mosquitto-bridge'], r['format']):>{w1}}{ratio:>{w1}}"
+                  f"  {r['goal'] or ''}")
     noisy = [s for s in systems if s.get("other_cpu_s") is not None
              and s["other_cpu_s"] > max(0.2, 0.1 * s["bench_cpu_s"])]
+    for s in systems:
+        for part in ("light", "handshakes"):
+            x = s.get(part) or {}
+            if x.get("other_cpu_s") is not None and \
+                    x["other_cpu_s"] > max(0.2, 0.1 * x["bench_cpu_s"]):
+                noisy.append(x)
     for d in everything:
         if d["system"] != "durability" or not d.get("modes"):
             continue
@@ -761,7 +1130,11 @@ def print_table(report):
 def main():
     ap = argparse.ArgumentParser(description="iotgw vs mosquitto bridge benchmark (loopback)")
     ap.add_argument("--quick", action="store_true",
-                    help="small numbers (10 devices, 10000 readings, 200 idle, 1 run): < 1 min")
+                    help="small numbers (10 devices, 10000 readings, 200 idle, 500 handshakes, "
+                    "5 s light load, 1 run): about 1.5 min")
+    ap.add_argument("--smoke", action="store_true",
+                    help="tiny numbers (3 devices, 300 readings, 20 idle, 50 handshakes, 2 s "
+                    "light load): checks that every step works, in well under a minute (CI)")
     ap.add_argument("--devices", type=int, help="device connections for throughput (50)")
     ap.add_argument("--messages", type=int, help="QoS 1 readings per run (100000)")
     ap.add_argument("--idle", type=int, help="idle TLS connections for the memory figure "
@@ -772,6 +1145,19 @@ def main():
     ap.add_argument("--inflight", type=int, default=32,
                     help="upstream QoS 1 in-flight window, iotgw and bridge alike (32)")
     ap.add_argument("--tls", choices=["1.2", "1.3"], default="1.3", help="device TLS version")
+    ap.add_argument("--handshakes", type=int,
+                    help="full mutual-TLS handshakes for the CPU-per-handshake figure "
+                    "(2000; 0 skips)")
+    ap.add_argument("--max-handshakes", type=int, default=32,
+                    help="handshakes in progress at once during that run (32)")
+    ap.add_argument("--light-devices", type=int, default=20,
+                    help="devices of the light-load run (20)")
+    ap.add_argument("--light-rate", type=float, default=10.0,
+                    help="readings/s per device in the light-load run (10)")
+    ap.add_argument("--light-seconds", type=float,
+                    help="length of the light-load run in seconds (10; 0 skips)")
+    ap.add_argument("--no-perf", action="store_true",
+                    help="do not count syscalls with perf stat")
     ap.add_argument("--time-limit", type=float, default=90.0,
                     help="seconds allowed for one throughput run (90)")
     ap.add_argument("--only", choices=["iotgw", "mosquitto", "durability"],
@@ -786,19 +1172,31 @@ def main():
     ap.add_argument("--json", action="store_true", help="print the results as JSON")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
     args = ap.parse_args()
-    quick = args.quick
-    for key, full, small in (("devices", 50, 10), ("messages", 100000, 10000),
-                             ("idle", 2000, 200), ("repeat", 3, 1),
-                             ("durability_messages", 50000, 10000)):
+    if args.quick and args.smoke:
+        ap.error("--quick or --smoke, not both")
+    size = "smoke" if args.smoke else "quick" if args.quick else "full"
+    for key, full, quick, smoke in (("devices", 50, 10, 3), ("messages", 100000, 10000, 300),
+                                    ("idle", 2000, 200, 20), ("repeat", 3, 1, 1),
+                                    ("durability_messages", 50000, 10000, 300),
+                                    ("handshakes", 2000, 500, 50),
+                                    ("light_seconds", 10.0, 5.0, 2.0)):
         if getattr(args, key) is None:
-            setattr(args, key, small if quick else full)
+            setattr(args, key, {"full": full, "quick": quick, "smoke": smoke}[size])
     if not (1 <= args.devices <= 5000 and args.messages >= 1 and 0 <= args.idle <= 15000
             and 1 <= args.repeat <= 20 and 1 <= args.window <= 65000
-            and 1 <= args.inflight <= 65535 and args.durability_messages >= 0):
+            and 1 <= args.inflight <= 65535 and args.durability_messages >= 0
+            and 0 <= args.handshakes <= 100000 and 1 <= args.max_handshakes <= 1000
+            and 1 <= args.light_devices <= 5000 and 0.1 <= args.light_rate <= 1000
+            and 0 <= args.light_seconds <= 600
+            and args.light_devices * args.light_rate * args.light_seconds < 10_000_000):
         ap.error("out of range: --devices 1..5000, --messages >= 1, --idle 0..15000, "
                  "--repeat 1..20, --window 1..65000, --inflight 1..65535, "
-                 "--durability-messages >= 0")
+                 "--durability-messages >= 0, --handshakes 0..100000, --max-handshakes "
+                 "1..1000, --light-devices 1..5000, --light-rate 0.1..1000, "
+                 "--light-seconds 0..600")
     args.idle_time_limit = 60 + args.idle / 50
+    # Memory: how long the RSS must hold still (tiny numbers settle at once).
+    args.settle, args.settle_interval = (0.3, 0.3) if args.smoke else (2.0, 1.0)
 
     procs = Procs()
 
@@ -815,13 +1213,17 @@ def main():
         "cpus": os.cpu_count(),
         "parameters": {k: getattr(args, k) for k in ("devices", "messages", "idle", "repeat",
                                                      "window", "inflight", "tls",
-                                                     "durability_messages")},
+                                                     "durability_messages", "handshakes",
+                                                     "max_handshakes", "light_devices",
+                                                     "light_rate", "light_seconds", "smoke")},
         "results": [],
     }
+    t_start = time.monotonic()
     try:
         loadgen = build_loadgen(tmp)
         pki = make_pki(tmp)
         env = Env(args, tmp, procs, loadgen, pki)
+        report["syscalls_note"] = env.syscalls.note
         env.start_upstream()
         env.log(f"upstream mosquitto on 127.0.0.1:{env.up_port} (pid {env.upstream.pid}); "
                 f"temporary files in {tmp}")
@@ -856,6 +1258,9 @@ def main():
         return 130
     finally:
         procs.stop_all()
+    report["comparison"] = comparison([r for r in report["results"]
+                                       if r["system"] != "durability"])
+    report["seconds"] = round(time.monotonic() - t_start, 1)
     if args.json:
         print(json.dumps(report, indent=2))
     elif report["results"]:
