@@ -482,6 +482,7 @@ class Env:
         os.makedirs(self.state_root, exist_ok=True)
         self.up_port = None
         self.upstream = None
+        self.nrun = 0
         self.syscalls = SyscallCounter(tmp, procs, enabled=not args.no_perf)
         if self.syscalls.note:
             self.log(f"note: {self.syscalls.note}")
@@ -628,8 +629,26 @@ class Env:
         time_limit = a.time_limit + (m / devices / rate if rate else 0)
         counter = self.start_counter(filt, m, time_limit + 30, show)
         shown = []
-        perf = None
+        perf = lg = None
         try:
+            # loadgen connects every device, says so, and publishes only on our "go": the
+            # figures cover the publishing alone, not the handshakes (measured apart) nor
+            # the goodbyes (loadgen holds the connections until its stdin closes).
+            argv = self.device_args("pub", port) + [
+                "-n", str(devices), "-m", str(m), "-w", str(window),
+                "-T", str(time_limit), "--prefix", "dev", "--go-line"]
+            if rate:
+                argv += ["--rate", str(rate)]
+            self.nrun += 1
+            lg = self.procs.spawn(f"loadgen pub ({label})", argv,
+                                  os.path.join(self.tmp, f"loadgen-pub-{self.nrun}.log"),
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+            up = read_json_line(lg, time_limit, "connected")
+            if not up or up["failed"]:
+                raise BenchError(f"{label}: the devices did not all connect "
+                                 f"({up['failed'] if up else '?'} failed):\n"
+                                 + log_tail(lg.bench_log) + f"\n  {gw.bench_name} log:\n"
+                                 + log_tail(gw.bench_log))
             wait_cpu_quiet(gw, max_wait=2.0)
             if count_syscalls:
                 perf = self.syscalls.start(gw.pid)
@@ -637,16 +656,19 @@ class Env:
             self0 = self_cpu_seconds()
             cpu0 = cpu_seconds(gw.pid)
             up0 = cpu_seconds(self.upstream.pid)
-            argv = self.device_args("pub", port) + [
-                "-n", str(devices), "-m", str(m), "-w", str(window),
-                "-T", str(time_limit), "--prefix", "dev"]
-            if rate:
-                argv += ["--rate", str(rate)]
-            r = subprocess.run(argv, capture_output=True, text=True, timeout=time_limit + 60)
-            pub = last_json(r.stdout)
+            lg.stdin.write(b"go\n")
+            lg.stdin.flush()
+            pub = None
+            deadline = time.monotonic() + time_limit + 30
+            while pub is None and time.monotonic() < deadline:
+                ev = read_json_line(lg, max(0.1, deadline - time.monotonic()))
+                if ev is None:
+                    break
+                if "mode" in ev:
+                    pub = ev
             if not pub:
-                raise BenchError(f"loadgen pub printed no result (status {r.returncode}):\n"
-                                 + r.stderr)
+                raise BenchError(f"loadgen pub printed no result (status {lg.poll()}):\n"
+                                 + log_tail(lg.bench_log))
             # Wait for the counter: it stops at M arrivals, its time limit, or 15 s of silence.
             sub = None
             deadline = time.monotonic() + time_limit + 45
@@ -668,9 +690,16 @@ class Env:
             self1 = self_cpu_seconds()
             sc = self.syscalls.stop(perf)
             perf = None
+            lg.stdin.close()  # EOF: loadgen disconnects and exits
+            try:
+                lg.wait(30)
+            except subprocess.TimeoutExpired:
+                pass
         finally:
             if perf:
                 self.syscalls._close(perf)
+            if lg:
+                self.procs.stop(lg)
             self.procs.stop(counter)
         if gw.poll() is not None:
             raise BenchError(f"{gw.bench_name} died during the {label} run:\n"
@@ -688,7 +717,7 @@ class Env:
             problems.append(f"only {sub['received']} of {m} readings arrived upstream")
         if problems:
             raise BenchError(f"{label}: " + "; ".join(problems) + "\n  loadgen stderr:\n"
-                             + "\n".join("    " + s for s in r.stderr.splitlines()[-10:])
+                             + log_tail(lg.bench_log, 10)
                              + f"\n  {gw.bench_name} log:\n" + log_tail(gw.bench_log))
         if pub.get("lat_unmatched") or pub.get("lat_lost"):
             self.log(f"  note: {label}: {pub.get('lat_unmatched')} PUBACKs matched no "

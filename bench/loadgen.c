@@ -9,6 +9,10 @@
  *         PUBLISHes per connection until M are PUBACKed or the time limit passes. With
  *         --rate R each connection publishes R readings per second instead (phases spread
  *         evenly over the first period), still never more than W unacked.
+ *         With --go-line it prints a "connected" line once every connection is up, starts
+ *         publishing when a line arrives on stdin, and after its result line holds the
+ *         connections until stdin reaches EOF: a harness can then measure the publishing
+ *         alone, without the handshakes and the goodbyes.
  *         Every PUBACK is matched to its PUBLISH: the latency from the moment the PUBLISH
  *         is handed to SSL_write (same loop iteration as its write) to the moment its PUBACK
  *         is parsed goes into a log-scale histogram (16 buckets per octave, ~6 % wide).
@@ -40,6 +44,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -108,7 +113,7 @@ static struct {
 	const char *host, *port, *ca, *cert, *key, *mint_ca_cert, *mint_ca_key;
 	const char *servername, *prefix, *topic, *filter;
 	int tls;                /* 0 any (1.2+), 12, 13 */
-	bool verify_host;
+	bool verify_host, go_line;
 	long conns, messages, window, max_handshakes, max_conns, keepalive, qos;
 	long show;
 	double time_limit, connect_timeout, idle_exit, rate;
@@ -133,6 +138,7 @@ static uint64_t g_sent, g_acked, g_received, g_dups;
 static bool g_publishing, g_stop, g_timed_out, g_subscribed;
 static double g_t0, g_t_all_connected, g_t_first_pub, g_t_last_ack, g_t_first_rx, g_t_last_rx;
 static long g_handshakes;       /* conn: connections that reached CONNACK and were closed */
+static bool g_go, g_said_connected, g_stdin_eof; /* pub --go-line */
 static unsigned g_pend_mask;    /* pub: size of each connection's pending table minus 1 */
 static uint64_t g_lat_lost;     /* pub: PUBLISHes whose slot was reused before their PUBACK */
 static uint64_t g_lat_unmatched;/* pub: PUBACKs for no PUBLISH we know of */
@@ -1026,6 +1032,32 @@ static void disconnect_all(void)
 	}
 }
 
+/* pub --go-line, after the result line: keep the connections (without serving them) until
+ * stdin reaches EOF, a signal, or 120 s. */
+static void hold_until_eof(int sfd)
+{
+	double end = now_mono() + 120;
+	for (;;) {
+		double left = end - now_mono();
+		if (left <= 0)
+			return;
+		struct pollfd pf[2] = {{.fd = 0, .events = POLLIN}, {.fd = sfd, .events = POLLIN}};
+		int n = poll(pf, 2, (int)(left * 1000) + 1);
+		if (n < 0 && errno != EINTR)
+			return;
+		if (n <= 0)
+			continue;
+		if (pf[1].revents)
+			return;
+		if (pf[0].revents) {
+			char tmp[256];
+			ssize_t r = read(0, tmp, sizeof tmp);
+			if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR))
+				return;
+		}
+	}
+}
+
 /* ---- setup --------------------------------------------------------------------------- */
 
 static void usage(FILE *f)
@@ -1047,6 +1079,9 @@ static void usage(FILE *f)
 	      "  -w, --window W           pub: unacknowledged PUBLISHes per connection (default 10)\n"
 	      "      --rate R             pub: R readings/s per connection (default: as fast as the\n"
 	      "                           window allows)\n"
+	      "      --go-line            pub: print a \"connected\" line when all are up, publish\n"
+	      "                           once a line arrives on stdin, hold the connections after\n"
+	      "                           the result line until stdin reaches EOF\n"
 	      "  -T, --time-limit S       hard time limit in seconds (default 120)\n"
 	      "      --prefix P           client id prefix, id = P + 5-digit index (default bench-)\n"
 	      "      --keepalive S        MQTT keepalive (default 60; PINGREQ sent at half)\n"
@@ -1082,7 +1117,7 @@ static void parse_args(int argc, char **argv)
 		exit(2);
 	}
 	enum { O_CA = 256, O_CERT, O_KEY, O_MCA, O_MKEY, O_TLS, O_SNI, O_NOVH, O_PREFIX, O_KA,
-	       O_TOPIC, O_FILTER, O_QOS, O_MAXHS, O_MAXC, O_CTO, O_IDLE, O_SHOW, O_RATE };
+	       O_TOPIC, O_FILTER, O_QOS, O_MAXHS, O_MAXC, O_CTO, O_IDLE, O_SHOW, O_RATE, O_GO };
 	static const struct option lo[] = {
 		{"host", required_argument, NULL, 'H'}, {"port", required_argument, NULL, 'p'},
 		{"ca", required_argument, NULL, O_CA}, {"cert", required_argument, NULL, O_CERT},
@@ -1105,6 +1140,7 @@ static void parse_args(int argc, char **argv)
 		{"idle-exit", required_argument, NULL, O_IDLE},
 		{"show", required_argument, NULL, O_SHOW},
 		{"rate", required_argument, NULL, O_RATE},
+		{"go-line", no_argument, NULL, O_GO},
 		{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0},
 	};
 	optind = 2;
@@ -1147,6 +1183,7 @@ static void parse_args(int argc, char **argv)
 		case O_IDLE: opt.idle_exit = parse_double("--idle-exit", optarg, 0, 86400); break;
 		case O_SHOW: opt.show = parse_long("--show", optarg, 0, 1000); break;
 		case O_RATE: opt.rate = parse_double("--rate", optarg, 0.001, 1e6); break;
+		case O_GO: opt.go_line = true; break;
 		case 'h': usage(stdout); exit(0);
 		default: usage(stderr); exit(2);
 		}
@@ -1165,8 +1202,8 @@ static void parse_args(int argc, char **argv)
 		die("prefix/topic/filter too long");
 	if (opt.mode == MODE_SUB)
 		opt.conns = 1;
-	if (opt.rate > 0 && opt.mode != MODE_PUB)
-		die("--rate is for pub");
+	if ((opt.rate > 0 || opt.go_line) && opt.mode != MODE_PUB)
+		die("--rate and --go-line are for pub");
 	/* conn closes each connection at its CONNACK: only those in progress hold an fd. */
 	long fds = opt.mode == MODE_CONN && opt.max_handshakes < opt.conns ? opt.max_handshakes
 									 : opt.conns;
@@ -1290,8 +1327,8 @@ int main(int argc, char **argv)
 	struct epoll_event e = {.events = EPOLLIN, .data.u64 = EV_SIGNAL};
 	if (sfd < 0 || epoll_ctl(g_ep, EPOLL_CTL_ADD, sfd, &e) < 0)
 		die("signalfd: %s", strerror(errno));
-	if (opt.mode == MODE_IDLE || opt.mode == MODE_SUB) {
-		/* EOF on stdin ends idle/sub runs; stdin that epoll refuses (/dev/null, a regular
+	if (opt.mode == MODE_IDLE || opt.mode == MODE_SUB || opt.go_line) {
+		/* EOF on stdin ends idle/sub runs (and pub --go-line ones); stdin that epoll refuses (/dev/null, a regular
 		 * file) is simply not watched. */
 		e.data.u64 = EV_STDIN;
 		if (epoll_ctl(g_ep, EPOLL_CTL_ADD, 0, &e) < 0 && errno != EPERM)
@@ -1322,7 +1359,15 @@ int main(int argc, char **argv)
 		if (opt.mode == MODE_PUB && !g_publishing && g_t_all_connected > 0) {
 			if (!g_connected)
 				break;
-			begin_publishing();
+			if (!opt.go_line || g_go) {
+				begin_publishing();
+			} else if (!g_said_connected) {
+				printf("{\"event\":\"connected\",\"connected\":%ld,\"failed\":%ld,"
+				       "\"connect_seconds\":%.3f}\n", g_connected, g_failed,
+				       g_t_all_connected - g_t0);
+				fflush(stdout);
+				g_said_connected = true;
+			}
 		}
 		if (g_connected + g_in_progress == 0 && g_next_start >= opt.conns)
 			break; /* nothing left alive */
@@ -1353,10 +1398,14 @@ int main(int argc, char **argv)
 			} else if (id == EV_STDIN) {
 				char tmp[256];
 				ssize_t r = read(0, tmp, sizeof tmp);
+				if (r > 0)
+					g_go = true; /* pub --go-line: any input is the go */
 				if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR))
 					g_stop = true;
-				if (r == 0)
+				if (r == 0) {
 					epoll_ctl(g_ep, EPOLL_CTL_DEL, 0, NULL);
+					g_stdin_eof = true;
+				}
 			} else {
 				conn_event(&g_conns[id], evs[i].events);
 			}
@@ -1364,6 +1413,8 @@ int main(int argc, char **argv)
 		start_more();
 	}
 	print_result();
+	if (opt.go_line && !g_stdin_eof && !g_timed_out)
+		hold_until_eof(sfd);
 	disconnect_all();
 	free(g_conns);
 	freeaddrinfo(g_addr);
