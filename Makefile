@@ -11,7 +11,10 @@ CC      ?= cc
 BUILD   ?= build
 PREFIX  ?= /usr/local
 SYSCONFDIR ?= /etc
-UNITDIR ?= /lib/systemd/system
+# systemd searches $(PREFIX)/lib/systemd/system for both /usr and /usr/local.
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
 MANDIR  ?= $(PREFIX)/share/man
 PYTHON  ?= /usr/bin/python3
 SANITIZE ?=
@@ -40,7 +43,8 @@ DAEMON_OBJS := $(DAEMON_SRCS:src/%.c=$(BUILD)/obj/%.o)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all clean test test-run test-sanitize unit integration deps demo bench fuzz install checksrc
+.PHONY: all clean test test-run test-sanitize unit integration deps demo bench fuzz install \
+	uninstall checksrc
 
 all: $(BUILD)/iotgw
 
@@ -116,6 +120,17 @@ install: $(BUILD)/iotgw
 	chmod 0644 $(DESTDIR)$(UNITDIR)/iotgw.service
 	install -m 0644 docs/iotgw.8 $(DESTDIR)$(MANDIR)/man8/iotgw.8
 	install -m 0644 docs/iotgw.conf.5 $(DESTDIR)$(MANDIR)/man5/iotgw.conf.5
+	install -d $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR)
+	install -m 0644 systemd/iotgw.sysusers $(DESTDIR)$(SYSUSERSDIR)/iotgw.conf
+	install -m 0644 systemd/iotgw.tmpfiles $(DESTDIR)$(TMPFILESDIR)/iotgw.conf
+
+# Removes what install put there, except /etc/iotgw.conf, /etc/iotgw and /var/lib/iotgw
+# (the operator's configuration, keys and queued readings).
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/sbin/iotgw $(DESTDIR)$(PREFIX)/bin/iotgw-pki \
+	  $(DESTDIR)$(UNITDIR)/iotgw.service $(DESTDIR)$(MANDIR)/man8/iotgw.8 \
+	  $(DESTDIR)$(MANDIR)/man5/iotgw.conf.5 $(DESTDIR)$(SYSUSERSDIR)/iotgw.conf \
+	  $(DESTDIR)$(TMPFILESDIR)/iotgw.conf
 
 clean:
 	rm -rf build build-asan build-fuzz

@@ -553,6 +553,12 @@ static void on_signal(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 		if (si.ssi_signo == SIGHUP) {
 			if (!rt->stopping)
 				reload(rt);
+		} else if (si.ssi_signo == SIGUSR1) {
+			/* `systemctl kill -s USR1 iotgw`: the figures of STATUS=
+			 * and DIR/status, in the log, now. */
+			char status[256];
+			format_status(&rt->gw, status, sizeof status);
+			log_event(LOG_NOTICE, EV_STATUS, NULL, "status: %s", status);
 		} else {
 			begin_stop(rt, (int)si.ssi_signo);
 		}
@@ -589,8 +595,9 @@ static int open_spool(struct gw_runtime *rt, const struct cfg_spool *cfg)
 	return 0;
 }
 
-struct gateway *gateway_new(const char *path)
+struct gateway *gateway_new(const char *path, int *status)
 {
+	*status = 1;
 	struct gw_runtime *rt = calloc(1, sizeof *rt);
 	if (!rt)
 		return NULL;
@@ -610,6 +617,7 @@ struct gateway *gateway_new(const char *path)
 	sigset_t set;
 	sigemptyset(&set);
 	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	sigprocmask(SIG_BLOCK, &set, NULL);
@@ -637,9 +645,13 @@ struct gateway *gateway_new(const char *path)
 		return NULL;
 	}
 	if (errors || apply(gw, &p) != 0) {
-		if (errors)
-			log_event(LOG_CRIT, EV_STARTUP_FAILED, NULL, "configuration has %d error(s)",
-				  errors);
+		if (errors) {
+			log_event(LOG_CRIT, EV_STARTUP_FAILED, NULL,
+				  "configuration %s has %d error(s) (config_error lines above); "
+				  "exiting with status %d",
+				  path, errors, IOTGW_EXIT_CONFIG);
+			*status = IOTGW_EXIT_CONFIG;
+		}
 		prepared_free(&p);
 		gateway_free(gw);
 		return NULL;

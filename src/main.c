@@ -29,7 +29,7 @@ static void usage(FILE *out)
 		"       iotgw passwd [-i ITERATIONS] [-g] FILE DEVICE   (see iotgw(8))\n"
 		"  -c, --config FILE  configuration file (default " DEFAULT_CONFIG ")\n"
 		"  -t, --test         check the configuration (including certificates and keys)\n"
-		"                     and exit: 0 if valid, 1 with FILE:LINE: messages if not\n"
+		"                     and exit: 0 if valid, 78 with FILE:LINE: messages if not\n"
 		"  -d, --debug        log at debug level (overrides log_level)\n"
 		"      --log-stderr   log readable lines to stderr even under systemd\n"
 		"      --spool-stats  print the spool's depth, oldest entry and the running\n"
@@ -37,7 +37,8 @@ static void usage(FILE *out)
 		"      --events       list every log event name (IOTGW_EVENT=) and exit\n"
 		"      --version      print the version and exit\n"
 		"  -h, --help         this help\n"
-		"Signals: SIGHUP reloads the configuration and certificates, SIGTERM stops.\n");
+		"Signals: SIGHUP reloads the configuration and certificates, SIGUSR1 logs the\n"
+		"status, SIGTERM and SIGINT stop.\n");
 }
 
 /* `iotgw -t` in ExecStartPre= writes into a journal stream: a "<3>"/"<4>"
@@ -146,7 +147,7 @@ int main(int argc, char **argv)
 		if (errors) {
 			fprintf(stderr, "%s%s: %d error(s)\n", diag_prefix ? "<3>" : "", config,
 				errors);
-			return 1;
+			return IOTGW_EXIT_CONFIG;
 		}
 		cfg_free(&cfg);
 		printf("%s: configuration OK\n", config);
@@ -157,12 +158,13 @@ int main(int argc, char **argv)
 	if (debug)
 		log_force_level(LOG_DEBUG);
 	mosquitto_lib_init();
-	struct gateway *gw = gateway_new(config);
+	int status = 1;
+	struct gateway *gw = gateway_new(config, &status);
 	if (!gw) {
 		mosquitto_lib_cleanup();
-		return 1;
+		return status;
 	}
-	int status = gateway_run(gw);
+	status = gateway_run(gw);
 	gateway_free(gw);
 	mosquitto_lib_cleanup();
 	return status;

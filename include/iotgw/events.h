@@ -19,6 +19,7 @@
 	X(CONFIG_ERROR, "config_error")                                                        \
 	X(CONFIG_WARNING, "config_warning")                                                    \
 	X(TLS_FILES_CHANGED, "tls_files_changed")                                              \
+	X(STATUS, "status")                                                                    \
 	X(WATCH_FAILED, "watch_failed")                                                        \
 	/* listeners and connections */                                                        \
 	X(LISTENER_BOUND, "listener_bound")                                                    \

@@ -15,9 +15,15 @@ struct gateway;
 int gateway_check_config(const char *path, struct iotgw_config *out, cfg_diag_fn diag,
 			 void *dctx);
 
+/* Exit status for an invalid configuration (sysexits' EX_CONFIG), apart
+ * from 1 for other failures, so that the unit's RestartPreventExitStatus=
+ * stops systemd from restarting a gateway that cannot start as configured. */
+#define IOTGW_EXIT_CONFIG 78
+
 /* Loads the configuration, binds listeners and starts connecting upstream.
- * Returns NULL after logging why. */
-struct gateway *gateway_new(const char *config_path);
+ * Returns NULL after logging why, with the exit status to use in *status
+ * (IOTGW_EXIT_CONFIG for configuration errors, else 1). */
+struct gateway *gateway_new(const char *config_path, int *status);
 
 /* Runs until SIGTERM/SIGINT; returns the process exit status. */
 int gateway_run(struct gateway *gw);

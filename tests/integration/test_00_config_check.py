@@ -146,7 +146,7 @@ def test_every_problem_reported_with_its_line(pki, tmp_path):
     path = tmp_path / "bad.conf"
     path.write_text(c.text())
     r = run_check(path)
-    assert r.returncode == 1, "exit %d:\n%s%s" % (r.returncode, r.stdout, r.stderr)
+    assert r.returncode == 78, "exit %d:\n%s%s" % (r.returncode, r.stdout, r.stderr)
     got = sorted(n for n, _ in diagnostics(r.stderr, path))
     want = sorted([c.tags["unknown"], c.tags["cert"], c.tags["handshake_timeout"]])
     assert got == want, "error lines %s, expected %s (one per problem):\n%s\n%s" % (
@@ -185,7 +185,7 @@ def test_single_problem(pki, tmp_path, case):
     path = tmp_path / ("%s.conf" % case)
     path.write_text(c.text())
     r = run_check(path)
-    assert r.returncode == 1, "%s: exit %d:\n%s%s" % (case, r.returncode, r.stdout, r.stderr)
+    assert r.returncode == 78, "%s: exit %d:\n%s%s" % (case, r.returncode, r.stdout, r.stderr)
     diags = diagnostics(r.stderr, path)
     assert diags, "%s: no FILE:LINE: diagnostic on stderr:\n%s" % (case, r.stderr)
     want = c.tags[line_tag]
@@ -202,7 +202,7 @@ def test_certificate_not_matching_key(pki, tmp_path):
     path = tmp_path / "mismatch.conf"
     path.write_text(c.text())
     r = run_check(path)
-    assert r.returncode == 1, "exit %d:\n%s%s" % (r.returncode, r.stdout, r.stderr)
+    assert r.returncode == 78, "exit %d:\n%s%s" % (r.returncode, r.stdout, r.stderr)
     lines = [n for n, _ in diagnostics(r.stderr, path)]
     assert lines and set(lines) <= {c.tags["cert"], c.tags["key"]}, r.stderr
 
@@ -214,7 +214,7 @@ def test_garbage_certificate_file(pki, tmp_path):
     path = tmp_path / "junk.conf"
     path.write_text(c.text())
     r = run_check(path)
-    assert r.returncode == 1, r.stderr
+    assert r.returncode == 78, r.stderr
     assert [n for n, _ in diagnostics(r.stderr, path)] == [c.tags["cert"]], r.stderr
 
 
@@ -222,14 +222,14 @@ def test_missing_listener_and_upstream_host(pki, tmp_path):
     path = tmp_path / "empty.conf"
     path.write_text("[gateway]\nname = lonely\n")
     r = run_check(path)
-    assert r.returncode == 1, r.stderr
+    assert r.returncode == 78, r.stderr
     assert diagnostics(r.stderr, path), r.stderr
 
 
 def test_unreadable_file(tmp_path):
     path = tmp_path / "does-not-exist.conf"
     r = run_check(path)
-    assert r.returncode == 1, r.stderr
+    assert r.returncode == 78, r.stderr
     assert [n for n, _ in diagnostics(r.stderr, path)] == [0], r.stderr
 
 
@@ -239,5 +239,5 @@ def test_daemon_refuses_to_start_with_bad_config(pki, tmp_path):
     path.write_text(c.text())
     r = subprocess.run([gw.IOTGW_BIN, "-c", str(path), "--log-stderr"], capture_output=True,
                        text=True, timeout=gw.WAIT, stdin=subprocess.DEVNULL)
-    assert r.returncode == 1, "exit %d:\n%s" % (r.returncode, r.stderr)
+    assert r.returncode == 78, "exit %d:\n%s" % (r.returncode, r.stderr)
     assert "%s:%d:" % (path, c.tags["connect_timeout"]) in r.stderr, r.stderr

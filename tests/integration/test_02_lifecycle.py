@@ -115,3 +115,17 @@ def test_restart_after_kill9_on_the_same_ports(make_gateway, upstream, devices, 
     assert [m.get("seq") for m in got] == [2]
     c2 = raw(g.port("mtls"), tls=pki.client_ctx(cert="dev0001"))
     c2.connect("dev0001")
+
+
+def test_sigusr1_logs_the_status_and_keeps_running(make_gateway, upstream, raw):
+    g = make_gateway(upstream=upstream)
+    c = raw(g.port())
+    c.connect("dev0290")
+    g.send_signal(signal.SIGUSR1)
+    ev = g.wait_event("status")
+    assert ev[0]["level"] == "notice", ev[0]["raw"]
+    assert "1 connections" in ev[0]["msg"] and "spool" in ev[0]["msg"], ev[0]["raw"]
+    # Still serving the connected device afterwards.
+    c.send(gw.PINGREQ)
+    c.expect(b"\xd0\x00", what="PINGRESP after SIGUSR1")
+    assert g.running
