@@ -12,6 +12,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -109,7 +110,9 @@ def main():
     r = subprocess.run(as_user(pre[0]), env=env, capture_output=True, text=True, timeout=30)
     out.update(pre_rc=r.returncode, pre_out=(r.stdout + r.stderr)[-3000:])
 
-    sockdir = tempfile.mkdtemp(dir=scratch)
+    # Where the service user can reach it (the scratch directory may be under a 0700 one),
+    # as systemd's /run/systemd/notify is.
+    sockdir = tempfile.mkdtemp(prefix="iotgw-notify-", dir="/tmp")
     os.chmod(sockdir, 0o755)
     sock_path = os.path.join(sockdir, "notify")
     ns = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -174,6 +177,8 @@ def main():
         p.kill()
         p.wait(10)
     out["exit"] = p.returncode
+    ns.close()
+    shutil.rmtree(sockdir, ignore_errors=True)
     log.seek(0)
     out["log"] = log.read()[-6000:]
     print(json.dumps(out))

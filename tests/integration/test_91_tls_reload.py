@@ -301,7 +301,7 @@ def test_world_readable_key_refuses_start(make_gateway, upstream, pki, tmp_path,
     want = "key file %s is readable by other users (mode 0644); chmod 600 or 640" % key
 
     r = run_check(g.conf)
-    assert r.returncode == 1, r
+    assert r.returncode == 78, r
     assert "%s:%d: %s" % (g.conf, line, want) in r.stderr, r.stderr
 
     g.start(wait_ready=False)
@@ -334,7 +334,7 @@ def test_check_reports_crl_problems(make_gateway, upstream, pki, rpki, tmp_path)
         else:
             crl.write_bytes(content)
         r = run_check(g.conf)
-        assert r.returncode == 1, (msg, r)
+        assert r.returncode == 78, (msg, r)
         assert "%s:%d: %s" % (g.conf, line, msg) in r.stderr, (msg, r.stderr)
     crl_bundle(rpki, crl)
     r = run_check(g.conf)
@@ -344,7 +344,7 @@ def test_check_reports_crl_problems(make_gateway, upstream, pki, rpki, tmp_path)
     g.listeners = [gw.listener("tls", "server", crl=str(crl))]
     g.write_config()
     r = run_check(g.conf)
-    assert r.returncode == 1
+    assert r.returncode == 78
     assert "%s:%d: listener 'tls': 'crl' requires tls = mutual" % (
         g.conf, conf_line(g.conf.read_text(), "crl = ")) in r.stderr, r.stderr
 
@@ -355,7 +355,7 @@ def test_upstream_crl_checked(make_gateway, upstream, pki, tmp_path):
     g = make_gateway(upstream=upstream, start=False, upstream_opts={"crl": str(crl)})
     line = conf_line(g.conf.read_text(), "crl = ", after="[upstream]")
     r = run_check(g.conf)
-    assert r.returncode == 1
+    assert r.returncode == 78
     assert "%s:%d: CRL file %s holds no CRL" % (g.conf, line, crl) in r.stderr, r.stderr
     pki.run("crl", "upstream-ca")
     shutil.copy(pki.dir / "upstream-ca.crl.pem", crl)

@@ -641,7 +641,7 @@ def test_password_file_readable_by_others_is_an_error(make_gateway, upstream, tm
     g2 = make_gateway(start=False, upstream=upstream, listeners=[
         gw.listener("pw", "off", password_file=str(f))])
     r = check_config(g2)
-    assert r.returncode == 1, r.stderr
+    assert r.returncode == 78, r.stderr
     assert str(f) in r.stderr and "readable by other users" in r.stderr, r.stderr
     os.chmod(f, 0o640)
     r = check_config(g2)
@@ -655,7 +655,7 @@ def test_password_file_errors_are_reported(make_gateway, upstream, tmp_path):
     g2 = make_gateway(start=False, upstream=upstream, listeners=[
         gw.listener("pw", "off", password_file=str(f))])
     r = check_config(g2)
-    assert r.returncode == 1
+    assert r.returncode == 78
     assert "%s:3:" % f in r.stderr, r.stderr
 
 
@@ -666,5 +666,5 @@ def test_password_file_on_mutual_listener_is_an_error(make_gateway, upstream, tm
     g2 = make_gateway(start=False, upstream=upstream, listeners=[
         gw.listener("m", "mutual", password_file=str(f))])
     r = check_config(g2)
-    assert r.returncode == 1
+    assert r.returncode == 78
     assert "password_file" in r.stderr, r.stderr
