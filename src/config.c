@@ -629,7 +629,7 @@ static const struct opt opts[] = {
 	O_OPTSTR(UP, "username", username, check_mqtt_string),
 	O_OPTSTR(UP, "password", password, NULL),
 
-	O_STR(SP, "dir", dir, "/var/lib/iotgw", check_dir),
+	O_STR(SP, "dir", dir, IOTGW_STATE_DIR, check_dir),
 	O_ENUM(SP, "durability", durability, durability_names, durability_values,
 	       CFG_DURABLE_FSYNC),
 	O_UINT(SP, "max_messages", max_messages, 1, 100000000, 100000),

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <limits.h>
 #include <unistd.h>
@@ -134,14 +135,50 @@ static int prepare(const char *path, struct prepared *p, cfg_diag_fn diag, void 
 	return dc.errors;
 }
 
+/* The spool directory as the service will meet it: writable by whoever
+ * runs the check (`iotgw -t -u iotgw`, or ExecStartPre as User=), and
+ * inside what the shipped unit lets it write. */
+static int check_spool_dir(const char *path, const struct cfg_spool *sp, cfg_diag_fn diag,
+			   void *dctx, bool as_service)
+{
+	char msg[PATH_MAX + 256];
+	struct stat st;
+	int errors = 0;
+	if (stat(sp->dir, &st) != 0) {
+		snprintf(msg, sizeof msg,
+			 "[spool] dir %s does not exist yet: the gateway creates it at start (under "
+			 "systemd, StateDirectory=iotgw makes " IOTGW_STATE_DIR ")",
+			 sp->dir);
+		diag(dctx, CFG_WARNING, path, 0, msg);
+	} else if (!S_ISDIR(st.st_mode) || access(sp->dir, W_OK | X_OK) != 0) {
+		snprintf(msg, sizeof msg,
+			 "[spool] dir %s is not a directory this user (uid %ld) can write: the "
+			 "spool cannot be opened; chown it to the service user",
+			 sp->dir, (long)geteuid());
+		diag(dctx, CFG_ERROR, path, 0, msg);
+		errors++;
+	}
+	if (as_service && strcmp(sp->dir, IOTGW_STATE_DIR) != 0) {
+		snprintf(msg, sizeof msg,
+			 "[spool] dir %s is outside " IOTGW_STATE_DIR ", the only directory the "
+			 "shipped unit lets the service write (ProtectSystem=strict): add "
+			 "ReadWritePaths=%s with `systemctl edit iotgw`",
+			 sp->dir, sp->dir);
+		diag(dctx, CFG_WARNING, path, 0, msg);
+	}
+	return errors;
+}
+
 int gateway_check_config(const char *path, struct iotgw_config *out, cfg_diag_fn diag,
-			 void *dctx)
+			 void *dctx, bool as_service)
 {
 	struct prepared p;
 	int errors = prepare(path, &p, diag, dctx);
 	struct iotgw_config cfg = p.cfg;
 	memset(&p.cfg, 0, sizeof p.cfg);
 	prepared_free(&p);
+	if (!errors && cfg.spool.dir)
+		errors += check_spool_dir(path, &cfg.spool, diag, dctx, as_service);
 	if (errors) {
 		cfg_free(&cfg);
 		return errors;

@@ -1,5 +1,8 @@
 /* iotgw: command line, startup order, exit status. */
+#include <errno.h>
 #include <getopt.h>
+#include <grp.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,12 +27,14 @@
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: iotgw [-c FILE] [-t] [-d] [--log-stderr] [--spool-stats] [--events]\n"
+		"usage: iotgw [-c FILE] [-t [-u USER]] [-d] [--log-stderr] [--spool-stats] [--events]\n"
 		"             [--version] [-h]\n"
 		"       iotgw passwd [-i ITERATIONS] [-g] FILE DEVICE   (see iotgw(8))\n"
 		"  -c, --config FILE  configuration file (default " DEFAULT_CONFIG ")\n"
 		"  -t, --test         check the configuration (including certificates and keys)\n"
 		"                     and exit: 0 if valid, 78 with FILE:LINE: messages if not\n"
+		"  -u, --user USER    with -t, as root: check as USER (the service's User=), so\n"
+		"                     unreadable keys and an unwritable spool show\n"
 		"  -d, --debug        log at debug level (overrides log_level)\n"
 		"      --log-stderr   log readable lines to stderr even under systemd\n"
 		"      --spool-stats  print the spool's depth, oldest entry and the running\n"
@@ -52,6 +57,26 @@ static void print_diag(void *ctx, enum cfg_severity sev, const char *file, int l
 	if (diag_prefix)
 		fputs(sev == CFG_ERROR ? "<3>" : "<4>", ctx);
 	cfg_diag_print(ctx, sev, file, line, msg);
+}
+
+/* Drops to user (its groups too) for `-t -u USER`, so the files are opened
+ * with the service's rights. Needs root, unless user is already us. */
+static int become(const char *user)
+{
+	struct passwd *pw = getpwnam(user);
+	if (!pw) {
+		fprintf(stderr, "iotgw: -u %s: no such user\n", user);
+		return -1;
+	}
+	if (geteuid() == pw->pw_uid)
+		return 0;
+	if (initgroups(pw->pw_name, pw->pw_gid) != 0 || setgid(pw->pw_gid) != 0 ||
+	    setuid(pw->pw_uid) != 0) {
+		fprintf(stderr, "iotgw: -u %s: cannot become that user: %s (run -t -u as root)\n",
+			user, strerror(errno));
+		return -1;
+	}
+	return 0;
 }
 
 /* Needs only [spool] dir: syntax problems elsewhere in the file (or
@@ -82,6 +107,7 @@ int main(int argc, char **argv)
 	static const struct option longopts[] = {
 		{"config", required_argument, NULL, 'c'},
 		{"test", no_argument, NULL, 't'},
+		{"user", required_argument, NULL, 'u'},
 		{"debug", no_argument, NULL, 'd'},
 		{"log-stderr", no_argument, NULL, 'L'},
 		{"spool-stats", no_argument, NULL, 'S'},
@@ -95,8 +121,12 @@ int main(int argc, char **argv)
 	const char *config = DEFAULT_CONFIG;
 	bool test_only = false, debug = false, force_stderr = false, spool_stats = false;
 	int opt;
-	while ((opt = getopt_long(argc, argv, "c:tdh", longopts, NULL)) != -1) {
+	const char *as_user = NULL;
+	while ((opt = getopt_long(argc, argv, "c:tdhu:", longopts, NULL)) != -1) {
 		switch (opt) {
+		case 'u':
+			as_user = optarg;
+			break;
 		case 'c':
 			config = optarg;
 			break;
@@ -141,9 +171,18 @@ int main(int argc, char **argv)
 	diag_prefix = log_stderr_is_journal();
 	if (spool_stats)
 		return print_spool_stats(config);
+	if (as_user && !test_only) {
+		fprintf(stderr, "iotgw: -u only goes with -t\n");
+		return 2;
+	}
 	if (test_only) {
+		if (as_user && become(as_user) != 0)
+			return 1;
+		/* Run by systemd (ExecStartPre=) or for a named user: the check
+		 * stands in for the service. */
+		bool as_service = as_user || getenv("INVOCATION_ID");
 		struct iotgw_config cfg;
-		int errors = gateway_check_config(config, &cfg, print_diag, stderr);
+		int errors = gateway_check_config(config, &cfg, print_diag, stderr, as_service);
 		if (errors) {
 			fprintf(stderr, "%s%s: %d error(s)\n", diag_prefix ? "<3>" : "", config,
 				errors);

@@ -152,8 +152,39 @@ static void warn_if_expired(struct diag *d, SSL_CTX *ctx, const struct cfg_path 
 		report(d, CFG_WARNING, cert->line, "certificate %s has expired", cert->path);
 }
 
+/* A daemon cannot answer "Enter PEM pass phrase": OpenSSL's default
+ * callback would read the terminal (and block `iotgw -t` run by hand).
+ * Refuse, and remember that the key wanted one. */
+static int no_passphrase(char *buf, int size, int rwflag, void *userdata)
+{
+	(void)buf;
+	(void)size;
+	(void)rwflag;
+	*(bool *)userdata = true;
+	return 0;
+}
+
+/* The certificate must be usable for its side of TLS: a listener's for
+ * TLS servers (extendedKeyUsage serverAuth, when the extension is there),
+ * the upstream one for TLS clients. Devices refuse a server certificate
+ * without serverAuth, and the error they see says nothing useful. */
+static void check_purpose(struct diag *d, SSL_CTX *ctx, const struct cfg_path *cert,
+			  int purpose)
+{
+	X509 *leaf = SSL_CTX_get0_certificate(ctx);
+	if (!leaf || X509_check_purpose(leaf, purpose, 0) == 1)
+		return;
+	bool server = purpose == X509_PURPOSE_SSL_SERVER;
+	report(d, CFG_ERROR, cert->line,
+	       "certificate %s is not for TLS %s (its extendedKeyUsage lacks %s): %s would "
+	       "refuse it; issue one with `iotgw-pki %s`",
+	       cert->path, server ? "servers" : "clients", server ? "serverAuth" : "clientAuth",
+	       server ? "devices" : "the broker", server ? "server NAME --ca CA" : "client NAME --ca CA");
+	ERR_clear_error();
+}
+
 static int load_cert_and_key(struct diag *d, SSL_CTX *ctx, const struct cfg_path *cert,
-			     const struct cfg_path *key)
+			     const struct cfg_path *key, int purpose)
 {
 	char why[160];
 	int before = d->errors;
@@ -163,8 +194,24 @@ static int load_cert_and_key(struct diag *d, SSL_CTX *ctx, const struct cfg_path
 	    SSL_CTX_use_certificate_chain_file(ctx, cert->path) != 1)
 		report(d, CFG_ERROR, cert->line, "cannot load certificate %s: %s", cert->path,
 		       ssl_reason(why, sizeof why));
-	if (readable(d, key, "private key") &&
-	    SSL_CTX_use_PrivateKey_file(ctx, key->path, SSL_FILETYPE_PEM) != 1) {
+	else if (d->errors == before)
+		check_purpose(d, ctx, cert, purpose);
+	bool asked = false;
+	SSL_CTX_set_default_passwd_cb(ctx, no_passphrase);
+	SSL_CTX_set_default_passwd_cb_userdata(ctx, &asked);
+	int loaded = readable(d, key, "private key")
+			     ? SSL_CTX_use_PrivateKey_file(ctx, key->path, SSL_FILETYPE_PEM)
+			     : 1;
+	SSL_CTX_set_default_passwd_cb(ctx, NULL);
+	SSL_CTX_set_default_passwd_cb_userdata(ctx, NULL);
+	if (loaded != 1 && asked) {
+		report(d, CFG_ERROR, key->line,
+		       "private key %s is encrypted: a service cannot type its pass phrase; "
+		       "store it unencrypted, readable by the service's group only "
+		       "(openssl pkey -in %s -out NEW.key; chmod 0640)",
+		       key->path, key->path);
+		ERR_clear_error();
+	} else if (loaded != 1) {
 		/* OpenSSL checks the pair while loading the key */
 		if (ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH)
 			report(d, CFG_ERROR, key->line,
@@ -195,6 +242,22 @@ static int load_ca(struct diag *d, SSL_CTX *ctx, const struct cfg_path *ca, bool
 	if (SSL_CTX_load_verify_locations(ctx, ca->path, NULL) != 1) {
 		report(d, CFG_ERROR, ca->line, "cannot load CA file %s: %s", ca->path,
 		       ssl_reason(why, sizeof why));
+		return -1;
+	}
+	/* A device (leaf) certificate in `ca` verifies nobody: every handshake
+	 * would then fail with "unable to get local issuer certificate". */
+	STACK_OF(X509_OBJECT) *objs = X509_STORE_get0_objects(SSL_CTX_get_cert_store(ctx));
+	for (int i = 0; i < sk_X509_OBJECT_num(objs); i++) {
+		X509 *x = X509_OBJECT_get0_X509(sk_X509_OBJECT_value(objs, i));
+		if (!x || X509_check_ca(x) != 0)
+			continue;
+		char subject[120];
+		X509_NAME_oneline(X509_get_subject_name(x), subject, sizeof subject);
+		report(d, CFG_ERROR, ca->line,
+		       "CA file %s holds %s, which is not a CA certificate (no basicConstraints "
+		       "CA:TRUE): name the CA that issued the certificates instead",
+		       ca->path, subject);
+		ERR_clear_error();
 		return -1;
 	}
 	if (client_names) {
@@ -646,7 +709,7 @@ SSL_CTX *tls_ctx_listener(const struct cfg_listener *l, const char *cfgfile, cfg
 		report(&d, CFG_ERROR, l->groups_line, "listener %s: bad groups \"%s\"", l->name,
 		       l->groups);
 	ERR_clear_error();
-	if (load_cert_and_key(&d, ctx, &l->cert, &l->key) == 0)
+	if (load_cert_and_key(&d, ctx, &l->cert, &l->key, X509_PURPOSE_SSL_SERVER) == 0)
 		check_legacy_cert(&d, ctx, l);
 	if (l->tls == CFG_TLS_MUTUAL) {
 		if (refused_index < 0)
@@ -688,7 +751,7 @@ static SSL_CTX *build_upstream(struct diag *d, const struct cfg_upstream *u)
 	 * a few bytes at a time. Read ahead turns two syscalls per record into
 	 * one per socket buffer. */
 	SSL_CTX_set_read_ahead(ctx, 1);
-	(void)load_cert_and_key(d, ctx, &u->cert, &u->key);
+	(void)load_cert_and_key(d, ctx, &u->cert, &u->key, X509_PURPOSE_SSL_CLIENT);
 	if (load_ca(d, ctx, &u->ca, false) == 0 && u->crl.path)
 		(void)load_crls(d, ctx, &u->crl, &u->ca);
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);

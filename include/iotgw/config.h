@@ -133,6 +133,9 @@ enum cfg_durability {
 	CFG_DURABLE_OS,        /* the kernel flushes: survives a crash of iotgw, not of the machine */
 };
 
+/* The state directory systemd's StateDirectory=iotgw makes; [spool] dir's default. */
+#define IOTGW_STATE_DIR "/var/lib/iotgw"
+
 struct cfg_spool {
 	char *dir; /* state directory holding spool.db; default /var/lib/iotgw */
 	enum cfg_durability durability;

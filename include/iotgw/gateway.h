@@ -10,10 +10,13 @@
 struct gateway;
 
 /* Loads and fully checks a configuration file: parse, then build every TLS
- * context and check the upstream files. Returns the number of errors (each
- * reported through diag). On 0, *out holds the config (caller frees). */
+ * context and check the upstream files and the spool directory (writable by
+ * the calling user). as_service: the check stands in for the service
+ * (`iotgw -t -u USER`, or run by systemd), so also warn about what the
+ * shipped unit forbids. Returns the number of errors (each reported
+ * through diag). On 0, *out holds the config (caller frees). */
 int gateway_check_config(const char *path, struct iotgw_config *out, cfg_diag_fn diag,
-			 void *dctx);
+			 void *dctx, bool as_service);
 
 /* Exit status for an invalid configuration (sysexits' EX_CONFIG), apart
  * from 1 for other failures, so that the unit's RestartPreventExitStatus=

@@ -3,7 +3,14 @@
 Every problem is reported, each on one "FILE:LINE: message" line with the line number of
 the offending key (or section header)."""
 
+import os
+import pty
 import re
+import grp
+import pathlib
+import pwd
+import shutil
+import tempfile
 import socket
 import subprocess
 
@@ -241,3 +248,112 @@ def test_daemon_refuses_to_start_with_bad_config(pki, tmp_path):
                        text=True, timeout=gw.WAIT, stdin=subprocess.DEVNULL)
     assert r.returncode == 78, "exit %d:\n%s" % (r.returncode, r.stderr)
     assert "%s:%d:" % (path, c.tags["connect_timeout"]) in r.stderr, r.stderr
+
+
+# ---- mistakes that break every device, caught by -t with FILE:LINE and a hint ----
+
+def check_one(pki, tmp_path, tag, text, args=(), stdin=subprocess.DEVNULL):
+    c = replace(base_conf(pki, gw.free_port()), tag, text)
+    path = tmp_path / ("%s.conf" % tag)
+    path.write_text(c.text())
+    r = subprocess.run([gw.IOTGW_BIN, "-t", "-c", str(path), *args], capture_output=True,
+                       text=True, timeout=gw.WAIT, stdin=stdin)
+    return r, diagnostics(r.stderr, path), c.tags[tag]
+
+
+def test_client_certificate_as_listener_certificate(pki, tmp_path):
+    # dev0001's certificate says clientAuth only: devices would refuse it as a server's.
+    r, diags = check_one(pki, tmp_path, "cert", "cert = %s" % pki.pem("dev0001"))[:2]
+    c = base_conf(pki, 1)
+    assert r.returncode == 78, r.stderr
+    line = c.tags["cert"]
+    assert any(n == line and "not for TLS servers" in m and "serverAuth" in m and "iotgw-pki"
+               in m for n, m in diags), r.stderr
+
+
+def test_server_certificate_as_upstream_client_certificate(pki, tmp_path):
+    r, diags, line = check_one(pki, tmp_path, "up_cert", "cert = %s" % pki.pem("broker"))
+    assert r.returncode == 78, r.stderr
+    assert any(n == line and "not for TLS clients" in m and "clientAuth" in m
+               for n, m in diags), r.stderr
+
+
+def test_leaf_certificate_as_ca(pki, tmp_path):
+    r, diags, line = check_one(pki, tmp_path, "ca", "ca = %s" % pki.pem("dev0002"))
+    assert r.returncode == 78, r.stderr
+    assert any(n == line and "not a CA certificate" in m and "dev0002" in m
+               for n, m in diags), r.stderr
+
+
+def test_encrypted_key_is_refused_without_a_prompt(pki, tmp_path):
+    enc = tmp_path / "enc.key"
+    subprocess.run(["openssl", "pkey", "-in", pki.key("gateway"), "-aes256", "-passout",
+                    "pass:secret", "-out", str(enc)], check=True, timeout=gw.WAIT)
+    os.chmod(enc, 0o600)
+    # On a terminal, OpenSSL's default would ask "Enter PEM pass phrase" and wait.
+    master, slave = pty.openpty()
+    try:
+        r, diags, line = check_one(pki, tmp_path, "key", "key = %s" % enc, stdin=slave)
+    finally:
+        os.close(master)
+        os.close(slave)
+    assert r.returncode == 78, r.stderr
+    assert any(n == line and "is encrypted" in m for n, m in diags), r.stderr
+
+
+@pytest.fixture
+def open_dir():
+    """A directory other users can traverse (pytest's own tmp is 0700)."""
+    d = tempfile.mkdtemp(prefix="iotgw-t-u-", dir="/tmp")
+    os.chmod(d, 0o755)
+    yield pathlib.Path(d)
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="-u needs root")
+def test_check_as_the_service_user(pki, open_dir):
+    # A key only root can read, a spool only root can write: fine for root's -t, fatal for
+    # the service; -t -u names both.
+    tmp_path = open_dir
+    nogroup = grp.getgrgid(pwd.getpwnam("nobody").pw_gid).gr_gid
+    files = {}
+    for tag, src, mode in (("cert", pki.pem("gateway"), 0o644),
+                           ("ca", pki.pem("devices-ca"), 0o644),
+                           ("up_ca", pki.pem("upstream-ca"), 0o644),
+                           ("up_cert", pki.pem("gateway-upstream"), 0o644),
+                           ("up_key", pki.key("gateway-upstream"), 0o640),
+                           ("key", pki.key("gateway"), 0o600)):
+        files[tag] = tmp_path / os.path.basename(src)
+        shutil.copy(src, files[tag])
+        os.chown(files[tag], 0, nogroup)
+        os.chmod(files[tag], mode)
+    key = files["key"]  # root only, for now
+    spool = tmp_path / "spool"
+    spool.mkdir(mode=0o700)
+    c = base_conf(pki, gw.free_port())
+    for tag, f in files.items():
+        replace(c, tag, "%s = %s" % (c.lines[c.tags[tag] - 1].split(" =")[0], f))
+    c.add("[spool]")
+    c.add("dir = %s" % spool)
+    path = tmp_path / "svc.conf"
+    path.write_text(c.text())
+    os.chmod(path, 0o644)
+    as_root = subprocess.run([gw.IOTGW_BIN, "-t", "-c", str(path)], capture_output=True,
+                             text=True, timeout=gw.WAIT, stdin=subprocess.DEVNULL)
+    assert as_root.returncode == 0, as_root.stderr
+    r = subprocess.run([gw.IOTGW_BIN, "-t", "-u", "nobody", "-c", str(path)],
+                       capture_output=True, text=True, timeout=gw.WAIT,
+                       stdin=subprocess.DEVNULL)
+    assert r.returncode == 78, r.stderr
+    diags = diagnostics(r.stderr, path)
+    assert any(n == c.tags["key"] and "Permission denied" in m for n, m in diags), r.stderr
+    # The spool is reported only once the files load: the key readable by the group now.
+    os.chmod(key, 0o640)
+    r = subprocess.run([gw.IOTGW_BIN, "-t", "-u", "nobody", "-c", str(path)],
+                       capture_output=True, text=True, timeout=gw.WAIT,
+                       stdin=subprocess.DEVNULL)
+    assert r.returncode == 78, r.stderr
+    assert "is not a directory this user" in r.stderr and str(spool) in r.stderr, r.stderr
+    # ... and standing in for the service, a spool outside /var/lib/iotgw needs the unit
+    # to allow it.
+    assert "ReadWritePaths=%s" % spool in r.stderr, r.stderr
