@@ -586,6 +586,7 @@ static const struct opt opts[] = {
 	O_DUR(GW, "connect_timeout", connect_timeout_ms, 1, 1 * SEC, 300 * SEC, false, 10 * SEC),
 	O_DUR(GW, "max_keepalive", max_keepalive_s, 1000, 1 * SEC, 18 * HOUR, true, 1 * HOUR),
 	O_BOOL(GW, "watch_tls_files", watch_tls_files, 0),
+	O_DUR(GW, "expiry_warning", expiry_warning_s, 1000, 1 * HOUR, 365 * DAY, true, 30 * DAY),
 
 	O_CUSTOM(SEC_LISTENER, "bind", set_bind),
 	O_ENUM(LS, "tls", tls, tls_names, tls_values, CFG_TLS_MUTUAL),

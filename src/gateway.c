@@ -24,6 +24,7 @@
 #include "iotgw/watch.h"
 
 #define STATUS_INTERVAL_MS 5000
+#define EXPIRY_INTERVAL_MS (24ull * 3600 * 1000) /* own certificates and CRLs, daily */
 #define SHUTDOWN_DRAIN_MS 5000 /* on stop, give upstream this long to take the queue */
 
 struct gw_runtime {
@@ -33,6 +34,7 @@ struct gw_runtime {
 	struct ev_timer status_timer;
 	struct ev_timer watchdog_timer;
 	struct ev_timer drain_timer;
+	struct ev_timer expiry_timer; /* daily look at our certificates' and CRLs' expiry */
 	uint64_t watchdog_ms;
 	bool stopping;
 	struct watch *watch; /* watch_tls_files = yes */
@@ -109,6 +111,44 @@ static void prepare_auth(const struct cfg_listener *l, struct listener_parts *pa
 		(void)auth_pwfile_load(l->password_file.path, &parts->pwfile, pw_diag, dc);
 }
 
+/* Expiry at start and reload: a warning with the line of the file. */
+struct expiry_report {
+	struct diag_counter *dc;
+	const char *path, *who;
+	int cert_line, crl_line;
+};
+
+static void report_expiry(void *arg, enum tls_expiry_kind kind, bool expired, const char *text)
+{
+	struct expiry_report *r = arg;
+	char msg[600];
+	snprintf(msg, sizeof msg, "%s: %s%s", r->who, text,
+		 expired ? "" : "; renew it before then (iotgw-pki, then a reload)");
+	counting_diag(r->dc, CFG_WARNING, r->path,
+		      kind == TLS_EXPIRY_CRL ? r->crl_line : r->cert_line, msg);
+}
+
+static void check_expiry(struct diag_counter *dc, const char *path, const struct iotgw_config *cfg,
+			 const struct prepared *p)
+{
+	time_t now = time(NULL);
+	char who[80];
+	for (size_t i = 0; i < p->nparts; i++) {
+		const struct cfg_listener *l = &cfg->listeners[i];
+		if (!p->parts[i].ctx)
+			continue;
+		snprintf(who, sizeof who, "listener '%s'", l->name ? l->name : "?");
+		struct expiry_report r = {dc, path, who, l->cert.line, l->crl.line};
+		tls_ctx_expiring(p->parts[i].ctx, now, cfg->gateway.expiry_warning_s, report_expiry,
+				 &r);
+	}
+	if (p->up_ctx) {
+		struct expiry_report r = {dc, path, "upstream", cfg->upstream.cert.line,
+					  cfg->upstream.crl.line};
+		tls_ctx_expiring(p->up_ctx, now, cfg->gateway.expiry_warning_s, report_expiry, &r);
+	}
+}
+
 static int prepare(const char *path, struct prepared *p, cfg_diag_fn diag, void *dctx)
 {
 	struct diag_counter dc = {diag, dctx, 0};
@@ -132,6 +172,7 @@ static int prepare(const char *path, struct prepared *p, cfg_diag_fn diag, void 
 		prepare_auth(&p->cfg.listeners[i], &p->parts[i], path, &dc);
 	if (p->cfg.upstream.tls)
 		p->up_ctx = tls_ctx_upstream(&p->cfg.upstream, path, counting_diag, &dc);
+	check_expiry(&dc, path, &p->cfg, p);
 	return dc.errors;
 }
 
@@ -263,6 +304,40 @@ static void on_status_timer(struct ev_loop *loop, struct ev_timer *t)
 	sdn_status(status);
 	write_status_file(&rt->gw);
 	ev_timer_start(loop, t, STATUS_INTERVAL_MS);
+}
+
+/* Daily, between reloads: what would break devices in the next
+ * expiry_warning (our certificates, the CRLs we check with). */
+struct expiry_log {
+	const char *listener;
+};
+
+static void log_expiry(void *arg, enum tls_expiry_kind kind, bool expired, const char *text)
+{
+	(void)kind;
+	struct expiry_log *e = arg;
+	struct log_fields f = {.listener = e->listener};
+	log_event(expired ? LOG_ERR : LOG_WARNING, EV_TLS_EXPIRING, &f, "%s %s: %s",
+		  e->listener ? "listener" : "upstream", e->listener ? e->listener : "connection",
+		  text);
+}
+
+static void on_expiry_timer(struct ev_loop *loop, struct ev_timer *t)
+{
+	struct gw_runtime *rt = t->arg;
+	struct gateway *gw = &rt->gw;
+	time_t now = time(NULL);
+	unsigned horizon = gw->cfg->gateway.expiry_warning_s;
+	for (struct listener *l = gw->listeners; l; l = l->next) {
+		struct expiry_log e = {l->name};
+		if (l->ctx)
+			tls_ctx_expiring(l->ctx, now, horizon, log_expiry, &e);
+	}
+	SSL_CTX *up = upstream_tls_ctx(gw->up);
+	struct expiry_log e = {NULL};
+	if (up)
+		tls_ctx_expiring(up, now, horizon, log_expiry, &e);
+	ev_timer_start(loop, t, EXPIRY_INTERVAL_MS);
 }
 
 static void on_watchdog_timer(struct ev_loop *loop, struct ev_timer *t)
@@ -667,6 +742,7 @@ struct gateway *gateway_new(const char *path, int *status)
 	ev_timer_init(&rt->status_timer, on_status_timer, rt);
 	ev_timer_init(&rt->watchdog_timer, on_watchdog_timer, rt);
 	ev_timer_init(&rt->drain_timer, on_drain_timer, rt);
+	ev_timer_init(&rt->expiry_timer, on_expiry_timer, rt);
 	ev_set_before_sleep(gw->loop, before_sleep, gw);
 
 	/* Startup goes through the same prepare/apply path as a reload; the
@@ -706,6 +782,7 @@ int gateway_run(struct gateway *gw)
 		  status);
 	sdn_ready(status);
 	ev_timer_start(gw->loop, &rt->status_timer, STATUS_INTERVAL_MS);
+	ev_timer_start(gw->loop, &rt->expiry_timer, EXPIRY_INTERVAL_MS);
 	rt->watchdog_ms = sdn_watchdog_interval_ms();
 	if (rt->watchdog_ms) {
 		sdn_watchdog();
@@ -747,6 +824,7 @@ void gateway_free(struct gateway *gw)
 		ev_timer_stop(gw->loop, &rt->status_timer);
 		ev_timer_stop(gw->loop, &rt->watchdog_timer);
 		ev_timer_stop(gw->loop, &rt->drain_timer);
+		ev_timer_stop(gw->loop, &rt->expiry_timer);
 		ev_timer_stop(gw->loop, &gw->commit_retry);
 		ev_io_stop(gw->loop, &gw->flush_io);
 		watch_free(rt->watch);

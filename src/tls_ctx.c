@@ -145,12 +145,6 @@ static void check_key_mode(struct diag *d, const struct cfg_path *key)
 		       key->path, (unsigned)(st.st_mode & 07777));
 }
 
-static void warn_if_expired(struct diag *d, SSL_CTX *ctx, const struct cfg_path *cert)
-{
-	X509 *x = SSL_CTX_get0_certificate(ctx);
-	if (x && X509_cmp_current_time(X509_get0_notAfter(x)) < 0)
-		report(d, CFG_WARNING, cert->line, "certificate %s has expired", cert->path);
-}
 
 /* A daemon cannot answer "Enter PEM pass phrase": OpenSSL's default
  * callback would read the terminal (and block `iotgw -t` run by hand).
@@ -226,8 +220,6 @@ static int load_cert_and_key(struct diag *d, SSL_CTX *ctx, const struct cfg_path
 		report(d, CFG_ERROR, key->line, "private key %s does not match certificate %s",
 		       key->path, cert->path);
 	ERR_clear_error();
-	if (d->errors == before)
-		warn_if_expired(d, ctx, cert);
 	check_key_mode(d, key);
 	return d->errors == before ? 0 : -1;
 }
@@ -307,7 +299,7 @@ static bool store_has_crl_for(X509_STORE *store, const X509_NAME *issuer)
 static int load_crls(struct diag *d, SSL_CTX *ctx, const struct cfg_path *crl,
 		     const struct cfg_path *ca)
 {
-	char why[160], nm[256], when[64];
+	char why[160], nm[256];
 	int before = d->errors;
 	if (!readable(d, crl, "CRL file"))
 		return -1;
@@ -347,13 +339,6 @@ static int load_crls(struct diag *d, SSL_CTX *ctx, const struct cfg_path *crl,
 			       "from %s",
 			       name_str(issuer, nm, sizeof nm), crl->path, ca->path);
 		}
-		const ASN1_TIME *next = X509_CRL_get0_nextUpdate(c);
-		if (next && X509_cmp_current_time(next) < 0)
-			report(d, CFG_WARNING, crl->line,
-			       "CRL of %s in %s expired on %s: certificates it covers are refused "
-			       "until it is renewed",
-			       name_str(issuer, nm, sizeof nm), crl->path,
-			       time_str(next, when, sizeof when));
 		if (X509_STORE_add_crl(store, c) != 1)
 			ERR_clear_error(); /* the same CRL twice: harmless */
 		X509_CRL_free(c);
@@ -635,6 +620,57 @@ static void check_legacy_cert(struct diag *d, SSL_CTX *ctx, const struct cfg_lis
 		       "listener %s: TLS 1.2 RSA key exchange suites are enabled but %s is not "
 		       "an RSA certificate, so they cannot be negotiated",
 		       l->name, l->cert.path);
+}
+
+/* ---- expiry of the gateway's own certificates and CRLs ---- */
+
+/* Reports t (a notAfter or nextUpdate) through fn if it falls before
+ * now + horizon_s. */
+static void expiry_of(const ASN1_TIME *t, time_t now, unsigned horizon_s,
+		      enum tls_expiry_kind kind, const char *what, tls_expiry_fn fn, void *arg)
+{
+	if (!t)
+		return;
+	time_t limit = now + (time_t)horizon_s;
+	if (X509_cmp_time(t, &limit) > 0)
+		return;
+	bool expired = X509_cmp_time(t, &now) <= 0;
+	int days = 0, secs = 0;
+	ASN1_TIME *n = ASN1_TIME_set(NULL, now);
+	if (!n || ASN1_TIME_diff(&days, &secs, n, t) != 1)
+		days = 0;
+	ASN1_TIME_free(n);
+	char when[40], text[400];
+	time_str(t, when, sizeof when);
+	if (expired)
+		snprintf(text, sizeof text, "%s expired on %s", what, when);
+	else
+		snprintf(text, sizeof text, "%s expires on %s (in %d day%s)", what, when, days,
+			 days == 1 ? "" : "s");
+	fn(arg, kind, expired, text);
+}
+
+void tls_ctx_expiring(SSL_CTX *ctx, time_t now, unsigned horizon_s, tls_expiry_fn fn, void *arg)
+{
+	char nm[220], what[300];
+	X509 *leaf = SSL_CTX_get0_certificate(ctx);
+	if (leaf) {
+		snprintf(what, sizeof what, "certificate %s",
+			 name_str(X509_get_subject_name(leaf), nm, sizeof nm));
+		expiry_of(X509_get0_notAfter(leaf), now, horizon_s, TLS_EXPIRY_CERT, what, fn, arg);
+	}
+	STACK_OF(X509_OBJECT) *objs = X509_STORE_get0_objects(SSL_CTX_get_cert_store(ctx));
+	for (int i = 0; i < sk_X509_OBJECT_num(objs); i++) {
+		X509_CRL *c = X509_OBJECT_get0_X509_CRL(sk_X509_OBJECT_value(objs, i));
+		if (!c)
+			continue;
+		snprintf(what, sizeof what,
+			 "CRL of %s (certificates it covers are refused once it has expired)",
+			 name_str(X509_CRL_get_issuer(c), nm, sizeof nm));
+		expiry_of(X509_CRL_get0_nextUpdate(c), now, horizon_s, TLS_EXPIRY_CRL, what, fn,
+			  arg);
+	}
+	ERR_clear_error();
 }
 
 /* ---- the certificate of a refused device ---- */

@@ -648,6 +648,11 @@ void upstream_free(struct upstream *up)
 	free(up);
 }
 
+SSL_CTX *upstream_tls_ctx(const struct upstream *up)
+{
+	return up->ctx;
+}
+
 bool upstream_connected(const struct upstream *up)
 {
 	return up->state == UP_CONNECTED;

@@ -48,6 +48,7 @@
 	X(ACL_DENIED, "acl_denied")                                                            \
 	X(CERT_EXPIRING, "cert_expiring")                                                      \
 	X(CERT_REVOKED, "cert_revoked")                                                        \
+	X(TLS_EXPIRING, "tls_expiring")                                                        \
 	/* readings and the spool */                                                           \
 	X(READING_ACCEPTED, "reading_accepted")                                                \
 	X(PAYLOAD_REJECTED, "payload_rejected")                                                \

@@ -81,6 +81,16 @@ X509 *tls_refused_cert(const SSL *ssl);
  * peer certificate or its time cannot be converted. */
 int tls_peer_not_after(const SSL *ssl, time_t *out);
 
+/* What in ctx expires soon: its own certificate (notAfter) and every CRL
+ * in its store (nextUpdate; an expired CRL refuses every certificate it
+ * covers). fn is called for each that expires before now + horizon_s
+ * (expired ones too) with a sentence saying what and when. Used at start,
+ * at reload (with FILE:LINE, via the config diagnostics) and daily. */
+enum tls_expiry_kind { TLS_EXPIRY_CERT, TLS_EXPIRY_CRL };
+typedef void (*tls_expiry_fn)(void *arg, enum tls_expiry_kind kind, bool expired,
+			      const char *text);
+void tls_ctx_expiring(SSL_CTX *ctx, time_t now, unsigned horizon_s, tls_expiry_fn fn, void *arg);
+
 /* Wipes and frees the ticket keys (at exit; optional). */
 void tls_ctx_cleanup(void);
 

@@ -42,6 +42,9 @@ void upstream_flush(struct upstream *up);
 void upstream_free(struct upstream *up);
 
 bool upstream_connected(const struct upstream *up);
+/* The context the next connection uses (NULL with tls = off); the
+ * upstream keeps ownership. */
+SSL_CTX *upstream_tls_ctx(const struct upstream *up);
 const char *upstream_state_name(const struct upstream *up);
 uint64_t upstream_acked_total(const struct upstream *up);
 

@@ -357,3 +357,33 @@ def test_check_as_the_service_user(pki, open_dir):
     # ... and standing in for the service, a spool outside /var/lib/iotgw needs the unit
     # to allow it.
     assert "ReadWritePaths=%s" % spool in r.stderr, r.stderr
+
+
+def test_expiry_is_warned_ahead_of_time(tmp_path, pki):
+    # A server certificate with 10 days left and a CRL with 2: `-t` (and every start and
+    # reload, through the same check) warns at their lines, long before devices fail.
+    p = gw.Pki(tmp_path / "soon")
+    p.run("ca", "soon-ca")
+    p.run("--days", "10", "server", "soon-gw", "--ca", "soon-ca")
+    p.run("--days", "2", "crl", "soon-ca")
+    c = base_conf(pki, gw.free_port())
+    replace(c, "cert", "cert = %s" % p.pem("soon-gw"))
+    replace(c, "key", "key = %s" % p.key("soon-gw"))
+    replace(c, "ca", "ca = %s" % p.pem("soon-ca"))
+    c.insert_after("ca", "crl = %s" % p.pem("soon-ca.crl"), "crl")
+    path = tmp_path / "soon.conf"
+    path.write_text(c.text())
+    r = run_check(path)
+    assert r.returncode == 0, r.stderr
+    warn = "%s:%d: warning: listener 'devices': " % (path, c.tags["cert"])
+    assert any(l.startswith(warn) and "certificate CN=soon-gw" in l
+               and re.search(r"\(in (9|10) days\)", l) for l in r.stderr.splitlines()), r.stderr
+    warn = "%s:%d: warning: listener 'devices': CRL of CN=soon-ca" % (path, c.tags["crl"])
+    assert any(l.startswith(warn) and re.search(r"\(in (1 day|2 days)\)", l)
+               for l in r.stderr.splitlines()), r.stderr
+    # Shorter than the time left: quiet.
+    c.insert_after("name", "expiry_warning = 1d", "expiry")
+    path.write_text(c.text())
+    r = run_check(path)
+    assert r.returncode == 0 and "soon-gw" not in r.stderr and "CRL of" not in r.stderr, \
+        r.stderr
