@@ -30,6 +30,7 @@ struct up_settings {
 	uint16_t port;
 	bool tls;
 	unsigned keepalive_s, inflight, reconnect_min_ms, reconnect_max_ms;
+	int host_line, cert_line; /* for "check [upstream] cert (line N)" */
 };
 
 struct upstream {
@@ -65,6 +66,11 @@ struct upstream {
 
 	bool acked_since_kick;
 	uint64_t acked_total;
+	/* What libmosquitto (OpenSSL, through it) last said went wrong: folded
+	 * into our one line about the failure instead of logged beside it.
+	 * Written by the connect thread or the loop, never both at once. */
+	char lib_error[200];
+	bool awaiting_connack; /* connected (TLS up), CONNACK not yet received */
 };
 
 static void up_connect(struct upstream *up);
@@ -108,6 +114,8 @@ static int settings_copy(struct up_settings *dst, const struct cfg_upstream *c)
 		.inflight = c->inflight,
 		.reconnect_min_ms = c->reconnect_min_ms,
 		.reconnect_max_ms = c->reconnect_max_ms,
+		.host_line = c->host_line,
+		.cert_line = c->cert.line,
 	};
 	if (oom) {
 		settings_free(&s);
@@ -154,12 +162,69 @@ static void destroy_handle(void *p)
 	mosquitto_destroy(p);
 }
 
+static bool has_any(const char *s, const char *const *needles)
+{
+	for (; *needles; needles++)
+		if (strstr(s, *needles))
+			return true;
+	return false;
+}
+
+/* What an operator should check, from libmosquitto's reason and the TLS
+ * error it reported: the TLS alerts a broker sends when it refuses our
+ * client certificate, and the errors of TLS spoken to a port that is not
+ * TLS, mean something precise; anything else keeps the library's words. */
+static const char *explain(struct upstream *up, const char *reason, char *out, size_t cap)
+{
+	static const char *const refused[] = {"alert unknown ca", "alert bad certificate",
+					      "alert certificate required",
+					      "alert certificate unknown",
+					      "alert certificate revoked",
+					      "alert certificate expired",
+					      "alert unsupported certificate",
+					      "alert access denied", NULL};
+	static const char *const not_tls[] = {"wrong version number", "packet length too long",
+					      "unknown protocol", "http request", NULL};
+	const char *lib = up->lib_error;
+	if (!lib[0] && up->awaiting_connack && up->set.tls) {
+		/* Connected and TLS up, then closed before CONNACK: the broker's
+		 * alert can be lost with the connection (a reset discards it),
+		 * but the usual cause is the same. */
+		snprintf(out, cap,
+			 "%s before CONNACK: the broker closed the connection, as brokers do when "
+			 "they refuse the gateway's client certificate (check [upstream] cert and key "
+			 "(line %d) against the CA the broker trusts) or its client id (see the "
+			 "broker's log)",
+			 reason, up->set.cert_line);
+		return out;
+	}
+	if (!lib[0])
+		return reason;
+	if (has_any(lib, refused))
+		snprintf(out, cap,
+			 "the broker refused the gateway's client certificate (%s): check [upstream] "
+			 "cert and key (line %d) against the CA the broker trusts",
+			 lib, up->set.cert_line);
+	else if (has_any(lib, not_tls))
+		snprintf(out, cap,
+			 "%s:%u does not answer in TLS (%s): is it a plaintext port? check [upstream] "
+			 "host/port (line %d) and tls",
+			 up->set.host, up->set.port, lib, up->set.host_line);
+	else
+		snprintf(out, cap, "%s (%s)", reason, lib);
+	return out;
+}
+
 /* Ends the current connection (whatever its stage) and schedules the next
  * attempt. In-flight entries go back to the spool and will be re-sent. */
 static void up_drop(struct upstream *up, const char *reason)
 {
 	if (up->state == UP_IDLE || up->state == UP_RESOLVING)
 		return;
+	char explained[512];
+	reason = explain(up, reason, explained, sizeof explained);
+	up->lib_error[0] = '\0';
+	up->awaiting_connack = false;
 	bool was_connected = up->state == UP_CONNECTED;
 	ev_io_stop(up->loop, &up->io);
 	ev_timer_stop(up->loop, &up->misc_timer);
@@ -336,6 +401,7 @@ static void cb_connect(struct mosquitto *mosq, void *obj, int rc)
 	(void)mosq;
 	struct upstream *up = obj;
 	struct log_fields f = up_fields(up);
+	up->awaiting_connack = false; /* a CONNACK, whatever it says */
 	if (rc != 0) {
 		up_drop(up, mosquitto_connack_string(rc));
 		return;
@@ -369,9 +435,16 @@ static void cb_log(struct mosquitto *mosq, void *obj, int level, const char *str
 {
 	(void)mosq;
 	struct upstream *up = obj;
-	if (level & (MOSQ_LOG_ERR | MOSQ_LOG_WARNING)) {
+	if (!(level & (MOSQ_LOG_ERR | MOSQ_LOG_WARNING)))
+		return;
+	/* "OpenSSL Error[0]: error:0A000418:SSL routines::tlsv1 alert unknown ca":
+	 * kept for the line up_drop writes (said once, with what to check);
+	 * the library's own words only at debug level. */
+	const char *why = strstr(str, "routines::");
+	snprintf(up->lib_error, sizeof up->lib_error, "%s", why ? why + strlen("routines::") : str);
+	if (log_enabled(LOG_DEBUG)) {
 		struct log_fields f = up_fields(up);
-		log_event(LOG_WARNING, EV_UPSTREAM_LIBRARY, &f, "libmosquitto: %s", str);
+		log_event(LOG_DEBUG, EV_UPSTREAM_LIBRARY, &f, "libmosquitto: %s", str);
 	}
 }
 
@@ -438,7 +511,15 @@ void upstream_flush(struct upstream *up)
 	if (BIO_flush(up->wbuf) > 0)
 		return;
 	if (!BIO_should_retry(up->wbuf)) {
-		up_drop(up, "write failed");
+		/* The broker may have closed after telling us why (a TLS alert
+		 * refusing our certificate): read that first, so the failure is
+		 * reported with its reason rather than as a failed write. */
+		char why[128];
+		snprintf(why, sizeof why, "write failed: %s", strerror(errno));
+		int rc = mosquitto_loop_read(up->mosq, 1);
+		if (up->mosq)
+			up_drop(up, rc == MOSQ_ERR_SUCCESS ? why : failure_reason(rc, errno, why,
+										   sizeof why));
 		return;
 	}
 	/* The socket buffer is full: the rest goes when it is writable. */
@@ -468,6 +549,7 @@ static void on_connect_done(struct ev_loop *loop, struct ev_io *io, uint32_t eve
 		return;
 	}
 	buffer_writes(up);
+	up->awaiting_connack = true;
 	ev_timer_start(loop, &up->misc_timer, 1000);
 	ev_timer_start(loop, &up->connack_timer, 1000ull * (up->set.keepalive_s + 10));
 	if (up->reconnect_wanted)
