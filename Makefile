@@ -110,7 +110,8 @@ fuzz:
 
 install: $(BUILD)/iotgw
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(SYSCONFDIR) $(DESTDIR)$(UNITDIR) \
-	  $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(PREFIX)/bin
+	  $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
+	  $(DESTDIR)$(PREFIX)/bin
 	install -m 0755 $(BUILD)/iotgw $(DESTDIR)$(PREFIX)/sbin/iotgw
 	install -m 0755 tools/iotgw-pki $(DESTDIR)$(PREFIX)/bin/iotgw-pki
 	@if [ -e $(DESTDIR)$(SYSCONFDIR)/iotgw.conf ]; then \
@@ -120,6 +121,7 @@ install: $(BUILD)/iotgw
 	chmod 0644 $(DESTDIR)$(UNITDIR)/iotgw.service
 	install -m 0644 docs/iotgw.8 $(DESTDIR)$(MANDIR)/man8/iotgw.8
 	install -m 0644 docs/iotgw.conf.5 $(DESTDIR)$(MANDIR)/man5/iotgw.conf.5
+	install -m 0644 docs/iotgw-pki.1 $(DESTDIR)$(MANDIR)/man1/iotgw-pki.1
 	install -d $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR)
 	install -m 0644 systemd/iotgw.sysusers $(DESTDIR)$(SYSUSERSDIR)/iotgw.conf
 	install -m 0644 systemd/iotgw.tmpfiles $(DESTDIR)$(TMPFILESDIR)/iotgw.conf
@@ -129,7 +131,8 @@ install: $(BUILD)/iotgw
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/sbin/iotgw $(DESTDIR)$(PREFIX)/bin/iotgw-pki \
 	  $(DESTDIR)$(UNITDIR)/iotgw.service $(DESTDIR)$(MANDIR)/man8/iotgw.8 \
-	  $(DESTDIR)$(MANDIR)/man5/iotgw.conf.5 $(DESTDIR)$(SYSUSERSDIR)/iotgw.conf \
+	  $(DESTDIR)$(MANDIR)/man5/iotgw.conf.5 $(DESTDIR)$(MANDIR)/man1/iotgw-pki.1 \
+	  $(DESTDIR)$(SYSUSERSDIR)/iotgw.conf \
 	  $(DESTDIR)$(TMPFILESDIR)/iotgw.conf
 
 clean:
