@@ -537,6 +537,12 @@ static void on_connect_done(struct ev_loop *loop, struct ev_io *io, uint32_t eve
 	pthread_join(up->thread, NULL);
 	up->state = UP_CONNECTING;
 	if (up->thread_rc != MOSQ_ERR_SUCCESS) {
+		/* A TLS failure says MOSQ_ERR_TLS; these mean TLS was up and the
+		 * broker closed as the CONNECT went out (see explain()). */
+		int rc = up->thread_rc, e = up->thread_errno;
+		up->awaiting_connack = up->set.tls &&
+				       (rc == MOSQ_ERR_PROTOCOL || rc == MOSQ_ERR_CONN_LOST ||
+					(rc == MOSQ_ERR_ERRNO && (e == ECONNRESET || e == EPIPE)));
 		char why[256];
 		up_drop(up, failure_reason(up->thread_rc, up->thread_errno, why, sizeof why));
 		return;
