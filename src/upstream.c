@@ -542,7 +542,8 @@ static void on_connect_done(struct ev_loop *loop, struct ev_io *io, uint32_t eve
 		int rc = up->thread_rc, e = up->thread_errno;
 		up->awaiting_connack = up->set.tls &&
 				       (rc == MOSQ_ERR_PROTOCOL || rc == MOSQ_ERR_CONN_LOST ||
-					(rc == MOSQ_ERR_ERRNO && (e == ECONNRESET || e == EPIPE)));
+					(rc == MOSQ_ERR_ERRNO &&
+					 (e == ECONNRESET || e == EPIPE || e == EPROTO)));
 		char why[256];
 		up_drop(up, failure_reason(up->thread_rc, up->thread_errno, why, sizeof why));
 		return;
