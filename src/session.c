@@ -561,6 +561,7 @@ static bool handle_publish(struct session *s, uint8_t flags, const uint8_t *body
 	struct log_fields f = fields_of(s);
 	if (gateway_ingest(s->gw, s->device, &f, &p) == INGEST_FULL) {
 		gateway_spool_full(s->gw);
+		session_pause(s); /* a device that connected while the spool was full */
 		return false;
 	}
 	/* Acknowledged only once durable: the ack waits for the group commit
@@ -816,8 +817,6 @@ struct session *session_new(struct gateway *gw, struct listener *l, int fd, cons
 		session_close(s, LOG_ERR, EV_ACCEPT_FAILED, "cannot set up connection");
 		return NULL;
 	}
-	if (gw->spool_full)
-		session_pause(s);
 	if (s->conn->state == CONN_STATE_OPEN)
 		on_up(s); /* plaintext: no handshake */
 	else
@@ -825,9 +824,13 @@ struct session *session_new(struct gateway *gw, struct listener *l, int fd, cons
 	return s;
 }
 
+/* Back-pressure holds devices at their readings, not at the door: a device
+ * still doing its handshake or CONNECT is served (CONNACK), and paused at
+ * its first PUBLISH the spool cannot take, instead of timing out at
+ * connect_timeout while the spool is full. */
 void session_pause(struct session *s)
 {
-	if (s->paused || s->state == SESS_CLOSED)
+	if (s->paused || s->state != SESS_ACTIVE)
 		return;
 	s->paused = true;
 	conn_pause_reading(s->conn);

@@ -66,3 +66,28 @@ def test_other_devices_wait_too_but_are_not_dropped(make_gateway, upstream, devi
     gb = upstream.wait_readings("dev0412", g.name, count=4, timeout=gw.WAIT + 5)
     assert [m.get("temperature_c") for m in ga] == [10, 11, 12, 13]
     assert [m.get("temperature_c") for m in gb] == [30, 31, 32, 33]
+
+
+def test_new_device_is_served_while_the_spool_is_full(make_gateway, upstream, raw):
+    # A device that connects while the spool is full gets its CONNACK at once (it used to be
+    # left unread until connect_timeout closed it) and is held at its first reading.
+    upstream.stop()
+    try:
+        g = make_gateway(upstream=upstream, spool={"max_messages": SPOOL},
+                         gateway={"connect_timeout": "30s"})
+        a = raw(g.port())
+        a.connect("dev0413")
+        a.send(b"".join(gw.publish_pkt("esp/t", str(40 + i), qos=1, pid=i + 1)
+                        for i in range(SPOOL + 1)))
+        g.wait_event("spool_full")
+        b = raw(g.port())
+        b.send(gw.connect_pkt("dev0414"))
+        b.expect(gw.CONNACK_OK, timeout=gw.WAIT, what="CONNACK while the spool is full")
+        b.send(gw.publish_pkt("esp/t", "50", qos=1, pid=9))
+        g.loop_barrier()
+        assert b.available_packets() == [], "a PUBACK with the spool full"
+        assert not b.closed
+    finally:
+        upstream.start()
+    b.expect(b"\x40\x02\x00\x09", timeout=gw.WAIT + 5, what="PUBACK once the spool drains")
+    upstream.wait_readings("dev0414", g.name, count=1, timeout=gw.WAIT + 5)
