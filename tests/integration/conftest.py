@@ -9,7 +9,9 @@ On a failing test the gateway stderr and the mosquitto log are added to the repo
 """
 
 import os
+import subprocess
 import sys
+import time
 
 import pytest
 
@@ -120,3 +122,36 @@ def raw(request):
     yield factory
     for c in made:
         c.close()
+
+
+def _umount(mnt):
+    for args in (["umount", str(mnt)], ["umount", "-l", str(mnt)]):
+        for _ in range(20):
+            r = subprocess.run(args, capture_output=True, text=True, timeout=gw.WAIT)
+            if r.returncode == 0 or not os.path.ismount(mnt):
+                return
+            time.sleep(0.1)
+    raise AssertionError("cannot unmount %s: %s" % (mnt, r.stderr))
+
+
+@pytest.fixture
+def tmpfs(tmp_path):
+    """tmpfs(size) mounts a tmpfs of that size ("4m") for a spool and returns its path; it is
+    unmounted after the test (stop the gateway using it first). Skips without root."""
+    mounted = []
+
+    def mount(size):
+        if os.geteuid() != 0:
+            pytest.skip("mounting a tmpfs for the spool needs root (mount -t tmpfs)")
+        mnt = tmp_path / ("spoolfs%d" % len(mounted))
+        mnt.mkdir()
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=%s,mode=0700" % size, "tmpfs",
+                            str(mnt)], capture_output=True, text=True, timeout=gw.WAIT)
+        if r.returncode != 0:
+            pytest.skip("mount -t tmpfs is not permitted here: %s"
+                        % (r.stderr.strip() or r.returncode))
+        mounted.append(mnt)
+        return mnt
+    yield mount
+    for mnt in mounted:
+        _umount(mnt)

@@ -8,7 +8,6 @@ arrives."""
 
 import errno
 import os
-import subprocess
 import time
 
 import pytest
@@ -45,30 +44,9 @@ def fill(path):
     return total
 
 
-def umount(mnt):
-    for args in (["umount", str(mnt)], ["umount", "-l", str(mnt)]):
-        for _ in range(20):
-            r = subprocess.run(args, capture_output=True, text=True, timeout=gw.WAIT)
-            if r.returncode == 0 or not os.path.ismount(mnt):
-                return
-            time.sleep(0.1)
-    raise AssertionError("cannot unmount %s: %s" % (mnt, r.stderr))
-
-
 @pytest.fixture
-def small_fs(tmp_path):
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs for the spool needs root (mount -t tmpfs)")
-    mnt = tmp_path / "spoolfs"
-    mnt.mkdir()
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=%s,mode=0700" % FS_SIZE, "tmpfs",
-                        str(mnt)], capture_output=True, text=True, timeout=gw.WAIT)
-    if r.returncode != 0:
-        pytest.skip("mount -t tmpfs is not permitted here: %s" % (r.stderr.strip() or r.returncode))
-    try:
-        yield mnt
-    finally:
-        umount(mnt)
+def small_fs(tmpfs):
+    return tmpfs(FS_SIZE)
 
 
 def test_disk_full_holds_devices_back_and_recovers(make_gateway, upstream, small_fs):

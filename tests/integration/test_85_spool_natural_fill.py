@@ -11,7 +11,6 @@ readings, most of the space in the WAL); then the deletes of what the upstream h
 could not be committed either, and the gateway stayed wedged, restart or not."""
 
 import os
-import subprocess
 
 import pytest
 
@@ -25,21 +24,8 @@ FS_SIZE = "4m"
 
 
 @pytest.fixture
-def tiny_fs(tmp_path):
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs for the spool needs root (mount -t tmpfs)")
-    mnt = tmp_path / "spoolfs"
-    mnt.mkdir()
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=%s,mode=0700" % FS_SIZE, "tmpfs",
-                        str(mnt)], capture_output=True, text=True, timeout=gw.WAIT)
-    if r.returncode != 0:
-        pytest.skip("mount -t tmpfs is not permitted here: %s" % (r.stderr.strip() or r.returncode))
-    try:
-        yield mnt
-    finally:
-        r = subprocess.run(["umount", "-l", str(mnt)], capture_output=True, text=True,
-                           timeout=gw.WAIT)
-        assert r.returncode == 0, r.stderr
+def tiny_fs(tmpfs):
+    return tmpfs(FS_SIZE)
 
 
 def test_spool_filling_its_own_disk_holds_back_and_recovers(make_gateway, upstream, tiny_fs):
