@@ -97,21 +97,6 @@ const char *log_level_name(int prio)
 	}
 }
 
-int log_level_parse(const char *s)
-{
-	static const struct {
-		const char *name;
-		int prio;
-	} names[] = {
-		{"err", LOG_ERR},	  {"error", LOG_ERR}, {"warning", LOG_WARNING},
-		{"notice", LOG_NOTICE}, {"info", LOG_INFO}, {"debug", LOG_DEBUG},
-	};
-	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-		if (strcmp(s, names[i].name) == 0)
-			return names[i].prio;
-	return -1;
-}
-
 /* Appends one "NAME=value" journal field; values come from the network
  * (device ids, peers) but journald fields are length-delimited, so no escaping
  * is needed beyond what asprintf gives us. */
@@ -237,15 +222,4 @@ void log_event_at(const char *file, int line, const char *func, int prio, enum i
 			*c = '?';
 	emit(file, line, func, prio, event, f, msg);
 	errno = saved;
-}
-
-void log_fatal(enum iotgw_event event, const char *fmt, ...)
-{
-	char msg[1024];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
-	emit(__FILE__, __LINE__, __func__, LOG_CRIT, event, NULL, msg);
-	exit(1);
 }

@@ -821,17 +821,6 @@ SSL_CTX *tls_ctx_upstream(const struct cfg_upstream *u, const char *cfgfile, cfg
 	return u->tls ? build_upstream(&d, u) : NULL;
 }
 
-int tls_check_upstream(const struct cfg_upstream *u, const char *cfgfile, cfg_diag_fn diag,
-		       void *dctx)
-{
-	struct diag d = {cfgfile, diag, dctx, 0};
-	if (!u->tls)
-		return 0;
-	SSL_CTX *ctx = build_upstream(&d, u);
-	SSL_CTX_free(ctx);
-	return d.errors;
-}
-
 /* ---- established connections ---- */
 
 int tls_recheck_peer(SSL_CTX *new_ctx, SSL *ssl, char *why, size_t whylen)

@@ -65,7 +65,6 @@ struct upstream {
 	struct ev_io efd_io;
 
 	bool acked_since_kick;
-	uint64_t acked_total;
 	/* What libmosquitto (OpenSSL, through it) last said went wrong: folded
 	 * into our one line about the failure instead of logged beside it.
 	 * Written by the connect thread or the loop, never both at once. */
@@ -425,10 +424,8 @@ static void cb_publish(struct mosquitto *mosq, void *obj, int mid)
 {
 	(void)mosq;
 	struct upstream *up = obj;
-	if (spool_ack(up->spool, mid) == 0) {
-		up->acked_total++;
+	if (spool_ack(up->spool, mid) == 0)
 		up->acked_since_kick = true;
-	}
 }
 
 static void cb_log(struct mosquitto *mosq, void *obj, int level, const char *str)
@@ -752,7 +749,3 @@ const char *upstream_state_name(const struct upstream *up)
 	return up_state_names[up->state];
 }
 
-uint64_t upstream_acked_total(const struct upstream *up)
-{
-	return up->acked_total;
-}

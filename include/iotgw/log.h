@@ -47,12 +47,7 @@ void log_event_at(const char *file, int line, const char *func, int prio, enum i
 		  const struct log_fields *f, const char *fmt, ...)
 	__attribute__((format(printf, 7, 8)));
 
-/* Startup/loop-level failure: logs at LOG_CRIT and exits(1). */
-void log_fatal(enum iotgw_event event, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3), noreturn));
 
 const char *log_level_name(int prio);
-/* "err"/"error", "warning", "notice", "info", "debug" -> priority; -1 if unknown. */
-int log_level_parse(const char *s);
 
 #endif

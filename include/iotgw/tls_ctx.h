@@ -50,11 +50,6 @@ SSL_CTX *tls_ctx_listener(const struct cfg_listener *l, const char *cfgfile, cfg
 SSL_CTX *tls_ctx_upstream(const struct cfg_upstream *u, const char *cfgfile, cfg_diag_fn diag,
 			  void *dctx);
 
-/* Checks the upstream files as tls_ctx_upstream does, without keeping the
- * context. Returns the number of errors reported. */
-int tls_check_upstream(const struct cfg_upstream *u, const char *cfgfile, cfg_diag_fn diag,
-		       void *dctx);
-
 /* True when ctx (a listener context) accepts TLS 1.2 suites with RSA key
  * exchange, which have no forward secrecy: tls_profile = legacy, or an
  * explicit `ciphers` list with such suites. suites receives their names,

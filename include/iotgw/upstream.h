@@ -46,6 +46,5 @@ bool upstream_connected(const struct upstream *up);
  * upstream keeps ownership. */
 SSL_CTX *upstream_tls_ctx(const struct upstream *up);
 const char *upstream_state_name(const struct upstream *up);
-uint64_t upstream_acked_total(const struct upstream *up);
 
 #endif
