@@ -1,6 +1,7 @@
 """Fixtures for the iotgw integration tests (real iotgw, real mosquitto, real TLS).
 
   pki            session: certificates made once with tools/iotgw-pki
+  rpki           session: pki plus the revocation CAs and devices (gw.revocation_pki)
   upstream       module: a mosquitto broker (mutual TLS) with an observer subscribed to '#'
   make_gateway   function: factory starting iotgw processes for one test
   gw.module_gateway() for modules sharing one gateway between their tests
@@ -58,6 +59,13 @@ def pki(tmp_path_factory):
     if not os.access(gw.PKI_TOOL, os.X_OK):
         pytest.fail("%s is missing or not executable" % gw.PKI_TOOL, pytrace=False)
     return gw.Pki(tmp_path_factory.mktemp("pki")).build()
+
+
+@pytest.fixture(scope="session")
+def rpki(pki):
+    """The session's PKI with the revocation CAs (gw.REV_ROOT, gw.REV_INTER) and their
+    devices added. Tests that revoke change these CAs' databases only."""
+    return gw.revocation_pki(pki)
 
 
 @pytest.fixture(scope="module")

@@ -3,127 +3,21 @@ session resumption (tickets and session cache, session_resumption = no) and the 
 length extension, seen from a real client: openssl s_client with explicit protocol versions
 and cipher lists, the way an ESP8266/ESP32 TLS stack would offer them."""
 
-import os
 import re
-import select
 import subprocess
-import time
 
 import pytest
 
 import gw
 
-PUBACK_7 = b"\x40\x02\x00\x07"
+PUBACK_7 = gw.PUBACK_7
+# Handshake + CONNECT + QoS 1 PUBLISH (packet id 7) through openssl s_client -> gw.SClient.
+publish = gw.s_client_publish
 
 
 def connect(device):
     """CONNECT with the device id as client id (client_id = match, the default)."""
     return gw.connect_pkt(device, keepalive=30)
-
-
-class SClient:
-    """The outcome of one openssl s_client run."""
-
-    def __init__(self, args, out, rc):
-        self.args = args
-        self.out = out
-        self.text = out.decode("utf-8", "replace")
-        self.rc = rc
-
-    def _hs(self):
-        # "New, TLSv1.2, Cipher is X": the version there is the cipher's ("SSLv3" for the
-        # SHA-1 suites); the protocol is on the "Protocol  :" line of the session.
-        return re.search(r"^(New|Reused), (\S+), Cipher is (\S+)", self.text, re.M)
-
-    @property
-    def established(self):
-        """The handshake completed (TLS 1.3: on the client side) with a real cipher."""
-        m = self._hs()
-        return bool(m and m.group(3) != "(NONE)")
-
-    @property
-    def version(self):
-        # TLS 1.3: no session block at handshake time, but the cipher names the version.
-        m = re.search(r"^\s*Protocol\s*: (\S+)", self.text, re.M)
-        if m:
-            return m.group(1)
-        m = self._hs()
-        return m.group(2) if m and m.group(2) == "TLSv1.3" else None
-
-    @property
-    def cipher(self):
-        m = self._hs()
-        return m.group(3) if m else None
-
-    @property
-    def reused(self):
-        m = self._hs()
-        return bool(m and m.group(1) == "Reused")
-
-    def has(self, data):
-        return data in self.out
-
-    def __repr__(self):
-        return "s_client %s (exit %s):\n%s" % (" ".join(self.args), self.rc,
-                                                gw.tail(self.text, 60))
-
-
-def s_client(pki, port, *opts, cert="dev0001", data=None, until=gw.CONNACK_OK,
-             timeout=gw.WAIT):
-    """Runs openssl s_client against 127.0.0.1:port (verifying the gateway against
-    devices-ca, presenting `cert` when given), writes `data` once the handshake is done and
-    reads until the bytes `until` arrive, the gateway closes, or timeout. Bounded."""
-    args = ["openssl", "s_client", "-connect", "127.0.0.1:%d" % port,
-            "-CAfile", pki.pem("devices-ca"), "-verify_return_error", *opts]
-    if cert:
-        args += ["-cert", pki.pem(cert), "-key", pki.key(cert)]
-    if data is None:
-        data = connect(cert or "s-client")
-    p = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                         stderr=subprocess.STDOUT)
-    gw._track(p, "openssl s_client")
-    out = b""
-    try:
-        try:
-            p.stdin.write(data)
-            p.stdin.flush()
-        except BrokenPipeError:
-            pass
-        deadline = time.monotonic() + timeout
-        while not (until and until in out):
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            r, _, _ = select.select([p.stdout], [], [], left)
-            if not r:
-                break
-            chunk = os.read(p.stdout.fileno(), 65536)
-            if not chunk:
-                break
-            out += chunk
-    finally:
-        if p.poll() is None:
-            p.kill()
-        p.wait(5)
-        gw._untrack(p)
-        for f in (p.stdin, p.stdout):
-            try:
-                f.close()
-            except BrokenPipeError:
-                pass
-    return SClient(args, out, p.returncode)
-
-
-def publish(pki, port, version, cipher, cert="dev0001", extra=(), client_id=None):
-    """TLS 1.2 (cipher = TLS 1.2 list) or 1.3 (cipher = suites) handshake + CONNECT (client
-    id: the certificate's name, which is its CN) + a QoS 1 PUBLISH on a topic of its own;
-    returns the SClient result (PUBACK seen or not)."""
-    opts = ["-" + version]
-    if cipher:
-        opts += ["-ciphersuites" if version == "tls1_3" else "-cipher", cipher]
-    cid = client_id or cert
-    data = connect(cid) + gw.publish_pkt("esp/%s/t" % cid, "21.5", qos=1, pid=7)
-    return s_client(pki, port, *opts, *extra, cert=cert, data=data, until=PUBACK_7)
 
 
 @pytest.fixture(scope="module")
@@ -276,7 +170,7 @@ def test_max_fragment_length(g, pki, upstream, proto):
     payload = '{"d":{"temp":22.25,"pad":"%s"}}' % ("x" * 3000)
     data = connect("dev0002") + gw.publish_pkt("iot-2/evt/status/fmt/json", payload, qos=1,
                                                pid=7)
-    r = s_client(pki, g.port("compat"), "-" + proto, "-maxfraglen", "512", "-tlsextdebug",
+    r = gw.s_client(pki, g.port("compat"), "-" + proto, "-maxfraglen", "512", "-tlsextdebug",
                  cert="dev0002", data=data, until=PUBACK_7)
     assert 'TLS server extension "max fragment length"' in r.text, r
     assert r.has(PUBACK_7), r

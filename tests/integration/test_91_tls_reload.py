@@ -8,59 +8,18 @@ import os
 import re
 import shutil
 import ssl
-import stat
 import subprocess
 
 import pytest
 
 import gw
-from test_90_tls_profiles import PUBACK_7, connect, s_client
+from gw import PUBACK_7, crl_bundle
 
-# A PKI of its own: rev-root signs rev-a, rev-b and the intermediate rev-int, which signs
-# rev-c and rev-d. Revocations change these CAs' databases only.
-ROOT, INTER = "rev-root", "rev-int"
-
-
-@pytest.fixture(scope="module")
-def rpki(pki):
-    if not (pki.dir / (INTER + ".pem")).exists():
-        pki.run("ca", ROOT)
-        pki.run("ca", INTER, "--ca", ROOT)
-        for name in ("rev-a", "rev-b", "rev-e"):
-            pki.run("client", name, "--ca", ROOT)
-        for name in ("rev-c", "rev-d"):
-            pki.run("client", name, "--ca", INTER)
-    return pki
-
-
-def crl_bundle(pki, path, revoke=(), cas=(ROOT, INTER)):
-    """Revokes each (NAME, CANAME), then writes the CRLs of `cas` into path (atomically, as
-    an operator's deploy script would)."""
-    for name, ca in revoke:
-        pki.run("revoke", name, "--ca", ca)
-    for ca in cas:
-        pki.run("crl", ca)
-    tmp = str(path) + ".new"
-    with open(tmp, "wb") as out:
-        for ca in cas:
-            out.write((pki.dir / (ca + ".crl.pem")).read_bytes())
-    os.replace(tmp, path)
-
-
-def device(g, name, proto="tls1_2", extra=()):
-    """s_client as device `name` (with its intermediate when it has one) against g's first
-    listener: handshake, CONNECT, QoS 1 PUBLISH; returns the SClient (r.has(PUBACK_7) when
-    it got through)."""
-    opts = ["-" + proto, *extra]
-    chain = g.pki.dir / (name + ".chain.pem")
-    if chain.exists():
-        opts += ["-cert_chain", str(chain)]
-    data = connect(name) + gw.publish_pkt("esp/%s/t" % name, "20.5", qos=1, pid=7)
-    return s_client(g.pki, g.port(), *opts, cert=name, data=data, until=PUBACK_7)
-
-
-def refused(r):
-    return not r.has(gw.CONNACK_OK) and not r.has(PUBACK_7)
+# The revocation PKI (conftest's rpki): rev-root signs rev-a, rev-b, rev-e and the
+# intermediate rev-int, which signs rev-c and rev-d.
+ROOT, INTER = gw.REV_ROOT, gw.REV_INTER
+# s_client as device NAME against g's first listener: handshake, CONNECT, QoS 1 PUBLISH.
+device = gw.s_client_device
 
 
 @pytest.fixture
@@ -72,15 +31,7 @@ def rg(make_gateway, upstream, rpki, tmp_path):
     g = make_gateway(upstream=upstream, listeners=[
         gw.listener("mtls", "mutual", ca=rpki.pem(ROOT), crl=str(crl))])
     g.crl = crl
-    g.reloads = 0
     return g
-
-
-def hup(g):
-    """SIGHUP and wait until this reload is done (not an earlier one)."""
-    g.reloads += 1
-    g.sighup()
-    g.wait_event("config_reloaded", count=g.reloads)
 
 
 def revoked_logged(g, count=1):
@@ -109,12 +60,12 @@ def test_revoked_device_refused_after_sighup(rg, rpki, upstream):
         upstream.wait_readings("rev-b", g.name)
 
         crl_bundle(rpki, g.crl, revoke=[("rev-a", ROOT)])
-        hup(g)
+        g.reload()
         r = device(g, "rev-a")
-        assert refused(r) and "alert certificate revoked" in r.text, r
+        assert r.refused and "alert certificate revoked" in r.text, r
         revoked_logged(g)
         # TLS 1.3: the client finishes first; the gateway still refuses before MQTT.
-        assert refused(device(g, "rev-a", "tls1_3"))
+        assert device(g, "rev-a", "tls1_3").refused
 
         # Not revoked: the connected device goes on, new connections work.
         d.publish("rev-b/t", "19.5")
@@ -132,14 +83,14 @@ def test_intermediate_revocation(rg, rpki):
         assert device(g, name).has(PUBACK_7), name
     # A device under the intermediate: the intermediate's CRL is checked.
     crl_bundle(rpki, g.crl, revoke=[("rev-d", INTER)])
-    hup(g)
-    assert refused(device(g, "rev-d"))
+    g.reload()
+    assert device(g, "rev-d").refused
     assert device(g, "rev-c").has(PUBACK_7)
     # The intermediate itself: the root's CRL revokes every device below it (CRL_CHECK_ALL).
     crl_bundle(rpki, g.crl, revoke=[(INTER, ROOT)])
-    hup(g)
+    g.reload()
     r = device(g, "rev-c")
-    assert refused(r) and "alert certificate revoked" in r.text, r
+    assert r.refused and "alert certificate revoked" in r.text, r
     revoked_logged(g, count=2)
     assert device(g, "rev-e").has(PUBACK_7)  # root-signed, untouched
 
@@ -152,13 +103,13 @@ def test_resumption_across_reload(rg, rpki, tmp_path, proto):
     assert first.has(PUBACK_7) and not first.reused, first
     want = "Reused, %s" % ("TLSv1.2" if proto == "tls1_2" else "TLSv1.3")
     # A reload that changes nothing about trust: ticket keys are kept, the ticket resumes.
-    hup(g)
+    g.reload()
     again = device(g, "rev-e", proto, extra=("-sess_in", str(sess)))
     assert want in again.text and again.has(PUBACK_7), again
     # A new CRL (even one revoking nothing new): no resumption past the new checks, a full
     # handshake instead, which still succeeds.
     crl_bundle(rpki, g.crl)
-    hup(g)
+    g.reload()
     full = device(g, "rev-e", proto, extra=("-sess_in", str(sess)))
     assert full.has(PUBACK_7) and not full.reused, full
 
@@ -166,7 +117,7 @@ def test_resumption_across_reload(rg, rpki, tmp_path, proto):
 def test_bad_crl_on_reload_keeps_old(rg, rpki):
     g = rg
     crl_bundle(rpki, g.crl, revoke=[("rev-a", ROOT)])
-    hup(g)
+    g.reload()
     good = g.crl.read_bytes()
     line = conf_line(g.conf.read_text(), "crl = ")
     cases = [
@@ -182,10 +133,10 @@ def test_bad_crl_on_reload_keeps_old(rg, rpki):
         errs = [e for e in g.events("config_error") if msg in e["raw"]]
         assert errs and (":%d:" % line) in errs[0]["raw"], (msg, g.log_text()[-3000:])
         # The old context (with the CRL revoking rev-a) keeps serving.
-        assert refused(device(g, "rev-a"))
+        assert device(g, "rev-a").refused
         assert device(g, "rev-b").has(PUBACK_7)
     g.crl.write_bytes(good)
-    hup(g)
+    g.reload()
     assert device(g, "rev-b").has(PUBACK_7)
 
 

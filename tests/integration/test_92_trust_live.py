@@ -10,9 +10,11 @@ import ssl
 import pytest
 
 import gw
-from test_91_tls_reload import ROOT, crl_bundle, device, hup, refused, rpki  # noqa: F401
+from gw import PUBACK_7, crl_bundle
 
-PUBACK_7 = b"\x40\x02\x00\x07"
+ROOT = gw.REV_ROOT  # conftest's rpki: the root of the revocation PKI
+# s_client as device NAME against g's first listener: handshake, CONNECT, QoS 1 PUBLISH.
+device = gw.s_client_device
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +44,6 @@ def gateway(make_gateway, upstream, pki, tmp_path, **opts):
     g = make_gateway(upstream=upstream, gateway=gopts, listeners=[
         gw.listener("mtls", "mutual", ca=pki.pem(ROOT), crl=str(crl), **opts)])
     g.crl = crl
-    g.reloads = 0
     return g
 
 
@@ -51,7 +52,7 @@ def test_connected_device_is_disconnected_when_revoked(make_gateway, upstream, l
     bad, good = connected(lpki, g, "live-a"), connected(lpki, g, "live-b")
     try:
         crl_bundle(lpki, g.crl, revoke=[("live-a", ROOT)], cas=(ROOT,))
-        hup(g)
+        g.reload()
         ev = g.wait_event("cert_revoked", device="live-a")
         assert "revoked" in ev[0]["msg"], ev[0]["raw"]
         gw.wait_until(lambda: bad.unexpected_disconnects, what="live-a disconnected")
@@ -60,7 +61,7 @@ def test_connected_device_is_disconnected_when_revoked(make_gateway, upstream, l
         upstream.wait_readings("live-b", g.name, count=2)
         assert good.unexpected_disconnects == []
         assert not g.events("cert_revoked", device="live-b")
-        assert refused(device(g, "live-a"))
+        assert device(g, "live-a").refused
     finally:
         bad.close()
         good.close()
@@ -71,12 +72,12 @@ def test_disconnect_revoked_no_keeps_the_connection(make_gateway, upstream, lpki
     d = connected(lpki, g, "live-c")
     try:
         crl_bundle(lpki, g.crl, revoke=[("live-c", ROOT)], cas=(ROOT,))
-        hup(g)
+        g.reload()
         d.publish("sensors/live-c/t", "23.5")
         upstream.wait_readings("live-c", g.name, count=2)
         assert d.unexpected_disconnects == []
         assert not g.events("cert_revoked")
-        assert refused(device(g, "live-c"))  # new connections meet the CRL
+        assert device(g, "live-c").refused  # new connections meet the CRL
     finally:
         d.close()
 
@@ -93,7 +94,7 @@ def test_watch_tls_files_reloads_a_changed_crl(make_gateway, upstream, lpki, tmp
         g.wait_event("config_reloaded")
         g.wait_event("cert_revoked", device="live-w")
         gw.wait_until(lambda: d.unexpected_disconnects, what="live-w disconnected")
-        assert refused(device(g, "live-w"))
+        assert device(g, "live-w").refused
     finally:
         d.close()
 

@@ -5,6 +5,7 @@
   util        wait_until, tail, safe_name, unique
   net         free ports, IPv6 loopback, wait_port
   pki         Pki: the session's certificates (tools/iotgw-pki), TLS client contexts
+  revocation  the revocation PKI of the trust tests, CRL bundles
   supervised  SupervisedClient: a paho client whose thread survives every socket error
   observer    Observer and Message: what arrives on the upstream broker
   broker      Upstream: mosquitto as the upstream broker (mutual TLS)
@@ -15,6 +16,7 @@
   devices     Device: a paho MQTT 3.1.1 device
   packets     raw MQTT 3.1.1 packets (byte-exact)
   rawconn     RawConn: a device writing packets by hand over TCP or TLS
+  sclient     openssl s_client as a device (always reaped)
   readings    assert_reading and what it checks
   load        counted load: LoadDevice, Load, Tally, wait_tally
 
@@ -23,7 +25,7 @@ re-exported here, so a test never needs to know which module holds what.
 
 Everything here drives real processes over real sockets: the iotgw binary
 ($IOTGW_BIN), the mosquitto broker as the upstream (mutual TLS), paho-mqtt and
-raw sockets as devices, Python's ssl module for TLS. Nothing is mocked.
+raw sockets as devices, Python's ssl module and openssl s_client for TLS. Nothing is mocked.
 
 Rules kept throughout:
   * every wait is bounded (WAIT seconds unless said otherwise);
@@ -39,6 +41,7 @@ _track, _untrack = _proc._track, _proc._untrack  # private, but tests have used 
 from .util import safe_name, tail, unique, wait_until
 from .net import free_port, ipv6_loopback_available, wait_port
 from .pki import Pki
+from .revocation import REV_INTER, REV_ROOT, crl_bundle, revocation_pki
 from .supervised import SupervisedClient
 from .observer import Message, Observer
 from .broker import Upstream
@@ -50,6 +53,8 @@ from .devices import Device
 from .packets import (CONNACK_OK, DISCONNECT, PINGREQ, PINGRESP, connect_pkt, mstr, packet,
                       publish_pkt, pubrel_pkt, subscribe_pkt, unsubscribe_pkt, varint)
 from .rawconn import Closed, RawConn
+from .sclient import (PUBACK_7, SClient, SClientProcess, s_client, s_client_device,
+                      s_client_publish)
 from .readings import TS_RE, assert_reading, b64, parse_ts
 from .load import (MAX_NUMBERED, Load, LoadDevice, Tally, reading_number, reading_payload,
                    wait_tally)
@@ -61,6 +66,7 @@ __all__ = [
     "safe_name", "tail", "unique", "wait_until",
     "free_port", "ipv6_loopback_available", "wait_port",
     "Pki",
+    "REV_INTER", "REV_ROOT", "crl_bundle", "revocation_pki",
     "SupervisedClient",
     "Message", "Observer",
     "Upstream",
@@ -72,6 +78,7 @@ __all__ = [
     "CONNACK_OK", "DISCONNECT", "PINGREQ", "PINGRESP", "connect_pkt", "mstr", "packet",
     "publish_pkt", "pubrel_pkt", "subscribe_pkt", "unsubscribe_pkt", "varint",
     "Closed", "RawConn",
+    "PUBACK_7", "SClient", "SClientProcess", "s_client", "s_client_device", "s_client_publish",
     "TS_RE", "assert_reading", "b64", "parse_ts",
     "MAX_NUMBERED", "Load", "LoadDevice", "Tally", "reading_number", "reading_payload",
     "wait_tally",

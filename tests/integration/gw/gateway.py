@@ -62,6 +62,7 @@ class Gateway:
         self.proc = None
         self.notify = None
         self.expect_exit = None  # set when a test stopped/killed it on purpose
+        self.reloads = 0  # reload() calls since the last start()
         self.write_config()
 
     # -- configuration
@@ -132,6 +133,7 @@ class Gateway:
         if self not in LOG_SOURCES:
             LOG_SOURCES.append(self)
         self.expect_exit = None
+        self.reloads = 0
         if wait_ready:
             self.wait_ready()
         return self
@@ -164,6 +166,14 @@ class Gateway:
 
     def sighup(self):
         self.send_signal(signal.SIGHUP)
+
+    def reload(self, timeout=WAIT):
+        """SIGHUP, then waits until this reload is done, not an earlier one: the n-th call
+        since start() waits for the n-th config_reloaded of the current process. (A refused
+        reload logs config_reload_failed instead: send that SIGHUP with sighup().)"""
+        self.reloads += 1
+        self.sighup()
+        return self.wait_event("config_reloaded", timeout=timeout, count=self.reloads)
 
     def stop(self, sig=signal.SIGTERM, timeout=STOP_WAIT, expect_rc=0):
         """Graceful stop; asserts the exit status (0) within timeout."""
