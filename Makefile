@@ -63,6 +63,13 @@ $(BUILD)/tests/test_spool: tests/unit/test_spool.c $(PURE_OBJS) $(BUILD)/obj/spo
 		$(BUILD)/obj/spool_vfs.o $(BUILD)/obj/spool_sync.o | $(BUILD)/tests
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 
+# strmap and the event loop are daemon modules, each tested on its own.
+$(BUILD)/tests/test_strmap: tests/unit/test_strmap.c $(BUILD)/obj/strmap.o | $(BUILD)/tests
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+
+$(BUILD)/tests/test_evloop: tests/unit/test_evloop.c $(BUILD)/obj/evloop.o | $(BUILD)/tests
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+
 $(BUILD)/obj $(BUILD)/tests:
 	mkdir -p $@
 
