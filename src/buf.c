@@ -1,5 +1,7 @@
 #include "iotgw/buf.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,6 +42,28 @@ int buf_append(struct buf *b, const void *p, size_t n)
 	memcpy(b->data + b->len, p, n);
 	b->len += n;
 	return 0;
+}
+
+int buf_appendf(struct buf *b, const char *fmt, ...)
+{
+	/* Formatted into the free space when it fits; else once more after
+	 * making exactly enough room. */
+	for (int pass = 0; pass < 2; pass++) {
+		size_t room = b->cap - b->len;
+		va_list ap;
+		va_start(ap, fmt);
+		int n = vsnprintf(room ? (char *)b->data + b->len : NULL, room, fmt, ap);
+		va_end(ap);
+		if (n < 0)
+			return -1;
+		if ((size_t)n < room) {
+			b->len += (size_t)n;
+			return 0;
+		}
+		if (buf_reserve(b, (size_t)n + 1) != 0)
+			return -1;
+	}
+	return -1;
 }
 
 void buf_consume(struct buf *b, size_t n)

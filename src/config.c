@@ -48,6 +48,7 @@ static const struct {
 	[SEC_UPSTREAM] = {"upstream", false},
 	[SEC_SPOOL] = {"spool", false},
 	[SEC_DECODE] = {"decode", true},
+	[SEC_METRICS] = {"metrics", false},
 };
 
 enum opt_type {
@@ -287,12 +288,12 @@ static int parse_bind(const char *v, char *host, size_t hostcap, uint16_t *port)
 	return 0;
 }
 
-static void free_binds(struct cfg_listener *l)
+static void free_binds(struct cfg_bind binds[CFG_BINDS_MAX], size_t *nbinds)
 {
-	for (size_t i = 0; i < l->nbinds; i++)
-		free(l->binds[i].host);
-	memset(l->binds, 0, sizeof l->binds);
-	l->nbinds = 0;
+	for (size_t i = 0; i < *nbinds; i++)
+		free(binds[i].host);
+	memset(binds, 0, CFG_BINDS_MAX * sizeof binds[0]);
+	*nbinds = 0;
 }
 
 void cfg_bind_format(const struct cfg_bind *b, char *out, size_t cap)
@@ -302,13 +303,13 @@ void cfg_bind_format(const struct cfg_bind *b, char *out, size_t cap)
 		 (unsigned)b->port);
 }
 
-void cfg_binds_format(const struct cfg_listener *l, char *out, size_t cap)
+void cfg_binds_format(const struct cfg_bind *binds, size_t nbinds, char *out, size_t cap)
 {
 	size_t used = 0;
 	out[0] = '\0';
-	for (size_t i = 0; i < l->nbinds && used + 1 < cap; i++) {
+	for (size_t i = 0; i < nbinds && used + 1 < cap; i++) {
 		char one[CFG_BIND_TEXT];
-		cfg_bind_format(&l->binds[i], one, sizeof one);
+		cfg_bind_format(&binds[i], one, sizeof one);
 		int n = snprintf(out + used, cap - used, "%s%s", i ? " " : "", one);
 		if (n < 0)
 			break;
@@ -318,9 +319,10 @@ void cfg_binds_format(const struct cfg_listener *l, char *out, size_t cap)
 
 /* `bind = ADDR:PORT [ADDR:PORT ...]`: one listener, several sockets (an
  * IPv4 and an IPv6 address of one port, typically). */
-static int set_bind(struct parser *p, void *obj, const char *v, int line)
+/* `bind = ADDR:PORT ...` of a listener or of [metrics]: all or nothing. */
+static int parse_binds(struct parser *p, const char *v, int line, struct cfg_bind *binds,
+		       size_t *nbinds, int *bind_line)
 {
-	struct cfg_listener *l = obj;
 	struct cfg_listener fresh = {0};
 	char qb[72];
 	const char *sp = " \t";
@@ -358,14 +360,39 @@ static int set_bind(struct parser *p, void *obj, const char *v, int line)
 		cfg_diag(p, CFG_ERROR, line, "bind: no address given");
 		return -1;
 	}
-	free_binds(l);
-	memcpy(l->binds, fresh.binds, sizeof l->binds);
-	l->nbinds = fresh.nbinds;
-	l->bind_line = line;
+	free_binds(binds, nbinds);
+	memcpy(binds, fresh.binds, sizeof fresh.binds);
+	*nbinds = fresh.nbinds;
+	*bind_line = line;
 	return 0;
 fail:
-	free_binds(&fresh);
+	free_binds(fresh.binds, &fresh.nbinds);
 	return -1;
+}
+
+static int set_bind(struct parser *p, void *obj, const char *v, int line)
+{
+	struct cfg_listener *l = obj;
+	return parse_binds(p, v, line, l->binds, &l->nbinds, &l->bind_line);
+}
+
+static int set_metrics_bind(struct parser *p, void *obj, const char *v, int line)
+{
+	struct cfg_metrics *m = obj;
+	return parse_binds(p, v, line, m->binds, &m->nbinds, &m->bind_line);
+}
+
+/* A topic the gateway publishes about itself: "none", or a template with
+ * {gateway} at most (no device or event to fill in). */
+static int check_gateway_topic(const char *v, char *why, size_t whylen)
+{
+	if (strcmp(v, "none") == 0)
+		return 0;
+	if (strstr(v, "{device}") || strstr(v, "{event}")) {
+		snprintf(why, whylen, "only {gateway} can be filled in here");
+		return -1;
+	}
+	return reading_topic_check(v, why, whylen);
 }
 
 static int set_format(struct parser *p, void *obj, const char *v, int line)
@@ -629,6 +656,9 @@ static const struct opt opts[] = {
 	      reading_topic_check),
 	O_OPTSTR(UP, "username", username, check_mqtt_string),
 	O_OPTSTR(UP, "password", password, NULL),
+	O_STR(UP, "presence_topic", presence_topic, "iotgw/{gateway}/status", check_gateway_topic),
+	O_STR(UP, "stats_topic", stats_topic, "none", check_gateway_topic),
+	O_DUR(UP, "stats_interval", stats_interval_ms, 1, 1 * SEC, 1 * DAY, false, 60 * SEC),
 
 	O_STR(SP, "dir", dir, IOTGW_STATE_DIR, check_dir),
 	O_ENUM(SP, "durability", durability, durability_names, durability_values,
@@ -636,6 +666,8 @@ static const struct opt opts[] = {
 	O_UINT(SP, "max_messages", max_messages, 1, 100000000, 100000),
 	O_SIZE(SP, "max_bytes", max_bytes, 4 * KIB, 64 * GIB, 64 * MIB),
 	O_SIZE(SP, "min_free", min_free, 256 * KIB, 64 * GIB, 64 * MIB),
+
+	O_CUSTOM(SEC_METRICS, "bind", set_metrics_bind),
 
 	O_STR(DC, "topic", topic_filter, NULL, check_topic_filter),
 	O_CUSTOM(SEC_DECODE, "format", set_format),
@@ -738,7 +770,10 @@ static void obj_free(enum sec_kind k, void *obj)
 		free_acl(l);
 		free(l->name);
 		l->name = NULL;
-		free_binds(l);
+		free_binds(l->binds, &l->nbinds);
+	} else if (k == SEC_METRICS) {
+		struct cfg_metrics *m = obj;
+		free_binds(m->binds, &m->nbinds);
 	} else if (k == SEC_DECODE) {
 		struct dec_rule *r = obj;
 		free(r->name);
@@ -758,6 +793,8 @@ static size_t obj_size(enum sec_kind k)
 		return sizeof(struct cfg_upstream);
 	case SEC_SPOOL:
 		return sizeof(struct cfg_spool);
+	case SEC_METRICS:
+		return sizeof(struct cfg_metrics);
 	default:
 		return sizeof(struct dec_rule);
 	}
@@ -776,6 +813,8 @@ static void *sec_obj(struct parser *p, const struct secrec *s)
 		return &p->cfg->upstream;
 	case SEC_SPOOL:
 		return &p->cfg->spool;
+	case SEC_METRICS:
+		return &p->cfg->metrics;
 	default:
 		return &p->cfg->rules[s->index];
 	}
@@ -1255,6 +1294,7 @@ void cfg_free(struct iotgw_config *cfg)
 	obj_free(SEC_GATEWAY, &cfg->gateway);
 	obj_free(SEC_UPSTREAM, &cfg->upstream);
 	obj_free(SEC_SPOOL, &cfg->spool);
+	obj_free(SEC_METRICS, &cfg->metrics);
 	for (size_t i = 0; i < cfg->nlisteners; i++)
 		obj_free(SEC_LISTENER, &cfg->listeners[i]);
 	free(cfg->listeners);

@@ -227,7 +227,7 @@ static void check_listener(struct parser *p, const struct secrec *s)
 	}
 	check_listener_trust(p, s, l, nm);
 	char addr[CFG_BINDS_TEXT];
-	cfg_binds_format(l, addr, sizeof addr);
+	cfg_binds_format(l->binds, l->nbinds, addr, sizeof addr);
 	if (l->tls == CFG_TLS_OFF) {
 		cfg_diag(p, CFG_WARNING, line_of(s, "tls", NULL),
 			 "plaintext listener: listener '%s'%s%s accepts MQTT without TLS; devices "
@@ -298,6 +298,37 @@ static void check_decode(struct parser *p, const struct secrec *s)
 	}
 }
 
+/* [metrics] needs an address, and it must not be a device listener's:
+ * the two would fight over the port. Not on loopback: a warning, since
+ * the figures (and /readyz) describe the site to whoever can reach it. */
+static void check_metrics(struct parser *p, const struct secrec *s)
+{
+	const struct cfg_metrics *m = &p->cfg->metrics;
+	if (!cfg_key_line(s, "bind")) {
+		cfg_diag(p, CFG_ERROR, s->line, "[metrics]: 'bind' is required (e.g. bind = "
+						"127.0.0.1:9883)");
+		return;
+	}
+	char addr[CFG_BIND_TEXT];
+	for (size_t b = 0; b < m->nbinds; b++) {
+		cfg_bind_format(&m->binds[b], addr, sizeof addr);
+		for (size_t i = 0; i < p->cfg->nlisteners; i++) {
+			const struct cfg_listener *l = &p->cfg->listeners[i];
+			for (size_t lb = 0; lb < l->nbinds; lb++)
+				if (bind_conflict(&l->binds[lb], &m->binds[b]))
+					cfg_diag(p, CFG_ERROR, m->bind_line,
+						 "[metrics]: bind address %s collides with listener "
+						 "'%s' (line %d)",
+						 addr, l->name ? l->name : "?", l->bind_line);
+		}
+		if (strcmp(m->binds[b].host, "127.0.0.1") != 0 && strcmp(m->binds[b].host, "::1") != 0)
+			cfg_diag(p, CFG_WARNING, m->bind_line,
+				 "[metrics]: %s is not loopback: anyone who can reach it reads the "
+				 "gateway's figures; keep it behind a firewall",
+				 addr);
+	}
+}
+
 void cfg_cross_checks(struct parser *p)
 {
 	const struct secrec *up = NULL;
@@ -311,6 +342,8 @@ void cfg_cross_checks(struct parser *p)
 			up = s;
 		else if (s->kind == SEC_DECODE)
 			check_decode(p, s);
+		else if (s->kind == SEC_METRICS)
+			check_metrics(p, s);
 	}
 	if (up)
 		check_upstream(p, up);

@@ -9,7 +9,7 @@
 
 #include "iotgw/config.h"
 
-enum sec_kind { SEC_GATEWAY, SEC_LISTENER, SEC_UPSTREAM, SEC_SPOOL, SEC_DECODE, SEC_KINDS };
+enum sec_kind { SEC_GATEWAY, SEC_LISTENER, SEC_UPSTREAM, SEC_SPOOL, SEC_DECODE, SEC_METRICS, SEC_KINDS };
 
 /* Per section instance: where it started and on which line each key was set,
  * kept until the cross-field checks run. */

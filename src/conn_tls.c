@@ -60,6 +60,35 @@ static void describe_refused(X509 *cert, char *out, size_t cap)
 	BN_free(bn);
 }
 
+static enum conn_fail_class classify_failure(int err, long vr, unsigned long e)
+{
+	switch (vr) {
+	case X509_V_OK:
+		break;
+	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+	case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+	case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+	case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+		return CONN_FAIL_UNKNOWN_CA;
+	case X509_V_ERR_CERT_REVOKED:
+		return CONN_FAIL_REVOKED;
+	case X509_V_ERR_CERT_HAS_EXPIRED:
+	case X509_V_ERR_CERT_NOT_YET_VALID:
+		return CONN_FAIL_EXPIRED;
+	default:
+		return CONN_FAIL_BAD_CERT;
+	}
+	if (e != 0 && ERR_GET_LIB(e) == ERR_LIB_SSL &&
+	    (ERR_GET_REASON(e) == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE ||
+	     ERR_GET_REASON(e) == SSL_R_TLSV13_ALERT_CERTIFICATE_REQUIRED))
+		return CONN_FAIL_NO_CERT;
+	if ((e == 0 && err == SSL_ERROR_SYSCALL) ||
+	    (ERR_GET_LIB(e) == ERR_LIB_SSL && ERR_GET_REASON(e) == SSL_R_UNEXPECTED_EOF_WHILE_READING))
+		return CONN_FAIL_CLOSED; /* EOF or reset, no TLS-level reason */
+	return CONN_FAIL_PROTOCOL;
+}
+
 /* Describes a failed TLS operation for the log: the certificate problem when
  * verification failed, else OpenSSL's reason, else the errno story. */
 static void describe_failure(struct conn *c, SSL *ssl, int ret, const char *op)
@@ -67,6 +96,8 @@ static void describe_failure(struct conn *c, SSL *ssl, int ret, const char *op)
 	int err = SSL_get_error(ssl, ret);
 	long vr = SSL_get_verify_result(ssl);
 	unsigned long e = ERR_peek_last_error();
+	if (c->state == CONN_STATE_HANDSHAKE)
+		c->fail_class = classify_failure(err, vr, e);
 	if (vr != X509_V_OK && c->state == CONN_STATE_HANDSHAKE) {
 		char who[400];
 		describe_refused(tls_refused_cert(ssl), who, sizeof who);

@@ -264,6 +264,7 @@ static int finish(const struct dec_rule *rule, enum dec_format fmt, double value
 	double c = unit == 'F' ? (value - 32.0) * 5.0 / 9.0 : value;
 
 	if (!in_range(c, rule->min_c, rule->max_c)) {
+		out->implausible = true;
 		fmt_num(a, value);
 		fmt_num(lo, rule->min_c);
 		fmt_num(hi, rule->max_c);
@@ -275,6 +276,7 @@ static int finish(const struct dec_rule *rule, enum dec_format fmt, double value
 		return reason_fail(why, whylen, "temperature %s C outside %s..%s C", a, lo, hi);
 	}
 	if (has_hum && !(hum >= 0.0 && hum <= 100.0)) {
+		out->implausible = true;
 		fmt_num(a, hum);
 		return reason_fail(why, whylen, "humidity %s %% outside 0..100 %%", a);
 	}
@@ -332,6 +334,7 @@ static int decode_adc(const struct dec_rule *rule, const char *p, size_t n,
 	if (!isfinite(c))
 		return reason_fail(why, whylen, "ADC: raw count %s calibrates to a non-finite value", a);
 	if (!in_range(c, rule->min_c, rule->max_c)) {
+		out->implausible = true;
 		fmt_derived(b, c);
 		fmt_num(lo, rule->min_c);
 		fmt_num(hi, rule->max_c);

@@ -16,6 +16,7 @@ struct ev_loop {
 	int epfd;
 	bool running;
 	uint64_t now_ms;
+	uint64_t now_us; /* the same instant, for latencies */
 	struct ev_timer **heap;
 	size_t nheap, capheap;
 	struct ev_deferred *deferred;
@@ -31,6 +32,13 @@ uint64_t ev_clock_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+uint64_t ev_clock_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
 struct ev_loop *ev_loop_new(void)
 {
 	struct ev_loop *loop = calloc(1, sizeof *loop);
@@ -41,7 +49,8 @@ struct ev_loop *ev_loop_new(void)
 		free(loop);
 		return NULL;
 	}
-	loop->now_ms = ev_clock_ms();
+	loop->now_us = ev_clock_us();
+	loop->now_ms = loop->now_us / 1000;
 	return loop;
 }
 
@@ -184,6 +193,11 @@ uint64_t ev_now_ms(const struct ev_loop *loop)
 	return loop->now_ms;
 }
 
+uint64_t ev_now_us(const struct ev_loop *loop)
+{
+	return loop->now_us;
+}
+
 void ev_set_before_sleep(struct ev_loop *loop, ev_hook_fn fn, void *arg)
 {
 	loop->before_sleep = fn;
@@ -247,7 +261,8 @@ int ev_run(struct ev_loop *loop)
 				continue;
 			return -1;
 		}
-		loop->now_ms = ev_clock_ms();
+		loop->now_us = ev_clock_us();
+		loop->now_ms = loop->now_us / 1000;
 		for (int i = 0; i < n; i++) {
 			struct ev_io *io = events[i].data.ptr;
 			/* A callback earlier in this batch may have stopped this

@@ -21,9 +21,11 @@
 #include "iotgw/reading.h"
 #include "iotgw/sdnotify.h"
 #include "iotgw/tls_ctx.h"
+#include "iotgw/version.h"
 #include "iotgw/watch.h"
+#include "metrics_http.h"
 
-#define STATUS_INTERVAL_MS 5000
+#define STATUS_INTERVAL_MS 1000
 #define EXPIRY_INTERVAL_MS (24ull * 3600 * 1000) /* own certificates and CRLs, daily */
 #define SHUTDOWN_DRAIN_MS 5000 /* on stop, give upstream this long to take the queue */
 
@@ -35,8 +37,8 @@ struct gw_runtime {
 	struct ev_timer watchdog_timer;
 	struct ev_timer drain_timer;
 	struct ev_timer expiry_timer; /* daily look at our certificates' and CRLs' expiry */
+	struct ev_timer stats_timer;  /* [upstream] stats_topic */
 	uint64_t watchdog_ms;
-	bool stopping;
 	struct watch *watch; /* watch_tls_files = yes */
 };
 
@@ -245,65 +247,45 @@ static void diag_to_log(void *ctx, enum cfg_severity sev, const char *file, int 
 
 /* ---- status and watchdog ---- */
 
-static int64_t wall_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void format_status(struct gateway *gw, char *out, size_t cap)
-{
-	snprintf(out, cap,
-		 "%zu connections; upstream %s; spool %llu queued (oldest %llus)%s; %llu "
-		 "readings, %llu rejected; %llu commits, %llu fsyncs",
-		 gw->nsessions, upstream_state_name(gw->up),
-		 (unsigned long long)spool_count(gw->spool),
-		 (unsigned long long)(spool_oldest_age_ms(gw->spool, wall_ms()) / 1000),
-		 gw->spool_full ? " FULL" : "", (unsigned long long)gw->stats.readings,
-		 (unsigned long long)gw->stats.rejected,
-		 (unsigned long long)spool_commits(gw->spool),
-		 (unsigned long long)spool_syncs(gw->spool));
-}
-
-/* DIR/status: the live figures for `iotgw --spool-stats`, which runs as
- * another process. Written aside and renamed, so a reader never sees half
- * a file; not synced, it is rewritten every few seconds anyway. */
-static void write_status_file(struct gateway *gw)
-{
-	char path[PATH_MAX], tmp[PATH_MAX];
-	if (snprintf(path, sizeof path, "%s/%s", gw->cfg->spool.dir, SPOOL_STATUS_NAME) >=
-		    (int)sizeof path ||
-	    snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
-		return;
-	FILE *f = fopen(tmp, "we");
-	if (!f)
-		return;
-	int64_t now = wall_ms();
-	fprintf(f,
-		"pid: %ld\nupstream: %s\nconnections: %zu\nqueued: %llu\nbytes: %llu\n"
-		"oldest_age_s: %llu\nfull: %s\nreadings_total: %llu\nrejected_total: %llu\n"
-		"commits_total: %llu\nfsyncs_total: %llu\nupdated_unix: %lld\n",
-		(long)getpid(), upstream_state_name(gw->up), gw->nsessions,
-		(unsigned long long)spool_count(gw->spool),
-		(unsigned long long)spool_bytes(gw->spool),
-		(unsigned long long)(spool_oldest_age_ms(gw->spool, now) / 1000),
-		gw->spool_full ? "yes" : "no", (unsigned long long)gw->stats.readings,
-		(unsigned long long)gw->stats.rejected,
-		(unsigned long long)spool_commits(gw->spool),
-		(unsigned long long)spool_syncs(gw->spool), (long long)(now / 1000));
-	if (fclose(f) != 0 || rename(tmp, path) != 0)
-		(void)unlink(tmp);
-}
-
+/* Every second: DIR/status for `iotgw status`; STATUS= for systemctl. */
 static void on_status_timer(struct ev_loop *loop, struct ev_timer *t)
 {
 	struct gw_runtime *rt = t->arg;
-	char status[256];
-	format_status(&rt->gw, status, sizeof status);
-	sdn_status(status);
-	write_status_file(&rt->gw);
+	struct status_snapshot snap;
+	char line[512];
+	gateway_snapshot(&rt->gw, &snap);
+	status_line(&snap, line, sizeof line);
+	sdn_status(line);
+	gateway_write_status(&rt->gw);
 	ev_timer_start(loop, t, STATUS_INTERVAL_MS);
+}
+
+/* [upstream] stats_topic: the figures for sites that only have the broker. */
+static void on_stats_timer(struct ev_loop *loop, struct ev_timer *t)
+{
+	struct gw_runtime *rt = t->arg;
+	struct gateway *gw = &rt->gw;
+	const struct cfg_upstream *u = &gw->cfg->upstream;
+	if (strcmp(u->stats_topic, "none") == 0)
+		return;
+	char topic[512], json[768];
+	struct status_snapshot snap;
+	gateway_snapshot(gw, &snap);
+	if (reading_topic(u->stats_topic, "", gw->cfg->gateway.name, NULL, topic, sizeof topic) >= 0) {
+		snprintf(json, sizeof json,
+			 "{\"gateway\":\"%s\",\"time\":%lld,\"uptime_s\":%lld,\"connections\":%llu,"
+			 "\"readings_accepted\":%llu,\"readings_rejected\":%llu,"
+			 "\"readings_forwarded\":%llu,\"spool_entries\":%llu,"
+			 "\"spool_oldest_age_s\":%llu,\"spool_full\":%s}",
+			 gw->cfg->gateway.name, (long long)snap.now_unix,
+			 (long long)(snap.now_unix - snap.start_unix),
+			 (unsigned long long)snap.connections, (unsigned long long)snap.readings,
+			 (unsigned long long)snap.rejected, (unsigned long long)snap.forwarded,
+			 (unsigned long long)snap.queued, (unsigned long long)snap.oldest_age_s,
+			 snap.full ? "true" : "false");
+		(void)upstream_publish_aside(gw->up, topic, json);
+	}
+	ev_timer_start(loop, t, u->stats_interval_ms);
 }
 
 /* Daily, between reloads: what would break devices in the next
@@ -368,7 +350,7 @@ static void before_sleep(struct ev_loop *loop, void *arg)
 static struct listener **find_listener(struct listener **list, const struct cfg_listener *c)
 {
 	char desc[CFG_BINDS_TEXT];
-	cfg_binds_format(c, desc, sizeof desc);
+	cfg_binds_format(c->binds, c->nbinds, desc, sizeof desc);
 	while (*list && strcmp((*list)->bind_desc, desc) != 0)
 		list = &(*list)->next;
 	return list;
@@ -398,6 +380,58 @@ static void log_if_legacy(const struct listener *l)
 		  "listener %s accepts TLS 1.2 suites without forward secrecy (%s) for old "
 		  "firmware; a recorded session can be decrypted later with the server key",
 		  l->name, suites);
+}
+
+/* [upstream] presence_topic: what the broker says about us (retained). */
+static int configure_presence(struct gateway *gw)
+{
+	const struct iotgw_config *c = gw->cfg;
+	char topic[512], birth[512], will[256], bye[256], started[32];
+	if (strcmp(c->upstream.presence_topic, "none") == 0 ||
+	    reading_topic(c->upstream.presence_topic, "", c->gateway.name, NULL, topic,
+			  sizeof topic) < 0)
+		return upstream_set_presence(gw->up, NULL, NULL, NULL, NULL);
+	time_t t = (time_t)(gw->m.start_unix_ms / 1000);
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	strftime(started, sizeof started, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	/* The gateway name is checked to be plain characters: no escaping. */
+	snprintf(birth, sizeof birth,
+		 "{\"state\":\"online\",\"gateway\":\"%s\",\"version\":\"%s\","
+		 "\"started\":\"%s\"}",
+		 c->gateway.name, IOTGW_VERSION, started);
+	snprintf(will, sizeof will,
+		 "{\"state\":\"offline\",\"gateway\":\"%s\",\"reason\":\"connection lost\"}",
+		 c->gateway.name);
+	snprintf(bye, sizeof bye,
+		 "{\"state\":\"offline\",\"gateway\":\"%s\",\"reason\":\"stopped\"}",
+		 c->gateway.name);
+	return upstream_set_presence(gw->up, topic, birth, will, bye);
+}
+
+/* [metrics] bind: (re)opened when its addresses changed. At start a
+ * failure stops the gateway like a listener's; at reload it is logged and
+ * the metrics stay off until the next reload (devices do not care). */
+static int apply_metrics(struct gateway *gw, const struct cfg_metrics *m, bool starting)
+{
+	char want[CFG_BINDS_TEXT];
+	cfg_binds_format(m->binds, m->nbinds, want, sizeof want);
+	if (gw->http && strcmp(metrics_http_where(gw->http), want) == 0)
+		return 0;
+	metrics_http_close(gw->http);
+	gw->http = NULL;
+	if (m->nbinds == 0)
+		return 0;
+	char err[300];
+	gw->http = metrics_http_open(gw, m, err, sizeof err);
+	if (!gw->http) {
+		log_event(LOG_ERR, EV_LISTENER_FAILED, NULL, "%s%s", err,
+			  starting ? "" : "; metrics stay off until the next reload");
+		return starting ? -1 : 0;
+	}
+	log_event(LOG_INFO, EV_LISTENER_BOUND, NULL,
+		  "metrics on http://%s/metrics (also /healthz, /readyz)", want);
+	return 0;
 }
 
 /* Applies a prepared configuration: binds new listeners first (so a bind
@@ -437,6 +471,15 @@ static int apply(struct gateway *gw, struct prepared *p)
 			log_set_level(old_level);
 			return -1;
 		}
+	}
+	if (apply_metrics(gw, &p->cfg.metrics, gw->cfg == NULL) != 0) {
+		for (size_t j = 0; j < n; j++)
+			if (fresh[j])
+				listener_close(fresh[j]);
+		free(fresh);
+		free(keep);
+		log_set_level(old_level);
+		return -1;
 	}
 	/* Commit. Kept listeners take the new settings and context. */
 	struct listener *old = gw->listeners, *list = NULL;
@@ -501,7 +544,8 @@ static int apply(struct gateway *gw, struct prepared *p)
 	spool_set_durability(gw->spool, gw->cfg->spool.durability);
 	for (struct listener *l = gw->listeners; l; l = l->next)
 		log_if_legacy(l);
-	if (upstream_configure(gw->up, &gw->cfg->upstream, up_ctx) != 0)
+	if (configure_presence(gw) != 0 ||
+	    upstream_configure(gw->up, &gw->cfg->upstream, up_ctx) != 0)
 		log_event(LOG_ERR, EV_CONFIG_RELOAD_FAILED, NULL,
 			  "out of memory applying upstream settings");
 	return 0;
@@ -512,7 +556,7 @@ static void reload(struct gw_runtime *rt);
 static void on_files_changed(void *arg)
 {
 	struct gw_runtime *rt = arg;
-	if (rt->stopping)
+	if (rt->gw.stopping)
 		return;
 	log_event(LOG_NOTICE, EV_TLS_FILES_CHANGED, NULL,
 		  "certificate, key, CA, CRL or password files changed: reloading");
@@ -567,6 +611,15 @@ static void update_watch(struct gw_runtime *rt)
 	free(paths);
 }
 
+static void restart_stats(struct gw_runtime *rt)
+{
+	const struct cfg_upstream *u = &rt->gw.cfg->upstream;
+	if (strcmp(u->stats_topic, "none") == 0)
+		ev_timer_stop(rt->gw.loop, &rt->stats_timer);
+	else
+		ev_timer_start(rt->gw.loop, &rt->stats_timer, u->stats_interval_ms);
+}
+
 static void reload(struct gw_runtime *rt)
 {
 	struct gateway *gw = &rt->gw;
@@ -574,7 +627,7 @@ static void reload(struct gw_runtime *rt)
 	char *path = strdup(gw->cfg->path);
 	struct prepared p;
 	int errors = path ? prepare(path, &p, diag_to_log, NULL) : 1;
-	char status[256];
+	gw->m.reloads_failed++; /* until it succeeded */
 	if (errors) {
 		log_event(LOG_ERR, EV_CONFIG_RELOAD_FAILED, NULL,
 			  "%s: %d error(s); keeping the running configuration",
@@ -589,7 +642,10 @@ static void reload(struct gw_runtime *rt)
 		log_event(LOG_NOTICE, EV_CONFIG_RELOADED, NULL,
 			  "configuration %s reloaded; %zu connection(s) kept", path,
 			  gw->nsessions);
+		gw->m.reloads_failed--;
+		gw->m.reloads_ok++;
 		update_watch(rt);
+		restart_stats(rt);
 		/* Devices whose certificate the new CA/CRL no longer accepts. */
 		struct session *next;
 		for (struct session *s = gw->sessions; s; s = next) {
@@ -598,8 +654,11 @@ static void reload(struct gw_runtime *rt)
 		}
 	}
 	free(path);
-	format_status(gw, status, sizeof status);
-	sdn_ready(status);
+	struct status_snapshot snap;
+	char line[512];
+	gateway_snapshot(gw, &snap);
+	status_line(&snap, line, sizeof line);
+	sdn_ready(line);
 }
 
 /* ---- stop ---- */
@@ -618,11 +677,11 @@ static void on_drain_timer(struct ev_loop *loop, struct ev_timer *t)
 static void begin_stop(struct gw_runtime *rt, int signo)
 {
 	struct gateway *gw = &rt->gw;
-	if (rt->stopping) {
+	if (rt->gw.stopping) {
 		finish(rt); /* a second signal: stop now */
 		return;
 	}
-	rt->stopping = true;
+	rt->gw.stopping = true;
 	sdn_stopping();
 	log_event(LOG_NOTICE, EV_GATEWAY_STOPPING, NULL, "%s received; stopping (%zu connections)",
 		  strsignal(signo), gw->nsessions);
@@ -644,7 +703,7 @@ static void begin_stop(struct gw_runtime *rt, int signo)
 
 static void on_drain_progress(struct gw_runtime *rt)
 {
-	if (rt->stopping && spool_count(rt->gw.spool) == 0)
+	if (rt->gw.stopping && spool_count(rt->gw.spool) == 0)
 		finish(rt);
 }
 
@@ -663,14 +722,16 @@ static void on_signal(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 	struct signalfd_siginfo si;
 	while (read(rt->sigfd, &si, sizeof si) == (ssize_t)sizeof si) {
 		if (si.ssi_signo == SIGHUP) {
-			if (!rt->stopping)
+			if (!rt->gw.stopping)
 				reload(rt);
 		} else if (si.ssi_signo == SIGUSR1) {
 			/* `systemctl kill -s USR1 iotgw`: the figures of STATUS=
 			 * and DIR/status, in the log, now. */
-			char status[256];
-			format_status(&rt->gw, status, sizeof status);
-			log_event(LOG_NOTICE, EV_STATUS, NULL, "status: %s", status);
+			struct status_snapshot snap;
+			char line[512];
+			gateway_snapshot(&rt->gw, &snap);
+			status_line(&snap, line, sizeof line);
+			log_event(LOG_NOTICE, EV_STATUS, NULL, "status: %s", line);
 		} else {
 			begin_stop(rt, (int)si.ssi_signo);
 		}
@@ -696,7 +757,7 @@ static int open_spool(struct gw_runtime *rt, const struct cfg_spool *cfg)
 	log_event(LOG_INFO, EV_SPOOL_OPEN, NULL,
 		  "spool %s: %llu queued (oldest %llus), %zu device(s) known, durability %s",
 		  spool_path(gw->spool), (unsigned long long)spool_count(gw->spool),
-		  (unsigned long long)(spool_oldest_age_ms(gw->spool, wall_ms()) / 1000),
+		  (unsigned long long)(spool_oldest_age_ms(gw->spool, gateway_wall_ms()) / 1000),
 		  strmap_size(gw->devices),
 		  cfg->durability == CFG_DURABLE_FSYNC ? "fsync" : "os");
 	gw->up = upstream_new(gw->loop, gw->spool, on_progress, rt);
@@ -716,6 +777,7 @@ struct gateway *gateway_new(const char *path, int *status)
 	struct gateway *gw = &rt->gw;
 	rt->sigfd = -1;
 	gw->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	gw->m.start_unix_ms = gateway_wall_ms();
 	gw->loop = ev_loop_new();
 	gw->by_client_id = strmap_new();
 	gw->devices = strmap_new();
@@ -743,6 +805,7 @@ struct gateway *gateway_new(const char *path, int *status)
 	ev_timer_init(&rt->watchdog_timer, on_watchdog_timer, rt);
 	ev_timer_init(&rt->drain_timer, on_drain_timer, rt);
 	ev_timer_init(&rt->expiry_timer, on_expiry_timer, rt);
+	ev_timer_init(&rt->stats_timer, on_stats_timer, rt);
 	ev_set_before_sleep(gw->loop, before_sleep, gw);
 
 	/* Startup goes through the same prepare/apply path as a reload; the
@@ -776,12 +839,16 @@ struct gateway *gateway_new(const char *path, int *status)
 int gateway_run(struct gateway *gw)
 {
 	struct gw_runtime *rt = (struct gw_runtime *)gw;
-	char status[256];
-	format_status(gw, status, sizeof status);
+	struct status_snapshot snap;
+	char line[512];
+	gateway_snapshot(gw, &snap);
+	status_line(&snap, line, sizeof line);
 	log_event(LOG_NOTICE, EV_GATEWAY_READY, NULL, "iotgw %s ready: %s", gw->cfg->gateway.name,
-		  status);
-	sdn_ready(status);
+		  line);
+	sdn_ready(line);
+	gateway_write_status(gw);
 	ev_timer_start(gw->loop, &rt->status_timer, STATUS_INTERVAL_MS);
+	restart_stats(rt);
 	ev_timer_start(gw->loop, &rt->expiry_timer, EXPIRY_INTERVAL_MS);
 	rt->watchdog_ms = sdn_watchdog_interval_ms();
 	if (rt->watchdog_ms) {
@@ -799,7 +866,7 @@ int gateway_run(struct gateway *gw)
 			  "%llu message(s) not yet acknowledged upstream stay in %s and are sent "
 			  "after the next start",
 			  (unsigned long long)left, spool_path(gw->spool));
-	write_status_file(gw);
+	gateway_write_status(gw);
 	log_event(LOG_NOTICE, EV_GATEWAY_STOPPED, NULL, "stopped");
 	return 0;
 }
@@ -818,6 +885,7 @@ void gateway_free(struct gateway *gw)
 	}
 	if (gw->up)
 		upstream_free(gw->up);
+	metrics_http_close(gw->http);
 	if (gw->loop) {
 		if (rt->sigfd >= 0)
 			ev_io_stop(gw->loop, &rt->sig_io);
@@ -825,6 +893,7 @@ void gateway_free(struct gateway *gw)
 		ev_timer_stop(gw->loop, &rt->watchdog_timer);
 		ev_timer_stop(gw->loop, &rt->drain_timer);
 		ev_timer_stop(gw->loop, &rt->expiry_timer);
+		ev_timer_stop(gw->loop, &rt->stats_timer);
 		ev_timer_stop(gw->loop, &gw->commit_retry);
 		ev_io_stop(gw->loop, &gw->flush_io);
 		watch_free(rt->watch);

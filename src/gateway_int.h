@@ -14,7 +14,9 @@
 #include "iotgw/evloop.h"
 #include "iotgw/log.h"
 #include "iotgw/mqtt_codec.h"
+#include "iotgw/prom.h"
 #include "iotgw/spool.h"
+#include "iotgw/status.h"
 #include "iotgw/strmap.h"
 #include "iotgw/upstream.h"
 
@@ -28,6 +30,21 @@ struct listen_sock {
 	int fd;
 	struct ev_io io;
 	char desc[CFG_BIND_TEXT]; /* "[::1]:8883" */
+};
+
+/* TLS version of an open connection, for iotgw_connections. */
+enum tls_slot { TLS_SLOT_NONE, TLS_SLOT_12, TLS_SLOT_13, TLS_SLOT_OTHER, TLS_SLOT__COUNT };
+
+/* A listener's figures for /metrics, kept where they happen (session.c),
+ * so a scrape reads them without walking sessions. They survive a reload
+ * that keeps the listener. */
+struct listener_metrics {
+	uint64_t conns[TLS_SLOT__COUNT]; /* open, past the handshake (a gauge) */
+	uint64_t handshakes;
+	uint64_t hs_failures[CONN_FAIL__COUNT];
+	uint64_t connects;
+	uint64_t refusals[6]; /* by CONNACK return code 1..5 */
+	uint64_t protocol_errors, acl_denials, auth_failures;
 };
 
 /* A [listener NAME] section at run time: its sockets (one per bind
@@ -58,10 +75,24 @@ struct listener {
 	unsigned nconns;
 	bool accept_paused; /* out of descriptors: wait before accepting again */
 	struct ev_timer accept_retry;
+	struct listener_metrics m;
 };
 
-struct gw_stats {
-	uint64_t readings, rejected, connects, tls_failures, protocol_errors;
+enum reject_class { REJECT_NO_RULE, REJECT_MALFORMED, REJECT_IMPLAUSIBLE, REJECT__COUNT };
+
+/* The gateway's own figures (per listener ones are in struct listener,
+ * the upstream's in upstream.c, the spool's in spool.c). */
+struct gw_metrics {
+	uint64_t accepted;
+	uint64_t rejected[REJECT__COUNT];
+	struct prom_histo puback; /* device PUBLISH read -> its PUBACK written */
+	struct prom_histo commit; /* spool_commit duration */
+	uint64_t full_episodes;
+	uint64_t full_ms;       /* in episodes that ended */
+	uint64_t full_since_ms; /* monotonic start of the current one */
+	uint64_t write_errors;  /* failed commits */
+	uint64_t reloads_ok, reloads_failed;
+	int64_t start_unix_ms;
 };
 
 struct gateway {
@@ -89,8 +120,10 @@ struct gateway {
 	uint64_t disk_check_at_ms; /* next free-space measurement while held for it */
 	struct ev_timer commit_retry;
 	struct buf json; /* ingest.c: the record being built (owned; reused) */
-	struct gw_stats stats;
+	struct gw_metrics m;
 	int reserve_fd; /* spare descriptor released when accept hits EMFILE */
+	bool stopping;  /* SIGTERM received: draining, not ready */
+	struct metrics_http *http; /* [metrics] bind; NULL when off */
 };
 
 enum ingest_result { INGEST_OK, INGEST_FULL };
@@ -114,6 +147,14 @@ int gateway_load_devices(struct gateway *gw);
 void gateway_free_devices(struct gateway *gw);
 
 const struct dec_rule *gateway_rules(const struct gateway *gw, size_t *n);
+
+/* gateway_status.c */
+int64_t gateway_wall_ms(void);
+void gateway_snapshot(struct gateway *gw, struct status_snapshot *s);
+void gateway_write_status(struct gateway *gw); /* DIR/status, for `iotgw status` */
+
+/* metrics.c: the Prometheus exposition of everything above. 0 or -1. */
+int metrics_render(struct gateway *gw, struct buf *out);
 
 /* listener.c */
 /* What a listener gets besides its config section: built (and checked) by

@@ -109,7 +109,7 @@ enum ingest_result gateway_ingest(struct gateway *gw, const char *device,
 	struct timespec now;
 	clock_gettime(CLOCK_REALTIME, &now);
 
-	struct dec_result value;
+	struct dec_result value = {0};
 	char why[256] = "no [decode] rule matches this topic";
 	bool ok = rule && dec_payload(rule, pub->payload, pub->payload_len, &value, why,
 				      sizeof why) == 0;
@@ -148,13 +148,15 @@ enum ingest_result gateway_ingest(struct gateway *gw, const char *device,
 			dev->dirty_next = gw->dirty_devices;
 			gw->dirty_devices = dev;
 		}
-		gw->stats.readings++;
+		gw->m.accepted++;
 		if (log_enabled(LOG_DEBUG))
 			log_event(LOG_DEBUG, EV_READING_ACCEPTED, f, "%.*s: %.2f C (seq %llu)",
 				  (int)pub->topic.len, pub->topic.ptr, value.temperature_c,
 				  (unsigned long long)dev->seq);
 	} else {
-		gw->stats.rejected++;
+		gw->m.rejected[!rule		  ? REJECT_NO_RULE
+			       : value.implausible ? REJECT_IMPLAUSIBLE
+						   : REJECT_MALFORMED]++;
 		log_event(LOG_WARNING, EV_PAYLOAD_REJECTED, f,
 			  "payload on %.*s rejected: %s; sent to dead-letter topic %s",
 			  (int)pub->topic.len, pub->topic.ptr, why, topic);
@@ -169,6 +171,10 @@ static void pause_devices(struct gateway *gw, const char *why)
 	if (gw->spool_full)
 		return;
 	gw->spool_full = true;
+	if (!gw->m.full_since_ms) { /* a limit episode may become a write episode */
+		gw->m.full_episodes++;
+		gw->m.full_since_ms = ev_now_ms(gw->loop);
+	}
 	log_event(LOG_WARNING, EV_SPOOL_FULL, NULL,
 		  "spool full (%s): holding devices back; nothing is dropped", why);
 	for (struct session *s = gw->sessions; s; s = session_next(s))
@@ -201,6 +207,8 @@ void gateway_maybe_resume(struct gateway *gw)
 	    spool_fill(gw->spool) >= RESUME_FILL)
 		return;
 	gw->spool_full = false;
+	gw->m.full_ms += ev_now_ms(gw->loop) - gw->m.full_since_ms;
+	gw->m.full_since_ms = 0;
 	log_event(LOG_NOTICE, EV_SPOOL_RESUMED, NULL,
 		  "spool has room (%llu queued, below %.0f%%): reading devices again",
 		  (unsigned long long)spool_count(gw->spool), RESUME_FILL * 100);
@@ -281,7 +289,11 @@ static void on_flush_done(struct ev_loop *loop, struct ev_io *io, uint32_t event
 static bool commit_once(struct gateway *gw)
 {
 	char err[256] = "out of memory";
-	if (stage_seqs(gw) != 0 || spool_commit(gw->spool, err, sizeof err) != 0) {
+	uint64_t t0 = ev_clock_us();
+	int rc = stage_seqs(gw) != 0 ? -1 : spool_commit(gw->spool, err, sizeof err);
+	prom_observe(&gw->m.commit, (double)(ev_clock_us() - t0) / 1e6, 1);
+	if (rc != 0) {
+		gw->m.write_errors++;
 		if (!gw->write_failed) {
 			gw->write_failed = true;
 			log_event(LOG_ERR, EV_SPOOL_WRITE_FAILED, NULL,

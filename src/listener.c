@@ -210,7 +210,7 @@ struct listener *listener_open(struct gateway *gw, const struct cfg_listener *cf
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	cfg_binds_format(cfg, l->bind_desc, sizeof l->bind_desc);
+	cfg_binds_format(cfg->binds, cfg->nbinds, l->bind_desc, sizeof l->bind_desc);
 	l->gw = gw;
 	l->refs = 1;
 	ev_timer_init(&l->accept_retry, on_accept_retry, l);

@@ -17,11 +17,11 @@
 #include "iotgw/gateway.h"
 #include "iotgw/log.h"
 #include "iotgw/passwd_tool.h"
+#include "iotgw/spool.h"
 #include "iotgw/spool_stats.h"
+#include "iotgw/status.h"
+#include "iotgw/version.h"
 
-#ifndef IOTGW_VERSION
-#define IOTGW_VERSION "0.1.0"
-#endif
 #define DEFAULT_CONFIG "/etc/iotgw.conf"
 
 static void usage(FILE *out)
@@ -30,6 +30,8 @@ static void usage(FILE *out)
 		"usage: iotgw [-c FILE] [-t [-u USER]] [-d] [--log-stderr] [--spool-stats] [--events]\n"
 		"             [--version] [-h]\n"
 		"       iotgw passwd [-i ITERATIONS] [-g] FILE DEVICE   (see iotgw(8))\n"
+		"       iotgw status [-c FILE]   the running gateway's state; exit 0 ready,\n"
+		"                                1 running but not ready, 3 not running\n"
 		"  -c, --config FILE  configuration file (default " DEFAULT_CONFIG ")\n"
 		"  -t, --test         check the configuration (including certificates and keys)\n"
 		"                     and exit: 0 if valid, 78 with FILE:LINE: messages if not\n"
@@ -102,6 +104,52 @@ static int print_spool_stats(const char *config)
 	return rc;
 }
 
+/* `iotgw status`: the report of the running gateway, from the DIR/status
+ * file it rewrites every second (status.h). LSB exit codes: 0 running and
+ * ready, 1 running but not ready, 3 not running, 4 unknown. */
+static int print_status(const char *config)
+{
+	struct iotgw_config cfg;
+	(void)cfg_load_file(config, &cfg, errors_only, stderr);
+	if (!cfg.spool.dir) {
+		fprintf(stderr, "iotgw: %s: cannot find the [spool] directory\n", config);
+		cfg_free(&cfg);
+		return 4;
+	}
+	long pid = spool_running_pid(cfg.spool.dir);
+	char path[4096];
+	snprintf(path, sizeof path, "%s/%s", cfg.spool.dir, SPOOL_STATUS_NAME);
+	cfg_free(&cfg);
+	if (pid == 0) {
+		printf("iotgw is not running (no gateway holds the spool lock)\n");
+		return 3;
+	}
+	FILE *f = fopen(path, "re");
+	char text[8192];
+	size_t n = f ? fread(text, 1, sizeof text - 1, f) : 0;
+	if (f)
+		fclose(f);
+	text[n] = '\0';
+	struct status_snapshot s;
+	if (!f || status_parse_kv(text, &s) != 0) {
+		fprintf(stderr, "iotgw: cannot read %s: %s\n", path,
+			f ? "no status in it" : strerror(errno));
+		return 4;
+	}
+	time_t now = time(NULL);
+	struct buf out;
+	buf_init(&out, 1u << 16);
+	int rc = status_report(&s, &out);
+	if (rc == 0)
+		fwrite(out.data, 1, out.len, stdout);
+	buf_free(&out);
+	if (now - s.now_unix > 5)
+		printf("(this report is %lld s old: is the gateway's loop stuck? see its log)\n",
+		       (long long)(now - s.now_unix));
+	char why[128];
+	return rc != 0 ? 4 : status_ready(&s, why, sizeof why) ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -118,6 +166,11 @@ int main(int argc, char **argv)
 	};
 	if (argc > 1 && strcmp(argv[1], "passwd") == 0)
 		return passwd_tool_main(argc - 1, argv + 1);
+	bool status_cmd = argc > 1 && strcmp(argv[1], "status") == 0;
+	if (status_cmd) {
+		argc--;
+		argv++;
+	}
 	const char *config = DEFAULT_CONFIG;
 	bool test_only = false, debug = false, force_stderr = false, spool_stats = false;
 	int opt;
@@ -169,6 +222,8 @@ int main(int argc, char **argv)
 	srandom((unsigned)time(NULL) ^ (unsigned)getpid());
 
 	diag_prefix = log_stderr_is_journal();
+	if (status_cmd)
+		return print_status(config);
 	if (spool_stats)
 		return print_spool_stats(config);
 	if (as_user && !test_only) {

@@ -31,6 +31,17 @@
  * the held acks and keeps one fast device from starving the others. */
 #define ACKS_HOLD 4096
 #define ACKS_MAX (ACKS_HOLD + 1024) /* room for a SUBACK behind the last ack */
+/* When the held acks' PUBLISHes were read, for the PUBACK latency
+ * histogram: one mark per read batch; more batches than this between two
+ * releases merge into the last mark (they are then counted as read
+ * earlier than they were: the figure errs high, never low). */
+#define ACK_MARKS 4
+
+/* The held acks up to byte `end` of `acks`: n of them, read at t_us. */
+struct ack_mark {
+	uint32_t end, n;
+	uint64_t t_us;
+};
 
 /* A session's membership of one of the gateway's ack lists. */
 struct sess_link {
@@ -73,6 +84,9 @@ struct session {
 	struct sess_link await_commit, await_flush;
 	struct sess_link resume; /* on session_release_acks' list to read again */
 	bool held; /* not read until its acks go out (ACKS_HOLD) */
+	struct ack_mark marks[ACK_MARKS];
+	uint8_t nmarks;
+	int8_t tls_slot; /* counted in listener->m.conns[], -1 before that */
 };
 
 static const struct conn_handler session_conn_handler;
@@ -113,6 +127,8 @@ static void session_destroy(void *p)
 	buf_free(&s->in);
 	buf_free(&s->acks);
 	free(s->client_id);
+	if (s->tls_slot >= 0)
+		s->listener->m.conns[s->tls_slot]--;
 	s->listener->nconns--;
 	listener_unref(s->listener);
 	s->magic = 0; /* a stale pointer must not pass the magic check */
@@ -249,7 +265,7 @@ __attribute__((format(printf, 5, 6))) static void close_after_flush_at(struct wh
 
 static void protocol_error(struct session *s, const char *what, const char *why)
 {
-	s->gw->stats.protocol_errors++;
+	s->listener->m.protocol_errors++;
 	session_close(s, LOG_WARNING, EV_MQTT_PROTOCOL_ERROR, "%s: %s; connection closed", what,
 		      why ? why : "malformed packet");
 }
@@ -280,7 +296,7 @@ static void on_timer(struct ev_loop *loop, struct ev_timer *t)
 	struct session *s = session_of(t->arg);
 	switch (s->state) {
 	case SESS_HANDSHAKE:
-		s->gw->stats.tls_failures++;
+		s->listener->m.hs_failures[CONN_FAIL_TIMEOUT]++;
 		session_close(s, LOG_WARNING, EV_TLS_HANDSHAKE_TIMEOUT,
 			      "TLS handshake not completed within %u ms; connection closed",
 			      s->listener->handshake_timeout_ms);
@@ -333,6 +349,10 @@ static void refuse_connect_as(struct session *s, uint8_t rc, enum iotgw_event ev
 	va_start(ap, fmt);
 	vsnprintf(why, sizeof why, fmt, ap);
 	va_end(ap);
+	if (rc < sizeof s->listener->m.refusals / sizeof s->listener->m.refusals[0])
+		s->listener->m.refusals[rc]++;
+	if (event == EV_AUTH_FAILED)
+		s->listener->m.auth_failures++;
 	send_connack(s, rc);
 	if (s->state != SESS_CLOSED)
 		close_after_flush(s, LOG_WARNING, event, "CONNECT refused (rc %u): %s", rc, why);
@@ -412,7 +432,7 @@ static void handle_connect(struct session *s, uint8_t flags, const uint8_t *body
 	send_connack(s, MQTT_CONNACK_ACCEPTED);
 	if (s->state == SESS_CLOSED)
 		return;
-	gw->stats.connects++;
+	s->listener->m.connects++;
 	struct log_fields f = fields_of(s);
 	log_event(LOG_INFO, EV_DEVICE_CONNECTED, &f,
 		  "device %s connected (client id %s, MQTT %s, keepalive %u s%s%s)", s->device,
@@ -470,6 +490,30 @@ static void queue_ack(struct session *s, enum mqtt_type type, uint16_t id)
 	uint8_t pkt[4];
 	size_t n = mqtt_encode_ack(pkt, sizeof pkt, type, id);
 	hold_reply(s, pkt, n);
+	if (s->state == SESS_CLOSED)
+		return;
+	uint64_t t = ev_now_us(s->gw->loop);
+	struct ack_mark *m = s->nmarks ? &s->marks[s->nmarks - 1] : NULL;
+	if (!m || (m->t_us != t && s->nmarks < ACK_MARKS)) {
+		m = &s->marks[s->nmarks++];
+		*m = (struct ack_mark){.t_us = t};
+	}
+	m->end = (uint32_t)s->acks.len;
+	m->n++;
+}
+
+/* The first n bytes of acks went out: their latencies into the histogram,
+ * the marks after them shifted down. */
+static void observe_acks(struct session *s, size_t n, uint64_t now_us)
+{
+	size_t i = 0;
+	for (; i < s->nmarks && s->marks[i].end <= n; i++)
+		prom_observe(&s->gw->m.puback, (double)(now_us - s->marks[i].t_us) / 1e6,
+			     s->marks[i].n);
+	s->nmarks = (uint8_t)(s->nmarks - i);
+	memmove(s->marks, s->marks + i, s->nmarks * sizeof s->marks[0]);
+	for (i = 0; i < s->nmarks; i++)
+		s->marks[i].end -= (uint32_t)n;
 }
 
 static void process_input(struct session *s);
@@ -497,11 +541,13 @@ void session_release_acks(struct gateway *gw, bool all_committed)
 	 * nothing re-enters the lists being walked); then the sessions held
 	 * for their acks are read again, queuing acks for the next commit. */
 	struct session *held = NULL, *s, *next;
+	uint64_t now_us = ev_clock_us();
 	for (s = gw->awaiting_flush; s; s = next) {
 		next = s->await_flush.next;
 		size_t n = all_committed ? s->acks_committed : s->acks_flushing;
 		if (n && s->state == SESS_ACTIVE)
 			(void)send_bytes(s, s->acks.data, n);
+		observe_acks(s, n, now_us);
 		buf_consume(&s->acks, n);
 		s->acks_committed -= n;
 		s->acks_flushing = 0;
@@ -551,6 +597,7 @@ static bool handle_publish(struct session *s, uint8_t flags, const uint8_t *body
 	if (s->listener->acl &&
 	    !auth_topic_allowed(s->listener->acl, s->device, p.topic.ptr, p.topic.len)) {
 		/* MQTT 3.1.1 has no negative PUBACK: closing is the refusal. */
+		s->listener->m.acl_denials++;
 		session_close(s, LOG_WARNING, EV_ACL_DENIED,
 			      "PUBLISH to \"%.*s\" is outside publish_acl of listener %s; "
 			      "connection closed",
@@ -713,6 +760,14 @@ static void on_up(void *owner)
 	} else if (s->listener->tls == CFG_TLS_MUTUAL) {
 		snprintf(s->device, sizeof s->device, "%s", s->cert_identity);
 	}
+	const char *v = conn_tls_version(s->conn);
+	s->tls_slot = !v				? TLS_SLOT_NONE
+		      : strcmp(v, "TLSv1.3") == 0 ? TLS_SLOT_13
+		      : strcmp(v, "TLSv1.2") == 0 ? TLS_SLOT_12
+						  : TLS_SLOT_OTHER;
+	s->listener->m.conns[s->tls_slot]++;
+	if (v)
+		s->listener->m.handshakes++;
 	set_state(s, SESS_AWAIT_CONNECT);
 	s->last_rx_ms = ev_now_ms(s->gw->loop);
 	ev_timer_start(s->gw->loop, &s->timer, s->gw->cfg->gateway.connect_timeout_ms);
@@ -763,7 +818,7 @@ static void on_failed(void *owner)
 {
 	struct session *s = session_of(owner);
 	if (s->state == SESS_HANDSHAKE) {
-		s->gw->stats.tls_failures++;
+		s->listener->m.hs_failures[s->conn->fail_class]++;
 		/* Name the device the refused certificate claims to be, so that
 		 * `journalctl IOTGW_DEVICE=...` finds the refusal. */
 		if (s->listener->tls == CFG_TLS_MUTUAL &&
@@ -797,6 +852,7 @@ struct session *session_new(struct gateway *gw, struct listener *l, int fd, cons
 		return NULL;
 	}
 	s->magic = SESSION_MAGIC;
+	s->tls_slot = -1;
 	s->gw = gw;
 	s->listener = l;
 	listener_ref(l);

@@ -723,16 +723,18 @@ struct spool_entry *spool_next_unsent(struct spool *s)
 	return s->cursor;
 }
 
-void spool_mark_inflight(struct spool *s, struct spool_entry *e, int mid)
+void spool_mark_inflight(struct spool *s, struct spool_entry *e, int mid, uint64_t now_us)
 {
 	/* Entries go out strictly in order, so e is always the cursor. */
 	e->inflight = true;
 	e->mid = mid;
+	e->sends++;
+	e->sent_us = now_us;
 	s->inflight++;
 	s->cursor = e->next;
 }
 
-int spool_ack(struct spool *s, int mid)
+int spool_ack(struct spool *s, int mid, uint64_t *sent_us)
 {
 	/* In-flight entries form a prefix of the ready list no longer than the
 	 * upstream window, so this scan is bounded by the window. */
@@ -757,6 +759,8 @@ int spool_ack(struct spool *s, int mid)
 		s->count--;
 		s->bytes -= entry_cost(strlen(e->topic), e->len);
 		s->inflight--;
+		if (sent_us)
+			*sent_us = e->sent_us;
 		entry_free(e);
 		return 0;
 	}

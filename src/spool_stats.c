@@ -20,8 +20,7 @@
 
 #include "iotgw/spool.h"
 
-/* The pid of the gateway holding dir's lock, 0 if none, -1 if unknown. */
-static long running_pid(const char *dir)
+long spool_running_pid(const char *dir)
 {
 	char path[PATH_MAX];
 	snprintf(path, sizeof path, "%s/%s", dir, SPOOL_LOCK_NAME);
@@ -125,7 +124,7 @@ int spool_stats_print(const char *dir, FILE *out, FILE *err)
 		(unsigned long long)(bytes + queued * SPOOL_ENTRY_OVERHEAD));
 	fprintf(out, "oldest_age_s: %llu\n", (unsigned long long)age);
 	fprintf(out, "devices: %llu\n", (unsigned long long)devices);
-	long pid = running_pid(dir);
+	long pid = spool_running_pid(dir);
 	if (pid > 0) {
 		fprintf(out, "daemon: running (pid %ld)\n", pid);
 		print_live(dir, out);

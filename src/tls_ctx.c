@@ -673,6 +673,38 @@ void tls_ctx_expiring(SSL_CTX *ctx, time_t now, unsigned horizon_s, tls_expiry_f
 	ERR_clear_error();
 }
 
+static time_t asn1_to_time(const ASN1_TIME *t)
+{
+	struct tm tm;
+	if (!t || ASN1_TIME_to_tm(t, &tm) != 1)
+		return 0;
+	return timegm(&tm);
+}
+
+static void earliest(time_t *acc, time_t t)
+{
+	if (t && (!*acc || t < *acc))
+		*acc = t;
+}
+
+void tls_ctx_expiry(SSL_CTX *ctx, time_t *cert, time_t *ca, time_t *crl)
+{
+	X509 *leaf = SSL_CTX_get0_certificate(ctx);
+	*cert = leaf ? asn1_to_time(X509_get0_notAfter(leaf)) : 0;
+	*ca = *crl = 0;
+	STACK_OF(X509_OBJECT) *objs = X509_STORE_get0_objects(SSL_CTX_get_cert_store(ctx));
+	for (int i = 0; i < sk_X509_OBJECT_num(objs); i++) {
+		X509_OBJECT *o = sk_X509_OBJECT_value(objs, i);
+		X509_CRL *c = X509_OBJECT_get0_X509_CRL(o);
+		X509 *x = X509_OBJECT_get0_X509(o);
+		if (c)
+			earliest(crl, asn1_to_time(X509_CRL_get0_nextUpdate(c)));
+		if (x)
+			earliest(ca, asn1_to_time(X509_get0_notAfter(x)));
+	}
+	ERR_clear_error();
+}
+
 /* ---- the certificate of a refused device ---- */
 
 /* OpenSSL forgets a client certificate whose verification failed: the

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <mosquitto.h>
@@ -23,6 +24,21 @@ enum up_state {
 };
 
 static const char *const up_state_names[] = {"down", "connecting", "connecting", "connected"};
+
+static const char *const drop_names[UP_DROP__COUNT] = {
+	[UP_DROP_NETWORK] = "network",
+	[UP_DROP_TLS] = "tls",
+	[UP_DROP_CERT_REFUSED] = "certificate_refused",
+	[UP_DROP_CONNACK_REFUSED] = "connack_refused",
+	[UP_DROP_TIMEOUT] = "timeout",
+	[UP_DROP_CLOSED] = "closed",
+	[UP_DROP_RECONFIGURED] = "reconfigured",
+};
+
+const char *upstream_drop_name(enum up_drop_class c)
+{
+	return c < UP_DROP__COUNT ? drop_names[c] : "";
+}
 
 /* The settings we keep a private copy of (the config may be freed on reload). */
 struct up_settings {
@@ -70,9 +86,22 @@ struct upstream {
 	 * Written by the connect thread or the loop, never both at once. */
 	char lib_error[200];
 	bool awaiting_connack; /* connected (TLS up), CONNACK not yet received */
+
+	/* Presence (upstream_set_presence); topic NULL: off. */
+	char *presence_topic, *birth, *will, *goodbye;
+
+	struct upstream_metrics m;
 };
 
 static void up_connect(struct upstream *up);
+static void presence_free(struct upstream *up);
+
+static int64_t wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static void settings_free(struct up_settings *s)
 {
@@ -173,7 +202,8 @@ static bool has_any(const char *s, const char *const *needles)
  * error it reported: the TLS alerts a broker sends when it refuses our
  * client certificate, and the errors of TLS spoken to a port that is not
  * TLS, mean something precise; anything else keeps the library's words. */
-static const char *explain(struct upstream *up, const char *reason, char *out, size_t cap)
+static const char *explain(struct upstream *up, const char *reason, enum up_drop_class *cls,
+			   char *out, size_t cap)
 {
 	static const char *const refused[] = {"alert unknown ca", "alert bad certificate",
 					      "alert certificate required",
@@ -199,12 +229,17 @@ static const char *explain(struct upstream *up, const char *reason, char *out, s
 	}
 	if (!lib[0])
 		return reason;
-	if (has_any(lib, refused))
+	if (has_any(lib, refused)) {
+		*cls = UP_DROP_CERT_REFUSED;
 		snprintf(out, cap,
 			 "the broker refused the gateway's client certificate (%s): check [upstream] "
 			 "cert and key (line %d) against the CA the broker trusts",
 			 lib, up->set.cert_line);
-	else if (has_any(lib, not_tls))
+		return out;
+	}
+	if (*cls == UP_DROP_NETWORK || *cls == UP_DROP_CLOSED)
+		*cls = UP_DROP_TLS; /* the library saw a TLS error */
+	if (has_any(lib, not_tls))
 		snprintf(out, cap,
 			 "%s:%u does not answer in TLS (%s): is it a plaintext port? check [upstream] "
 			 "host/port (line %d) and tls",
@@ -216,12 +251,16 @@ static const char *explain(struct upstream *up, const char *reason, char *out, s
 
 /* Ends the current connection (whatever its stage) and schedules the next
  * attempt. In-flight entries go back to the spool and will be re-sent. */
-static void up_drop(struct upstream *up, const char *reason)
+static void up_drop(struct upstream *up, enum up_drop_class cls, const char *reason)
 {
 	if (up->state == UP_IDLE || up->state == UP_RESOLVING)
 		return;
 	char explained[512];
-	reason = explain(up, reason, explained, sizeof explained);
+	reason = explain(up, reason, &cls, explained, sizeof explained);
+	up->m.disconnects[cls]++;
+	snprintf(up->m.why, sizeof up->m.why, "%s", reason);
+	if (up->state == UP_CONNECTED)
+		up->m.down_since_ms = ev_now_ms(up->loop);
 	up->lib_error[0] = '\0';
 	up->awaiting_connack = false;
 	bool was_connected = up->state == UP_CONNECTED;
@@ -283,14 +322,16 @@ static void pump(struct upstream *up)
 		int rc = mosquitto_publish(up->mosq, &mid, e->topic, (int)e->len, e->payload, 1,
 					   false);
 		if (rc == MOSQ_ERR_SUCCESS) {
-			spool_mark_inflight(up->spool, e, mid);
+			if (e->sends)
+				up->m.resent++;
+			spool_mark_inflight(up->spool, e, mid, ev_now_us(up->loop));
 			continue;
 		}
 		if (!entry_is_unsendable(rc)) {
 			/* Anything else is about the connection (it may be going
 			 * down: libmosquitto then says "protocol error" or an
 			 * errno), not the entry: keep it and reconnect. */
-			up_drop(up, mosquitto_strerror(rc));
+			up_drop(up, UP_DROP_NETWORK, mosquitto_strerror(rc));
 			return;
 		}
 		/* The broker can never take this entry (e.g. too large); keeping
@@ -298,8 +339,9 @@ static void pump(struct upstream *up)
 		struct log_fields f = up_fields(up);
 		log_event(LOG_ERR, EV_UPSTREAM_REJECTED, &f, "dropping entry for %s: %s", e->topic,
 			  mosquitto_strerror(rc));
-		spool_mark_inflight(up->spool, e, -1);
-		(void)spool_ack(up->spool, -1);
+		up->m.dropped++;
+		spool_mark_inflight(up->spool, e, -1, 0);
+		(void)spool_ack(up->spool, -1, NULL);
 	}
 	update_interest(up);
 }
@@ -339,7 +381,7 @@ static void after_io(struct upstream *up, int rc)
 {
 	char why[256];
 	if (rc != MOSQ_ERR_SUCCESS && up->state != UP_IDLE)
-		up_drop(up, failure_reason(rc, errno, why, sizeof why));
+		up_drop(up, UP_DROP_NETWORK, failure_reason(rc, errno, why, sizeof why));
 	if (up->state == UP_CONNECTED)
 		pump(up);
 	else
@@ -390,7 +432,7 @@ static void on_connack_timer(struct ev_loop *loop, struct ev_timer *t)
 	(void)loop;
 	struct upstream *up = t->arg;
 	if (up->state == UP_CONNECTING)
-		up_drop(up, "no CONNACK within the timeout");
+		up_drop(up, UP_DROP_TIMEOUT, "no CONNACK within the timeout");
 }
 
 /* ---- libmosquitto callbacks: run inside loop_read/loop_write/loop_misc ---- */
@@ -402,11 +444,19 @@ static void cb_connect(struct mosquitto *mosq, void *obj, int rc)
 	struct log_fields f = up_fields(up);
 	up->awaiting_connack = false; /* a CONNACK, whatever it says */
 	if (rc != 0) {
-		up_drop(up, mosquitto_connack_string(rc));
+		if (rc > 0 && rc < 6)
+			up->m.refusals[rc]++;
+		up_drop(up, UP_DROP_CONNACK_REFUSED, mosquitto_connack_string(rc));
 		return;
 	}
 	up->state = UP_CONNECTED;
 	up->attempts = 0;
+	up->m.connects++;
+	up->m.last_connected_unix_ms = wall_ms();
+	up->m.why[0] = '\0';
+	if (up->presence_topic)
+		(void)mosquitto_publish(up->mosq, NULL, up->presence_topic, (int)strlen(up->birth),
+					up->birth, 1, true);
 	ev_timer_stop(up->loop, &up->connack_timer);
 	log_event(LOG_NOTICE, EV_UPSTREAM_CONNECTED, &f,
 		  "connected to upstream %s:%u as %s (%llu queued)", up->set.host, up->set.port,
@@ -417,15 +467,19 @@ static void cb_disconnect(struct mosquitto *mosq, void *obj, int rc)
 {
 	(void)mosq;
 	struct upstream *up = obj;
-	up_drop(up, rc == 0 ? "disconnected" : mosquitto_strerror(rc));
+	up_drop(up, UP_DROP_CLOSED, rc == 0 ? "disconnected" : mosquitto_strerror(rc));
 }
 
 static void cb_publish(struct mosquitto *mosq, void *obj, int mid)
 {
 	(void)mosq;
 	struct upstream *up = obj;
-	if (spool_ack(up->spool, mid) == 0)
-		up->acked_since_kick = true;
+	uint64_t sent_us;
+	if (spool_ack(up->spool, mid, &sent_us) != 0)
+		return; /* not a reading: the birth message */
+	up->acked_since_kick = true;
+	up->m.forwarded++;
+	prom_observe(&up->m.puback, (double)(ev_clock_us() - sent_us) / 1e6, 1);
 }
 
 static void cb_log(struct mosquitto *mosq, void *obj, int level, const char *str)
@@ -515,8 +569,9 @@ void upstream_flush(struct upstream *up)
 		snprintf(why, sizeof why, "write failed: %s", strerror(errno));
 		int rc = mosquitto_loop_read(up->mosq, 1);
 		if (up->mosq)
-			up_drop(up, rc == MOSQ_ERR_SUCCESS ? why : failure_reason(rc, errno, why,
-										   sizeof why));
+			up_drop(up, UP_DROP_NETWORK,
+				rc == MOSQ_ERR_SUCCESS ? why
+						       : failure_reason(rc, errno, why, sizeof why));
 		return;
 	}
 	/* The socket buffer is full: the rest goes when it is writable. */
@@ -542,14 +597,15 @@ static void on_connect_done(struct ev_loop *loop, struct ev_io *io, uint32_t eve
 					(rc == MOSQ_ERR_ERRNO &&
 					 (e == ECONNRESET || e == EPIPE || e == EPROTO)));
 		char why[256];
-		up_drop(up, failure_reason(up->thread_rc, up->thread_errno, why, sizeof why));
+		up_drop(up, UP_DROP_NETWORK,
+			failure_reason(up->thread_rc, up->thread_errno, why, sizeof why));
 		return;
 	}
 	if (up->stopping)
 		return;
 	if (ev_io_start(loop, &up->io, mosquitto_socket(up->mosq), EPOLLIN | EPOLLOUT, on_io, up) !=
 	    0) {
-		up_drop(up, strerror(errno));
+		up_drop(up, UP_DROP_NETWORK, strerror(errno));
 		return;
 	}
 	buffer_writes(up);
@@ -557,7 +613,7 @@ static void on_connect_done(struct ev_loop *loop, struct ev_io *io, uint32_t eve
 	ev_timer_start(loop, &up->misc_timer, 1000);
 	ev_timer_start(loop, &up->connack_timer, 1000ull * (up->set.keepalive_s + 10));
 	if (up->reconnect_wanted)
-		up_drop(up, "settings changed");
+		up_drop(up, UP_DROP_RECONFIGURED, "settings changed");
 }
 
 static void on_retry_timer(struct ev_loop *loop, struct ev_timer *t)
@@ -587,7 +643,10 @@ static void up_connect(struct upstream *up)
 	mosquitto_publish_callback_set(m, cb_publish);
 	mosquitto_log_callback_set(m, cb_log);
 	int rc = MOSQ_ERR_SUCCESS;
-	if (up->set.username)
+	if (up->presence_topic)
+		rc = mosquitto_will_set(m, up->presence_topic, (int)strlen(up->will), up->will, 1,
+					true);
+	if (rc == MOSQ_ERR_SUCCESS && up->set.username)
 		rc = mosquitto_username_pw_set(m, up->set.username, up->set.password);
 	if (rc == MOSQ_ERR_SUCCESS && up->set.tls) {
 		/* Our own context: libmosquitto's cannot check CRLs. It carries
@@ -613,8 +672,46 @@ static void up_connect(struct upstream *up)
 	up->state = UP_RESOLVING;
 	if (pthread_create(&up->thread, NULL, connect_thread, up) != 0) {
 		up->state = UP_CONNECTING;
-		up_drop(up, "cannot start connect thread");
+		up_drop(up, UP_DROP_NETWORK, "cannot start connect thread");
 	}
+}
+
+static void presence_free(struct upstream *up)
+{
+	free(up->presence_topic);
+	free(up->birth);
+	free(up->will);
+	free(up->goodbye);
+	up->presence_topic = up->birth = up->will = up->goodbye = NULL;
+}
+
+int upstream_set_presence(struct upstream *up, const char *topic, const char *birth,
+			  const char *will, const char *goodbye)
+{
+	presence_free(up);
+	if (!topic)
+		return 0;
+	up->presence_topic = strdup(topic);
+	up->birth = strdup(birth);
+	up->will = strdup(will);
+	up->goodbye = strdup(goodbye);
+	if (!up->presence_topic || !up->birth || !up->will || !up->goodbye) {
+		presence_free(up);
+		return -1;
+	}
+	return 0;
+}
+
+bool upstream_publish_aside(struct upstream *up, const char *topic, const char *payload)
+{
+	return up->state == UP_CONNECTED &&
+	       mosquitto_publish(up->mosq, NULL, topic, (int)strlen(payload), payload, 0, false) ==
+		       MOSQ_ERR_SUCCESS;
+}
+
+const struct upstream_metrics *upstream_metrics(const struct upstream *up)
+{
+	return &up->m;
 }
 
 struct upstream *upstream_new(struct ev_loop *loop, struct spool *spool,
@@ -629,6 +726,7 @@ struct upstream *upstream_new(struct ev_loop *loop, struct spool *spool,
 	up->arg = arg;
 	up->io.fd = -1;
 	up->efd_io.fd = -1;
+	up->m.down_since_ms = ev_now_ms(loop);
 	ev_timer_init(&up->retry_timer, on_retry_timer, up);
 	ev_timer_init(&up->misc_timer, on_misc_timer, up);
 	ev_timer_init(&up->connack_timer, on_connack_timer, up);
@@ -681,7 +779,7 @@ int upstream_configure(struct upstream *up, const struct cfg_upstream *cfg, SSL_
 	case UP_CONNECTING:
 	case UP_CONNECTED:
 		up->reconnect_wanted = true;
-		up_drop(up, "upstream settings changed");
+		up_drop(up, UP_DROP_RECONFIGURED, "upstream settings changed");
 		break;
 	}
 	return 0;
@@ -716,6 +814,11 @@ void upstream_free(struct upstream *up)
 		mosquitto_disconnect_callback_set(up->mosq, NULL);
 		mosquitto_publish_callback_set(up->mosq, NULL);
 		unbuffer_writes(up);
+		/* A clean DISCONNECT makes the broker drop the will: say
+		 * "offline" ourselves first (on the same stream, so before it). */
+		if (up->presence_topic)
+			(void)mosquitto_publish(up->mosq, NULL, up->presence_topic,
+						(int)strlen(up->goodbye), up->goodbye, 1, true);
 		if (mosquitto_disconnect(up->mosq) == MOSQ_ERR_SUCCESS)
 			(void)mosquitto_loop_write(up->mosq, 1);
 	}
@@ -729,6 +832,7 @@ void upstream_free(struct upstream *up)
 		mosquitto_destroy(up->mosq);
 	close(up->efd);
 	settings_free(&up->set);
+	presence_free(up);
 	if (up->ctx)
 		SSL_CTX_free(up->ctx);
 	free(up);

@@ -25,6 +25,11 @@ __attribute__((warn_unused_result)) int buf_reserve(struct buf *b, size_t extra)
 
 __attribute__((warn_unused_result)) int buf_append(struct buf *b, const void *p, size_t n);
 
+/* Appends printf-formatted text (without its NUL). 0, or -1 (unchanged)
+ * past the ceiling. */
+__attribute__((warn_unused_result, format(printf, 2, 3))) int buf_appendf(struct buf *b,
+									  const char *fmt, ...);
+
 /* Drops the first n bytes (n <= len). */
 void buf_consume(struct buf *b, size_t n);
 

@@ -126,6 +126,9 @@ struct cfg_upstream {
 	char *topic;             /* template: {device} {gateway} {event} */
 	char *dead_letter_topic; /* template */
 	char *username, *password;
+	char *presence_topic; /* template with {gateway}; "none": no presence */
+	char *stats_topic;    /* the same; "none" (default): no periodic stats */
+	unsigned stats_interval_ms;
 };
 
 /* When a committed spool transaction is on stable storage. */
@@ -145,6 +148,13 @@ struct cfg_spool {
 	uint64_t min_free; /* free space kept on the spool's file system */
 };
 
+/* [metrics]: the HTTP listener for /metrics, /healthz and /readyz. */
+struct cfg_metrics {
+	struct cfg_bind binds[CFG_BINDS_MAX];
+	size_t nbinds; /* 0: off (the default) */
+	int bind_line;
+};
+
 struct iotgw_config {
 	char *path;
 	struct cfg_gateway gateway;
@@ -152,6 +162,7 @@ struct iotgw_config {
 	size_t nlisteners;
 	struct cfg_upstream upstream;
 	struct cfg_spool spool;
+	struct cfg_metrics metrics;
 	struct dec_rule *rules; /* [decode NAME] sections in file order; may be 0 */
 	size_t nrules;
 };
@@ -183,9 +194,10 @@ void cfg_diag_print(void *ctx, enum cfg_severity sev, const char *file, int line
 const char *cfg_tls_mode_name(enum cfg_tls_mode m);
 /* "0.0.0.0:8883" or "[::]:8883" into out (CFG_BIND_TEXT is enough). */
 void cfg_bind_format(const struct cfg_bind *b, char *out, size_t cap);
-/* Every bind of a listener, space-separated (CFG_BINDS_TEXT is enough):
- * also how a running listener is recognised across a reload. */
-void cfg_binds_format(const struct cfg_listener *l, char *out, size_t cap);
+/* Every bind of a listener (or of [metrics]), space-separated
+ * (CFG_BINDS_TEXT is enough): also how a running listener is recognised
+ * across a reload. */
+void cfg_binds_format(const struct cfg_bind *binds, size_t nbinds, char *out, size_t cap);
 const char *cfg_tls_profile_name(enum cfg_tls_profile p);
 
 #endif

@@ -32,6 +32,21 @@ enum conn_state {
 	CONN_STATE_EOF,   /* peer closed */
 };
 
+/* Why a handshake failed, in the classes an operator alerts on
+ * (iotgw_handshake_failures_total). TIMEOUT is the owner's deadline: conn
+ * itself never reports it. */
+enum conn_fail_class {
+	CONN_FAIL_PROTOCOL, /* anything not below: bad TLS, no common cipher, ... */
+	CONN_FAIL_UNKNOWN_CA,
+	CONN_FAIL_REVOKED,
+	CONN_FAIL_EXPIRED, /* or not yet valid */
+	CONN_FAIL_NO_CERT,
+	CONN_FAIL_BAD_CERT, /* other verification failures: purpose, signature, ... */
+	CONN_FAIL_CLOSED,   /* the peer went away mid-handshake */
+	CONN_FAIL_TIMEOUT,
+	CONN_FAIL__COUNT
+};
+
 /* Events delivered to the owner. */
 struct conn_handler {
 	void (*up)(void *owner);       /* handshake completed */
@@ -57,7 +72,7 @@ struct conn {
 	bool want_read_for_write; /* TLS: a write needs the socket readable */
 	bool want_write_for_read; /* TLS: a read needs the socket writable */
 	bool hs_want_write;       /* TLS handshake waits for writability */
-	bool in_callback;
+	enum conn_fail_class fail_class; /* after a failed handshake */
 	struct buf out;
 	const struct conn_handler *handler;
 	void *owner;

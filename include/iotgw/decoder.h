@@ -38,10 +38,14 @@ struct dec_result {
 	double humidity_pct;
 	bool has_raw; /* DEC_ADC: the raw count the temperature came from */
 	double raw;
+	/* Set on failure when the payload decoded but its value is outside
+	 * the rule's range (a sensor fault, not a firmware bug): the two are
+	 * counted apart (iotgw_readings_rejected_total). */
+	bool implausible;
 };
 
 /* Decodes payload with rule. Returns 0 and fills out, or -1 and writes a
- * reason into why (e.g. "temperature 130.2 C outside -40..125 C",
+ * reason into why (and out->implausible for a value out of range) (e.g. "temperature 130.2 C outside -40..125 C",
  * "JSON: no \"temp\" or \"temperature\" key", "not a number: \"abc\"").
  * Rejects NaN, infinities, overflow, empty and non-UTF-8 text, humidity
  * outside 0..100. Fahrenheit is converted to Celsius before the range check. */

@@ -54,8 +54,12 @@ void ev_timer_stop(struct ev_loop *loop, struct ev_timer *t);
 bool ev_timer_active(const struct ev_timer *t);
 
 uint64_t ev_now_ms(const struct ev_loop *loop);
-/* Monotonic milliseconds, read fresh. */
+/* The same cached instant in microseconds: when this batch's input was
+ * read, for latency figures. */
+uint64_t ev_now_us(const struct ev_loop *loop);
+/* Monotonic milliseconds / microseconds, read fresh. */
 uint64_t ev_clock_ms(void);
+uint64_t ev_clock_us(void);
 
 /* Called once per iteration after events and timers, before sleeping: the
  * place for batched work (flushes, pending TLS data, deferred frees). */

@@ -37,6 +37,8 @@ struct spool_entry {
 	int64_t enqueued_ms; /* wall clock (ms since the epoch): survives restarts */
 	int mid;             /* upstream message id while in flight */
 	bool inflight;
+	unsigned sends;   /* times published (in this process) */
+	uint64_t sent_us; /* monotonic, when last published */
 };
 
 struct spool;
@@ -80,10 +82,11 @@ int spool_commit(struct spool *s, char *err, size_t errlen);
 /* The oldest committed entry not yet in flight, or NULL. May read the next
  * batch from disk. */
 struct spool_entry *spool_next_unsent(struct spool *s);
-void spool_mark_inflight(struct spool *s, struct spool_entry *e, int mid);
+/* e (the spool_next_unsent entry) was published as mid at now_us. */
+void spool_mark_inflight(struct spool *s, struct spool_entry *e, int mid, uint64_t now_us);
 /* Deletes the in-flight entry with this message id (the delete is staged
- * for the next commit); -1 if none. */
-int spool_ack(struct spool *s, int mid);
+ * for the next commit), telling when it was published; -1 if none. */
+int spool_ack(struct spool *s, int mid, uint64_t *sent_us);
 /* Upstream lost: every in-flight entry becomes unsent again. */
 void spool_requeue_inflight(struct spool *s);
 

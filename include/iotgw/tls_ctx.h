@@ -86,6 +86,11 @@ typedef void (*tls_expiry_fn)(void *arg, enum tls_expiry_kind kind, bool expired
 			      const char *text);
 void tls_ctx_expiring(SSL_CTX *ctx, time_t now, unsigned horizon_s, tls_expiry_fn fn, void *arg);
 
+/* The same as times for /metrics: cert receives ctx's own certificate's
+ * notAfter, ca the earliest notAfter of the CA certificates it trusts, crl
+ * the earliest nextUpdate of its CRLs; 0 for none. */
+void tls_ctx_expiry(SSL_CTX *ctx, time_t *cert, time_t *ca, time_t *crl);
+
 /* Wipes and frees the ticket keys (at exit; optional). */
 void tls_ctx_cleanup(void);
 

@@ -16,10 +16,38 @@
 
 #include "iotgw/config.h"
 #include "iotgw/evloop.h"
+#include "iotgw/prom.h"
 #include "iotgw/spool.h"
 
 typedef struct ssl_ctx_st SSL_CTX;
 struct upstream;
+
+/* Why a connection attempt failed or a connection ended. */
+enum up_drop_class {
+	UP_DROP_NETWORK,         /* resolve, connect, read or write failed */
+	UP_DROP_TLS,             /* a TLS error (not a refused certificate) */
+	UP_DROP_CERT_REFUSED,    /* the broker refused our client certificate */
+	UP_DROP_CONNACK_REFUSED, /* the broker answered CONNECT with a refusal */
+	UP_DROP_TIMEOUT,         /* no CONNACK in time */
+	UP_DROP_CLOSED,          /* the broker closed the connection */
+	UP_DROP_RECONFIGURED,    /* a reload changed the settings */
+	UP_DROP__COUNT
+};
+const char *upstream_drop_name(enum up_drop_class c); /* "certificate_refused" */
+
+/* The upstream's figures, owned by it, read by metrics and status. */
+struct upstream_metrics {
+	uint64_t connects;
+	uint64_t disconnects[UP_DROP__COUNT];
+	uint64_t refusals[6]; /* CONNACK refusals by return code 1..5 */
+	uint64_t forwarded;   /* readings the broker acknowledged */
+	uint64_t resent;      /* readings published again after a lost connection */
+	uint64_t dropped;     /* entries the broker can never take (EV_UPSTREAM_REJECTED) */
+	struct prom_histo puback;
+	int64_t last_connected_unix_ms; /* 0: never */
+	uint64_t down_since_ms;         /* monotonic; meaningful while not connected */
+	char why[512];                  /* the last failure, explained; "" while connected */
+};
 
 /* on_progress is called (from the loop) after entries were acknowledged and
  * deleted from the spool, so the gateway can resume paused devices. */
@@ -42,6 +70,18 @@ void upstream_flush(struct upstream *up);
 void upstream_free(struct upstream *up);
 
 bool upstream_connected(const struct upstream *up);
+const struct upstream_metrics *upstream_metrics(const struct upstream *up);
+
+/* Presence on the broker: `birth` is published retained (QoS 1) on topic on
+ * every connect, `will` is registered as each connection's Last Will
+ * (retained), `goodbye` is published retained before the clean DISCONNECT
+ * of upstream_free. Copies the strings; topic NULL turns it off. Takes
+ * effect from the next connection. 0, or -1 out of memory (then off). */
+int upstream_set_presence(struct upstream *up, const char *topic, const char *birth,
+			  const char *will, const char *goodbye);
+/* A message beside the spool (gateway stats): QoS 0, not retained, and
+ * only while connected. false when not sent. */
+bool upstream_publish_aside(struct upstream *up, const char *topic, const char *payload);
 /* The context the next connection uses (NULL with tls = off); the
  * upstream keeps ownership. */
 SSL_CTX *upstream_tls_ctx(const struct upstream *up);

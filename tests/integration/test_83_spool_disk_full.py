@@ -6,7 +6,6 @@ filler is removed, the failed commit is retried (every second), event=spool_resu
 the devices are read again, and when the upstream returns every acknowledged reading
 arrives."""
 
-import errno
 import os
 import time
 
@@ -19,29 +18,6 @@ RATE = 40
 COUNT = 120        # per device; the load is stalled for a while in the middle
 WINDOW = 10
 FS_SIZE = "16m"       # more than a full WAL (1000 pages) before its checkpoint
-
-
-def fill(path):
-    """Writes `path` until the file system has no block left; returns the bytes written."""
-    total = 0
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        for chunk in (1 << 20, 1 << 16, 1 << 12, 512, 1):
-            data = b"\0" * chunk
-            while True:
-                try:
-                    n = os.write(fd, data)
-                except OSError as e:
-                    if e.errno != errno.ENOSPC:
-                        raise
-                    break
-                total += n
-                if n < chunk:
-                    break
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    return total
 
 
 @pytest.fixture
@@ -59,7 +35,7 @@ def test_disk_full_holds_devices_back_and_recovers(make_gateway, upstream, small
         load = gw.Load(g.port(), DEVICES, COUNT, RATE, prefix="dev083", window=WINDOW)
         with load:
             load.wait_acked(DEVICES * RATE // 2)
-            written = fill(filler)
+            written = gw.fill_fs(filler)
             st = os.statvfs(small_fs)
             assert st.f_bavail == 0, "the filler (%d bytes) left %d blocks free" % (
                 written, st.f_bavail)

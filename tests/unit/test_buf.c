@@ -303,6 +303,29 @@ static void test_free_resets_and_is_idempotent(void **state)
 	buf_free(&b);
 }
 
+/* buf_appendf formats in place when the text fits, grows exactly when it
+ * does not, and leaves the buffer unchanged past the ceiling. */
+static void test_appendf(void **state)
+{
+	(void)state;
+	struct buf b;
+	buf_init(&b, 64);
+	assert_int_equal(buf_appendf(&b, "%s=%d", "a", 1), 0); /* from nothing */
+	assert_int_equal(b.len, 3);
+	assert_int_equal(buf_appendf(&b, ";%0*d", 20, 7), 0); /* grows */
+	assert_int_equal(b.len, 24);
+	assert_memory_equal(b.data, "a=1;00000000000000000007", 24);
+	assert_int_equal(buf_appendf(&b, "%s", ""), 0);
+	assert_int_equal(b.len, 24);
+	/* 40 more would pass the ceiling of 64 (with room for the NUL). */
+	assert_int_equal(buf_appendf(&b, "%040d", 0), -1);
+	assert_int_equal(b.len, 24);
+	assert_memory_equal(b.data, "a=1;00000000000000000007", 24);
+	assert_int_equal(buf_appendf(&b, "%038d", 0), 0);
+	assert_int_equal(b.len, 62);
+	buf_free(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -316,6 +339,7 @@ int main(void)
 		cmocka_unit_test(test_stream_of_appends_and_consumes),
 		cmocka_unit_test(test_shrink_if_empty),
 		cmocka_unit_test(test_free_resets_and_is_idempotent),
+		cmocka_unit_test(test_appendf),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -931,7 +931,7 @@ static void test_bind_several(void **state)
 	assert_string_equal(l->binds[2].host, "::1");
 	assert_int_equal(l->binds[2].port, 9);
 	char desc[CFG_BINDS_TEXT];
-	cfg_binds_format(l, desc, sizeof desc);
+	cfg_binds_format(l->binds, l->nbinds, desc, sizeof desc);
 	assert_string_equal(desc, "0.0.0.0:8883 [::]:8883 [::1]:9");
 
 	static const struct {

@@ -71,7 +71,7 @@ static void expect_next(struct spool *s, int n, int mid)
 	assert_int_equal(e->len, strlen(want));
 	assert_memory_equal(e->payload, want, e->len);
 	assert_string_equal(e->topic, "sensors/d/temperature");
-	spool_mark_inflight(s, e, mid);
+	spool_mark_inflight(s, e, mid, 0);
 }
 
 static void test_staged_entries_are_not_sent_before_commit(void **state)
@@ -103,8 +103,8 @@ static void test_ack_deletes_and_requeue_resends_in_order(void **state)
 	expect_next(s, 2, 2);
 	expect_next(s, 3, 3);
 	assert_int_equal(spool_inflight(s), 3);
-	assert_int_equal(spool_ack(s, 2), 0); /* out of order is fine */
-	assert_int_equal(spool_ack(s, 2), -1);
+	assert_int_equal(spool_ack(s, 2, NULL), 0); /* out of order is fine */
+	assert_int_equal(spool_ack(s, 2, NULL), -1);
 	assert_int_equal(spool_count(s), 3);
 	spool_requeue_inflight(s);
 	assert_int_equal(spool_inflight(s), 0);
@@ -123,7 +123,7 @@ static void test_survives_reopen_with_deletes_and_seqs(void **state)
 	assert_int_equal(spool_put_seq(s, "dev1", 3), 0);
 	commit(s);
 	expect_next(s, 1, 1);
-	assert_int_equal(spool_ack(s, 1), 0);
+	assert_int_equal(spool_ack(s, 1, NULL), 0);
 	commit(s);
 	spool_close(s);
 
@@ -195,7 +195,7 @@ static void test_backlog_larger_than_the_memory_window_keeps_order(void **state)
 			expect_next(s, want++, mid++);
 		for (int m = mid - 32; m < mid; m++)
 			if (m > 0)
-				(void)spool_ack(s, m);
+				(void)spool_ack(s, m, NULL);
 		if (want == 5000) {
 			put(s, next++);
 			commit(s);
@@ -222,7 +222,7 @@ static void test_byte_limit(void **state)
 	assert_true(spool_fill(s) > 0.9);
 	commit(s);
 	expect_next(s, 1, 1);
-	assert_int_equal(spool_ack(s, 1), 0);
+	assert_int_equal(spool_ack(s, 1, NULL), 0);
 	assert_true(spool_has_room(s, 21, 9));
 	spool_close(s);
 }
@@ -277,8 +277,8 @@ static void test_one_flush_covers_many_commits(void **state)
 	/* Deletes alone need no flush. */
 	struct spool_entry *e = spool_next_unsent(s);
 	assert_non_null(e);
-	spool_mark_inflight(s, e, 7);
-	assert_int_equal(spool_ack(s, 7), 0);
+	spool_mark_inflight(s, e, 7, 0);
+	assert_int_equal(spool_ack(s, 7, NULL), 0);
 	commit(s);
 	assert_false(spool_flush_pending(s));
 	/* A commit after the flush started is not covered by it. */

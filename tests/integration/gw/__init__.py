@@ -19,6 +19,8 @@
   sclient     openssl s_client as a device (always reaped)
   readings    assert_reading and what it checks
   load        counted load: LoadDevice, Load, Tally, wait_tally
+  disk        fill_fs: a file system with no block left
+  metrics     the [metrics] listener: http_get, Scrape (the Prometheus format), wait_metric
 
 Tests use `import gw` (or `from gw import NAME`): every public name of these modules is
 re-exported here, so a test never needs to know which module holds what.
@@ -59,6 +61,9 @@ from .readings import TS_RE, assert_reading, b64, parse_ts
 from .load import (MAX_NUMBERED, Load, LoadDevice, Tally, reading_number, reading_payload,
                    wait_tally)
 
+from .disk import fill_fs
+from .metrics import Scrape, http_get, parse_metrics, wait_metric
+
 __all__ = [
     "IOTGW_BIN", "MOSQUITTO", "MOSQUITTO_PUB", "PKI_TOOL", "ROOT", "START_WAIT", "STOP_WAIT",
     "WAIT",
@@ -82,4 +87,6 @@ __all__ = [
     "TS_RE", "assert_reading", "b64", "parse_ts",
     "MAX_NUMBERED", "Load", "LoadDevice", "Tally", "reading_number", "reading_payload",
     "wait_tally",
+    "fill_fs",
+    "Scrape", "http_get", "parse_metrics", "wait_metric",
 ]

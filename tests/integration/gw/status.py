@@ -48,12 +48,14 @@ def spool_stats(conf):
 
 
 # "3 connections; upstream connected; spool 12 queued (oldest 4s); 100 readings, 2 rejected;
-#  57 commits, 57 fsyncs" (" FULL" after "(oldest Ns)" while devices are held back)
+#  57 commits, 57 fsyncs" (" FULL" after "(oldest Ns)" while devices are held back), and
+#  while the upstream is not connected "; upstream down for 42 s: <why>"
 STATUS_RE = re.compile(
     r"^(?P<connections>\d+) connections?; upstream (?P<upstream>[a-z_ -]+); "
     r"spool (?P<queued>\d+) queued \(oldest (?P<oldest>\d+)s\)(?P<full> FULL)?; "
     r"(?P<readings>\d+) readings?, (?P<rejected>\d+) rejected; "
-    r"(?P<commits>\d+) commits?, (?P<fsyncs>\d+) fsyncs?$")
+    r"(?P<commits>\d+) commits?, (?P<fsyncs>\d+) fsyncs?"
+    r"(?:; upstream (?:down|connecting) for (?P<down_for>[^:]+?)(?:: (?P<why>.*))?)?$")
 
 
 def parse_status(text):
