@@ -20,6 +20,7 @@ DASHBOARD = os.path.join(ROOT, "contrib", "grafana", "iotgw-dashboard.json")
 RULES = os.path.join(ROOT, "contrib", "prometheus", "iotgw-alerts.yml")
 PROMCONF = os.path.join(ROOT, "contrib", "prometheus", "prometheus.yml")
 MANPAGE = os.path.join(ROOT, "docs", "iotgw.8")
+GUIDE = os.path.join(ROOT, "docs", "monitoring.md")
 
 METRIC = re.compile(r"\b(?:iotgw|process)_[a-z0-9_]*[a-z0-9]")
 HISTOGRAM_SUFFIX = re.compile(r"_(?:bucket|sum|count)$")
@@ -102,17 +103,15 @@ def test_scrape_config_targets_the_documented_job():
     assert 'up{job="iotgw"}' in open(RULES).read()
 
 
-def test_commented_readiness_probe_job_is_valid(promtool, tmp_path):
-    """prometheus.yml carries an optional blackbox /readyz job, commented out; uncommented it
-    must still be a valid configuration (docs/monitoring.md tells people to do that)."""
-    text = open(PROMCONF).read()
-    uncommented = re.sub(r"^  # (?=[- ])", "  ", text, flags=re.M)
-    assert "job_name: iotgw-ready" in uncommented and uncommented != text
-    (tmp_path / "prometheus.yml").write_text(uncommented)
-    shutil.copy(RULES, tmp_path)
-    rc, out = run([promtool, "check", "config", "prometheus.yml"], cwd=tmp_path)
-    assert rc == 0, out
-    assert 'job="iotgw-ready"' in open(RULES).read()
+def test_readiness_needs_no_probe():
+    """/readyz is also the gauge iotgw_ready, so the rules need nothing but the iotgw job:
+    no blackbox exporter, no second scrape job."""
+    rules = open(RULES).read()
+    assert not re.search(r"\bprobe_", rules), "a rule needs a blackbox probe"
+    block = re.split(r"^\s*- alert: ", rules, flags=re.M)
+    ready = [b for b in block if b.startswith("IotgwNotReady")]
+    assert len(ready) == 1 and re.search(r"^\s*expr: iotgw_ready == 0$", ready[0], re.M), ready
+    assert re.findall(r"^\s*- job_name: (\S+)", open(PROMCONF).read(), re.M) == ["iotgw"]
 
 
 def rules_without_descriptions():
@@ -155,13 +154,33 @@ def expect(alertname, eval_time, summary=None, severity=None, **labels):
             "exp_alerts": [{"exp_labels": lab, "exp_annotations": {"summary": summary}}]}
 
 
+EXPIRY = "iotgw_tls_expiry_timestamp_seconds"
+
+
 # Each case: input series and what the alerts do over time. Times are from the start (0 s).
 ALERT_CASES = [
+    # A stopped gateway: iotgw_ready 0 while it stops, then no series at all. That is
+    # IotgwDown, not IotgwNotReady.
     {"interval": "1m",
-     "input_series": [series("up", "1 1 0x10")],
+     "input_series": [series("up", "1 1 0x10"),
+                      series("iotgw_ready", "1 1 0 stale")],
      "alert_rule_test": [
          expect("IotgwDown", "5m"),
-         expect("IotgwDown", "8m", "iotgw gw1:9883 cannot be scraped", "critical")]},
+         expect("IotgwDown", "8m", "iotgw gw1:9883 cannot be scraped", "critical"),
+         expect("IotgwNotReady", "8m")]},
+    # Not ready from minute 2 (a listener not bound, the spool not writing).
+    {"interval": "1m",
+     "input_series": [series("iotgw_ready", "1 1 0x10")],
+     "alert_rule_test": [
+         expect("IotgwNotReady", "4m"),
+         expect("IotgwNotReady", "8m", "iotgw gw1:9883 is not ready", "critical")]},
+    # A dip of three minutes does not fire, nor does an upstream outage (still ready).
+    {"interval": "1m",
+     "input_series": [series("iotgw_ready", "1 1 0 0 0 1x15"),
+                      series("iotgw_upstream_up", "1 0x19")],
+     "alert_rule_test": [
+         expect("IotgwNotReady", "5m"),
+         expect("IotgwNotReady", "15m")]},
     {"interval": "1m",
      "input_series": [series("process_open_fds", "10x20", job="other")],
      "alert_rule_test": [
@@ -199,6 +218,20 @@ ALERT_CASES = [
          expect("IotgwUpstreamRefused", "10m",
                 "iotgw gw1:9883: the upstream broker refuses the gateway (not_authorized)",
                 "critical", reason="not_authorized")]},
+    # One reading dropped at minute 6: critical at once, quiet again once it is 15 minutes old.
+    {"interval": "1m",
+     "input_series": [series("iotgw_readings_dropped_total", "0x5 1x30")],
+     "alert_rule_test": [
+         expect("IotgwReadingsDropped", "4m"),
+         expect("IotgwReadingsDropped", "7m", "iotgw gw1:9883: readings dropped, data lost",
+                "critical"),
+         expect("IotgwReadingsDropped", "25m")]},
+    # Drops from before the window, and the counter starting over at a restart, do not fire.
+    {"interval": "1m",
+     "input_series": [series("iotgw_readings_dropped_total", "3x10 0x20")],
+     "alert_rule_test": [
+         expect("IotgwReadingsDropped", "5m"),
+         expect("IotgwReadingsDropped", "20m")]},
     {"interval": "1m",
      "input_series": [series("iotgw_spool_full", "0 0 1x5 0x5")],
      "alert_rule_test": [
@@ -238,12 +271,9 @@ ALERT_CASES = [
     # an hour, a certificate 100 days away does not; one that expires at 30 min is critical.
     {"interval": "1m",
      "input_series": [
-         series("iotgw_tls_expiry_timestamp_seconds", "864000x150", listener="devices",
-                kind="crl"),
-         series("iotgw_tls_expiry_timestamp_seconds", "8640000x150", listener="devices",
-                kind="certificate"),
-         series("iotgw_tls_expiry_timestamp_seconds", "1800x150", listener="upstream",
-                kind="certificate")],
+         series(EXPIRY, "864000x150", listener="devices", kind="crl"),
+         series(EXPIRY, "8640000x150", listener="devices", kind="certificate"),
+         series(EXPIRY, "1800x150", listener="upstream", kind="certificate")],
      "alert_rule_test": [
          expect("IotgwCertificateExpiringSoon", "30m"),
          expect("IotgwCertificateExpiringSoon", "2h",
@@ -253,6 +283,24 @@ ALERT_CASES = [
          expect("IotgwCertificateExpired", "40m",
                 "iotgw gw1:9883: certificate of upstream has expired", "critical",
                 listener="upstream", kind="certificate")]},
+    # kind="ca" (the earliest expiring trusted CA certificate) warns 90 days ahead, the other
+    # kinds 14: a CA 60 days away warns, a server certificate as far away and a CA 100 days
+    # away do not; the broker's CA (listener upstream) expiring at 20 min is critical.
+    {"interval": "1m",
+     "input_series": [
+         series(EXPIRY, "5184000x150", listener="devices", kind="ca"),
+         series(EXPIRY, "5184000x150", listener="devices", kind="certificate"),
+         series(EXPIRY, "8640000x150", listener="lab", kind="ca"),
+         series(EXPIRY, "1200x150", listener="upstream", kind="ca")],
+     "alert_rule_test": [
+         expect("IotgwCertificateExpiringSoon", "30m"),
+         expect("IotgwCertificateExpiringSoon", "2h",
+                "iotgw gw1:9883: ca of devices expires in 59d 22h 0m 0s", "warning",
+                listener="devices", kind="ca"),
+         expect("IotgwCertificateExpired", "10m"),
+         expect("IotgwCertificateExpired", "30m",
+                "iotgw gw1:9883: ca of upstream has expired", "critical",
+                listener="upstream", kind="ca")]},
     # One failure a second on "devices" with as many successes (50 %): alert. On "lab"
     # one in eleven fails: no alert.
     {"interval": "1m",
@@ -280,17 +328,6 @@ ALERT_CASES = [
          expect("IotgwConnectionsNearLimit", "15m",
                 "iotgw gw1:9883: listener devices above 90% of max_connections", "warning",
                 listener="devices")]},
-    {"interval": "1m",
-     "input_series": [{"series": 'probe_success{job="iotgw-ready",'
-                                 'instance="http://127.0.0.1:9883/readyz"}',
-                       "values": "1 1 0x10"}],
-     "alert_rule_test": [
-         {"eval_time": "4m", "alertname": "IotgwNotReady", "exp_alerts": []},
-         {"eval_time": "8m", "alertname": "IotgwNotReady",
-          "exp_alerts": [{"exp_labels": {"job": "iotgw-ready", "severity": "critical",
-                                         "instance": "http://127.0.0.1:9883/readyz"},
-                          "exp_annotations": {
-                              "summary": "iotgw http://127.0.0.1:9883/readyz is not ready"}}]}]},
 ]
 
 
@@ -307,8 +344,20 @@ def test_alerts_fire_when_they_should(promtool, tmp_path):
     assert rc == 0, out
     fired = {t["alertname"] for case in ALERT_CASES for t in case["alert_rule_test"]
              if t["exp_alerts"]}
+    quiet = {t["alertname"] for case in ALERT_CASES for t in case["alert_rule_test"]
+             if not t["exp_alerts"]}
     assert set(names) - fired == set(), "alerts without a firing test: %s" % (
         sorted(set(names) - fired))
+    assert set(names) - quiet == set(), "alerts without a not-firing test: %s" % (
+        sorted(set(names) - quiet))
+    assert fired | quiet <= set(names), "tests of unknown alerts: %s" % (
+        sorted((fired | quiet) - set(names)))
+
+
+def test_monitoring_guide_lists_every_alert():
+    """The alert table in docs/monitoring.md names exactly the rules in the file."""
+    table = re.findall(r"^\| (Iotgw\w+) \|", open(GUIDE).read(), re.M)
+    assert sorted(table) == sorted(alert_names()), (table, alert_names())
 
 
 def test_every_alert_has_for_severity_summary_description():
@@ -415,5 +464,40 @@ def test_dashboard_covers_the_key_series():
               "iotgw_upstream_down_seconds", "iotgw_upstream_disconnects_total",
               "iotgw_spool_commit_duration_seconds", "process_cpu_seconds_total",
               "process_resident_memory_bytes", "process_open_fds",
-              "iotgw_tls_expiry_timestamp_seconds"):
+              "iotgw_tls_expiry_timestamp_seconds", "iotgw_ready",
+              "iotgw_readings_dropped_total"):
         assert m in used, m
+
+
+def panel_exprs(p):
+    return " ".join(t.get("expr", "") for t in p.get("targets", []))
+
+
+def test_dashboard_shows_readiness_by_upstream_and_dropped_by_rejected():
+    panels = [p for p in all_panels(load_dashboard()) if p["type"] != "row"]
+    stats = [p for p in panels if p["type"] == "stat"]
+    ready = [p for p in stats if "iotgw_ready" in panel_exprs(p)]
+    upstream = [p for p in stats if panel_exprs(p).startswith("iotgw_upstream_up{")]
+    assert len(ready) == 1 and len(upstream) == 1, (ready, upstream)
+    r, u = ready[0]["gridPos"], upstream[0]["gridPos"]
+    assert r["y"] == u["y"] and u["x"] in (r["x"] + r["w"], r["x"] - u["w"]), (r, u)
+    # The Upstream row's timeline carries readiness as well.
+    assert any(p["type"] == "state-timeline" and "iotgw_upstream_up" in panel_exprs(p)
+               and "iotgw_ready" in panel_exprs(p) for p in panels)
+    # Dropped readings (lost) in the panel that shows rejected ones (dead-lettered).
+    assert any("iotgw_readings_rejected_total" in panel_exprs(p)
+               and "iotgw_readings_dropped_total" in panel_exprs(p) for p in panels)
+
+
+def test_dashboard_expiry_panels_show_every_kind():
+    panels = [p for p in all_panels(load_dashboard())
+              if "iotgw_tls_expiry_timestamp_seconds" in panel_exprs(p)]
+    assert len(panels) >= 2, [p["title"] for p in panels]
+    for p in panels:
+        # No kind matcher: certificate, ca and crl all count.
+        assert "kind" not in panel_exprs(p).split("{", 1)[1].split("}", 1)[0], p["title"]
+        text = (p["title"] + " " + p.get("description", "")).lower()
+        for kind in ("certificate", "ca", "crl"):
+            assert re.search(r"\b%s\b" % kind, text), (p["title"], kind)
+    bars = [p for p in panels if p["type"] == "bargauge"]
+    assert bars and all("{{kind}}" in t["legendFormat"] for p in bars for t in p["targets"])
