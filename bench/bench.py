@@ -27,6 +27,9 @@ reading. Everything runs on loopback and is bounded in count and time. In one ru
     commits and fsyncs the gateway issued during the run come from its STATE/status file
     (commits_total, fsyncs_total: real xSync calls counted by its SQLite VFS shim), giving
     commits/s, fsyncs/s and readings per fsync,
+  * monitoring cost: iotgw with [metrics] on, one run of S readings each with no scraper,
+    with a scrape of /metrics every second, and with one client scraping back to back:
+    readings/s against the run without a scraper, gateway CPU, PUBACK p99,
   * prints a table (or JSON with --json).
 
 --smoke runs every step with tiny numbers (for CI: it checks that the benchmark still works,
@@ -48,7 +51,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -827,8 +832,9 @@ class Env:
 
     # -- the systems under test --
 
-    def start_iotgw(self, label, durability=None):
-        """Starts iotgw with a fresh state directory; returns (process, port, state dir)."""
+    def start_iotgw(self, label, durability=None, metrics_port=None):
+        """Starts iotgw with a fresh state directory; returns (process, port, state dir).
+        metrics_port: also serve [metrics] there."""
         a = self.args
         binary = a.iotgw
         if not binary or not os.access(binary, os.X_OK):
@@ -866,6 +872,8 @@ dir = {state}
 {dur}max_messages = {spool}
 max_bytes = 1G
 """
+        if metrics_port:
+            conf += f"\n[metrics]\nbind = 127.0.0.1:{metrics_port}\n"
         path = write(os.path.join(self.tmp, f"iotgw-{label}.conf"), conf)
         r = subprocess.run([binary, "-t", "-c", path], capture_output=True, text=True, timeout=30)
         if r.returncode:
@@ -945,6 +953,64 @@ max_bytes = 1G
                      f"{mres['commits_per_s']:.0f} commits/s, {mres['fsyncs_per_s']:.0f} "
                      f"fsyncs/s, {fmt(mres['readings_per_fsync'], '.1f')} readings per fsync")
             res["modes"][mode] = mres
+        return res
+
+    def scrape(self):
+        """What monitoring costs: the same load with no scraper, with a scrape of /metrics
+        every second (what Prometheus does at its fastest usual setting) and with a
+        flood (one client scraping back to back). A scrape reads counters and never walks
+        the sessions, so the first two should not differ beyond noise."""
+        a = self.args
+        m = a.scrape_messages
+        mport = free_port()
+        gw, port, state = self.start_iotgw("scrape", metrics_port=mport)
+        res = {"system": "scrape", "messages": m, "devices": a.devices, "modes": {}}
+        url = f"http://127.0.0.1:{mport}/metrics"
+        try:
+            self.run_load(gw, port, "sensors/#", min(m, 5000), "scrape warm-up")
+            for mode, interval in (("no scraper", None), ("scrape every 1 s", 1.0),
+                                   ("scrape flood", 0.0)):
+                stop = threading.Event()
+                scrapes = {"n": 0, "bytes": 0, "errors": 0}
+
+                def scraper():
+                    while not stop.is_set():
+                        try:
+                            with urllib.request.urlopen(url, timeout=5) as r:
+                                scrapes["bytes"] = len(r.read())
+                            scrapes["n"] += 1
+                        except OSError:
+                            scrapes["errors"] += 1
+                        if interval:
+                            stop.wait(interval)
+                t = threading.Thread(target=scraper, daemon=True) if interval is not None \
+                    else None
+                if t:
+                    t.start()
+                try:
+                    run = self.run_load(gw, port, "sensors/#", m, f"{mode}")
+                finally:
+                    stop.set()
+                    if t:
+                        t.join(10)
+                run.pop("sample", None)
+                out = {"readings_per_s": run["readings_per_s"],
+                       "gateway_cpu_s_per_100k": run["gateway_cpu_s_per_100k"],
+                       "puback_p99_ms": run["puback_ms"]["p99"],
+                       "scrapes": scrapes["n"], "scrape_errors": scrapes["errors"],
+                       "exposition_bytes": scrapes["bytes"], "seconds": run["seconds"],
+                       "other_cpu_s": run["other_cpu_s"], "bench_cpu_s": run["bench_cpu_s"]}
+                if scrapes["errors"]:
+                    res["error"] = f"{scrapes['errors']} scrape(s) failed during '{mode}'"
+                self.log(f"  {mode}: {out['readings_per_s']:.0f} readings/s, gateway CPU "
+                         f"{out['gateway_cpu_s_per_100k']:.2f} s/100k, PUBACK p99 "
+                         f"{out['puback_p99_ms']:.1f} ms, {scrapes['n']} scrapes")
+                res["modes"][mode] = out
+        finally:
+            self.stop_iotgw(gw, res)
+        base = res["modes"].get("no scraper", {}).get("readings_per_s")
+        for mode in res["modes"].values():
+            mode["throughput_ratio"] = mode["readings_per_s"] / base if base else None
         return res
 
     def bridge(self):
@@ -1079,7 +1145,7 @@ def comparison(systems):
 def print_table(report):
     p = report["parameters"]
     everything = report["results"]
-    systems = [s for s in everything if s["system"] != "durability"]
+    systems = [s for s in everything if s["system"] not in ("durability", "scrape")]
     print()
     print(f"iotgw benchmark{' (--smoke: tiny numbers, not figures)' if p.get('smoke') else ''}"
           f", {report['machine']}")
@@ -1123,6 +1189,22 @@ def print_table(report):
             if x.get("other_cpu_s") is not None and \
                     x["other_cpu_s"] > max(0.2, 0.1 * x["bench_cpu_s"]):
                 noisy.append(x)
+    for d in everything:
+        if d["system"] != "scrape" or not d.get("modes"):
+            continue
+        print()
+        print(f"monitoring cost (iotgw [metrics]): {d['messages']} QoS 1 readings per mode over "
+              f"{d['devices']} devices, one run each after a warm-up")
+        print(f"{'':{w0}}" + "".join(f"{k:>20}" for k in d["modes"]))
+        for label, key, spec in (
+                ("readings/s end to end", "readings_per_s", ",.0f"),
+                ("  / the run without a scraper", "throughput_ratio", ".2f"),
+                ("gateway CPU s per 100k readings", "gateway_cpu_s_per_100k", ".2f"),
+                ("device PUBACK p99 ms", "puback_p99_ms", ".1f"),
+                ("scrapes during the run", "scrapes", "d"),
+                ("exposition bytes", "exposition_bytes", ",d")):
+            print(f"{label:{w0}}" + "".join(f"{fmt(m.get(key), spec):>20}"
+                                              for m in d["modes"].values()))
     for d in everything:
         if d["system"] != "durability" or not d.get("modes"):
             continue
@@ -1189,10 +1271,13 @@ def main():
                     help="do not count syscalls with perf stat")
     ap.add_argument("--time-limit", type=float, default=90.0,
                     help="seconds allowed for one throughput run (90)")
-    ap.add_argument("--only", choices=["iotgw", "mosquitto", "durability"],
+    ap.add_argument("--only", choices=["iotgw", "mosquitto", "durability", "scrape"],
                     help="run one part only")
     ap.add_argument("--durability-messages", type=int,
                     help="readings per durability run (fsync, then os) (50000; 0 skips)")
+    ap.add_argument("--scrape-messages", type=int,
+                    help="readings per monitoring-cost run (no scraper, every 1 s, flood) "
+                    "(50000; 0 skips)")
     ap.add_argument("--state-dir", help="where iotgw's spool directories go (default: the "
                     "temporary directory); must be a real disk for the fsync figures")
     ap.add_argument("--iotgw", default=os.environ.get("IOTGW_BIN",
@@ -1207,6 +1292,7 @@ def main():
     for key, full, quick, smoke in (("devices", 50, 10, 3), ("messages", 100000, 10000, 300),
                                     ("idle", 2000, 200, 20), ("repeat", 3, 1, 1),
                                     ("durability_messages", 50000, 10000, 300),
+                                    ("scrape_messages", 50000, 10000, 300),
                                     ("handshakes", 2000, 500, 50),
                                     ("light_seconds", 10.0, 5.0, 2.0)):
         if getattr(args, key) is None:
@@ -1242,7 +1328,8 @@ def main():
         "cpus": os.cpu_count(),
         "parameters": {k: getattr(args, k) for k in ("devices", "messages", "idle", "repeat",
                                                      "window", "inflight", "tls",
-                                                     "durability_messages", "handshakes",
+                                                     "durability_messages", "scrape_messages",
+                                                     "handshakes",
                                                      "max_handshakes", "light_devices",
                                                      "light_rate", "light_seconds", "smoke")},
         "results": [],
@@ -1259,6 +1346,8 @@ def main():
         systems = [("iotgw", env.iotgw), ("mosquitto-bridge", env.bridge)]
         if args.durability_messages:
             systems.append(("durability", env.durability))
+        if args.scrape_messages:
+            systems.append(("scrape", env.scrape))
         for name, fn in systems:
             if args.only and not name.startswith(args.only):
                 continue
@@ -1288,7 +1377,7 @@ def main():
     finally:
         procs.stop_all()
     report["comparison"] = comparison([r for r in report["results"]
-                                       if r["system"] != "durability"])
+                                       if r["system"] not in ("durability", "scrape")])
     report["seconds"] = round(time.monotonic() - t_start, 1)
     if args.json:
         print(json.dumps(report, indent=2))

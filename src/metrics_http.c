@@ -3,7 +3,8 @@
  * GET /metrics (Prometheus exposition), /healthz (the loop turns: that we
  * answer at all says so) and /readyz (status_ready; the report as body).
  * One request per connection, answered from the counters in memory while
- * the request is read, then closed. A scraper cannot hurt devices: at most
+ * the request is read, then closed; scrapes within HTTP_RENDER_REUSE_MS of
+ * each other share one rendering. A scraper cannot hurt devices: at most
  * HTTP_CLIENTS connections at once (more wait in the kernel's backlog),
  * requests larger than HTTP_REQUEST_MAX or slower than HTTP_TIMEOUT_MS are
  * dropped, and a scrape never walks the sessions. */
@@ -24,6 +25,9 @@
 #define HTTP_REQUEST_MAX 4096
 #define HTTP_TIMEOUT_MS 5000
 #define HTTP_RESPONSE_MAX (4u << 20)
+/* Scrapes this close together get the same exposition: a real scraper
+ * waits a second or more, and a flood then costs copies, not renders. */
+#define HTTP_RENDER_REUSE_MS 200
 
 enum http_path { PATH_METRICS, PATH_HEALTHZ, PATH_READYZ, PATH_OTHER, PATH__COUNT };
 static const char *const path_names[PATH__COUNT] = {"/metrics", "/healthz", "/readyz", "other"};
@@ -55,6 +59,8 @@ struct metrics_http {
 	size_t nclients;
 	bool accepting;
 	uint64_t requests[PATH__COUNT][NCODES];
+	struct buf exposition; /* the last /metrics body (owned) */
+	uint64_t rendered_at_ms;
 };
 
 static void set_accepting(struct metrics_http *h, bool on)
@@ -174,12 +180,23 @@ static void handle_request(struct http_client *c, const char *req, size_t len)
 	struct buf body;
 	buf_init(&body, HTTP_RESPONSE_MAX);
 	switch (p) {
-	case PATH_METRICS:
-		if (metrics_render(gw, &body) != 0 || render_requests(c->h, &body) != 0)
-			respond_text(c, p, 500, "out of memory\n", head);
-		else
-			respond(c, p, 200, "text/plain; version=0.0.4; charset=utf-8", &body, head);
+	case PATH_METRICS: {
+		struct metrics_http *h = c->h;
+		uint64_t now = ev_now_ms(gw->loop);
+		if (!h->exposition.len || now - h->rendered_at_ms >= HTTP_RENDER_REUSE_MS) {
+			h->exposition.len = 0;
+			if (metrics_render(gw, &h->exposition) != 0 ||
+			    render_requests(h, &h->exposition) != 0) {
+				h->exposition.len = 0;
+				respond_text(c, p, 500, "out of memory\n", head);
+				break;
+			}
+			h->rendered_at_ms = now;
+		}
+		respond(c, p, 200, "text/plain; version=0.0.4; charset=utf-8", &h->exposition,
+			head);
 		break;
+	}
 	case PATH_HEALTHZ:
 		respond_text(c, p, 200, "ok\n", head);
 		break;
@@ -327,6 +344,7 @@ struct metrics_http *metrics_http_open(struct gateway *gw, const struct cfg_metr
 	}
 	h->gw = gw;
 	h->accepting = true;
+	buf_init(&h->exposition, HTTP_RESPONSE_MAX);
 	cfg_binds_format(cfg->binds, cfg->nbinds, h->desc, sizeof h->desc);
 	for (size_t i = 0; i < cfg->nbinds; i++) {
 		int fd = bind_one(&cfg->binds[i], err, errlen);
@@ -356,6 +374,7 @@ void metrics_http_close(struct metrics_http *h)
 		ev_io_stop(h->gw->loop, &h->socks[i].io);
 		close(h->socks[i].fd);
 	}
+	buf_free(&h->exposition);
 	free(h);
 }
 
