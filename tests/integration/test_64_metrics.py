@@ -344,11 +344,21 @@ def test_real_prometheus_scrapes_the_gateway(make_gateway, upstream, devices, mp
     try:
         wait_query('up{job="iotgw"}', lambda v: v == 1, "target up")
         wait_query("iotgw_upstream_up", lambda v: v == 1, "upstream up")
+        # Under load: 5 devices x 400 readings at 100/s each (about 4 s): the counters are
+        # seen moving while it runs, and reach the total when it is done.
+        load = gw.Load(g.port(), 5, 400, 100, prefix="dev0644")
+        with load:
+            wait_query("iotgw_readings_accepted_total", lambda v: 0 < v < 2000,
+                       "readings counted while the load runs")
+            wait_query("rate(iotgw_readings_forwarded_total[5s])", lambda v: v > 10,
+                       "a forwarding rate while the load runs")
+            load.wait_done(timeout=30)
+        load.check_health()
+        wait_query("iotgw_readings_accepted_total", lambda v: v == 2000, "readings counted")
+        wait_query("iotgw_readings_forwarded_total", lambda v: v == 2000, "readings forwarded")
+        wait_query("iotgw_device_puback_latency_seconds_count", lambda v: v == 2000,
+                   "a PUBACK latency for each")
         d = devices(g.port(), "dev0644")
-        for i in range(20):
-            d.publish("esp/t", "2%d.5" % (i % 10), qos=1)
-        wait_query("iotgw_readings_accepted_total", lambda v: v == 20, "readings counted")
-        wait_query("iotgw_readings_forwarded_total", lambda v: v == 20, "readings forwarded")
         upstream.stop()
         try:
             wait_query("iotgw_upstream_up", lambda v: v == 0, "upstream down seen")
