@@ -88,24 +88,11 @@ static void pw_diag(void *ctx, const char *file, int line, const char *msg)
 	counting_diag(ctx, CFG_ERROR, file, line, msg);
 }
 
-/* On a listener with no authenticated identity (tls = off or server, no
- * password_file) the device id is whatever the client says, so a topic ACL
- * keyed on it protects nothing by default: it is enforced there only when
- * publish_acl was set explicitly. Everywhere else it always is. */
-static bool acl_enforced(const struct cfg_listener *l)
-{
-	if (l->npublish_acl == 0)
-		return false; /* publish_acl = none */
-	if (l->tls == CFG_TLS_MUTUAL || l->password_file.path)
-		return true;
-	return l->publish_acl_line != 0;
-}
-
 static void prepare_auth(const struct cfg_listener *l, struct listener_parts *parts,
 			 const char *path, struct diag_counter *dc)
 {
 	char why[256];
-	if (acl_enforced(l) &&
+	if (trust_acl_enforced(l) &&
 	    auth_acl_from_list((const char *const *)l->publish_acl, l->npublish_acl, &parts->acl,
 			       why, sizeof why) != 0)
 		counting_diag(dc, CFG_ERROR, path, l->line, why);

@@ -19,6 +19,7 @@
 #include "iotgw/status.h"
 #include "iotgw/strmap.h"
 #include "iotgw/upstream.h"
+#include "trust.h"
 
 #define IOTGW_DEVICE_MAX 64
 
@@ -67,7 +68,7 @@ struct listener {
 	unsigned max_connections;
 	SSL_CTX *ctx; /* NULL for tls = off */
 	/* Device trust (listener keys of the same names). */
-	enum cfg_client_id client_id_policy;
+	struct trust_policy trust;    /* for trust_connect; borrows name and pwfile */
 	struct auth_acl *acl;         /* NULL: publish_acl not enforced here */
 	struct auth_pwfile *pwfile;   /* NULL: no password_file */
 	unsigned cert_expiry_warning_s;

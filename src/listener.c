@@ -19,6 +19,9 @@
 
 #define ACCEPT_BATCH 64
 
+/* trust_connect writes device ids into the sessions' buffers. */
+_Static_assert(AUTH_DEVICE_MAX == IOTGW_DEVICE_MAX, "one device id length everywhere");
+
 static void format_peer(const struct sockaddr_storage *ss, char *out, size_t cap)
 {
 	char host[INET6_ADDRSTRLEN] = "?";
@@ -119,7 +122,6 @@ static void apply_settings(struct listener *l, const struct cfg_listener *cfg,
 	l->identity = cfg->identity;
 	l->handshake_timeout_ms = cfg->handshake_timeout_ms;
 	l->max_connections = cfg->max_connections;
-	l->client_id_policy = cfg->client_id;
 	l->cert_expiry_warning_s = cfg->cert_expiry_warning_s;
 	l->disconnect_revoked = cfg->disconnect_revoked;
 	/* Live SSL objects hold their own reference to the old context. */
@@ -131,6 +133,7 @@ static void apply_settings(struct listener *l, const struct cfg_listener *cfg,
 	l->acl = parts->acl;
 	l->pwfile = parts->pwfile;
 	memset(parts, 0, sizeof *parts);
+	trust_policy_init(&l->trust, l->name, cfg, l->pwfile);
 }
 
 /* The descriptor of a socket bound to `desc` in a listener of `running`,

@@ -391,8 +391,8 @@ static void handle_connect(struct session *s, uint8_t flags, const uint8_t *body
 		return;
 	}
 	struct trust_verdict v;
-	trust_connect(s->listener, s->cert_identity, &c, s->client_id, s->device, sizeof s->device,
-		      &v);
+	trust_connect(&s->listener->trust, s->cert_identity, &c, s->client_id, s->device,
+		      sizeof s->device, &v);
 	if (v.connack != MQTT_CONNACK_ACCEPTED) {
 		refuse_connect_as(s, v.connack, v.event, "%s", v.why);
 		return;

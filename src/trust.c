@@ -5,10 +5,46 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "gateway_int.h"
-#include "iotgw/auth.h"
+/* The listener's identity is authenticated (not merely claimed by the
+ * client): the client id policy applies, and publish_acl is always
+ * enforced. */
+static bool authenticated(enum cfg_tls_mode tls, bool password_file)
+{
+	return tls == CFG_TLS_MUTUAL || password_file;
+}
 
-_Static_assert(AUTH_DEVICE_MAX == IOTGW_DEVICE_MAX, "one device id length everywhere");
+static enum auth_cid_policy cid_policy(enum cfg_client_id c)
+{
+	switch (c) {
+	case CFG_CLIENT_ID_EXACT:
+		return AUTH_CID_EXACT;
+	case CFG_CLIENT_ID_ANY:
+		return AUTH_CID_ANY;
+	case CFG_CLIENT_ID_MATCH:
+		break;
+	}
+	return AUTH_CID_MATCH;
+}
+
+void trust_policy_init(struct trust_policy *p, const char *listener,
+		       const struct cfg_listener *cfg, const struct auth_pwfile *pwfile)
+{
+	*p = (struct trust_policy){
+		.listener = listener,
+		.tls = cfg->tls,
+		.client_id = cid_policy(cfg->client_id),
+		.pwfile = pwfile,
+	};
+}
+
+bool trust_acl_enforced(const struct cfg_listener *cfg)
+{
+	if (cfg->npublish_acl == 0)
+		return false; /* publish_acl = none */
+	if (authenticated(cfg->tls, cfg->password_file.path != NULL))
+		return true;
+	return cfg->publish_acl_line != 0;
+}
 
 /* The device id of a client without a certificate: its client id, or the
  * <id> of a Watson IoT client id "d:<org>:<type>:<id>". */
@@ -38,13 +74,13 @@ __attribute__((format(printf, 4, 5))) static void refuse(struct trust_verdict *v
 
 /* password_file listeners: the device is who its password says it is. The
  * device cannot tell an unknown id from a wrong password (same code). */
-static bool password_ok(const struct listener *l, const struct mqtt_connect *c, char *device,
+static bool password_ok(const struct trust_policy *p, const struct mqtt_connect *c, char *device,
 			size_t cap, struct trust_verdict *v)
 {
 	char dev[AUTH_DEVICE_MAX + 1], why[160];
 	if (!c->has_username || !c->has_password) {
 		refuse(v, MQTT_CONNACK_BAD_USERNAME_PASSWORD, EV_AUTH_FAILED,
-		       "listener %s requires a user name and password", l->name);
+		       "listener %s requires a user name and password", p->listener);
 		return false;
 	}
 	if (auth_password_device(c->username.ptr, c->username.len, c->client_id.ptr,
@@ -52,7 +88,7 @@ static bool password_ok(const struct listener *l, const struct mqtt_connect *c, 
 		refuse(v, MQTT_CONNACK_BAD_USERNAME_PASSWORD, EV_AUTH_FAILED, "%s", why);
 		return false;
 	}
-	if (!auth_pw_verify(l->pwfile, dev, (const uint8_t *)c->password.ptr, c->password.len)) {
+	if (!auth_pw_verify(p->pwfile, dev, (const uint8_t *)c->password.ptr, c->password.len)) {
 		refuse(v, MQTT_CONNACK_BAD_USERNAME_PASSWORD, EV_AUTH_FAILED,
 		       "wrong password for device %s (or no such device in the password file)",
 		       dev);
@@ -62,7 +98,7 @@ static bool password_ok(const struct listener *l, const struct mqtt_connect *c, 
 	return true;
 }
 
-void trust_connect(const struct listener *l, const char *cert_identity,
+void trust_connect(const struct trust_policy *p, const char *cert_identity,
 		   const struct mqtt_connect *c, const char *client_id, char *device, size_t cap,
 		   struct trust_verdict *v)
 {
@@ -71,7 +107,7 @@ void trust_connect(const struct listener *l, const char *cert_identity,
 	v->why[0] = '\0';
 	/* Device ids end up in upstream topic names and journald fields: no
 	 * wildcards, level separators, spaces or control bytes. */
-	if (l->tls == CFG_TLS_MUTUAL) {
+	if (p->tls == CFG_TLS_MUTUAL) {
 		if (!auth_device_id_valid(cert_identity, strlen(cert_identity))) {
 			refuse(v, MQTT_CONNACK_NOT_AUTHORIZED, EV_CONNECT_REFUSED,
 			       "certificate identity is not a usable device id");
@@ -79,7 +115,7 @@ void trust_connect(const struct listener *l, const char *cert_identity,
 		}
 		snprintf(device, cap, "%s", cert_identity);
 	} else {
-		char dev[IOTGW_DEVICE_MAX + 2];
+		char dev[AUTH_DEVICE_MAX + 2];
 		device_from_client_id(client_id, dev, sizeof dev);
 		if (!auth_device_id_valid(dev, strlen(dev))) {
 			refuse(v, MQTT_CONNACK_IDENTIFIER_REJECTED, EV_CONNECT_REFUSED,
@@ -90,14 +126,13 @@ void trust_connect(const struct listener *l, const char *cert_identity,
 		}
 		snprintf(device, cap, "%s", dev);
 	}
-	if (l->pwfile && !password_ok(l, c, device, cap, v))
+	if (p->pwfile && !password_ok(p, c, device, cap, v))
 		return;
-	enum auth_cid_policy policy = (enum auth_cid_policy)l->client_id_policy;
-	if ((l->tls == CFG_TLS_MUTUAL || l->pwfile) &&
-	    !auth_client_id_ok(policy, device, c->client_id.ptr, c->client_id.len))
+	if (authenticated(p->tls, p->pwfile != NULL) &&
+	    !auth_client_id_ok(p->client_id, device, c->client_id.ptr, c->client_id.len))
 		refuse(v, MQTT_CONNACK_NOT_AUTHORIZED, EV_CLIENT_ID_MISMATCH,
 		       "client id \"%.64s\" does not match device %s (client_id = %s)", client_id,
-		       device, auth_cid_policy_name(policy));
+		       device, auth_cid_policy_name(p->client_id));
 }
 
 bool trust_cert_expiring(time_t not_after, time_t now, unsigned window_s, const char *device,
