@@ -23,6 +23,9 @@ struct ev_loop {
 	size_t ndeferred, capdeferred;
 	ev_hook_fn before_sleep;
 	void *before_sleep_arg;
+	struct ev_io **fed; /* watchers with ev_io_feed events to deliver */
+	size_t nfed, capfed;
+	bool in_timers;
 };
 
 uint64_t ev_clock_ms(void)
@@ -64,6 +67,7 @@ void ev_loop_free(struct ev_loop *loop)
 	close(loop->epfd);
 	free(loop->heap);
 	free(loop->deferred);
+	free(loop->fed);
 	free(loop);
 }
 
@@ -71,6 +75,7 @@ int ev_io_start(struct ev_loop *loop, struct ev_io *io, int fd, uint32_t events,
 		void *arg)
 {
 	struct epoll_event ev = {.events = events, .data.ptr = io};
+	io->fed = 0; /* a new watcher has nothing fed (its memory may be fresh) */
 	io->fd = fd;
 	io->want = events;
 	io->fn = fn;
@@ -102,6 +107,54 @@ void ev_io_stop(struct ev_loop *loop, struct ev_io *io)
 	(void)epoll_ctl(loop->epfd, EPOLL_CTL_DEL, io->fd, NULL);
 	io->fd = -1;
 	io->want = 0;
+	if (io->fed) {
+		io->fed = 0;
+		for (size_t i = 0; i < loop->nfed; i++)
+			if (loop->fed[i] == io) {
+				loop->fed[i] = loop->fed[--loop->nfed];
+				break;
+			}
+	}
+}
+
+void ev_io_feed(struct ev_loop *loop, struct ev_io *io, uint32_t events)
+{
+	if (io->fd < 0 || !events)
+		return;
+	if (!io->fed) {
+		if (loop->nfed == loop->capfed) {
+			size_t cap = loop->capfed ? loop->capfed * 2 : 64;
+			struct ev_io **f = realloc(loop->fed, cap * sizeof *f);
+			if (!f)
+				abort(); /* as ev_defer: the event must not be lost */
+			loop->fed = f;
+			loop->capfed = cap;
+		}
+		loop->fed[loop->nfed++] = io;
+	}
+	io->fed |= events;
+}
+
+/* Delivers what ev_io_feed queued before this call; feeds made by the
+ * callbacks wait for the next iteration. */
+static void run_fed(struct ev_loop *loop)
+{
+	size_t n = loop->nfed;
+	for (size_t i = 0; i < n && i < loop->nfed; i++) {
+		struct ev_io *io = loop->fed[i];
+		uint32_t ev = io->fed;
+		io->fed = 0;
+		loop->fed[i] = NULL;
+		if (io->fd >= 0 && ev)
+			io->fn(loop, io, ev);
+	}
+	/* Compact: entries delivered are NULL; a stop during delivery moved
+	 * a later entry down into a delivered slot's place. */
+	size_t w = 0;
+	for (size_t i = 0; i < loop->nfed; i++)
+		if (loop->fed[i] && loop->fed[i]->fed)
+			loop->fed[w++] = loop->fed[i];
+	loop->nfed = w;
 }
 
 /* ---- timers: binary min-heap on deadline_ms ---- */
@@ -182,6 +235,8 @@ void ev_timer_start(struct ev_loop *loop, struct ev_timer *t, uint64_t delay_ms)
 		loop->heap = h;
 		loop->capheap = cap;
 	}
+	if (delay_ms == 0 && loop->in_timers)
+		delay_ms = 1; /* not again in this pass: see run_timers */
 	t->deadline_ms = loop->now_ms + delay_ms;
 	t->heap_index = loop->nheap;
 	loop->heap[loop->nheap++] = t;
@@ -227,11 +282,13 @@ static void run_deferred(struct ev_loop *loop)
 
 static void run_timers(struct ev_loop *loop)
 {
+	loop->in_timers = true;
 	while (loop->nheap > 0 && loop->heap[0]->deadline_ms <= loop->now_ms) {
 		struct ev_timer *t = loop->heap[0];
 		ev_timer_stop(loop, t);
 		t->fn(loop, t);
 	}
+	loop->in_timers = false;
 }
 
 void ev_stop(struct ev_loop *loop)
@@ -248,7 +305,9 @@ int ev_run(struct ev_loop *loop)
 			loop->before_sleep(loop, loop->before_sleep_arg);
 		run_deferred(loop);
 		int timeout = -1;
-		if (loop->nheap > 0) {
+		if (loop->nfed > 0) {
+			timeout = 0;
+		} else if (loop->nheap > 0) {
 			uint64_t now = ev_clock_ms();
 			uint64_t d = loop->heap[0]->deadline_ms;
 			timeout = d <= now ? 0 : (int)(d - now > 60000 ? 60000 : d - now);
@@ -271,6 +330,7 @@ int ev_run(struct ev_loop *loop)
 				continue;
 			io->fn(loop, io, events[i].events);
 		}
+		run_fed(loop);
 		run_deferred(loop);
 		run_timers(loop);
 		run_deferred(loop);

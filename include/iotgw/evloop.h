@@ -25,6 +25,7 @@ typedef void (*ev_hook_fn)(struct ev_loop *loop, void *arg);
 struct ev_io {
 	int fd;         /* -1 when stopped */
 	uint32_t want;  /* EPOLLIN | EPOLLOUT currently registered */
+	uint32_t fed;   /* events ev_io_feed queued, not yet delivered */
 	ev_io_fn fn;
 	void *arg;
 };
@@ -44,11 +45,17 @@ int ev_io_start(struct ev_loop *loop, struct ev_io *io, int fd, uint32_t events,
 		void *arg);
 /* Changes the interest set; a no-op when unchanged. */
 int ev_io_set(struct ev_loop *loop, struct ev_io *io, uint32_t events);
-/* Deregisters (the fd is not closed). Safe on a stopped watcher. */
+/* Deregisters (the fd is not closed), dropping fed events. Safe on a
+ * stopped watcher. */
 void ev_io_stop(struct ev_loop *loop, struct ev_io *io);
+/* Delivers `events` to a started watcher on the next iteration as if epoll
+ * had reported them (the loop does not sleep meanwhile): for readiness
+ * epoll cannot see, such as bytes TLS already decrypted. */
+void ev_io_feed(struct ev_loop *loop, struct ev_io *io, uint32_t events);
 
 void ev_timer_init(struct ev_timer *t, ev_timer_fn fn, void *arg);
-/* (Re)arms t to fire after delay_ms. */
+/* (Re)arms t to fire after delay_ms (from a timer callback, 0 means the
+ * next iteration: a timer re-armed with 0 by itself cannot spin). */
 void ev_timer_start(struct ev_loop *loop, struct ev_timer *t, uint64_t delay_ms);
 void ev_timer_stop(struct ev_loop *loop, struct ev_timer *t);
 bool ev_timer_active(const struct ev_timer *t);

@@ -609,8 +609,6 @@ static void before_sleep(struct ev_loop *loop, void *arg)
 
 static void tick(struct ev_loop *loop, struct ev_timer *t)
 {
-	/* 1 ms, not 0: a timer re-armed with 0 from its callback is due again in the same
-	 * pass over the heap, and that pass runs until no timer is due */
 	ev_timer_start(loop, t, 1);
 }
 
@@ -652,6 +650,84 @@ static void test_run_again_after_stop(void **state)
 	ev_loop_free(loop);
 }
 
+/* ---- a timer re-armed with 0 by itself, and fed events ---- */
+
+static void rearm_zero(struct ev_loop *loop, struct ev_timer *t)
+{
+	int *n = t->arg;
+	if (++*n < 5)
+		ev_timer_start(loop, t, 0); /* must wait for the next pass, not spin */
+	else
+		ev_stop(loop);
+}
+
+static void test_zero_rearm_does_not_spin(void **state)
+{
+	(void)state;
+	struct ev_loop *loop = new_loop();
+	int n = 0;
+	struct ev_timer t;
+	ev_timer_init(&t, rearm_zero, &n);
+	ev_timer_start(loop, &t, 0);
+	run(loop);
+	assert_int_equal(n, 5);
+	ev_loop_free(loop);
+}
+
+struct feed_log {
+	int calls;
+	uint32_t events;
+	struct ev_io *other; /* stopped by the first callback */
+	bool refeed;
+};
+
+static void on_fed(struct ev_loop *loop, struct ev_io *io, uint32_t events)
+{
+	struct feed_log *f = io->arg;
+	f->calls++;
+	f->events |= events;
+	if (f->other)
+		ev_io_stop(loop, f->other);
+	f->other = NULL;
+	if (f->refeed) {
+		f->refeed = false;
+		ev_io_feed(loop, io, EPOLLOUT); /* next iteration */
+		return;
+	}
+	ev_stop(loop);
+}
+
+static void test_fed_event_is_delivered_without_readiness(void **state)
+{
+	(void)state;
+	struct ev_loop *loop = new_loop();
+	int fds[2], fds2[2];
+	make_pipe(fds); /* nothing written: epoll never reports the read end */
+	make_pipe(fds2);
+	struct feed_log a = {0}, b = {0};
+	struct ev_io io, io2;
+	assert_int_equal(ev_io_start(loop, &io, fds[0], EPOLLIN, on_fed, &a), 0);
+	assert_int_equal(ev_io_start(loop, &io2, fds2[0], EPOLLIN, on_fed, &b), 0);
+	a.other = &io2; /* a stops io2 before its fed event is delivered */
+	a.refeed = true;
+	ev_io_feed(loop, &io, EPOLLIN);
+	ev_io_feed(loop, &io, EPOLLIN); /* twice: still one delivery */
+	ev_io_feed(loop, &io2, EPOLLIN);
+	run(loop); /* no timer due: a sleeping loop would hit the watchdog */
+	assert_int_equal(a.calls, 2);
+	assert_int_equal(a.events, EPOLLIN | EPOLLOUT);
+	assert_int_equal(b.calls, 0);
+	/* A stopped watcher takes no feed. */
+	ev_io_stop(loop, &io);
+	ev_io_feed(loop, &io, EPOLLIN);
+	assert_int_equal(io.fed, 0);
+	close(fds[0]);
+	close(fds[1]);
+	close(fds2[0]);
+	close(fds2[1]);
+	ev_loop_free(loop);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -670,6 +746,8 @@ int main(void)
 		cmocka_unit_test(test_defer_runs_after_the_batch),
 		cmocka_unit_test(test_defer_chains_and_runs_at_free),
 		cmocka_unit_test(test_before_sleep_once_per_iteration),
+		cmocka_unit_test(test_zero_rearm_does_not_spin),
+		cmocka_unit_test(test_fed_event_is_delivered_without_readiness),
 		cmocka_unit_test(test_run_again_after_stop),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
