@@ -1,87 +1,31 @@
-/* conn: the shared half of the connection interface, and plaintext TCP. */
-#include "iotgw/conn.h"
+/* conn: the connection interface's shared half: the output buffer, the
+ * epoll interest (what the owner wants OR what the type needs), pausing,
+ * and the events to the owner. The types (conn_tcp.c, conn_tls.c) only
+ * handshake, read, write and say whether they hold unread bytes. */
+#include "conn_int.h"
 
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 static void conn_on_io(struct ev_loop *loop, struct ev_io *io, uint32_t events);
 
-/* ---- plaintext TCP ---- */
-
-static int tcp_handshake(struct conn *c)
-{
-	(void)c;
-	return 1;
-}
-
-static ssize_t tcp_read(struct conn *c, void *p, size_t n)
-{
-	ssize_t r = read(c->io.fd, p, n);
-	if (r > 0)
-		return r;
-	if (r == 0) {
-		c->state = CONN_STATE_EOF;
-		return 0;
-	}
-	if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-		return -1;
-	c->state = CONN_STATE_ERROR;
-	conn_set_error(c, "read: %s", strerror(errno));
-	return -1;
-}
-
-static ssize_t tcp_write(struct conn *c, const void *p, size_t n)
-{
-	ssize_t r = send(c->io.fd, p, n, MSG_NOSIGNAL);
-	if (r >= 0)
-		return r;
-	if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-		return -1;
-	c->state = CONN_STATE_ERROR;
-	conn_set_error(c, "write: %s", strerror(errno));
-	return -1;
-}
-
-static void tcp_destroy(struct conn *c)
-{
-	free(c);
-}
-
-const struct conn_type conn_type_tcp = {
-	.name = "tcp",
-	.handshake = tcp_handshake,
-	.read = tcp_read,
-	.write = tcp_write,
-	.destroy = tcp_destroy,
-};
-
-struct conn *conn_tcp_new(void)
-{
-	struct conn *c = calloc(1, sizeof *c);
-	if (c)
-		c->type = &conn_type_tcp;
-	return c;
-}
-
-/* ---- common ---- */
-
-struct conn *conn_new(struct ev_loop *loop, int fd, SSL_CTX *ctx, size_t out_max,
-		      const struct conn_handler *handler, void *owner)
+struct conn *conn_new(struct ev_loop *loop, int fd, const struct conn_type *type, SSL_CTX *ctx,
+		      size_t out_max, const struct conn_handler *handler, void *owner)
 {
 	char err[160] = "";
-	struct conn *c = ctx ? conn_tls_new(ctx, fd, err, sizeof err) : conn_tcp_new();
+	struct conn *c = type->create(ctx, fd, err, sizeof err);
 	if (!c) {
 		close(fd);
 		return NULL;
 	}
+	c->type = type;
 	c->loop = loop;
 	c->io.fd = -1;
-	c->state = ctx ? CONN_STATE_HANDSHAKE : CONN_STATE_OPEN;
+	c->state = type->handshakes ? CONN_STATE_HANDSHAKE : CONN_STATE_OPEN;
 	c->handler = handler;
 	c->owner = owner;
 	buf_init(&c->out, out_max);
@@ -108,6 +52,21 @@ void conn_free(struct conn *c)
 bool conn_failed(const struct conn *c)
 {
 	return c->state == CONN_STATE_ERROR || c->state == CONN_STATE_EOF;
+}
+
+bool conn_is_open(const struct conn *c)
+{
+	return c->state == CONN_STATE_OPEN;
+}
+
+bool conn_is_tls(const struct conn *c)
+{
+	return c->type == &conn_type_tls;
+}
+
+enum conn_fail_class conn_fail_class(const struct conn *c)
+{
+	return c->fail_class;
 }
 
 const char *conn_error(const struct conn *c)
@@ -205,6 +164,10 @@ void conn_resume_reading(struct conn *c)
 		return;
 	c->read_paused = false;
 	conn_update_interest(c);
+	/* What the type already holds, epoll will never report (Redis keeps
+	 * a pending list for the same reason in its tls.c). */
+	if (c->state == CONN_STATE_OPEN && c->type->pending && c->type->pending(c))
+		ev_io_feed(c->loop, &c->io, EPOLLIN);
 }
 
 static void conn_on_io(struct ev_loop *loop, struct ev_io *io, uint32_t events)

@@ -5,7 +5,7 @@
  * epoll interest. A read that needs the socket writable (or a write that
  * needs it readable) happens when TLS sends a record of its own, e.g. a
  * session ticket or a key update. */
-#include "iotgw/conn.h"
+#include "conn_int.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -212,20 +212,13 @@ static void tls_destroy(struct conn *c)
 	free(t);
 }
 
-static const struct conn_type conn_type_tls = {
-	.name = "tls",
-	.handshake = tls_handshake,
-	.read = tls_read,
-	.write = tls_write,
-	.destroy = tls_destroy,
-};
-
-struct conn *conn_tls_new(SSL_CTX *ctx, int fd, char *err, size_t errlen)
+static struct conn *tls_create(SSL_CTX *ctx, int fd, char *err, size_t errlen)
 {
 	struct conn_tls *t = calloc(1, sizeof *t);
-	if (!t)
+	if (!t) {
+		snprintf(err, errlen, "out of memory");
 		return NULL;
-	t->c.type = &conn_type_tls;
+	}
 	t->ssl = SSL_new(ctx);
 	if (!t->ssl || SSL_set_fd(t->ssl, fd) != 1) {
 		ERR_error_string_n(ERR_get_error(), err, errlen);
@@ -237,10 +230,23 @@ struct conn *conn_tls_new(SSL_CTX *ctx, int fd, char *err, size_t errlen)
 	return &t->c;
 }
 
-bool conn_is_tls(const struct conn *c)
+/* A whole record read ahead (read-ahead is on) or decrypted bytes not yet
+ * returned: SSL_read will give data without the socket being readable. */
+static bool tls_pending(const struct conn *c)
 {
-	return c->type == &conn_type_tls;
+	return SSL_has_pending(tls_of(c)->ssl) == 1;
 }
+
+const struct conn_type conn_type_tls = {
+	.name = "tls",
+	.create = tls_create,
+	.handshakes = true,
+	.handshake = tls_handshake,
+	.read = tls_read,
+	.write = tls_write,
+	.pending = tls_pending,
+	.destroy = tls_destroy,
+};
 
 const char *conn_tls_version(const struct conn *c)
 {

@@ -66,7 +66,8 @@ struct listener {
 	enum cfg_identity identity;
 	unsigned handshake_timeout_ms;
 	unsigned max_connections;
-	SSL_CTX *ctx; /* NULL for tls = off */
+	const struct conn_type *ct; /* the kind of connection it accepts */
+	SSL_CTX *ctx;               /* NULL for tls = off */
 	/* Device trust (listener keys of the same names). */
 	struct trust_policy trust;    /* for trust_connect; borrows name and pwfile */
 	struct auth_acl *acl;         /* NULL: publish_acl not enforced here */

@@ -119,6 +119,7 @@ static void apply_settings(struct listener *l, const struct cfg_listener *cfg,
 			   struct listener_parts *parts)
 {
 	l->tls = cfg->tls;
+	l->ct = cfg->tls == CFG_TLS_OFF ? &conn_type_tcp : &conn_type_tls;
 	l->identity = cfg->identity;
 	l->handshake_timeout_ms = cfg->handshake_timeout_ms;
 	l->max_connections = cfg->max_connections;

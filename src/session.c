@@ -517,7 +517,6 @@ static void observe_acks(struct session *s, size_t n, uint64_t now_us)
 }
 
 static void process_input(struct session *s);
-static void on_readable(void *owner);
 
 void session_acks_committed(struct gateway *gw)
 {
@@ -567,9 +566,10 @@ void session_release_acks(struct gateway *gw, bool all_committed)
 		list_del(&held, s, RESUME_LINK);
 		if (s->state != SESS_ACTIVE || s->paused || s->held)
 			continue;
+		/* Packets already in `in` are ours to handle; what the socket
+		 * or TLS still holds, conn reports as readable. */
 		conn_resume_reading(s->conn);
 		process_input(s);
-		on_readable(s);
 	}
 }
 
@@ -818,7 +818,7 @@ static void on_failed(void *owner)
 {
 	struct session *s = session_of(owner);
 	if (s->state == SESS_HANDSHAKE) {
-		s->listener->m.hs_failures[s->conn->fail_class]++;
+		s->listener->m.hs_failures[conn_fail_class(s->conn)]++;
 		/* Name the device the refused certificate claims to be, so that
 		 * `journalctl IOTGW_DEVICE=...` finds the refusal. */
 		if (s->listener->tls == CFG_TLS_MUTUAL &&
@@ -868,12 +868,12 @@ struct session *session_new(struct gateway *gw, struct listener *l, int fd, cons
 	gw->sessions = s;
 	gw->nsessions++;
 	s->state = SESS_HANDSHAKE;
-	s->conn = conn_new(gw->loop, fd, l->ctx, OUT_MAX, &session_conn_handler, s);
+	s->conn = conn_new(gw->loop, fd, l->ct, l->ctx, OUT_MAX, &session_conn_handler, s);
 	if (!s->conn) {
 		session_close(s, LOG_ERR, EV_ACCEPT_FAILED, "cannot set up connection");
 		return NULL;
 	}
-	if (s->conn->state == CONN_STATE_OPEN)
+	if (conn_is_open(s->conn))
 		on_up(s); /* plaintext: no handshake */
 	else
 		ev_timer_start(gw->loop, &s->timer, l->handshake_timeout_ms);
@@ -899,12 +899,10 @@ void session_resume(struct session *s)
 	s->paused = false;
 	if (s->held)
 		return; /* read again when the commit releases its acks */
+	/* Packets held back while paused are still in `in`: handle them
+	 * now; bytes TLS already decrypted come as a readable event. */
 	conn_resume_reading(s->conn);
-	/* Packets held back while paused are still in `in`, and TLS may hold
-	 * decrypted bytes epoll cannot see: handle both now. */
 	process_input(s);
-	if (s->state == SESS_AWAIT_CONNECT || s->state == SESS_ACTIVE)
-		on_readable(s);
 }
 
 void session_recheck_cert(struct session *s)

@@ -18,19 +18,11 @@
 #include <sys/types.h>
 #include <time.h>
 
-#include "iotgw/buf.h"
 #include "iotgw/config.h"
 #include "iotgw/evloop.h"
 
 struct conn;
 typedef struct ssl_ctx_st SSL_CTX;
-
-enum conn_state {
-	CONN_STATE_HANDSHAKE, /* TLS handshake in progress */
-	CONN_STATE_OPEN,
-	CONN_STATE_ERROR, /* failed; conn_error() says why */
-	CONN_STATE_EOF,   /* peer closed */
-};
 
 /* Why a handshake failed, in the classes an operator alerts on
  * (iotgw_handshake_failures_total). TIMEOUT is the owner's deadline: conn
@@ -55,34 +47,19 @@ struct conn_handler {
 	void (*failed)(void *owner);   /* handshake or I/O failed, or peer closed */
 };
 
-struct conn_type {
-	const char *name;
-	int (*handshake)(struct conn *c); /* 1 done, 0 again, -1 failed */
-	ssize_t (*read)(struct conn *c, void *p, size_t n);
-	ssize_t (*write)(struct conn *c, const void *p, size_t n);
-	void (*destroy)(struct conn *c); /* releases type-specific state */
-};
+/* What kind of connection a listener makes (its listener carries it, as
+ * Redis's connListener carries its ConnectionType). */
+struct conn_type;
+extern const struct conn_type conn_type_tcp; /* plaintext (conn_tcp.c) */
+extern const struct conn_type conn_type_tls; /* TLS server side (conn_tls.c) */
 
-struct conn {
-	const struct conn_type *type;
-	struct ev_loop *loop;
-	struct ev_io io;
-	enum conn_state state;
-	bool read_paused;
-	bool want_read_for_write; /* TLS: a write needs the socket readable */
-	bool want_write_for_read; /* TLS: a read needs the socket writable */
-	bool hs_want_write;       /* TLS handshake waits for writability */
-	enum conn_fail_class fail_class; /* after a failed handshake */
-	struct buf out;
-	const struct conn_handler *handler;
-	void *owner;
-	char error[160];
-};
-
-/* Wrap an accepted, non-blocking socket. ctx NULL -> plaintext. The conn
- * owns fd from now on. Returns NULL on allocation failure (fd closed). */
-struct conn *conn_new(struct ev_loop *loop, int fd, SSL_CTX *ctx, size_t out_max,
-		      const struct conn_handler *handler, void *owner);
+/* Wraps an accepted, non-blocking socket as a connection of `type` (ctx:
+ * its TLS context, NULL for plaintext). The conn owns fd from now on; the
+ * caller owns the conn (conn_free). NULL on allocation failure (fd
+ * closed). A plaintext conn is open at once (conn_is_open); a TLS one
+ * reports handler->up when its handshake completed. */
+struct conn *conn_new(struct ev_loop *loop, int fd, const struct conn_type *type, SSL_CTX *ctx,
+		      size_t out_max, const struct conn_handler *handler, void *owner);
 
 /* Stops all I/O, closes the socket and frees. Call from ev_defer or outside
  * event callbacks of this conn. */
@@ -90,6 +67,10 @@ void conn_free(struct conn *c);
 
 ssize_t conn_read(struct conn *c, void *p, size_t n);
 bool conn_failed(const struct conn *c);
+bool conn_is_open(const struct conn *c); /* handshake done, not failed or closed */
+bool conn_is_tls(const struct conn *c);
+/* Why the handshake failed, after handler->failed in the handshake. */
+enum conn_fail_class conn_fail_class(const struct conn *c);
 
 /* Queues bytes and tries to write them now. Returns 0, or -1 if the output
  * buffer ceiling is reached (the owner should close the connection). */
@@ -98,11 +79,12 @@ size_t conn_pending_output(const struct conn *c);
 
 void conn_pause_reading(struct conn *c);
 /* Resumes reading; if decrypted bytes are already buffered inside TLS (which
- * epoll cannot see), the owner gets a readable event on the next iteration. */
+ * epoll cannot see), the owner gets a readable event on the next iteration
+ * all the same (ev_io_feed). */
 void conn_resume_reading(struct conn *c);
 
+/* Why it failed, for a log line; the conn owns the text. */
 const char *conn_error(const struct conn *c);
-void conn_set_error(struct conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* TLS only (NULL / -1 for plaintext). */
 const char *conn_tls_version(const struct conn *c);
@@ -121,14 +103,5 @@ int conn_peer_not_after(const struct conn *c, time_t *out);
  * (tls_recheck_peer): 0 still valid, -1 with a reason in why. For
  * disconnect_revoked at reload; new_ctx is the new tls = mutual context. */
 int conn_recheck_peer(const struct conn *c, SSL_CTX *new_ctx, char *why, size_t whylen);
-
-/* Recomputes epoll interest; called by the implementations. */
-void conn_update_interest(struct conn *c);
-
-/* Internal to conn.c / conn_tls.c. */
-extern const struct conn_type conn_type_tcp;
-struct conn *conn_tls_new(SSL_CTX *ctx, int fd, char *err, size_t errlen);
-struct conn *conn_tcp_new(void);
-bool conn_is_tls(const struct conn *c);
 
 #endif

@@ -1,0 +1,52 @@
+/* conn_int: what conn.c shares with the connection types (conn_tcp.c,
+ * conn_tls.c) and nobody else sees: the conn itself and the type's
+ * operations. The rest of the daemon holds a conn only through conn.h. */
+#ifndef IOTGW_CONN_INT_H
+#define IOTGW_CONN_INT_H
+
+#include "iotgw/buf.h"
+#include "iotgw/conn.h"
+
+enum conn_state {
+	CONN_STATE_HANDSHAKE, /* TLS handshake in progress */
+	CONN_STATE_OPEN,
+	CONN_STATE_ERROR, /* failed; conn_error() says why */
+	CONN_STATE_EOF,   /* peer closed */
+};
+
+struct conn_type {
+	const char *name;
+	/* A conn of this type on fd (allocated with the type's own room
+	 * after struct conn); NULL with a reason in err. */
+	struct conn *(*create)(SSL_CTX *ctx, int fd, char *err, size_t errlen);
+	bool handshakes; /* starts in CONN_STATE_HANDSHAKE */
+	int (*handshake)(struct conn *c); /* 1 done, 0 again, -1 failed */
+	ssize_t (*read)(struct conn *c, void *p, size_t n);
+	ssize_t (*write)(struct conn *c, const void *p, size_t n);
+	/* Bytes already read from the socket and not yet returned by read
+	 * (TLS records), which epoll cannot see. NULL: never. */
+	bool (*pending)(const struct conn *c);
+	void (*destroy)(struct conn *c); /* releases type-specific state and c */
+};
+
+struct conn {
+	const struct conn_type *type;
+	struct ev_loop *loop;
+	struct ev_io io;
+	enum conn_state state;
+	bool read_paused;
+	bool want_read_for_write; /* TLS: a write needs the socket readable */
+	bool want_write_for_read; /* TLS: a read needs the socket writable */
+	bool hs_want_write;       /* TLS handshake waits for writability */
+	enum conn_fail_class fail_class; /* after a failed handshake */
+	struct buf out;
+	const struct conn_handler *handler;
+	void *owner;
+	char error[160];
+};
+
+void conn_set_error(struct conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Recomputes epoll interest after a type changed what it waits for. */
+void conn_update_interest(struct conn *c);
+
+#endif
