@@ -3,6 +3,7 @@
  * and the events to the owner. The types (conn_tcp.c, conn_tls.c) only
  * handshake, read, write and say whether they hold unread bytes. */
 #include "conn_int.h"
+#include "iotgw/log.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -25,7 +26,7 @@ struct conn *conn_new(struct ev_loop *loop, int fd, const struct conn_type *type
 	c->type = type;
 	c->loop = loop;
 	c->io.fd = -1;
-	c->state = type->handshakes ? CONN_STATE_HANDSHAKE : CONN_STATE_OPEN;
+	c->state = type->handshakes ? CONN_STATE_HANDSHAKE : CONN_STATE_OPEN; /* the start */
 	c->handler = handler;
 	c->owner = owner;
 	buf_init(&c->out, out_max);
@@ -47,6 +48,29 @@ void conn_free(struct conn *c)
 	c->type->destroy(c); /* TLS: best-effort close_notify while fd is open */
 	if (fd >= 0)
 		close(fd);
+}
+
+static const char *const state_names[] = {"handshake", "open", "error", "eof"};
+
+/* From (row) to (column): a handshake opens or fails, an open conn fails
+ * or ends; an ended or failed conn stays so (a failure seen twice, e.g. a
+ * write after a failed read, is the same failure). */
+static const bool legal[4][4] = {
+	[CONN_STATE_HANDSHAKE] = {[CONN_STATE_OPEN] = true, [CONN_STATE_ERROR] = true,
+				  [CONN_STATE_EOF] = true},
+	[CONN_STATE_OPEN] = {[CONN_STATE_ERROR] = true, [CONN_STATE_EOF] = true},
+	[CONN_STATE_ERROR] = {[CONN_STATE_ERROR] = true},
+	[CONN_STATE_EOF] = {[CONN_STATE_EOF] = true, [CONN_STATE_ERROR] = true},
+};
+
+void conn_set_state(struct conn *c, enum conn_state next)
+{
+	if (!legal[c->state][next]) {
+		log_event(LOG_CRIT, EV_NONE, NULL, "conn: illegal state change %s -> %s",
+			  state_names[c->state], state_names[next]);
+		abort();
+	}
+	c->state = next;
 }
 
 bool conn_failed(const struct conn *c)
@@ -178,7 +202,7 @@ static void conn_on_io(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 	if (c->state == CONN_STATE_HANDSHAKE) {
 		int r = c->type->handshake(c);
 		if (r < 0) {
-			c->state = CONN_STATE_ERROR;
+			conn_set_state(c, CONN_STATE_ERROR);
 			conn_update_interest(c);
 			c->handler->failed(c->owner);
 			return;
@@ -187,7 +211,7 @@ static void conn_on_io(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 			conn_update_interest(c);
 			return;
 		}
-		c->state = CONN_STATE_OPEN;
+		conn_set_state(c, CONN_STATE_OPEN);
 		conn_update_interest(c);
 		c->handler->up(c->owner);
 		/* The client's first MQTT bytes may already sit decrypted inside
@@ -217,7 +241,7 @@ static void conn_on_io(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 	} else if ((events & (EPOLLHUP | EPOLLERR)) && c->read_paused) {
 		/* Paused readers would otherwise spin on a level-triggered
 		 * hang-up; nothing unread was acknowledged, so dropping is safe. */
-		c->state = CONN_STATE_ERROR;
+		conn_set_state(c, CONN_STATE_ERROR);
 		conn_set_error(c, "peer hung up while reading was paused");
 		conn_update_interest(c);
 		c->handler->failed(c->owner);

@@ -46,6 +46,9 @@ struct conn {
 };
 
 void conn_set_error(struct conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The one place the state changes after conn_new; an illegal change is a
+ * bug and aborts. */
+void conn_set_state(struct conn *c, enum conn_state next);
 /* Recomputes epoll interest after a type changed what it waits for. */
 void conn_update_interest(struct conn *c);
 

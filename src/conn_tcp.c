@@ -22,12 +22,12 @@ static ssize_t tcp_read(struct conn *c, void *p, size_t n)
 	if (r > 0)
 		return r;
 	if (r == 0) {
-		c->state = CONN_STATE_EOF;
+		conn_set_state(c, CONN_STATE_EOF);
 		return 0;
 	}
 	if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
 		return -1;
-	c->state = CONN_STATE_ERROR;
+	conn_set_state(c, CONN_STATE_ERROR);
 	conn_set_error(c, "read: %s", strerror(errno));
 	return -1;
 }
@@ -39,7 +39,7 @@ static ssize_t tcp_write(struct conn *c, const void *p, size_t n)
 		return r;
 	if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
 		return -1;
-	c->state = CONN_STATE_ERROR;
+	conn_set_state(c, CONN_STATE_ERROR);
 	conn_set_error(c, "write: %s", strerror(errno));
 	return -1;
 }

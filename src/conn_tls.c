@@ -156,16 +156,16 @@ static ssize_t tls_read(struct conn *c, void *p, size_t n)
 		c->want_write_for_read = true;
 		return -1;
 	case SSL_ERROR_ZERO_RETURN:
-		c->state = CONN_STATE_EOF;
+		conn_set_state(c, CONN_STATE_EOF);
 		return 0;
 	case SSL_ERROR_SYSCALL:
 		if (errno == 0 || errno == ECONNRESET) {
-			c->state = CONN_STATE_EOF;
+			conn_set_state(c, CONN_STATE_EOF);
 			return 0;
 		}
 		/* fall through */
 	default:
-		c->state = CONN_STATE_ERROR;
+		conn_set_state(c, CONN_STATE_ERROR);
 		describe_failure(c, ssl, r, "read");
 		return -1;
 	}
@@ -190,7 +190,7 @@ static ssize_t tls_write(struct conn *c, const void *p, size_t n)
 		c->want_read_for_write = true;
 		return -1;
 	default:
-		c->state = CONN_STATE_ERROR;
+		conn_set_state(c, CONN_STATE_ERROR);
 		describe_failure(c, ssl, r, "write");
 		return -1;
 	}

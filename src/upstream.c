@@ -1,5 +1,6 @@
 #include "iotgw/upstream.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -23,7 +24,17 @@ enum up_state {
 	UP_CONNECTED,
 };
 
+/* What status and metrics call each state, and what the debug log does. */
 static const char *const up_state_names[] = {"down", "connecting", "connecting", "connected"};
+static const char *const up_state_debug[] = {"idle", "resolving", "connecting", "connected"};
+
+/* The legal moves: from (row) to (column). Everything ends in IDLE. */
+static const bool up_legal[4][4] = {
+	[UP_IDLE] = {[UP_RESOLVING] = true},
+	[UP_RESOLVING] = {[UP_CONNECTING] = true, [UP_IDLE] = true},
+	[UP_CONNECTING] = {[UP_CONNECTED] = true, [UP_IDLE] = true},
+	[UP_CONNECTED] = {[UP_IDLE] = true},
+};
 
 static const char *const drop_names[UP_DROP__COUNT] = {
 	[UP_DROP_NETWORK] = "network",
@@ -75,6 +86,7 @@ struct upstream {
 	unsigned attempts;
 
 	pthread_t thread;
+	bool thread_running; /* the loop must not touch mosq meanwhile */
 	int thread_rc;
 	int thread_errno;
 	int efd; /* the connect thread signals completion here */
@@ -95,6 +107,19 @@ struct upstream {
 
 static void up_connect(struct upstream *up);
 static void presence_free(struct upstream *up);
+static struct log_fields up_fields(const struct upstream *up);
+
+/* The one place the state changes. */
+static void set_state(struct upstream *up, enum up_state next)
+{
+	assert(up_legal[up->state][next]);
+	if (log_enabled(LOG_DEBUG)) {
+		struct log_fields f = up_fields(up);
+		log_event(LOG_DEBUG, EV_UPSTREAM_LIBRARY, &f, "upstream state %s -> %s",
+			  up_state_debug[up->state], up_state_debug[next]);
+	}
+	up->state = next;
+}
 
 static int64_t wall_ms(void)
 {
@@ -253,7 +278,7 @@ static const char *explain(struct upstream *up, const char *reason, enum up_drop
  * attempt. In-flight entries go back to the spool and will be re-sent. */
 static void up_drop(struct upstream *up, enum up_drop_class cls, const char *reason)
 {
-	if (up->state == UP_IDLE || up->state == UP_RESOLVING)
+	if (up->state == UP_IDLE || up->thread_running)
 		return;
 	char explained[512];
 	reason = explain(up, reason, &cls, explained, sizeof explained);
@@ -273,7 +298,7 @@ static void up_drop(struct upstream *up, enum up_drop_class cls, const char *rea
 	up->mosq = NULL;
 	up->wbuf = NULL;
 	up->flush_blocked = false;
-	up->state = UP_IDLE;
+	set_state(up, UP_IDLE);
 	struct log_fields f = up_fields(up);
 	if (was_connected)
 		log_event(LOG_WARNING, EV_UPSTREAM_DOWN, &f, "upstream %s:%u lost: %s (%llu queued)",
@@ -449,7 +474,7 @@ static void cb_connect(struct mosquitto *mosq, void *obj, int rc)
 		up_drop(up, UP_DROP_CONNACK_REFUSED, mosquitto_connack_string(rc));
 		return;
 	}
-	up->state = UP_CONNECTED;
+	set_state(up, UP_CONNECTED);
 	up->attempts = 0;
 	up->m.connects++;
 	up->m.last_connected_unix_ms = wall_ms();
@@ -587,7 +612,7 @@ static void on_connect_done(struct ev_loop *loop, struct ev_io *io, uint32_t eve
 	ssize_t r = read(up->efd, &v, sizeof v);
 	(void)r;
 	pthread_join(up->thread, NULL);
-	up->state = UP_CONNECTING;
+	up->thread_running = false;
 	if (up->thread_rc != MOSQ_ERR_SUCCESS) {
 		/* A TLS failure says MOSQ_ERR_TLS; these mean TLS was up and the
 		 * broker closed as the CONNECT went out (see explain()). */
@@ -601,6 +626,7 @@ static void on_connect_done(struct ev_loop *loop, struct ev_io *io, uint32_t eve
 			failure_reason(up->thread_rc, up->thread_errno, why, sizeof why));
 		return;
 	}
+	set_state(up, UP_CONNECTING);
 	if (up->stopping)
 		return;
 	if (ev_io_start(loop, &up->io, mosquitto_socket(up->mosq), EPOLLIN | EPOLLOUT, on_io, up) !=
@@ -669,11 +695,10 @@ static void up_connect(struct upstream *up)
 		return;
 	}
 	up->mosq = m;
-	up->state = UP_RESOLVING;
-	if (pthread_create(&up->thread, NULL, connect_thread, up) != 0) {
-		up->state = UP_CONNECTING;
+	set_state(up, UP_RESOLVING);
+	up->thread_running = pthread_create(&up->thread, NULL, connect_thread, up) == 0;
+	if (!up->thread_running)
 		up_drop(up, UP_DROP_NETWORK, "cannot start connect thread");
-	}
 }
 
 static void presence_free(struct upstream *up)
@@ -796,7 +821,7 @@ void upstream_free(struct upstream *up)
 	if (!up)
 		return;
 	up->stopping = true;
-	if (up->state == UP_RESOLVING) {
+	if (up->thread_running) {
 		/* Wait briefly for the connect thread; a connect to a black hole
 		 * can block for minutes, and then we leave it to process exit. */
 		struct timespec ts;
@@ -806,7 +831,7 @@ void upstream_free(struct upstream *up)
 			pthread_detach(up->thread);
 			return;
 		}
-		up->state = UP_CONNECTING;
+		up->thread_running = false;
 	}
 	if (up->state == UP_CONNECTED && up->mosq) {
 		/* A clean DISCONNECT, without letting the callback re-enter
