@@ -20,6 +20,7 @@
 #include "iotgw/auth.h"
 #include "iotgw/decoder.h"
 #include "iotgw/ini.h"
+#include "iotgw/log_level.h"
 #include "iotgw/mqtt_codec.h"
 #include "iotgw/reading.h"
 
@@ -545,9 +546,6 @@ fail:
 
 /* ---- the option table ---- */
 
-static const char *const log_names[] = {"err",  "error", "warning", "notice",
-					 "info", "debug", NULL};
-static const int log_values[] = {3, 3, 4, 5, 6, 7};
 static const char *const tls_names[] = {"off", "server", "mutual", NULL};
 static const int tls_values[] = {CFG_TLS_OFF, CFG_TLS_SERVER, CFG_TLS_MUTUAL};
 static const char *const id_names[] = {"cn", "san-dns", "san-uri", "san-email", "serial", NULL};
@@ -608,7 +606,7 @@ static const int unit_values[] = {'C', 'F'};
 
 static const struct opt opts[] = {
 	O_STR(GW, "name", name, "iotgw", check_gateway_name),
-	O_ENUM(GW, "log_level", log_level, log_names, log_values, 6),
+	O_ENUM(GW, "log_level", log_level, log_level_names, log_level_values, 6),
 	O_SIZE(GW, "max_packet_size", max_packet_size, 128, 1 * MIB, 16 * KIB),
 	O_DUR(GW, "connect_timeout", connect_timeout_ms, 1, 1 * SEC, 300 * SEC, false, 10 * SEC),
 	O_DUR(GW, "max_keepalive", max_keepalive_s, 1000, 1 * SEC, 18 * HOUR, true, 1 * HOUR),

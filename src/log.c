@@ -77,26 +77,6 @@ bool log_enabled(int prio)
 	return prio <= log_level;
 }
 
-const char *log_level_name(int prio)
-{
-	switch (prio) {
-	case LOG_EMERG:
-	case LOG_ALERT:
-	case LOG_CRIT:
-		return "crit";
-	case LOG_ERR:
-		return "err";
-	case LOG_WARNING:
-		return "warning";
-	case LOG_NOTICE:
-		return "notice";
-	case LOG_INFO:
-		return "info";
-	default:
-		return "debug";
-	}
-}
-
 /* Appends one "NAME=value" journal field; values come from the network
  * (device ids, peers) but journald fields are length-delimited, so no escaping
  * is needed beyond what asprintf gives us. */

@@ -20,6 +20,7 @@
 #include <syslog.h>
 
 #include "iotgw/events.h"
+#include "iotgw/log_level.h" /* log_level_name */
 
 /* Context of a log line; any field may be NULL. */
 struct log_fields {
@@ -46,8 +47,5 @@ bool log_stderr_is_journal(void);
 void log_event_at(const char *file, int line, const char *func, int prio, enum iotgw_event event,
 		  const struct log_fields *f, const char *fmt, ...)
 	__attribute__((format(printf, 7, 8)));
-
-
-const char *log_level_name(int prio);
 
 #endif
