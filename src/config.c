@@ -87,18 +87,18 @@ struct opt {
 
 /* ---- diagnostics ---- */
 
-void cfg_diag(struct parser *p, enum cfg_severity sev, int line, const char *fmt, ...)
+void cfg_report(struct cfg_diag_sink *d, enum cfg_severity sev, int line, const char *fmt, ...)
 {
 	if (sev == CFG_ERROR)
-		p->errors++;
-	if (!p->diag)
+		d->errors++;
+	if (!d->fn)
 		return;
 	char msg[CFG_MSG_MAX];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	p->diag(p->ctx, sev, p->file, line, msg);
+	d->fn(d->ctx, sev, d->file, line, msg);
 }
 
 /* A value made safe to echo in a message: at most ~60 bytes, control
@@ -1221,8 +1221,8 @@ int cfg_parse_string(const char *text, size_t len, const char *filename,
 		     struct iotgw_config *out, cfg_diag_fn diagfn, void *ctx)
 {
 	memset(out, 0, sizeof *out);
-	struct parser p = {.cfg = out, .file = filename ? filename : "<config>", .diag = diagfn,
-			   .ctx = ctx};
+	struct parser p = {.cfg = out};
+	p.out = (struct cfg_diag_sink){filename ? filename : "<config>", diagfn, ctx, 0};
 	if (filename && !(out->path = strdup(filename)))
 		cfg_diag(&p, CFG_ERROR, 0, "out of memory");
 	if (obj_defaults(SEC_GATEWAY, &out->gateway) != 0 ||
@@ -1232,7 +1232,7 @@ int cfg_parse_string(const char *text, size_t len, const char *filename,
 
 	if (ini_read(text, len, on_line, &p) != 0) {
 		cfg_diag(&p, CFG_ERROR, 0, "out of memory");
-		return p.errors;
+		return p.out.errors;
 	}
 	end_section(&p);
 	cfg_cross_checks(&p);
@@ -1240,7 +1240,7 @@ int cfg_parse_string(const char *text, size_t len, const char *filename,
 	for (size_t i = 0; i < p.nsecs; i++)
 		free(p.secs[i].seen);
 	free(p.secs);
-	return p.errors;
+	return p.out.errors;
 }
 
 int cfg_load_file(const char *path, struct iotgw_config *out, cfg_diag_fn diagfn, void *ctx)

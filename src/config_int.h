@@ -25,10 +25,7 @@ struct secrec {
 
 struct parser {
 	struct iotgw_config *cfg;
-	const char *file;
-	cfg_diag_fn diag;
-	void *ctx;
-	int errors;
+	struct cfg_diag_sink out; /* its error count is cfg_parse_string's result */
 	struct secrec *secs;
 	size_t nsecs, capsecs;
 	size_t cur;    /* index into secs of the current section */
@@ -37,10 +34,10 @@ struct parser {
 	size_t listeners_cap, rules_cap;
 };
 
-/* Reports through p's sink as p->file:line (0: the whole file); an error
- * also counts towards the result of cfg_parse_string. */
-__attribute__((format(printf, 4, 5))) void cfg_diag(struct parser *p, enum cfg_severity sev,
-						    int line, const char *fmt, ...);
+/* cfg_diag(p, sev, line, fmt, ...): reports through p's sink as
+ * FILE:line (0: the whole file); an error counts towards the result of
+ * cfg_parse_string. */
+#define cfg_diag(p, ...) cfg_report(&(p)->out, __VA_ARGS__)
 
 /* The line on which key was set in section s, 0 if it was not. key must be
  * in the option table for s's kind. */

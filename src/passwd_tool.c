@@ -25,6 +25,7 @@
 #include <openssl/rand.h>
 
 #include "iotgw/auth.h"
+#include "iotgw/config.h"
 
 #define PROG "iotgw passwd"
 #define FILE_MODE 0640
@@ -182,13 +183,11 @@ static long generate_password(char *pw, size_t cap)
 
 /* ---- the file ---- */
 
+/* Password file problems look like configuration problems: FILE:LINE: message. */
 static void print_diag(void *ctx, const char *file, int line, const char *msg)
 {
 	(void)ctx;
-	if (line > 0)
-		fprintf(stderr, "%s:%d: %s\n", file, line, msg);
-	else
-		fprintf(stderr, "%s: %s\n", file, msg);
+	cfg_diag_print(stderr, CFG_ERROR, file, line, msg);
 }
 
 /* Reads path into a new buffer. Returns 0 (also for a missing file:

@@ -3,7 +3,6 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,28 +57,7 @@ static const char *profile_ciphers(enum cfg_tls_profile p)
 	return MODERN_12 ":" COMPAT_12;
 }
 
-/* ---- diagnostics ---- */
-
-struct diag {
-	const char *file;
-	cfg_diag_fn fn;
-	void *ctx;
-	int errors;
-};
-
-__attribute__((format(printf, 4, 5))) static void report(struct diag *d, enum cfg_severity sev,
-							  int line, const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
-	if (sev == CFG_ERROR)
-		d->errors++;
-	if (d->fn)
-		d->fn(d->ctx, sev, d->file, line, msg);
-}
+/* ---- diagnostics (through the config sink, cfg_report) ---- */
 
 /* The most specific OpenSSL reason for the last failure, then clears the queue. */
 static const char *ssl_reason(char *buf, size_t cap)
@@ -120,13 +98,13 @@ static const char *time_str(const ASN1_TIME *t, char *out, size_t cap)
 /* ---- files ---- */
 
 /* Separates "cannot open" (errno) from "opened but not a certificate". */
-static bool readable(struct diag *d, const struct cfg_path *p, const char *what)
+static bool readable(struct cfg_diag_sink *d, const struct cfg_path *p, const char *what)
 {
 	if (!p->path)
 		return false; /* missing: the parser already reported it */
 	if (access(p->path, R_OK) != 0) {
-		report(d, CFG_ERROR, p->line, "cannot read %s %s: %s", what, p->path,
-		       strerror(errno));
+		cfg_report(d, CFG_ERROR, p->line, "cannot read %s %s: %s", what, p->path,
+			   strerror(errno));
 		return false;
 	}
 	return true;
@@ -134,15 +112,15 @@ static bool readable(struct diag *d, const struct cfg_path *p, const char *what)
 
 /* A private key anyone on the machine can read is as good as published:
  * refused, not warned about. Group-readable is fine (root:iotgw 0640). */
-static void check_key_mode(struct diag *d, const struct cfg_path *key)
+static void check_key_mode(struct cfg_diag_sink *d, const struct cfg_path *key)
 {
 	struct stat st;
 	if (!key->path || stat(key->path, &st) != 0)
 		return; /* readable() reported it */
 	if (st.st_mode & S_IROTH)
-		report(d, CFG_ERROR, key->line,
-		       "key file %s is readable by other users (mode %04o); chmod 600 or 640",
-		       key->path, (unsigned)(st.st_mode & 07777));
+		cfg_report(d, CFG_ERROR, key->line,
+			   "key file %s is readable by other users (mode %04o); chmod 600 or 640",
+			   key->path, (unsigned)(st.st_mode & 07777));
 }
 
 
@@ -162,22 +140,23 @@ static int no_passphrase(char *buf, int size, int rwflag, void *userdata)
  * TLS servers (extendedKeyUsage serverAuth, when the extension is there),
  * the upstream one for TLS clients. Devices refuse a server certificate
  * without serverAuth, and the error they see says nothing useful. */
-static void check_purpose(struct diag *d, SSL_CTX *ctx, const struct cfg_path *cert,
+static void check_purpose(struct cfg_diag_sink *d, SSL_CTX *ctx, const struct cfg_path *cert,
 			  int purpose)
 {
 	X509 *leaf = SSL_CTX_get0_certificate(ctx);
 	if (!leaf || X509_check_purpose(leaf, purpose, 0) == 1)
 		return;
 	bool server = purpose == X509_PURPOSE_SSL_SERVER;
-	report(d, CFG_ERROR, cert->line,
-	       "certificate %s is not for TLS %s (its extendedKeyUsage lacks %s): %s would "
-	       "refuse it; issue one with `iotgw-pki %s`",
-	       cert->path, server ? "servers" : "clients", server ? "serverAuth" : "clientAuth",
-	       server ? "devices" : "the broker", server ? "server NAME --ca CA" : "client NAME --ca CA");
+	cfg_report(d, CFG_ERROR, cert->line,
+		   "certificate %s is not for TLS %s (its extendedKeyUsage lacks %s): %s would "
+		   "refuse it; issue one with `iotgw-pki %s`",
+		   cert->path, server ? "servers" : "clients", server ? "serverAuth" : "clientAuth",
+		   server ? "devices" : "the broker",
+		   server ? "server NAME --ca CA" : "client NAME --ca CA");
 	ERR_clear_error();
 }
 
-static int load_cert_and_key(struct diag *d, SSL_CTX *ctx, const struct cfg_path *cert,
+static int load_cert_and_key(struct cfg_diag_sink *d, SSL_CTX *ctx, const struct cfg_path *cert,
 			     const struct cfg_path *key, int purpose)
 {
 	char why[160];
@@ -186,8 +165,8 @@ static int load_cert_and_key(struct diag *d, SSL_CTX *ctx, const struct cfg_path
 		return -1; /* the parser reported the missing key */
 	if (readable(d, cert, "certificate") &&
 	    SSL_CTX_use_certificate_chain_file(ctx, cert->path) != 1)
-		report(d, CFG_ERROR, cert->line, "cannot load certificate %s: %s", cert->path,
-		       ssl_reason(why, sizeof why));
+		cfg_report(d, CFG_ERROR, cert->line, "cannot load certificate %s: %s", cert->path,
+			   ssl_reason(why, sizeof why));
 	else if (d->errors == before)
 		check_purpose(d, ctx, cert, purpose);
 	bool asked = false;
@@ -199,32 +178,33 @@ static int load_cert_and_key(struct diag *d, SSL_CTX *ctx, const struct cfg_path
 	SSL_CTX_set_default_passwd_cb(ctx, NULL);
 	SSL_CTX_set_default_passwd_cb_userdata(ctx, NULL);
 	if (loaded != 1 && asked) {
-		report(d, CFG_ERROR, key->line,
-		       "private key %s is encrypted: a service cannot type its pass phrase; "
-		       "store it unencrypted, readable by the service's group only "
-		       "(openssl pkey -in %s -out NEW.key; chmod 0640)",
-		       key->path, key->path);
+		cfg_report(d, CFG_ERROR, key->line,
+			   "private key %s is encrypted: a service cannot type its pass phrase; "
+			   "store it unencrypted, readable by the service's group only "
+			   "(openssl pkey -in %s -out NEW.key; chmod 0640)",
+			   key->path, key->path);
 		ERR_clear_error();
 	} else if (loaded != 1) {
 		/* OpenSSL checks the pair while loading the key */
 		if (ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH)
-			report(d, CFG_ERROR, key->line,
-			       "private key %s does not match certificate %s", key->path,
-			       cert->path);
+			cfg_report(d, CFG_ERROR, key->line,
+				   "private key %s does not match certificate %s", key->path,
+				   cert->path);
 		else
-			report(d, CFG_ERROR, key->line, "cannot load private key %s: %s",
-			       key->path, ssl_reason(why, sizeof why));
+			cfg_report(d, CFG_ERROR, key->line, "cannot load private key %s: %s",
+				   key->path, ssl_reason(why, sizeof why));
 		ERR_clear_error();
 	}
 	if (d->errors == before && SSL_CTX_check_private_key(ctx) != 1)
-		report(d, CFG_ERROR, key->line, "private key %s does not match certificate %s",
-		       key->path, cert->path);
+		cfg_report(d, CFG_ERROR, key->line, "private key %s does not match certificate %s",
+			   key->path, cert->path);
 	ERR_clear_error();
 	check_key_mode(d, key);
 	return d->errors == before ? 0 : -1;
 }
 
-static int load_ca(struct diag *d, SSL_CTX *ctx, const struct cfg_path *ca, bool client_names)
+static int load_ca(struct cfg_diag_sink *d, SSL_CTX *ctx, const struct cfg_path *ca,
+		   bool client_names)
 {
 	char why[160];
 	if (!ca->path)
@@ -232,8 +212,8 @@ static int load_ca(struct diag *d, SSL_CTX *ctx, const struct cfg_path *ca, bool
 	if (!readable(d, ca, "CA file"))
 		return -1;
 	if (SSL_CTX_load_verify_locations(ctx, ca->path, NULL) != 1) {
-		report(d, CFG_ERROR, ca->line, "cannot load CA file %s: %s", ca->path,
-		       ssl_reason(why, sizeof why));
+		cfg_report(d, CFG_ERROR, ca->line, "cannot load CA file %s: %s", ca->path,
+			   ssl_reason(why, sizeof why));
 		return -1;
 	}
 	/* A device (leaf) certificate in `ca` verifies nobody: every handshake
@@ -245,10 +225,11 @@ static int load_ca(struct diag *d, SSL_CTX *ctx, const struct cfg_path *ca, bool
 			continue;
 		char subject[120];
 		X509_NAME_oneline(X509_get_subject_name(x), subject, sizeof subject);
-		report(d, CFG_ERROR, ca->line,
-		       "CA file %s holds %s, which is not a CA certificate (no basicConstraints "
-		       "CA:TRUE): name the CA that issued the certificates instead",
-		       ca->path, subject);
+		cfg_report(d, CFG_ERROR, ca->line,
+			   "CA file %s holds %s, which is not a CA certificate (no "
+			   "basicConstraints CA:TRUE): name the CA that issued the certificates "
+			   "instead",
+			   ca->path, subject);
 		ERR_clear_error();
 		return -1;
 	}
@@ -257,7 +238,8 @@ static int load_ca(struct diag *d, SSL_CTX *ctx, const struct cfg_path *ca, bool
 		 * certificates pick the one our CA issued. */
 		STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(ca->path);
 		if (!names) {
-			report(d, CFG_ERROR, ca->line, "CA file %s holds no certificate", ca->path);
+			cfg_report(d, CFG_ERROR, ca->line, "CA file %s holds no certificate",
+				   ca->path);
 			ERR_clear_error();
 			return -1;
 		}
@@ -296,7 +278,7 @@ static bool store_has_crl_for(X509_STORE *store, const X509_NAME *issuer)
  * a CA in the store did not sign, or a CA without a CRL, is an error: with
  * X509_V_FLAG_CRL_CHECK_ALL either would refuse every device it concerns,
  * which is better found by `iotgw -t` than by the fleet. */
-static int load_crls(struct diag *d, SSL_CTX *ctx, const struct cfg_path *crl,
+static int load_crls(struct cfg_diag_sink *d, SSL_CTX *ctx, const struct cfg_path *crl,
 		     const struct cfg_path *ca)
 {
 	char why[160], nm[256];
@@ -306,8 +288,8 @@ static int load_crls(struct diag *d, SSL_CTX *ctx, const struct cfg_path *crl,
 	X509_STORE *store = SSL_CTX_get_cert_store(ctx);
 	BIO *b = BIO_new_file(crl->path, "r");
 	if (!b) {
-		report(d, CFG_ERROR, crl->line, "cannot read CRL file %s: %s", crl->path,
-		       ssl_reason(why, sizeof why));
+		cfg_report(d, CFG_ERROR, crl->line, "cannot read CRL file %s: %s", crl->path,
+			   ssl_reason(why, sizeof why));
 		return -1;
 	}
 	int n = 0;
@@ -321,11 +303,11 @@ static int load_crls(struct diag *d, SSL_CTX *ctx, const struct cfg_path *crl,
 			if (at_end) {
 				ERR_clear_error();
 				if (n == 0)
-					report(d, CFG_ERROR, crl->line, "CRL file %s holds no CRL",
-					       crl->path);
+					cfg_report(d, CFG_ERROR, crl->line,
+						   "CRL file %s holds no CRL", crl->path);
 			} else {
-				report(d, CFG_ERROR, crl->line, "cannot load CRL file %s: %s",
-				       crl->path, ssl_reason(why, sizeof why));
+				cfg_report(d, CFG_ERROR, crl->line, "cannot load CRL file %s: %s",
+					   crl->path, ssl_reason(why, sizeof why));
 			}
 			break;
 		}
@@ -334,10 +316,10 @@ static int load_crls(struct diag *d, SSL_CTX *ctx, const struct cfg_path *crl,
 		X509 *cacert = store_cert_by_subject(store, issuer);
 		EVP_PKEY *pk = cacert ? X509_get0_pubkey(cacert) : NULL;
 		if (pk && X509_CRL_verify(c, pk) != 1) {
-			report(d, CFG_ERROR, crl->line,
-			       "CRL of %s in %s: signature does not verify with that CA's key "
-			       "from %s",
-			       name_str(issuer, nm, sizeof nm), crl->path, ca->path);
+			cfg_report(d, CFG_ERROR, crl->line,
+				   "CRL of %s in %s: signature does not verify with that CA's key "
+				   "from %s",
+				   name_str(issuer, nm, sizeof nm), crl->path, ca->path);
 		}
 		if (X509_STORE_add_crl(store, c) != 1)
 			ERR_clear_error(); /* the same CRL twice: harmless */
@@ -351,11 +333,11 @@ static int load_crls(struct diag *d, SSL_CTX *ctx, const struct cfg_path *crl,
 	for (int i = 0; i < sk_X509_OBJECT_num(objs); i++) {
 		X509 *x = X509_OBJECT_get0_X509(sk_X509_OBJECT_value(objs, i));
 		if (x && !store_has_crl_for(store, X509_get_subject_name(x)))
-			report(d, CFG_ERROR, crl->line,
-			       "CRL file %s has no CRL of CA %s (from %s): every certificate that "
-			       "CA issued would be refused",
-			       crl->path, name_str(X509_get_subject_name(x), nm, sizeof nm),
-			       ca->path);
+			cfg_report(d, CFG_ERROR, crl->line,
+				   "CRL file %s has no CRL of CA %s (from %s): every certificate "
+				   "that CA issued would be refused",
+				   crl->path, name_str(X509_get_subject_name(x), nm, sizeof nm),
+				   ca->path);
 	}
 	X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL);
 	return d->errors == before ? 0 : -1;
@@ -551,21 +533,21 @@ static int set_sid_ctx(SSL_CTX *ctx, const struct cfg_listener *l)
 	return SSL_CTX_set_session_id_context(ctx, md, mdlen) == 1 ? 0 : -1;
 }
 
-static int setup_resumption(struct diag *d, SSL_CTX *ctx, const struct cfg_listener *l)
+static int setup_resumption(struct cfg_diag_sink *d, SSL_CTX *ctx, const struct cfg_listener *l)
 {
 	if (!l->session_resumption) {
 		SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
 		SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
 		if (SSL_CTX_set_num_tickets(ctx, 0) != 1)
-			report(d, CFG_ERROR, l->line, "listener %s: cannot turn tickets off",
-			       l->name);
+			cfg_report(d, CFG_ERROR, l->line, "listener %s: cannot turn tickets off",
+				   l->name);
 		return 0;
 	}
 	struct ticket_ring *r = ring_for(l->name, l->session_lifetime_s);
 	if (!r || SSL_CTX_set_ex_data(ctx, ring_index, r) != 1 ||
 	    SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, ticket_cb) != 1) {
-		report(d, CFG_ERROR, l->line, "listener %s: cannot set up session tickets",
-		       l->name);
+		cfg_report(d, CFG_ERROR, l->line, "listener %s: cannot set up session tickets",
+			   l->name);
 		return -1;
 	}
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
@@ -577,8 +559,8 @@ static int setup_resumption(struct diag *d, SSL_CTX *ctx, const struct cfg_liste
 	/* One ticket per handshake: a sensor keeps one, and it saves a
 	 * record on a slow link. */
 	if (SSL_CTX_set_num_tickets(ctx, 1) != 1)
-		report(d, CFG_ERROR, l->line, "listener %s: cannot set up session tickets",
-		       l->name);
+		cfg_report(d, CFG_ERROR, l->line, "listener %s: cannot set up session tickets",
+			   l->name);
 	return 0;
 }
 
@@ -609,17 +591,17 @@ bool tls_ctx_is_legacy(SSL_CTX *ctx, char *suites, size_t cap)
 
 /* RSA key exchange needs an RSA certificate: with ECDSA only, the legacy
  * suites can never be negotiated and an axTLS device still fails. */
-static void check_legacy_cert(struct diag *d, SSL_CTX *ctx, const struct cfg_listener *l)
+static void check_legacy_cert(struct cfg_diag_sink *d, SSL_CTX *ctx, const struct cfg_listener *l)
 {
 	char suites[64];
 	if (!tls_ctx_is_legacy(ctx, suites, sizeof suites))
 		return;
 	EVP_PKEY *pk = SSL_CTX_get0_privatekey(ctx);
 	if (pk && EVP_PKEY_get_base_id(pk) != EVP_PKEY_RSA)
-		report(d, CFG_WARNING, l->ciphers ? l->ciphers_line : l->tls_profile_line,
-		       "listener %s: TLS 1.2 RSA key exchange suites are enabled but %s is not "
-		       "an RSA certificate, so they cannot be negotiated",
-		       l->name, l->cert.path);
+		cfg_report(d, CFG_WARNING, l->ciphers ? l->ciphers_line : l->tls_profile_line,
+			   "listener %s: TLS 1.2 RSA key exchange suites are enabled but %s is not "
+			   "an RSA certificate, so they cannot be negotiated",
+			   l->name, l->cert.path);
 }
 
 /* ---- expiry of the gateway's own certificates and CRLs ---- */
@@ -743,12 +725,12 @@ X509 *tls_refused_cert(const SSL *ssl)
 SSL_CTX *tls_ctx_listener(const struct cfg_listener *l, const char *cfgfile, cfg_diag_fn diag,
 			  void *dctx)
 {
-	struct diag d = {cfgfile, diag, dctx, 0};
+	struct cfg_diag_sink d = {cfgfile, diag, dctx, 0};
 	char why[160];
 	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
 	if (!ctx) {
-		report(&d, CFG_ERROR, l->line, "listener %s: SSL_CTX_new: %s", l->name,
-		       ssl_reason(why, sizeof why));
+		cfg_report(&d, CFG_ERROR, l->line, "listener %s: SSL_CTX_new: %s", l->name,
+			   ssl_reason(why, sizeof why));
 		return NULL;
 	}
 	SSL_CTX_set_min_proto_version(ctx, l->tls_min_version == 13 ? TLS1_3_VERSION
@@ -767,15 +749,15 @@ SSL_CTX *tls_ctx_listener(const struct cfg_listener *l, const char *cfgfile, cfg
 					 SSL_OP_NO_COMPRESSION);
 	const char *ciphers = l->ciphers ? l->ciphers : profile_ciphers(l->tls_profile);
 	if (SSL_CTX_set_cipher_list(ctx, ciphers) != 1)
-		report(&d, CFG_ERROR, l->ciphers ? l->ciphers_line : l->tls_profile_line,
-		       "listener %s: no usable cipher in \"%s\"", l->name, ciphers);
+		cfg_report(&d, CFG_ERROR, l->ciphers ? l->ciphers_line : l->tls_profile_line,
+			   "listener %s: no usable cipher in \"%s\"", l->name, ciphers);
 	const char *suites = l->ciphersuites ? l->ciphersuites : TLS13_SUITES;
 	if (SSL_CTX_set_ciphersuites(ctx, suites) != 1)
-		report(&d, CFG_ERROR, l->ciphersuites_line, "listener %s: bad ciphersuites \"%s\"",
-		       l->name, suites);
+		cfg_report(&d, CFG_ERROR, l->ciphersuites_line,
+			   "listener %s: bad ciphersuites \"%s\"", l->name, suites);
 	if (l->groups && SSL_CTX_set1_groups_list(ctx, l->groups) != 1)
-		report(&d, CFG_ERROR, l->groups_line, "listener %s: bad groups \"%s\"", l->name,
-		       l->groups);
+		cfg_report(&d, CFG_ERROR, l->groups_line, "listener %s: bad groups \"%s\"", l->name,
+			   l->groups);
 	ERR_clear_error();
 	if (load_cert_and_key(&d, ctx, &l->cert, &l->key, X509_PURPOSE_SSL_SERVER) == 0)
 		check_legacy_cert(&d, ctx, l);
@@ -793,8 +775,8 @@ SSL_CTX *tls_ctx_listener(const struct cfg_listener *l, const char *cfgfile, cfg
 	/* Needed for resumption with client certificates, and it keeps
 	 * sessions from crossing listeners or policies. */
 	if (set_sid_ctx(ctx, l) != 0)
-		report(&d, CFG_ERROR, l->line, "listener %s: cannot set the session id context",
-		       l->name);
+		cfg_report(&d, CFG_ERROR, l->line, "listener %s: cannot set the session id context",
+			   l->name);
 	ERR_clear_error();
 	if (d.errors || !l->cert.path || !l->key.path ||
 	    (l->tls == CFG_TLS_MUTUAL && !l->ca.path)) {
@@ -804,13 +786,13 @@ SSL_CTX *tls_ctx_listener(const struct cfg_listener *l, const char *cfgfile, cfg
 	return ctx;
 }
 
-static SSL_CTX *build_upstream(struct diag *d, const struct cfg_upstream *u)
+static SSL_CTX *build_upstream(struct cfg_diag_sink *d, const struct cfg_upstream *u)
 {
 	char why[160];
 	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
 	if (!ctx) {
-		report(d, CFG_ERROR, u->host_line, "upstream: SSL_CTX_new: %s",
-		       ssl_reason(why, sizeof why));
+		cfg_report(d, CFG_ERROR, u->host_line, "upstream: SSL_CTX_new: %s",
+			   ssl_reason(why, sizeof why));
 		return NULL;
 	}
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
@@ -836,8 +818,9 @@ static SSL_CTX *build_upstream(struct diag *d, const struct cfg_upstream *u)
 		ok = X509_VERIFY_PARAM_set1_host(vp, u->host, 0);
 	}
 	if (ok != 1)
-		report(d, CFG_ERROR, u->host_line, "upstream: cannot verify the broker as %s: %s",
-		       u->host, ssl_reason(why, sizeof why));
+		cfg_report(d, CFG_ERROR, u->host_line,
+			   "upstream: cannot verify the broker as %s: %s", u->host,
+			   ssl_reason(why, sizeof why));
 	ERR_clear_error();
 	if (d->errors) {
 		SSL_CTX_free(ctx);
@@ -849,7 +832,7 @@ static SSL_CTX *build_upstream(struct diag *d, const struct cfg_upstream *u)
 SSL_CTX *tls_ctx_upstream(const struct cfg_upstream *u, const char *cfgfile, cfg_diag_fn diag,
 			  void *dctx)
 {
-	struct diag d = {cfgfile, diag, dctx, 0};
+	struct cfg_diag_sink d = {cfgfile, diag, dctx, 0};
 	return u->tls ? build_upstream(&d, u) : NULL;
 }
 

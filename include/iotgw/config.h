@@ -174,6 +174,22 @@ enum cfg_severity { CFG_ERROR, CFG_WARNING };
 typedef void (*cfg_diag_fn)(void *ctx, enum cfg_severity sev, const char *file, int line,
 			    const char *msg);
 
+/* One file's diagnostics on their way to a sink, counted: the parser, the
+ * TLS checks (tls_ctx) and whoever else checks a file the configuration
+ * names report through one of these, so the total is exact. */
+struct cfg_diag_sink {
+	const char *file; /* FILE of FILE:LINE; not owned */
+	cfg_diag_fn fn;   /* may be NULL: count only */
+	void *ctx;
+	int errors; /* CFG_ERROR diagnostics so far */
+};
+
+/* Formats the message (truncated to 511 bytes), counts it when it is an
+ * error, and hands it to d->fn as d->file:line (line 0: the whole file). */
+__attribute__((format(printf, 4, 5))) void cfg_report(struct cfg_diag_sink *d,
+						      enum cfg_severity sev, int line,
+						      const char *fmt, ...);
+
 /* Parses text (len bytes, need not be NUL-terminated) named filename into
  * out, which the caller zero-initializes... or not: it is overwritten. Returns the
  * number of errors; out is usable only when that is 0, and must be freed with
