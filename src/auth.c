@@ -20,36 +20,7 @@
 #include <openssl/rand.h>
 
 #include "iotgw/reason.h"
-
-/* A printable, bounded rendering of untrusted bytes for reasons that end up
- * in logs: at most 64 bytes shown, anything outside ASCII 0x20..0x7e as \xHH. */
-static const char *quote(char *dst, size_t cap, const char *p, size_t n)
-{
-	size_t o = 0;
-	size_t shown = n < 64 ? n : 64;
-	if (cap < 4 * 64 + 8) {
-		if (cap > 0)
-			dst[0] = '\0';
-		return dst;
-	}
-	dst[o++] = '"';
-	for (size_t i = 0; i < shown; i++) {
-		unsigned char c = (unsigned char)p[i];
-		if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
-			dst[o++] = (char)c;
-		} else {
-			snprintf(dst + o, cap - o, "\\x%02x", c);
-			o += 4;
-		}
-	}
-	dst[o++] = '"';
-	if (shown < n) {
-		memcpy(dst + o, "...", 3);
-		o += 3;
-	}
-	dst[o] = '\0';
-	return dst;
-}
+#include "iotgw/text.h"
 
 bool auth_device_id_valid(const char *id, size_t len)
 {
@@ -177,7 +148,7 @@ int auth_acl_compile(const char *patterns, struct auth_acl **out, char *why, siz
 		return reason_fail(why, whylen, "out of memory");
 	}
 	const char *p = acl->text;
-	char q[4 * 64 + 8];
+	char q[TEXT_QUOTE_CAP(AUTH_DEVICE_MAX)];
 	while (*p) {
 		while (is_space(*p))
 			p++;
@@ -192,7 +163,8 @@ int auth_acl_compile(const char *patterns, struct auth_acl **out, char *why, siz
 			acl->none = true;
 		} else if (auth_acl_pattern_check(p, n, reason, sizeof reason) != 0) {
 			/* p points into acl->text: quote before freeing */
-			(void)reason_fail(why, whylen, "pattern %s: %s", quote(q, sizeof q, p, n), reason);
+			text_quote(q, sizeof q, p, n, AUTH_DEVICE_MAX, 0);
+			(void)reason_fail(why, whylen, "pattern %s: %s", q, reason);
 			auth_acl_free(acl);
 			return -1;
 		} else if (acl->npats == AUTH_ACL_PATTERNS_MAX) {
@@ -371,7 +343,7 @@ bool auth_client_id_ok(enum auth_cid_policy policy, const char *device, const ch
 int auth_password_device(const char *username, size_t ulen, const char *cid, size_t clen,
 			 char *out, size_t cap, char *why, size_t whylen)
 {
-	char q[4 * 64 + 8];
+	char q[TEXT_QUOTE_CAP(AUTH_DEVICE_MAX)];
 	const char *dev = username;
 	size_t dlen = ulen;
 	if (cap > 0)
@@ -384,14 +356,15 @@ int auth_password_device(const char *username, size_t ulen, const char *cid, siz
 			return reason_fail(why, whylen,
 					   "user name use-token-auth needs a Watson client id "
 					   "d:<org>:<type>:<id>, not %s",
-					   quote(q, sizeof q, cid ? cid : "", cid ? clen : 0));
+					   text_quote(q, sizeof q, cid, cid ? clen : 0, AUTH_DEVICE_MAX,
+						      0));
 	}
 	if (!auth_device_id_valid(dev, dlen))
 		return reason_fail(why, whylen,
 				   "%s %s is not a usable device id (1-64 printable characters, no "
 				   "'/', '+', '#' or spaces)",
 				   dev == username ? "user name" : "Watson device id",
-				   quote(q, sizeof q, dev, dlen));
+				   text_quote(q, sizeof q, dev, dlen, AUTH_DEVICE_MAX, 0));
 	if (cap <= dlen)
 		return reason_fail(why, whylen, "device id buffer too small");
 	memcpy(out, dev, dlen);
@@ -505,11 +478,12 @@ static int parse_hash(const char *p, size_t n, struct pw_entry *e, char *why, si
 {
 	size_t sl = strlen(AUTH_PW_SCHEME);
 	if (n < sl || memcmp(p, AUTH_PW_SCHEME, sl) != 0) {
-		char q[4 * 64 + 8];
+		char q[TEXT_QUOTE_CAP(AUTH_DEVICE_MAX)];
 		const char *d = memchr(p + (n > 0), '$', n > 0 ? n - 1 : 0);
 		size_t shown = d ? (size_t)(d - p) + 1 : n;
 		return reason_fail(why, whylen, "unsupported hash scheme %s (expected %s)",
-				   quote(q, sizeof q, p, shown), AUTH_PW_SCHEME);
+				   text_quote(q, sizeof q, p, shown, AUTH_DEVICE_MAX, 0),
+				   AUTH_PW_SCHEME);
 	}
 	p += sl;
 	n -= sl;
@@ -571,11 +545,11 @@ static int parse_entry(const char *p, size_t n, struct pw_entry *e, char *why, s
 		return reason_fail(why, whylen, "expected DEVICE:%sITERATIONS$SALT$HASH", AUTH_PW_SCHEME);
 	size_t dlen = (size_t)(colon - p);
 	if (!auth_device_id_valid(p, dlen)) {
-		char q[4 * 64 + 8];
+		char q[TEXT_QUOTE_CAP(AUTH_DEVICE_MAX)];
 		return reason_fail(why, whylen,
 				   "device id %s is not usable (1-64 printable characters, no '/', "
 				   "'+', '#' or spaces)",
-				   quote(q, sizeof q, p, dlen));
+				   text_quote(q, sizeof q, p, dlen, AUTH_DEVICE_MAX, 0));
 	}
 	memcpy(e->device, p, dlen);
 	e->device[dlen] = '\0';

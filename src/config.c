@@ -101,24 +101,10 @@ void cfg_report(struct cfg_diag_sink *d, enum cfg_severity sev, int line, const 
 	d->fn(d->ctx, sev, d->file, line, msg);
 }
 
-/* A value made safe to echo in a message: at most ~60 bytes, control
- * characters replaced so a config file cannot forge log lines. */
-static const char *q(const char *s, char out[72])
+const char *cfg_quote(const char *s, char *out)
 {
-	size_t i = 0;
-	for (; s[i] && i < 60; i++) {
-		unsigned char c = (unsigned char)s[i];
-		out[i] = (c < 0x20 || c == 0x7f) ? '?' : (char)c;
-	}
-	if (s[i]) {
-		/* do not cut a UTF-8 sequence in two */
-		while (i > 0 && ((unsigned char)s[i] & 0xc0) == 0x80)
-			i--;
-		memcpy(out + i, "...", 4);
-	} else {
-		out[i] = '\0';
-	}
-	return out;
+	return text_quote(out, CFG_QUOTE_CAP, s, strlen(s), CFG_QUOTE_MAX,
+			  TEXT_KEEP_UTF8 | TEXT_UNQUOTED);
 }
 
 /* ---- storing values ---- */
@@ -325,7 +311,7 @@ static int parse_binds(struct parser *p, const char *v, int line, struct cfg_bin
 		       size_t *nbinds, int *bind_line)
 {
 	struct cfg_listener fresh = {0};
-	char qb[72];
+	char qb[CFG_QUOTE_CAP];
 	const char *sp = " \t";
 	for (const char *t = v + strspn(v, sp); *t; t += strspn(t, sp)) {
 		size_t tlen = strcspn(t, sp);
@@ -336,14 +322,14 @@ static int parse_binds(struct parser *p, const char *v, int line, struct cfg_bin
 		int rc = tlen < sizeof word ? parse_bind(word, host, sizeof host, &port) : -1;
 		if (rc == -2) {
 			cfg_diag(p, CFG_ERROR, line, "bind '%s': port out of range 1..65535",
-				 q(word, qb));
+				 cfg_quote(word, qb));
 			goto fail;
 		}
 		if (rc != 0) {
 			cfg_diag(p, CFG_ERROR, line,
 				 "bind '%s': expected a numeric address and port, \"A.B.C.D:PORT\" "
 				 "or \"[IPv6]:PORT\" (several: separated by spaces)",
-				 q(tlen < sizeof word ? word : v, qb));
+				 cfg_quote(tlen < sizeof word ? word : v, qb));
 			goto fail;
 		}
 		if (fresh.nbinds == CFG_BINDS_MAX) {
@@ -399,12 +385,12 @@ static int check_gateway_topic(const char *v, char *why, size_t whylen)
 static int set_format(struct parser *p, void *obj, const char *v, int line)
 {
 	struct dec_rule *r = obj;
-	char qb[72];
+	char qb[CFG_QUOTE_CAP];
 	if (dec_format_parse(v, &r->format) != 0) {
 		cfg_diag(p, CFG_ERROR, line,
 			 "invalid value '%s' for 'format' (allowed: auto, watson, json, number, "
 			 "adc)",
-			 q(v, qb));
+			 cfg_quote(v, qb));
 		return -1;
 	}
 	return 0;
@@ -433,7 +419,7 @@ static int set_devices(struct parser *p, void *obj, const char *v, int line)
 {
 	struct dec_rule *r = obj;
 	static const char seps[] = " \t,";
-	char qb[72];
+	char qb[CFG_QUOTE_CAP];
 	free_devices(r);
 	for (const char *s = v + strspn(v, seps); *s; s += strspn(s, seps)) {
 		size_t n = strcspn(s, seps);
@@ -445,13 +431,13 @@ static int set_devices(struct parser *p, void *obj, const char *v, int line)
 		}
 		if (!mqtt_utf8_valid(id, n)) {
 			cfg_diag(p, CFG_ERROR, line, "device id '%s' is not valid UTF-8",
-				 q(id, qb));
+				 cfg_quote(id, qb));
 			free(id);
 			return -1;
 		}
 		if (has_device(r, id, n)) {
 			cfg_diag(p, CFG_WARNING, line, "device '%s' listed twice in 'devices'",
-				 q(id, qb));
+				 cfg_quote(id, qb));
 			free(id);
 			continue;
 		}
@@ -497,7 +483,7 @@ static int set_acl(struct parser *p, void *obj, const char *v, int line)
 {
 	struct cfg_listener *l = obj;
 	static const char seps[] = " \t";
-	char qb[72], why[160];
+	char qb[CFG_QUOTE_CAP], why[160];
 	free_acl(l);
 	if (strcmp(v, AUTH_ACL_NONE) == 0)
 		return 0;
@@ -517,7 +503,7 @@ static int set_acl(struct parser *p, void *obj, const char *v, int line)
 		}
 		if (check_acl_pattern(pat, n, why, sizeof why) != 0) {
 			cfg_diag(p, CFG_ERROR, line, "invalid publish_acl pattern '%s': %s",
-				 q(pat, qb), why);
+				 cfg_quote(pat, qb), why);
 			free(pat);
 			goto fail;
 		}
@@ -825,16 +811,17 @@ static void set_value(struct parser *p, struct secrec *s, const struct opt *o, c
 {
 	void *obj = sec_obj(p, s);
 	char *field = (char *)obj + o->off;
-	char qb[72], lo[32], hi[32], why[256];
+	char qv[CFG_QUOTE_CAP], lo[32], hi[32], why[256];
 	uint64_t u = 0;
 	int rc;
 
+	cfg_quote(v, qv); /* for the messages */
 	switch (o->type) {
 	case T_STR:
 	case T_PATH: {
 		why[0] = '\0';
 		if (o->check && o->check(v, why, sizeof why) != 0) {
-			cfg_diag(p, CFG_ERROR, line, "invalid value '%s' for '%s': %s", q(v, qb),
+			cfg_diag(p, CFG_ERROR, line, "invalid value '%s' for '%s': %s", qv,
 				 o->key, why);
 			return;
 		}
@@ -862,7 +849,7 @@ static void set_value(struct parser *p, struct secrec *s, const struct opt *o, c
 			cfg_diag(p, CFG_ERROR, line,
 				 "invalid value '%s' for '%s' (allowed: yes, no, true, false, on, "
 				 "off, 1, 0)",
-				 q(v, qb), o->key);
+				 qv, o->key);
 			return;
 		}
 		store_bool(field, b);
@@ -872,13 +859,13 @@ static void set_value(struct parser *p, struct secrec *s, const struct opt *o, c
 		rc = ini_parse_uint(v, &u);
 		if (rc == INI_ESYNTAX) {
 			cfg_diag(p, CFG_ERROR, line,
-				 "invalid value '%s' for '%s': not a whole number", q(v, qb),
+				 "invalid value '%s' for '%s': not a whole number", qv,
 				 o->key);
 			return;
 		}
 		if (rc == INI_ERANGE || u < o->min || u > o->max) {
 			cfg_diag(p, CFG_ERROR, line,
-				 "value '%s' for '%s' out of range %" PRIu64 "..%" PRIu64, q(v, qb),
+				 "value '%s' for '%s' out of range %" PRIu64 "..%" PRIu64, qv,
 				 o->key, o->min, o->max);
 			return;
 		}
@@ -891,17 +878,17 @@ static void set_value(struct parser *p, struct secrec *s, const struct opt *o, c
 		if (rc == INI_ESYNTAX) {
 			cfg_diag(p, CFG_ERROR, line,
 				 "invalid duration '%s' for '%s' (use e.g. 10, 10s, 500ms, 2m, 1h)",
-				 q(v, qb), o->key);
+				 qv, o->key);
 			return;
 		}
 		if (rc == INI_ERANGE || (u < o->min && !(o->zero_ok && u == 0)) || u > o->max) {
 			cfg_diag(p, CFG_ERROR, line, "duration '%s' for '%s' out of range %s%s..%s",
-				 q(v, qb), o->key, o->zero_ok ? "0 or " : "", lo, hi);
+				 qv, o->key, o->zero_ok ? "0 or " : "", lo, hi);
 			return;
 		}
 		if (u % o->unit_ms != 0) {
 			cfg_diag(p, CFG_ERROR, line, "duration '%s' for '%s' must be whole seconds",
-				 q(v, qb), o->key);
+				 qv, o->key);
 			return;
 		}
 		store_uint(field, o->width, u / o->unit_ms);
@@ -913,12 +900,12 @@ static void set_value(struct parser *p, struct secrec *s, const struct opt *o, c
 		if (rc == INI_ESYNTAX) {
 			cfg_diag(p, CFG_ERROR, line,
 				 "invalid size '%s' for '%s' (use e.g. 16384, 16K, 64M, 1G)",
-				 q(v, qb), o->key);
+				 qv, o->key);
 			return;
 		}
 		if (rc == INI_ERANGE || u < o->min || u > o->max) {
 			cfg_diag(p, CFG_ERROR, line, "size '%s' for '%s' out of range %s..%s",
-				 q(v, qb), o->key, lo, hi);
+				 qv, o->key, lo, hi);
 			return;
 		}
 		store_uint(field, o->width, u);
@@ -928,11 +915,11 @@ static void set_value(struct parser *p, struct secrec *s, const struct opt *o, c
 		rc = ini_parse_double(v, &d);
 		if (rc == INI_ESYNTAX) {
 			cfg_diag(p, CFG_ERROR, line, "invalid value '%s' for '%s': not a number",
-				 q(v, qb), o->key);
+				 qv, o->key);
 			return;
 		}
 		if (rc == INI_ERANGE) {
-			cfg_diag(p, CFG_ERROR, line, "value '%s' for '%s' out of range", q(v, qb),
+			cfg_diag(p, CFG_ERROR, line, "value '%s' for '%s' out of range", qv,
 				 o->key);
 			return;
 		}
@@ -956,7 +943,7 @@ static void set_value(struct parser *p, struct secrec *s, const struct opt *o, c
 				break;
 			n += (size_t)w;
 		}
-		cfg_diag(p, CFG_ERROR, line, "invalid value '%s' for '%s' (allowed: %s)", q(v, qb),
+		cfg_diag(p, CFG_ERROR, line, "invalid value '%s' for '%s' (allowed: %s)", qv,
 			 o->key, allowed);
 		return;
 	}
@@ -1087,7 +1074,7 @@ static void *new_obj(struct parser *p, struct secrec *s, const char *name)
 static void begin_section(struct parser *p, const char *hdr, size_t klen, const char *name,
 			  int line)
 {
-	char qb[72], qn[72];
+	char qb[CFG_QUOTE_CAP], qn[CFG_QUOTE_CAP];
 	end_section(p);
 	int k = -1;
 	for (int i = 0; i < SEC_KINDS; i++)
@@ -1097,7 +1084,7 @@ static void begin_section(struct parser *p, const char *hdr, size_t klen, const 
 		cfg_diag(p, CFG_ERROR, line,
 			 "unknown section [%s] (expected [gateway], [listener NAME], [upstream], "
 			 "[spool] or [decode NAME])",
-			 q(hdr, qb));
+			 cfg_quote(hdr, qb));
 		p->skipping = true;
 		return;
 	}
@@ -1112,7 +1099,7 @@ static void begin_section(struct parser *p, const char *hdr, size_t klen, const 
 	} else if (kinds[kind].named && !name_chars_ok(name, CFG_SECTION_NAME_MAX)) {
 		cfg_diag(p, CFG_ERROR, line,
 			 "invalid section name '%s' (use 1-%d characters A-Z a-z 0-9 . _ -)",
-			 q(name, qn), CFG_SECTION_NAME_MAX);
+			 cfg_quote(name, qn), CFG_SECTION_NAME_MAX);
 		scratch = true;
 	} else if (!kinds[kind].named && *name != '\0') {
 		cfg_diag(p, CFG_ERROR, line, "section [%s] takes no name", kn);
@@ -1137,7 +1124,7 @@ static void begin_section(struct parser *p, const char *hdr, size_t klen, const 
 	}
 	s->scratch = scratch;
 	if (kinds[kind].named && *name)
-		snprintf(s->label, sizeof s->label, "[%s %s]", kn, q(name, qn));
+		snprintf(s->label, sizeof s->label, "[%s %s]", kn, cfg_quote(name, qn));
 	else
 		snprintf(s->label, sizeof s->label, "[%s]", kn);
 	if (!new_obj(p, s, name)) {
@@ -1152,18 +1139,18 @@ static void begin_section(struct parser *p, const char *hdr, size_t klen, const 
 
 static void set_key(struct parser *p, const char *key, const char *value, int lineno)
 {
-	char qb[72];
+	char qb[CFG_QUOTE_CAP];
 	if (p->skipping)
 		return;
 	if (!p->in_sec) {
-		cfg_diag(p, CFG_ERROR, lineno, "key '%s' outside any section", q(key, qb));
+		cfg_diag(p, CFG_ERROR, lineno, "key '%s' outside any section", cfg_quote(key, qb));
 		return;
 	}
 	struct secrec *s = &p->secs[p->cur];
 	size_t idx;
 	const struct opt *o = opt_find(s->kind, key, &idx);
 	if (!o) {
-		cfg_diag(p, CFG_ERROR, lineno, "unknown key '%s' in section %s", q(key, qb),
+		cfg_diag(p, CFG_ERROR, lineno, "unknown key '%s' in section %s", cfg_quote(key, qb),
 			 s->label);
 		return;
 	}
@@ -1184,7 +1171,7 @@ static void set_key(struct parser *p, const char *key, const char *value, int li
 static void on_line(void *ctx, const struct ini_line *l)
 {
 	struct parser *p = ctx;
-	char qb[72];
+	char qb[CFG_QUOTE_CAP];
 	switch (l->ev) {
 	case INI_SECTION:
 		begin_section(p, l->text, l->kind_len, l->name, l->line);
@@ -1200,7 +1187,7 @@ static void on_line(void *ctx, const struct ini_line *l)
 		return;
 	case INI_BAD_HEADER:
 		cfg_diag(p, CFG_ERROR, l->line, "malformed section header '%s' (missing ']')",
-			 q(l->text, qb));
+			 cfg_quote(l->text, qb));
 		end_section(p);
 		p->skipping = true; /* its keys would only add noise */
 		return;

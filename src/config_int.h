@@ -8,6 +8,7 @@
 #include <stddef.h>
 
 #include "iotgw/config.h"
+#include "iotgw/text.h"
 
 enum sec_kind { SEC_GATEWAY, SEC_LISTENER, SEC_UPSTREAM, SEC_SPOOL, SEC_DECODE, SEC_METRICS, SEC_KINDS };
 
@@ -38,6 +39,14 @@ struct parser {
  * FILE:line (0: the whole file); an error counts towards the result of
  * cfg_parse_string. */
 #define cfg_diag(p, ...) cfg_report(&(p)->out, __VA_ARGS__)
+
+/* A value echoed in a message, inside the message's own quotes ('%s'): its
+ * first CFG_QUOTE_MAX bytes, UTF-8 kept (the operator's own text), anything
+ * unprintable as \xHH, so that a config file cannot forge log lines. out
+ * has CFG_QUOTE_CAP bytes; returns out. */
+#define CFG_QUOTE_MAX 60
+#define CFG_QUOTE_CAP TEXT_QUOTE_CAP(CFG_QUOTE_MAX)
+const char *cfg_quote(const char *s, char *out);
 
 /* The line on which key was set in section s, 0 if it was not. key must be
  * in the option table for s's kind. */

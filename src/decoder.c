@@ -14,6 +14,7 @@
 
 #include "iotgw/mqtt_codec.h"
 #include "iotgw/reason.h"
+#include "iotgw/text.h"
 
 #define QUOTE_MAX 40  /* payload bytes quoted in a reason */
 #define NUMBER_MAX 64 /* longest number token accepted (sign, digits, point, exponent) */
@@ -42,40 +43,11 @@ static void trim(const char **p, size_t *n)
 		(*n)--;
 }
 
-/* Writes p[0..n) as a double-quoted, pure-ASCII excerpt of at most QUOTE_MAX
- * input bytes: reasons end up in logs and in JSON, so nothing unprintable or
- * unbounded may pass through. */
+/* p[0..n) quoted for a reason: reasons end up in logs and in JSON, so
+ * nothing unprintable or unbounded may pass through. */
 static const char *quote(char *dst, size_t cap, const char *p, size_t n)
 {
-	size_t o = 0;
-	size_t shown = n < QUOTE_MAX ? n : QUOTE_MAX;
-	int w;
-
-	/* Worst case: 2 quotes + 4 per byte + "... (NNNNNNNNNNNNNNNNNNNN bytes)" + NUL. */
-	if (cap < 2 + 4 * QUOTE_MAX + 40) {
-		if (cap > 0)
-			dst[0] = '\0';
-		return dst;
-	}
-	dst[o++] = '"';
-	for (size_t i = 0; i < shown; i++) {
-		unsigned char c = (unsigned char)p[i];
-		if (c == '"' || c == '\\') {
-			dst[o++] = '\\';
-			dst[o++] = (char)c;
-		} else if (c >= 0x20 && c < 0x7f) {
-			dst[o++] = (char)c;
-		} else {
-			w = snprintf(dst + o, cap - o, "\\x%02x", c);
-			o += (size_t)w;
-		}
-	}
-	dst[o++] = '"';
-	if (shown < n)
-		snprintf(dst + o, cap - o, "... (%zu bytes)", n);
-	else
-		dst[o] = '\0';
-	return dst;
+	return text_quote(dst, cap, p, n, QUOTE_MAX, 0);
 }
 
 /* Payloads must be UTF-8 text without NUL or other control bytes (tab, CR, LF
@@ -83,54 +55,22 @@ static const char *quote(char *dst, size_t cap, const char *p, size_t n)
  * the offset of the first bad byte, so every format below sees clean text. */
 static int check_text(const unsigned char *s, size_t n, char *why, size_t whylen)
 {
-	size_t i = 0;
-
-	while (i < n) {
+	size_t good = text_utf8_span((const char *)s, n);
+	for (size_t i = 0; i < good; i++) {
 		unsigned char c = s[i];
-		if (c < 0x80) {
-			if (c == 0)
-				return reason_fail(why, whylen,
-						   "payload contains a NUL byte at offset %zu", i);
-			if ((c < 0x20 && !is_ws(c)) || c == 0x7f)
-				return reason_fail(why, whylen,
-						   "payload contains control byte 0x%02x at offset %zu", c,
-						   i);
-			i++;
-			continue;
-		}
-		/* Well-formed UTF-8 (RFC 3629 table 3-7): no overlongs, no
-		 * surrogates, nothing above U+10FFFF. */
-		size_t need;
-		unsigned char lo = 0x80, hi = 0xbf;
-		if (c >= 0xc2 && c <= 0xdf) {
-			need = 1;
-		} else if (c >= 0xe0 && c <= 0xef) {
-			need = 2;
-			if (c == 0xe0)
-				lo = 0xa0;
-			else if (c == 0xed)
-				hi = 0x9f;
-		} else if (c >= 0xf0 && c <= 0xf4) {
-			need = 3;
-			if (c == 0xf0)
-				lo = 0x90;
-			else if (c == 0xf4)
-				hi = 0x8f;
-		} else {
-			goto bad;
-		}
-		if (n - i - 1 < need)
-			goto bad;
-		if (s[i + 1] < lo || s[i + 1] > hi)
-			goto bad;
-		for (size_t k = 2; k <= need; k++)
-			if ((s[i + k] & 0xc0) != 0x80)
-				goto bad;
-		i += need + 1;
+		if (c == 0)
+			return reason_fail(why, whylen, "payload contains a NUL byte at offset %zu",
+					   i);
+		if ((c < 0x20 && !is_ws(c)) || c == 0x7f)
+			return reason_fail(why, whylen,
+					   "payload contains control byte 0x%02x at offset %zu", c,
+					   i);
 	}
+	if (good < n)
+		return reason_fail(why, whylen,
+				   "payload is not valid UTF-8 (byte 0x%02x at offset %zu)",
+				   s[good], good);
 	return 0;
-bad:
-	return reason_fail(why, whylen, "payload is not valid UTF-8 (byte 0x%02x at offset %zu)", s[i], i);
 }
 
 enum num_rc { NUM_OK = 0, NUM_SYNTAX, NUM_RANGE, NUM_LONG };
@@ -194,7 +134,7 @@ static enum num_rc scan_number(const char *p, size_t n, size_t *used, double *ou
 static int parse_whole_number(const char *p, size_t n, const char *prefix, double *out,
 			      char *why, size_t whylen)
 {
-	char q[256];
+	char q[TEXT_QUOTE_CAP(QUOTE_MAX)];
 	size_t used = 0;
 
 	trim(&p, &n);
@@ -290,7 +230,7 @@ static int finish(const struct dec_rule *rule, enum dec_format fmt, double value
 static int decode_number(const struct dec_rule *rule, const char *p, size_t n,
 			 struct dec_result *out, char *why, size_t whylen)
 {
-	char q[256];
+	char q[TEXT_QUOTE_CAP(QUOTE_MAX)];
 	size_t used = 0;
 	double v = 0;
 	char unit = rule_unit(rule);
@@ -419,7 +359,7 @@ static int decode_fields(const struct dec_rule *rule, enum dec_format fmt, const
 			 size_t whylen)
 {
 	const cJSON *t, *h, *u;
-	char path[64], q[256];
+	char path[64], q[TEXT_QUOTE_CAP(QUOTE_MAX)];
 	double temp = 0, hum = 0;
 	char unit = rule_unit(rule);
 

@@ -14,6 +14,8 @@
 
 #include <systemd/sd-journal.h>
 
+#include "iotgw/text.h"
+
 static int log_level = LOG_INFO;
 static bool level_forced; /* -d on the command line outlives config reloads */
 static bool use_journal;
@@ -197,9 +199,9 @@ void log_event_at(const char *file, int line, const char *func, int prio, enum i
 	va_end(ap);
 	/* Messages quote client ids and topics; a device must not be able to
 	 * forge log lines with embedded newlines or terminal escapes. */
-	for (char *c = msg; *c; c++)
-		if ((unsigned char)*c < 0x20 || *c == 0x7f)
-			*c = '?';
-	emit(file, line, func, prio, event, f, msg);
+	size_t n = strlen(msg);
+	char shown[TEXT_QUOTE_CAP(sizeof msg)];
+	text_quote(shown, sizeof shown, msg, n, n, TEXT_KEEP_UTF8 | TEXT_UNQUOTED);
+	emit(file, line, func, prio, event, f, shown);
 	errno = saved;
 }

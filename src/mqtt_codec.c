@@ -9,6 +9,8 @@
 
 #include <string.h>
 
+#include "iotgw/text.h"
+
 static enum mqtt_result fail(const char **why, const char *msg, enum mqtt_result rc)
 {
 	if (why)
@@ -192,51 +194,9 @@ static bool has_wildcard(const char *p, size_t len)
 
 bool mqtt_utf8_valid(const char *p, size_t len)
 {
-	const uint8_t *s = (const uint8_t *)p;
-	size_t i = 0;
-
-	while (i < len) {
-		uint8_t c = s[i];
-		if (c < 0x80) {
-			/* [MQTT-1.5.3-2]: U+0000 must not appear. */
-			if (c == 0)
-				return false;
-			i++;
-			continue;
-		}
-		/* Unicode 3.9 Table 3-7: the well-formed byte sequences. The
-		 * tightened ranges of the second byte exclude overlong forms
-		 * (E0, F0), surrogates U+D800..U+DFFF (ED, [MQTT-1.5.3-1]) and
-		 * code points above U+10FFFF (F4). */
-		size_t n;
-		uint8_t lo = 0x80, hi = 0xbf;
-		if (c >= 0xc2 && c <= 0xdf) {
-			n = 1;
-		} else if (c >= 0xe0 && c <= 0xef) {
-			n = 2;
-			if (c == 0xe0)
-				lo = 0xa0;
-			else if (c == 0xed)
-				hi = 0x9f;
-		} else if (c >= 0xf0 && c <= 0xf4) {
-			n = 3;
-			if (c == 0xf0)
-				lo = 0x90;
-			else if (c == 0xf4)
-				hi = 0x8f;
-		} else {
-			return false; /* continuation byte, C0/C1 overlong lead, F5..FF */
-		}
-		if (len - i - 1 < n)
-			return false;
-		if (s[i + 1] < lo || s[i + 1] > hi)
-			return false;
-		for (size_t k = 2; k <= n; k++)
-			if ((s[i + k] & 0xc0u) != 0x80u)
-				return false;
-		i += n + 1;
-	}
-	return true;
+	/* 1.5.3: well-formed UTF-8, which also rules out the surrogates
+	 * U+D800..U+DFFF [MQTT-1.5.3-1]; and [MQTT-1.5.3-2]: no U+0000. */
+	return len == 0 || (text_utf8_span(p, len) == len && memchr(p, '\0', len) == NULL);
 }
 
 bool mqtt_filter_valid(const char *filter, size_t len)
