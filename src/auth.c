@@ -374,26 +374,13 @@ int auth_password_device(const char *username, size_t ulen, const char *cid, siz
 
 /* ==== base64 (RFC 4648, standard alphabet, padded) ==== */
 
+/* OpenSSL's EVP_EncodeBlock writes it (as reading.c does for dead letters);
+ * its EVP_DecodeBlock is lax (white space around, '=' anywhere, padding
+ * counted as bytes, any unused bits), so the strict rules are checked here
+ * before it decodes. */
+
 static const char b64_alphabet[] =
 	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-/* Writes the encoding of in[0..n) and a NUL; out has 4 * ceil(n / 3) + 1 bytes. */
-static void b64_encode(const uint8_t *in, size_t n, char *out)
-{
-	size_t o = 0;
-	for (size_t i = 0; i < n; i += 3) {
-		uint32_t v = (uint32_t)in[i] << 16;
-		if (i + 1 < n)
-			v |= (uint32_t)in[i + 1] << 8;
-		if (i + 2 < n)
-			v |= in[i + 2];
-		out[o++] = b64_alphabet[(v >> 18) & 63];
-		out[o++] = b64_alphabet[(v >> 12) & 63];
-		out[o++] = i + 1 < n ? b64_alphabet[(v >> 6) & 63] : '=';
-		out[o++] = i + 2 < n ? b64_alphabet[v & 63] : '=';
-	}
-	out[o] = '\0';
-}
 
 static int b64_value(char c)
 {
@@ -403,37 +390,24 @@ static int b64_value(char c)
 
 /* Strict decoding: length a multiple of 4, padding only at the end, unused
  * bits zero (so each byte string has exactly one accepted spelling). Returns
- * the decoded length, or -1 if malformed or longer than cap. */
+ * the decoded length, or -1 if malformed or longer than cap. Inputs are the
+ * salt and hash fields of one entry, so at most 3 * 32 bytes come out. */
 static long b64_decode(const char *in, size_t n, uint8_t *out, size_t cap)
 {
-	if (n == 0 || n % 4 != 0)
+	uint8_t all[3 * 32];
+	if (n == 0 || n % 4 != 0 || n / 4 * 3 > sizeof all)
 		return -1;
 	size_t pad = in[n - 1] == '=' ? (in[n - 2] == '=' ? 2 : 1) : 0;
-	size_t outlen = n / 4 * 3 - pad;
-	if (outlen > cap)
-		return -1;
-	size_t o = 0;
-	for (size_t i = 0; i < n; i += 4) {
-		int v[4];
-		bool final = i + 4 == n;
-		for (size_t k = 0; k < 4; k++) {
-			v[k] = b64_value(in[i + k]);
-			if (v[k] < 0) {
-				if (!(final && in[i + k] == '=' && k >= 4 - pad))
-					return -1;
-				v[k] = 0;
-			}
-		}
-		uint32_t w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 |
-			     (uint32_t)v[3];
-		if (final && ((pad == 1 && (w & 0xff)) || (pad == 2 && (w & 0xffff))))
+	for (size_t i = 0; i < n - pad; i++)
+		if (b64_value(in[i]) < 0)
 			return -1;
-		uint8_t b[3] = {(uint8_t)(w >> 16), (uint8_t)(w >> 8), (uint8_t)w};
-		size_t take = final ? 3 - pad : 3;
-		memcpy(out + o, b, take);
-		o += take;
-	}
-	return (long)o;
+	if (pad > 0 && (b64_value(in[n - pad - 1]) & (pad == 1 ? 0x3 : 0xf)) != 0)
+		return -1;
+	int got = EVP_DecodeBlock(all, (const unsigned char *)in, (int)n);
+	if (got < 0 || (size_t)got - pad > cap)
+		return -1;
+	memcpy(out, all, (size_t)got - pad);
+	return got - (long)pad;
 }
 
 /* ==== password file ==== */
@@ -774,8 +748,8 @@ int auth_pw_hash_line(const char *device, const uint8_t *pw, size_t len, unsigne
 		return reason_fail(why, whylen, "PBKDF2 failed");
 	char s64[4 * ((AUTH_PW_SALT_MAX + 2) / 3) + 1];
 	char h64[4 * ((AUTH_PW_HASH_LEN + 2) / 3) + 1];
-	b64_encode(s, saltlen, s64);
-	b64_encode(h, sizeof h, h64);
+	(void)EVP_EncodeBlock((unsigned char *)s64, s, (int)saltlen);
+	(void)EVP_EncodeBlock((unsigned char *)h64, h, (int)sizeof h);
 	OPENSSL_cleanse(h, sizeof h);
 	int n = snprintf(out, cap, "%s:%s%u$%s$%s", device, AUTH_PW_SCHEME, iterations, s64, h64);
 	if (n < 0 || (size_t)n >= cap) {

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/evp.h>
+
 #include "iotgw/mqtt_codec.h"
 #include "iotgw/reason.h"
 
@@ -218,41 +220,19 @@ int reading_json(const struct reading *r, struct buf *out)
 	return finish(&w, start);
 }
 
-static const char b64_alphabet[] =
-	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-/* RFC 4648 section 4: standard alphabet, '=' padding, as a JSON string. */
+/* RFC 4648 section 4 (standard alphabet, '=' padding) as a JSON string,
+ * encoded by OpenSSL straight into the buffer. */
 static void put_base64(struct jw *w, const uint8_t *p, size_t n)
 {
+	size_t len = (n + 2) / 3 * 4;
 	put(w, "\"", 1);
-	if (n > SIZE_MAX / 4 * 3 - 3 || (!w->failed && buf_reserve(w->b, (n + 2) / 3 * 4 + 1) != 0)) {
+	/* EVP_EncodeBlock counts in int and writes a NUL after the text. */
+	if (w->failed || n > INT_MAX / 4 * 3 || buf_reserve(w->b, len + 1) != 0) {
 		w->failed = true;
 		return;
 	}
-	size_t i = 0;
-	char q[4];
-	for (; i + 3 <= n; i += 3) {
-		uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
-		q[0] = b64_alphabet[v >> 18 & 63];
-		q[1] = b64_alphabet[v >> 12 & 63];
-		q[2] = b64_alphabet[v >> 6 & 63];
-		q[3] = b64_alphabet[v & 63];
-		put(w, q, 4);
-	}
-	if (n - i == 1) {
-		uint32_t v = (uint32_t)p[i] << 16;
-		q[0] = b64_alphabet[v >> 18 & 63];
-		q[1] = b64_alphabet[v >> 12 & 63];
-		q[2] = q[3] = '=';
-		put(w, q, 4);
-	} else if (n - i == 2) {
-		uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8;
-		q[0] = b64_alphabet[v >> 18 & 63];
-		q[1] = b64_alphabet[v >> 12 & 63];
-		q[2] = b64_alphabet[v >> 6 & 63];
-		q[3] = '=';
-		put(w, q, 4);
-	}
+	(void)EVP_EncodeBlock(w->b->data + w->b->len, p, (int)n);
+	w->b->len += len;
 	put(w, "\"", 1);
 }
 
