@@ -234,12 +234,8 @@ static void check_listener(struct parser *p, const struct secrec *s)
 			 "are not authenticated and readings can be read and forged on the "
 			 "network",
 			 nm, l->nbinds ? " on " : "", addr);
-		if (cfg_key_line(s, "cert"))
-			cfg_diag(p, CFG_WARNING, cfg_key_line(s, "cert"),
-				 "listener '%s': 'cert' is ignored when tls = off", nm);
-		if (cfg_key_line(s, "key"))
-			cfg_diag(p, CFG_WARNING, cfg_key_line(s, "key"),
-				 "listener '%s': 'key' is ignored when tls = off", nm);
+		warn_ignored(p, s, nm, (const char *const[]){"cert", "key", NULL},
+			     "when tls = off");
 	}
 	check_binds(p, l, s->index, nm);
 	check_revocation_twins(p, l, s->index, nm);
