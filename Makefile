@@ -36,6 +36,7 @@ endif
 # Pure modules: no I/O, linked into unit tests and fuzz targets as well.
 PURE_SRCS := src/buf.c src/mqtt_codec.c src/decoder.c src/reading.c src/ini.c src/config.c \
              src/config_check.c src/auth.c src/reason.c src/prom.c src/status.c src/trust.c
+PURE_SRCS += src/ackq.c src/verdict.c
 PURE_SRCS += src/text.c src/log_level.c
 DAEMON_SRCS := $(filter-out $(PURE_SRCS),$(wildcard src/*.c))
 PURE_OBJS := $(PURE_SRCS:src/%.c=$(BUILD)/obj/%.o)

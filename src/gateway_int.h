@@ -181,8 +181,16 @@ void listener_close(struct listener *l); /* stops accepting; drops the gateway's
 void listener_ref(struct listener *l);
 void listener_unref(struct listener *l);
 
-/* session.c */
+/* registry.c: client id -> the session holding it. claim puts s there and
+ * gives the session it takes over from (or NULL); 0, or -1 out of memory
+ * (nothing changed). release removes the entry if s still holds it. */
 struct session;
+int gateway_registry_claim(struct gateway *gw, const char *client_id, struct session *s,
+			   struct session **old);
+void gateway_registry_release(struct gateway *gw, const char *client_id,
+			      const struct session *s);
+
+/* session.c */
 struct session *session_new(struct gateway *gw, struct listener *l, int fd, const char *peer);
 /* Closes with a log line; the memory is freed after the current batch. */
 /* (A macro, so that the journal's CODE_FILE/CODE_LINE name the caller.) */

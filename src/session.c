@@ -17,9 +17,11 @@
 #include <unistd.h>
 
 #include "gateway_int.h"
+#include "iotgw/ackq.h"
 #include "iotgw/auth.h"
 #include "iotgw/log.h"
 #include "trust.h"
+#include "verdict.h"
 
 #define SESSION_MAGIC 0x5e55104du
 #define READ_CHUNK 4096
@@ -31,17 +33,6 @@
  * the held acks and keeps one fast device from starving the others. */
 #define ACKS_HOLD 4096
 #define ACKS_MAX (ACKS_HOLD + 1024) /* room for a SUBACK behind the last ack */
-/* When the held acks' PUBLISHes were read, for the PUBACK latency
- * histogram: one mark per read batch; more batches than this between two
- * releases merge into the last mark (they are then counted as read
- * earlier than they were: the figure errs high, never low). */
-#define ACK_MARKS 4
-
-/* The held acks up to byte `end` of `acks`: n of them, read at t_us. */
-struct ack_mark {
-	uint32_t end, n;
-	uint64_t t_us;
-};
 
 /* A session's membership of one of the gateway's ack lists. */
 struct sess_link {
@@ -74,18 +65,13 @@ struct session {
 	uint16_t qos2_ids[QOS2_MAX]; /* QoS 2 PUBLISHes awaiting PUBREL (4.3.3) */
 	size_t nqos2;
 	/* PUBACK/PUBREC packets held until their readings are durable, and
-	 * any reply behind them, in order. The first acks_committed bytes
-	 * belong to commits that succeeded (the session is on
-	 * gw->awaiting_flush), of which the first acks_flushing are covered by
-	 * the disk flush in progress; the rest wait for the next commit (the
-	 * session is on gw->awaiting_commit). */
-	struct buf acks;
-	size_t acks_committed, acks_flushing;
+	 * any reply behind them, in order. With something committed the
+	 * session is on gw->awaiting_flush; with something not yet committed
+	 * on gw->awaiting_commit. */
+	struct ackq acks;
 	struct sess_link await_commit, await_flush;
 	struct sess_link resume; /* on session_release_acks' list to read again */
 	bool held; /* not read until its acks go out (ACKS_HOLD) */
-	struct ack_mark marks[ACK_MARKS];
-	uint8_t nmarks;
 	int8_t tls_slot; /* counted in listener->m.conns[], -1 before that */
 };
 
@@ -125,7 +111,7 @@ static void session_destroy(void *p)
 	struct session *s = p;
 	conn_free(s->conn);
 	buf_free(&s->in);
-	buf_free(&s->acks);
+	ackq_free(&s->acks);
 	free(s->client_id);
 	if (s->tls_slot >= 0)
 		s->listener->m.conns[s->tls_slot]--;
@@ -184,8 +170,7 @@ static void unlink_session(struct session *s)
 	 * and the spool already has (or will commit) the reading. */
 	stop_awaiting(s);
 	if (s->registered) {
-		if (strmap_get(gw->by_client_id, s->client_id) == s)
-			(void)strmap_del(gw->by_client_id, s->client_id);
+		gateway_registry_release(gw, s->client_id, s);
 		s->registered = false;
 	}
 	if (s->prev)
@@ -210,22 +195,11 @@ static void teardown(struct session *s)
 	ev_defer(s->gw->loop, session_destroy, s);
 }
 
-struct where {
-	const char *file, *func;
-	int line;
-};
-
-#define HERE ((struct where){__FILE__, __func__, __LINE__})
-
-static void vlog_session(struct where w, struct session *s, int prio, enum iotgw_event event,
-			 const char *fmt, va_list ap)
+/* The session's log line for a verdict, under its handler's name. */
+static void emit(struct session *s, const struct verdict *v)
 {
-	if (!log_enabled(prio))
-		return;
-	char msg[512];
-	vsnprintf(msg, sizeof msg, fmt, ap);
 	struct log_fields f = fields_of(s);
-	log_event_at(w.file, w.line, w.func, prio, event, &f, "%s", msg);
+	log_event_at(v->w.file, v->w.line, v->w.func, v->prio, v->event, &f, "%s", v->msg);
 }
 
 void session_close_at(const char *file, int line, const char *func, struct session *s, int prio,
@@ -233,41 +207,56 @@ void session_close_at(const char *file, int line, const char *func, struct sessi
 {
 	if (s->state == SESS_CLOSED)
 		return;
-	va_list ap;
-	va_start(ap, fmt);
-	vlog_session((struct where){file, func, line}, s, prio, event, fmt, ap);
-	va_end(ap);
+	if (log_enabled(prio)) {
+		struct verdict v;
+		va_list ap;
+		va_start(ap, fmt);
+		verdict_vset(&v, (struct where){file, func, line}, prio, event, fmt, ap);
+		va_end(ap);
+		emit(s, &v);
+	}
 	teardown(s);
 }
 
-/* Logs now, but lets queued output (a refusing CONNACK) reach the device
- * before the socket closes; bounded by LINGER_MS. */
-#define close_after_flush(...) close_after_flush_at(HERE, __VA_ARGS__)
-__attribute__((format(printf, 5, 6))) static void close_after_flush_at(struct where w,
-								    struct session *s, int prio,
-								    enum iotgw_event event,
-								    const char *fmt, ...)
-{
-	if (s->state == SESS_CLOSED || s->state == SESS_CLOSING)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	vlog_session(w, s, prio, event, fmt, ap);
-	va_end(ap);
-	if (conn_pending_output(s->conn) == 0) {
-		teardown(s);
-		return;
-	}
-	set_state(s, SESS_CLOSING);
-	conn_pause_reading(s->conn);
-	ev_timer_start(s->gw->loop, &s->timer, LINGER_MS);
-}
+/* Malformed or illegal MQTT: the connection is closed. */
+#define violation(v, what, why)                                                                   \
+	decide(v, OUT_CLOSE, LOG_WARNING, EV_MQTT_PROTOCOL_ERROR, "%s: %s; connection closed",    \
+	       what, (why) ? (why) : "malformed packet")
 
-static void protocol_error(struct session *s, const char *what, const char *why)
+/* Returns whether the session goes on reading packets. */
+static bool carry_out(struct session *s, enum outcome o, const struct verdict *v)
 {
-	s->listener->m.protocol_errors++;
-	session_close(s, LOG_WARNING, EV_MQTT_PROTOCOL_ERROR, "%s: %s; connection closed", what,
-		      why ? why : "malformed packet");
+	switch (o) {
+	case OUT_DONE:
+		break;
+	case OUT_RETRY:
+		return false;
+	case OUT_CLOSE:
+		if (v->event == EV_MQTT_PROTOCOL_ERROR)
+			s->listener->m.protocol_errors++;
+		else if (v->event == EV_ACL_DENIED)
+			s->listener->m.acl_denials++;
+		if (s->state == SESS_CLOSED)
+			break;
+		if (log_enabled(v->prio))
+			emit(s, v);
+		teardown(s);
+		break;
+	case OUT_LINGER:
+		if (s->state == SESS_CLOSED || s->state == SESS_CLOSING)
+			break;
+		if (log_enabled(v->prio))
+			emit(s, v);
+		if (conn_pending_output(s->conn) == 0) {
+			teardown(s);
+			break;
+		}
+		set_state(s, SESS_CLOSING);
+		conn_pause_reading(s->conn);
+		ev_timer_start(s->gw->loop, &s->timer, LINGER_MS);
+		break;
+	}
+	return s->state == SESS_AWAIT_CONNECT || s->state == SESS_ACTIVE;
 }
 
 static int send_bytes(struct session *s, const uint8_t *p, size_t n)
@@ -336,13 +325,14 @@ static void send_connack(struct session *s, uint8_t rc)
 {
 	uint8_t pkt[4];
 	size_t n = mqtt_encode_connack(pkt, sizeof pkt, false, rc);
+	assert(n == sizeof pkt);
 	(void)send_bytes(s, pkt, n);
 }
 
-static void refuse_connect_as(struct session *s, uint8_t rc, enum iotgw_event event,
-			      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-static void refuse_connect_as(struct session *s, uint8_t rc, enum iotgw_event event,
-			      const char *fmt, ...)
+/* Answers CONNECT with a refusal and lingers until it is out. */
+__attribute__((format(printf, 6, 7))) static enum outcome
+refuse_at(struct where w, struct session *s, struct verdict *v, uint8_t rc, enum iotgw_event event,
+	  const char *fmt, ...)
 {
 	char why[256];
 	va_list ap;
@@ -354,49 +344,38 @@ static void refuse_connect_as(struct session *s, uint8_t rc, enum iotgw_event ev
 	if (event == EV_AUTH_FAILED)
 		s->listener->m.auth_failures++;
 	send_connack(s, rc);
-	if (s->state != SESS_CLOSED)
-		close_after_flush(s, LOG_WARNING, event, "CONNECT refused (rc %u): %s", rc, why);
+	return decide_at(w, v, OUT_LINGER, LOG_WARNING, event, "CONNECT refused (rc %u): %s", rc,
+			 why);
 }
 
-#define refuse_connect(s, rc, ...) refuse_connect_as(s, rc, EV_CONNECT_REFUSED, __VA_ARGS__)
+#define refuse_as(...) refuse_at(HERE, __VA_ARGS__)
+#define refuse(s, v, rc, ...) refuse_at(HERE, s, v, rc, EV_CONNECT_REFUSED, __VA_ARGS__)
 
-static void handle_connect(struct session *s, uint8_t flags, const uint8_t *body, size_t len)
+static enum outcome handle_connect(struct session *s, uint8_t flags, const uint8_t *body,
+				   size_t len, struct verdict *v)
 {
-	if (s->state != SESS_AWAIT_CONNECT) {
-		protocol_error(s, "second CONNECT", "a client may send CONNECT only once (3.1.0-2)");
-		return;
-	}
+	if (s->state != SESS_AWAIT_CONNECT)
+		return violation(v, "second CONNECT", "a client may send CONNECT only once (3.1.0-2)");
 	struct mqtt_connect c;
 	const char *why = NULL;
-	if (mqtt_decode_connect(flags, body, len, &c, &why) != MQTT_OK) {
-		protocol_error(s, "CONNECT", why);
-		return;
-	}
-	if (c.refuse == MQTT_CONNACK_BAD_PROTOCOL_VERSION) {
-		refuse_connect(s, MQTT_CONNACK_BAD_PROTOCOL_VERSION,
-			       c.protocol_level == 5
-				       ? "MQTT 5 is not supported; use MQTT 3.1.1 (or 3.1)"
-				       : "unsupported protocol level %u; use MQTT 3.1.1",
-			       c.protocol_level);
-		return;
-	}
-	if (c.refuse != MQTT_CONNACK_ACCEPTED) {
-		refuse_connect(s, (uint8_t)c.refuse,
-			       "empty client id requires clean session (3.1.3-7)");
-		return;
-	}
+	if (mqtt_decode_connect(flags, body, len, &c, &why) != MQTT_OK)
+		return violation(v, "CONNECT", why);
+	if (c.refuse == MQTT_CONNACK_BAD_PROTOCOL_VERSION)
+		return refuse(s, v, MQTT_CONNACK_BAD_PROTOCOL_VERSION,
+			      c.protocol_level == 5 ? "MQTT 5 is not supported; use MQTT 3.1.1 (or 3.1)"
+						    : "unsupported protocol level %u; use MQTT 3.1.1",
+			      c.protocol_level);
+	if (c.refuse != MQTT_CONNACK_ACCEPTED)
+		return refuse(s, v, (uint8_t)c.refuse,
+			      "empty client id requires clean session (3.1.3-7)");
 	s->client_id = strndup(c.client_id.ptr, c.client_id.len);
-	if (!s->client_id) {
-		refuse_connect(s, MQTT_CONNACK_SERVER_UNAVAILABLE, "out of memory");
-		return;
-	}
-	struct trust_verdict v;
+	if (!s->client_id)
+		return refuse(s, v, MQTT_CONNACK_SERVER_UNAVAILABLE, "out of memory");
+	struct trust_verdict tv;
 	trust_connect(&s->listener->trust, s->cert_identity, &c, s->client_id, s->device,
-		      sizeof s->device, &v);
-	if (v.connack != MQTT_CONNACK_ACCEPTED) {
-		refuse_connect_as(s, v.connack, v.event, "%s", v.why);
-		return;
-	}
+		      sizeof s->device, &tv);
+	if (tv.connack != MQTT_CONNACK_ACCEPTED)
+		return refuse_as(s, v, tv.connack, tv.event, "%s", tv.why);
 	time_t not_after;
 	char msg[256];
 	if (s->listener->tls == CFG_TLS_MUTUAL && conn_peer_not_after(s->conn, &not_after) == 0 &&
@@ -408,18 +387,16 @@ static void handle_connect(struct session *s, uint8_t flags, const uint8_t *body
 
 	/* 3.1.4-2: a second connection with the same client id takes over. */
 	struct gateway *gw = s->gw;
-	struct session *old = strmap_get(gw->by_client_id, s->client_id);
+	struct session *old = NULL;
+	if (gateway_registry_claim(gw, s->client_id, s, &old) != 0)
+		return refuse(s, v, MQTT_CONNACK_SERVER_UNAVAILABLE, "out of memory");
+	s->registered = true;
 	if (old) {
 		old->registered = false;
 		session_close(old, LOG_NOTICE, EV_SESSION_TAKEN_OVER,
 			      "client id %s connected again from %s; old connection closed",
 			      s->client_id, s->peer);
 	}
-	if (strmap_put(gw->by_client_id, s->client_id, s) != 0) {
-		refuse_connect(s, MQTT_CONNACK_SERVER_UNAVAILABLE, "out of memory");
-		return;
-	}
-	s->registered = true;
 
 	unsigned ka = c.keepalive;
 	unsigned max = gw->cfg->gateway.max_keepalive_s;
@@ -431,7 +408,7 @@ static void handle_connect(struct session *s, uint8_t flags, const uint8_t *body
 	arm_keepalive(s);
 	send_connack(s, MQTT_CONNACK_ACCEPTED);
 	if (s->state == SESS_CLOSED)
-		return;
+		return OUT_DONE; /* the send failed and said so */
 	s->listener->m.connects++;
 	struct log_fields f = fields_of(s);
 	log_event(LOG_INFO, EV_DEVICE_CONNECTED, &f,
@@ -439,6 +416,7 @@ static void handle_connect(struct session *s, uint8_t flags, const uint8_t *body
 		  s->client_id, c.protocol_level == 3 ? "3.1" : "3.1.1", ka,
 		  conn_tls_cipher(s->conn) ? ", cipher " : "",
 		  conn_tls_cipher(s->conn) ? conn_tls_cipher(s->conn) : "");
+	return OUT_DONE;
 }
 
 static bool qos2_pending(const struct session *s, uint16_t id)
@@ -449,39 +427,21 @@ static bool qos2_pending(const struct session *s, uint16_t id)
 	return false;
 }
 
-static void hold_reply(struct session *s, const uint8_t *p, size_t n);
-
-/* Replies go out in the order the device's packets came in (a client may
- * rely on it): behind any acks held for the commit, or at once. */
-static void reply(struct session *s, const uint8_t *p, size_t n)
+/* Holds a reply until the spool commit in progress succeeded; is_ack: a
+ * PUBACK/PUBREC, whose PUBLISH was read in this loop iteration. */
+static int hold_reply(struct session *s, const uint8_t *pkt, size_t n, bool is_ack)
 {
-	if (s->acks.len)
-		hold_reply(s, p, n);
-	else
-		(void)send_bytes(s, p, n);
-}
-
-static void send_ack(struct session *s, enum mqtt_type type, uint16_t id)
-{
-	uint8_t pkt[4];
-	size_t n = mqtt_encode_ack(pkt, sizeof pkt, type, id);
-	reply(s, pkt, n);
-}
-
-/* Holds a reply until the spool commit in progress succeeded. */
-static void hold_reply(struct session *s, const uint8_t *pkt, size_t n)
-{
-	if (buf_append(&s->acks, pkt, n) != 0) {
+	if (ackq_append(&s->acks, pkt, n, is_ack, ev_now_us(s->gw->loop)) != 0) {
 		session_close(s, LOG_WARNING, EV_DEVICE_DISCONNECTED,
 			      "too many messages awaiting the spool commit; connection closed");
-		return;
+		return -1;
 	}
-	if (s->acks.len >= ACKS_HOLD && !s->held) {
+	if (ackq_len(&s->acks) >= ACKS_HOLD && !s->held) {
 		s->held = true;
 		conn_pause_reading(s->conn);
 	}
-	if (s->acks.len > s->acks_committed)
-		list_add(&s->gw->awaiting_commit, s, COMMIT_LINK);
+	list_add(&s->gw->awaiting_commit, s, COMMIT_LINK);
+	return 0;
 }
 
 /* A PUBACK or PUBREC: its reading must be durable first. */
@@ -489,31 +449,25 @@ static void queue_ack(struct session *s, enum mqtt_type type, uint16_t id)
 {
 	uint8_t pkt[4];
 	size_t n = mqtt_encode_ack(pkt, sizeof pkt, type, id);
-	hold_reply(s, pkt, n);
-	if (s->state == SESS_CLOSED)
-		return;
-	uint64_t t = ev_now_us(s->gw->loop);
-	struct ack_mark *m = s->nmarks ? &s->marks[s->nmarks - 1] : NULL;
-	if (!m || (m->t_us != t && s->nmarks < ACK_MARKS)) {
-		m = &s->marks[s->nmarks++];
-		*m = (struct ack_mark){.t_us = t};
-	}
-	m->end = (uint32_t)s->acks.len;
-	m->n++;
+	assert(n == sizeof pkt);
+	(void)hold_reply(s, pkt, n, true);
 }
 
-/* The first n bytes of acks went out: their latencies into the histogram,
- * the marks after them shifted down. */
-static void observe_acks(struct session *s, size_t n, uint64_t now_us)
+/* Replies go out in the order the device's packets came in (a client may
+ * rely on it): behind any acks held for the commit, or at once. */
+static void reply(struct session *s, const uint8_t *p, size_t n)
 {
-	size_t i = 0;
-	for (; i < s->nmarks && s->marks[i].end <= n; i++)
-		prom_observe(&s->gw->m.puback, (double)(now_us - s->marks[i].t_us) / 1e6,
-			     s->marks[i].n);
-	s->nmarks = (uint8_t)(s->nmarks - i);
-	memmove(s->marks, s->marks + i, s->nmarks * sizeof s->marks[0]);
-	for (i = 0; i < s->nmarks; i++)
-		s->marks[i].end -= (uint32_t)n;
+	assert(n > 0); /* an encoder that did not fit its buffer */
+	if (ackq_len(&s->acks))
+		(void)hold_reply(s, p, n, false);
+	else
+		(void)send_bytes(s, p, n);
+}
+
+static void send_ack(struct session *s, enum mqtt_type type, uint16_t id)
+{
+	uint8_t pkt[4];
+	reply(s, pkt, mqtt_encode_ack(pkt, sizeof pkt, type, id));
 }
 
 static void process_input(struct session *s);
@@ -523,7 +477,7 @@ void session_acks_committed(struct gateway *gw)
 	struct session *s;
 	while ((s = gw->awaiting_commit)) {
 		list_del(&gw->awaiting_commit, s, COMMIT_LINK);
-		s->acks_committed = s->acks.len;
+		ackq_commit(&s->acks);
 		list_add(&gw->awaiting_flush, s, FLUSH_LINK);
 	}
 }
@@ -531,7 +485,7 @@ void session_acks_committed(struct gateway *gw)
 void session_flush_started(struct gateway *gw)
 {
 	for (struct session *s = gw->awaiting_flush; s; s = s->await_flush.next)
-		s->acks_flushing = s->acks_committed;
+		ackq_flush_started(&s->acks);
 }
 
 void session_release_acks(struct gateway *gw, bool all_committed)
@@ -543,17 +497,14 @@ void session_release_acks(struct gateway *gw, bool all_committed)
 	uint64_t now_us = ev_clock_us();
 	for (s = gw->awaiting_flush; s; s = next) {
 		next = s->await_flush.next;
-		size_t n = all_committed ? s->acks_committed : s->acks_flushing;
+		size_t n;
+		const uint8_t *p = ackq_front(&s->acks, all_committed, &n);
 		if (n && s->state == SESS_ACTIVE)
-			(void)send_bytes(s, s->acks.data, n);
-		observe_acks(s, n, now_us);
-		buf_consume(&s->acks, n);
-		s->acks_committed -= n;
-		s->acks_flushing = 0;
-		if (!s->acks_committed)
+			(void)send_bytes(s, p, n);
+		ackq_release(&s->acks, n, now_us, &gw->m.puback);
+		if (!ackq_committed(&s->acks))
 			list_del(&gw->awaiting_flush, s, FLUSH_LINK);
-		buf_shrink_if_empty(&s->acks);
-		if (s->held && s->acks.len < ACKS_HOLD) {
+		if (s->held && ackq_len(&s->acks) < ACKS_HOLD) {
 			s->held = false;
 			/* Reading may set `held` again (a burst of more than
 			 * ACKS_HOLD pipelined messages): that hold belongs to
@@ -573,43 +524,36 @@ void session_release_acks(struct gateway *gw, bool all_committed)
 	}
 }
 
-/* Returns false when the packet must stay in the buffer (spool full). */
-static bool handle_publish(struct session *s, uint8_t flags, const uint8_t *body, size_t len)
+/* OUT_RETRY: the packet stays in the buffer (spool full). */
+static enum outcome handle_publish(struct session *s, uint8_t flags, const uint8_t *body,
+				   size_t len, struct verdict *v)
 {
 	struct mqtt_publish p;
 	const char *why = NULL;
-	if (mqtt_decode_publish(flags, body, len, &p, &why) != MQTT_OK) {
-		protocol_error(s, "PUBLISH", why);
-		return true;
-	}
+	if (mqtt_decode_publish(flags, body, len, &p, &why) != MQTT_OK)
+		return violation(v, "PUBLISH", why);
 	if (p.qos == 2 && qos2_pending(s, p.packet_id)) {
 		/* A resent QoS 2 PUBLISH we already took (4.3.3): ack it again,
 		 * do not forward it twice. Queued, as its first PUBREC may still
 		 * be waiting for the commit. */
 		queue_ack(s, MQTT_PUBREC, p.packet_id);
-		return true;
+		return OUT_DONE;
 	}
-	if (p.qos == 2 && s->nqos2 == QOS2_MAX) {
-		protocol_error(s, "PUBLISH",
-			       "more than 64 QoS 2 messages awaiting PUBREL; slow down");
-		return true;
-	}
+	if (p.qos == 2 && s->nqos2 == QOS2_MAX)
+		return violation(v, "PUBLISH", "more than 64 QoS 2 messages awaiting PUBREL; slow down");
 	if (s->listener->acl &&
-	    !auth_topic_allowed(s->listener->acl, s->device, p.topic.ptr, p.topic.len)) {
+	    !auth_topic_allowed(s->listener->acl, s->device, p.topic.ptr, p.topic.len))
 		/* MQTT 3.1.1 has no negative PUBACK: closing is the refusal. */
-		s->listener->m.acl_denials++;
-		session_close(s, LOG_WARNING, EV_ACL_DENIED,
+		return decide(v, OUT_CLOSE, LOG_WARNING, EV_ACL_DENIED,
 			      "PUBLISH to \"%.*s\" is outside publish_acl of listener %s; "
 			      "connection closed",
 			      (int)(p.topic.len > 200 ? 200 : p.topic.len), p.topic.ptr,
 			      s->listener->name);
-		return true;
-	}
 	struct log_fields f = fields_of(s);
 	if (gateway_ingest(s->gw, s->device, &f, &p) == INGEST_FULL) {
 		gateway_spool_full(s->gw);
 		session_pause(s); /* a device that connected while the spool was full */
-		return false;
+		return OUT_RETRY;
 	}
 	/* Acknowledged only once durable: the ack waits for the group commit
 	 * at the end of this loop iteration. */
@@ -619,17 +563,16 @@ static bool handle_publish(struct session *s, uint8_t flags, const uint8_t *body
 		s->qos2_ids[s->nqos2++] = p.packet_id;
 		queue_ack(s, MQTT_PUBREC, p.packet_id);
 	}
-	return true;
+	return OUT_DONE;
 }
 
-static void handle_pubrel(struct session *s, const uint8_t *body, size_t len)
+static enum outcome handle_pubrel(struct session *s, const uint8_t *body, size_t len,
+				  struct verdict *v)
 {
 	uint16_t id;
 	const char *why = NULL;
-	if (mqtt_decode_ack(body, len, &id, &why) != MQTT_OK) {
-		protocol_error(s, "PUBREL", why);
-		return;
-	}
+	if (mqtt_decode_ack(body, len, &id, &why) != MQTT_OK)
+		return violation(v, "PUBREL", why);
 	for (size_t i = 0; i < s->nqos2; i++) {
 		if (s->qos2_ids[i] == id) {
 			s->qos2_ids[i] = s->qos2_ids[--s->nqos2];
@@ -637,79 +580,67 @@ static void handle_pubrel(struct session *s, const uint8_t *body, size_t len)
 		}
 	}
 	send_ack(s, MQTT_PUBCOMP, id); /* also for unknown ids, 4.3.3 */
+	return OUT_DONE;
 }
 
-static void handle_subscribe(struct session *s, const uint8_t *body, size_t len, bool unsub)
+static enum outcome handle_subscribe(struct session *s, const uint8_t *body, size_t len,
+				     bool unsub, struct verdict *v)
 {
 	uint16_t id;
 	size_t count;
 	const char *why = NULL;
 	enum mqtt_result r = unsub ? mqtt_decode_unsubscribe(body, len, &id, &count, &why)
 				   : mqtt_decode_subscribe(body, len, &id, &count, &why);
-	if (r != MQTT_OK) {
-		protocol_error(s, unsub ? "UNSUBSCRIBE" : "SUBSCRIBE", why);
-		return;
-	}
+	if (r != MQTT_OK)
+		return violation(v, unsub ? "UNSUBSCRIBE" : "SUBSCRIBE", why);
 	if (unsub) {
 		send_ack(s, MQTT_UNSUBACK, id);
-		return;
+		return OUT_DONE;
 	}
 	/* No downlink yet: every filter gets the failure code 0x80 (3.9.3). */
 	uint8_t codes[256];
 	uint8_t pkt[4 + 4 + sizeof codes];
-	size_t n = count < sizeof codes ? count : sizeof codes;
-	if (n != count) {
-		protocol_error(s, "SUBSCRIBE", "more than 256 topic filters in one packet");
-		return;
-	}
-	memset(codes, 0x80, n);
-	size_t plen = mqtt_encode_suback(pkt, sizeof pkt, id, codes, n);
+	if (count > sizeof codes)
+		return violation(v, "SUBSCRIBE", "more than 256 topic filters in one packet");
+	memset(codes, 0x80, count);
 	struct log_fields f = fields_of(s);
 	log_event(LOG_INFO, EV_SUBSCRIBE_REFUSED, &f,
-		  "SUBSCRIBE with %zu filter(s) refused: this gateway has no downlink", n);
-	reply(s, pkt, plen);
+		  "SUBSCRIBE with %zu filter(s) refused: this gateway has no downlink", count);
+	reply(s, pkt, mqtt_encode_suback(pkt, sizeof pkt, id, codes, count));
+	return OUT_DONE;
 }
 
-/* Handles one complete packet. Returns false if it must be retried later. */
-static bool handle_packet(struct session *s, const struct mqtt_frame *fr, const uint8_t *body)
+/* Handles one complete packet. */
+static enum outcome handle_packet(struct session *s, const struct mqtt_frame *fr,
+				  const uint8_t *body, struct verdict *v)
 {
 	size_t len = fr->remaining_length;
-	if (s->state == SESS_AWAIT_CONNECT && fr->type != MQTT_CONNECT) {
-		protocol_error(s, "first packet", "the first packet must be CONNECT (3.1.0-1)");
-		return true;
-	}
+	if (s->state == SESS_AWAIT_CONNECT && fr->type != MQTT_CONNECT)
+		return violation(v, "first packet", "the first packet must be CONNECT (3.1.0-1)");
 	switch (fr->type) {
 	case MQTT_CONNECT:
-		handle_connect(s, fr->flags, body, len);
-		return true;
+		return handle_connect(s, fr->flags, body, len, v);
 	case MQTT_PUBLISH:
-		return handle_publish(s, fr->flags, body, len);
+		return handle_publish(s, fr->flags, body, len, v);
 	case MQTT_PUBREL:
-		handle_pubrel(s, body, len);
-		return true;
+		return handle_pubrel(s, body, len, v);
 	case MQTT_SUBSCRIBE:
-		handle_subscribe(s, body, len, false);
-		return true;
 	case MQTT_UNSUBSCRIBE:
-		handle_subscribe(s, body, len, true);
-		return true;
+		return handle_subscribe(s, body, len, fr->type == MQTT_UNSUBSCRIBE, v);
 	case MQTT_PINGREQ: {
 		uint8_t pkt[2];
 		reply(s, pkt, mqtt_encode_pingresp(pkt, sizeof pkt));
-		return true;
+		return OUT_DONE;
 	}
 	case MQTT_DISCONNECT:
-		session_close(s, LOG_INFO, EV_DEVICE_DISCONNECTED, "device sent DISCONNECT");
-		return true;
+		return decide(v, OUT_CLOSE, LOG_INFO, EV_DEVICE_DISCONNECTED, "device sent DISCONNECT");
 	case MQTT_PUBACK:
 	case MQTT_PUBREC:
 	case MQTT_PUBCOMP:
 		/* We never publish to devices, so there is nothing to ack. */
-		protocol_error(s, "acknowledgement", "acknowledges a message never sent");
-		return true;
+		return violation(v, "acknowledgement", "acknowledges a message never sent");
 	default:
-		protocol_error(s, "packet", "packet type not valid from a client");
-		return true;
+		return violation(v, "packet", "packet type not valid from a client");
 	}
 }
 
@@ -717,9 +648,9 @@ static void process_input(struct session *s)
 {
 	size_t off = 0;
 	uint32_t max = s->gw->cfg->gateway.max_packet_size;
-	while (s->state == SESS_AWAIT_CONNECT || s->state == SESS_ACTIVE) {
-		if (s->paused || s->held)
-			break;
+	struct verdict v;
+	enum outcome o = OUT_DONE;
+	while (carry_out(s, o, &v) && !s->paused && !s->held) {
 		struct mqtt_frame fr;
 		const char *why = NULL;
 		enum mqtt_result r =
@@ -727,19 +658,19 @@ static void process_input(struct session *s)
 		if (r == MQTT_INCOMPLETE)
 			break;
 		if (r == MQTT_E_TOO_LARGE) {
-			protocol_error(s, "packet", "larger than max_packet_size");
-			break;
+			o = violation(&v, "packet", "larger than max_packet_size");
+			continue;
 		}
 		if (r != MQTT_OK) {
-			protocol_error(s, "fixed header", why);
-			break;
+			o = violation(&v, "fixed header", why);
+			continue;
 		}
 		size_t total = fr.header_len + fr.remaining_length;
 		if (s->in.len - off < total)
 			break;
-		if (!handle_packet(s, &fr, s->in.data + off + fr.header_len))
-			break; /* keep it; retried when the spool has room */
-		off += total;
+		o = handle_packet(s, &fr, s->in.data + off + fr.header_len, &v);
+		if (o != OUT_RETRY) /* else kept; retried when the spool has room */
+			off += total;
 	}
 	buf_consume(&s->in, off);
 }
@@ -785,7 +716,8 @@ static void on_readable(void *owner)
 		if (s->paused || s->held)
 			return;
 		if (buf_reserve(&s->in, READ_CHUNK) != 0) {
-			protocol_error(s, "input", "buffer limit reached");
+			struct verdict v;
+			(void)carry_out(s, violation(&v, "input", "buffer limit reached"), &v);
 			return;
 		}
 		ssize_t n = conn_read(s->conn, s->in.data + s->in.len, s->in.cap - s->in.len);
@@ -860,7 +792,7 @@ struct session *session_new(struct gateway *gw, struct listener *l, int fd, cons
 	snprintf(s->peer, sizeof s->peer, "%s", peer);
 	/* Room for the largest packet the config allows plus one read chunk. */
 	buf_init(&s->in, (size_t)gw->cfg->gateway.max_packet_size + 5 + READ_CHUNK);
-	buf_init(&s->acks, ACKS_MAX);
+	ackq_init(&s->acks, ACKS_MAX);
 	ev_timer_init(&s->timer, on_timer, s);
 	s->next = gw->sessions;
 	if (gw->sessions)
