@@ -71,7 +71,8 @@
 enum iotgw_event { EV_NONE, IOTGW_EVENTS(IOTGW_EVENT_ENUM) EV__COUNT };
 #undef IOTGW_EVENT_ENUM
 
-/* "device_connected" for EV_DEVICE_CONNECTED; "" for EV_NONE. */
+/* "device_connected" for EV_DEVICE_CONNECTED; "" for EV_NONE. A static
+ * string: never freed. */
 const char *event_name(enum iotgw_event e);
 
 #endif

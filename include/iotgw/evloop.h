@@ -5,7 +5,8 @@
  * is normal, so no linear scans). "now" is a cached CLOCK_MONOTONIC value,
  * refreshed once per iteration. Objects that may still be referenced by
  * events of the current batch must not be freed in a callback: hand them to
- * ev_defer, which runs after the batch. */
+ * ev_defer, which runs after the batch. Watchers and timers belong to their
+ * callers (the loop only points at them): stop them before freeing. */
 #ifndef IOTGW_EVLOOP_H
 #define IOTGW_EVLOOP_H
 

@@ -27,6 +27,7 @@ int gateway_check_config(const char *path, struct iotgw_config *out, cfg_diag_fn
  * Returns NULL after logging why, with the exit status to use in *status
  * (IOTGW_EXIT_CONFIG for configuration errors, else 1). */
 struct gateway *gateway_new(const char *config_path, int *status);
+/* The caller owns the gateway (gateway_free); everything it holds is its. */
 
 /* Runs until SIGTERM/SIGINT; returns the process exit status. */
 int gateway_run(struct gateway *gw);

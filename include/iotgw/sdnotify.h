@@ -1,5 +1,6 @@
 /* sdnotify: the one place that talks to systemd's notification socket
- * (sd_notify(3)); every call is a no-op when NOTIFY_SOCKET is unset. */
+ * (sd_notify(3)); every call is a no-op when NOTIFY_SOCKET is unset. The
+ * status texts are copied into the message; nothing is kept. */
 #ifndef IOTGW_SDNOTIFY_H
 #define IOTGW_SDNOTIFY_H
 

@@ -19,10 +19,11 @@ struct watch;
 
 typedef void (*watch_fn)(void *arg);
 
+/* The caller owns the watch (watch_free); NULL with errno set. */
 struct watch *watch_new(struct ev_loop *loop, unsigned quiet_ms, watch_fn fn, void *arg);
-/* Replaces the watched set. Returns the number of paths that could not be
- * watched (their directory is missing or unreadable); reason of the last in
- * err. */
+/* Replaces the watched set (the paths are copied). Returns the number of
+ * paths that could not be watched (their directory is missing or
+ * unreadable); reason of the last in err. */
 int watch_set(struct watch *w, const char *const *paths, size_t n, char *err, size_t errlen);
 void watch_free(struct watch *w);
 
