@@ -1,3 +1,10 @@
+/* upstream: the connection to the broker and its state machine (IDLE,
+ * RESOLVING on the connect thread, CONNECTING until the CONNACK,
+ * CONNECTED; set_state is the one place it changes), sending the spool
+ * within the window, libmosquitto's callbacks, reconnecting with backoff
+ * after a drop or a settings change, and the presence messages. Why a
+ * connection failed, and the write buffer under TLS, are in upstream_tls.c;
+ * upstream_int.h is what the two share. */
 #include "iotgw/upstream.h"
 
 #include <assert.h>
@@ -11,18 +18,9 @@
 
 #include <mosquitto.h>
 #include <openssl/ssl.h>
-#include <openssl/x509_vfy.h>
 
 #include "iotgw/log.h"
-
-#define UP_WRITE_BUFFER (64 * 1024) /* upstream records collected per flush */
-
-enum up_state {
-	UP_IDLE,       /* waiting for the reconnect timer */
-	UP_RESOLVING,  /* connect thread running mosquitto_connect */
-	UP_CONNECTING, /* TCP up; TLS handshake and CONNACK pending */
-	UP_CONNECTED,
-};
+#include "upstream_int.h"
 
 /* What status and metrics call each state, and what the debug log does. */
 static const char *const up_state_names[] = {"down", "connecting", "connecting", "connected"};
@@ -50,60 +48,6 @@ const char *upstream_drop_name(enum up_drop_class c)
 {
 	return c < UP_DROP__COUNT ? drop_names[c] : "";
 }
-
-/* The settings we keep a private copy of (the config may be freed on reload). */
-struct up_settings {
-	char *host, *client_id, *ca, *cert, *key, *username, *password;
-	uint16_t port;
-	bool tls;
-	unsigned keepalive_s, inflight, reconnect_min_ms, reconnect_max_ms;
-	int host_line, cert_line; /* for "check [upstream] cert (line N)" */
-};
-
-struct upstream {
-	struct ev_loop *loop;
-	struct spool *spool;
-	void (*on_progress)(void *);
-	void *arg;
-
-	struct up_settings set;
-	SSL_CTX *ctx; /* built by tls_ctx_upstream (CA, CRL, client cert); NULL: no TLS */
-	bool configured;
-	bool reconnect_wanted; /* settings changed while the connect thread ran */
-	bool stopping;
-
-	enum up_state state;
-	struct mosquitto *mosq;
-	/* Under the SSL libmosquitto writes to: every record of a loop
-	 * iteration (a PUBLISH each) collects here and goes out in one
-	 * write(2) from upstream_flush. NULL without TLS. Owned by the SSL. */
-	BIO *wbuf;
-	bool flush_blocked; /* the socket took only part of the last flush */
-	struct ev_io io;
-	struct ev_timer retry_timer; /* reconnect backoff */
-	struct ev_timer misc_timer;  /* mosquitto_loop_misc: keepalive pings */
-	struct ev_timer connack_timer;
-	unsigned attempts;
-
-	pthread_t thread;
-	bool thread_running; /* the loop must not touch mosq meanwhile */
-	int thread_rc;
-	int thread_errno;
-	int efd; /* the connect thread signals completion here */
-	struct ev_io efd_io;
-
-	bool acked_since_kick;
-	/* What libmosquitto (OpenSSL, through it) last said went wrong: folded
-	 * into our one line about the failure instead of logged beside it.
-	 * Written by the connect thread or the loop, never both at once. */
-	char lib_error[200];
-	bool awaiting_connack; /* connected (TLS up), CONNACK not yet received */
-
-	/* Presence (upstream_set_presence); topic NULL: off. */
-	char *presence_topic, *birth, *will, *goodbye;
-
-	struct upstream_metrics m;
-};
 
 static void up_connect(struct upstream *up);
 static void presence_free(struct upstream *up);
@@ -215,65 +159,6 @@ static void destroy_handle(void *p)
 	mosquitto_destroy(p);
 }
 
-static bool has_any(const char *s, const char *const *needles)
-{
-	for (; *needles; needles++)
-		if (strstr(s, *needles))
-			return true;
-	return false;
-}
-
-/* What an operator should check, from libmosquitto's reason and the TLS
- * error it reported: the TLS alerts a broker sends when it refuses our
- * client certificate, and the errors of TLS spoken to a port that is not
- * TLS, mean something precise; anything else keeps the library's words. */
-static const char *explain(struct upstream *up, const char *reason, enum up_drop_class *cls,
-			   char *out, size_t cap)
-{
-	static const char *const refused[] = {"alert unknown ca", "alert bad certificate",
-					      "alert certificate required",
-					      "alert certificate unknown",
-					      "alert certificate revoked",
-					      "alert certificate expired",
-					      "alert unsupported certificate",
-					      "alert access denied", NULL};
-	static const char *const not_tls[] = {"wrong version number", "packet length too long",
-					      "unknown protocol", "http request", NULL};
-	const char *lib = up->lib_error;
-	if (!lib[0] && up->awaiting_connack && up->set.tls) {
-		/* Connected and TLS up, then closed before CONNACK: the broker's
-		 * alert can be lost with the connection (a reset discards it),
-		 * but the usual cause is the same. */
-		snprintf(out, cap,
-			 "%s before CONNACK: the broker closed the connection, as brokers do when "
-			 "they refuse the gateway's client certificate (check [upstream] cert and key "
-			 "(line %d) against the CA the broker trusts) or its client id (see the "
-			 "broker's log)",
-			 reason, up->set.cert_line);
-		return out;
-	}
-	if (!lib[0])
-		return reason;
-	if (has_any(lib, refused)) {
-		*cls = UP_DROP_CERT_REFUSED;
-		snprintf(out, cap,
-			 "the broker refused the gateway's client certificate (%s): check [upstream] "
-			 "cert and key (line %d) against the CA the broker trusts",
-			 lib, up->set.cert_line);
-		return out;
-	}
-	if (*cls == UP_DROP_NETWORK || *cls == UP_DROP_CLOSED)
-		*cls = UP_DROP_TLS; /* the library saw a TLS error */
-	if (has_any(lib, not_tls))
-		snprintf(out, cap,
-			 "%s:%u does not answer in TLS (%s): is it a plaintext port? check [upstream] "
-			 "host/port (line %d) and tls",
-			 up->set.host, up->set.port, lib, up->set.host_line);
-	else
-		snprintf(out, cap, "%s (%s)", reason, lib);
-	return out;
-}
-
 /* Ends the current connection (whatever its stage) and schedules the next
  * attempt. In-flight entries go back to the spool and will be re-sent. */
 static void up_drop(struct upstream *up, enum up_drop_class cls, const char *reason)
@@ -281,7 +166,7 @@ static void up_drop(struct upstream *up, enum up_drop_class cls, const char *rea
 	if (up->state == UP_IDLE || up->thread_running)
 		return;
 	char explained[512];
-	reason = explain(up, reason, &cls, explained, sizeof explained);
+	reason = up_explain(up, reason, &cls, explained, sizeof explained);
 	up->m.disconnects[cls]++;
 	snprintf(up->m.why, sizeof up->m.why, "%s", reason);
 	if (up->state == UP_CONNECTED)
@@ -371,42 +256,11 @@ static void pump(struct upstream *up)
 	update_interest(up);
 }
 
-/* Why the broker's certificate was refused, for the log: through
- * libmosquitto OpenSSL only says "certificate verify failed". Set by the
- * chain verification wrapper, on whichever thread runs the handshake (the
- * connect thread, then read after pthread_join, or the loop). */
-static int last_verify_error;
-static int last_verify_depth;
-
-/* Wraps the whole chain verification (libmosquitto installs its own
- * per-certificate verify callback on the context, so that hook is taken). */
-static int verify_and_record(X509_STORE_CTX *x, void *arg)
-{
-	(void)arg;
-	int ok = X509_verify_cert(x);
-	if (ok <= 0) {
-		last_verify_error = X509_STORE_CTX_get_error(x);
-		last_verify_depth = X509_STORE_CTX_get_error_depth(x);
-	}
-	return ok;
-}
-
-static const char *failure_reason(int rc, int err, char *buf, size_t cap)
-{
-	if (rc == MOSQ_ERR_TLS && last_verify_error) {
-		snprintf(buf, cap, "broker certificate refused: %s (depth %d)",
-			 X509_verify_cert_error_string(last_verify_error), last_verify_depth);
-		last_verify_error = 0;
-		return buf;
-	}
-	return rc == MOSQ_ERR_ERRNO ? strerror(err) : mosquitto_strerror(rc);
-}
-
 static void after_io(struct upstream *up, int rc)
 {
 	char why[256];
 	if (rc != MOSQ_ERR_SUCCESS && up->state != UP_IDLE)
-		up_drop(up, UP_DROP_NETWORK, failure_reason(rc, errno, why, sizeof why));
+		up_drop(up, UP_DROP_NETWORK, up_failure_reason(rc, errno, why, sizeof why));
 	if (up->state == UP_CONNECTED)
 		pump(up);
 	else
@@ -526,11 +380,10 @@ static void cb_log(struct mosquitto *mosq, void *obj, int level, const char *str
 
 /* ---- connecting ---- */
 
-
 static void *connect_thread(void *p)
 {
 	struct upstream *up = p;
-	last_verify_error = 0;
+	up_verify_reset();
 	up->thread_rc = mosquitto_connect(up->mosq, up->set.host, up->set.port,
 					  (int)up->set.keepalive_s);
 	up->thread_errno = errno;
@@ -538,46 +391,6 @@ static void *connect_thread(void *p)
 	ssize_t w = write(up->efd, &one, sizeof one);
 	(void)w;
 	return NULL;
-}
-
-/* Puts a buffering BIO between libmosquitto's SSL and its socket, so that
- * the records of one loop iteration leave in one write(2) (upstream_flush)
- * instead of one each. Without it every PUBLISH costs a syscall and a TCP
- * segment; libmosquitto has no option for this, and the SSL is ours to
- * configure (it comes from our SSL_CTX). Best effort: on failure writes
- * simply go straight to the socket. */
-static void buffer_writes(struct upstream *up)
-{
-	SSL *ssl = up->mosq ? mosquitto_ssl_get(up->mosq) : NULL;
-	BIO *sock = ssl ? SSL_get_wbio(ssl) : NULL;
-	if (!sock)
-		return;
-	BIO *buf = BIO_new(BIO_f_buffer());
-	if (!buf || BIO_set_write_buffer_size(buf, UP_WRITE_BUFFER) != 1 || !BIO_up_ref(sock)) {
-		BIO_free(buf);
-		return;
-	}
-	/* The chain holds its own reference to the socket BIO; SSL_set0_wbio
-	 * drops the SSL's write reference and takes the chain. */
-	BIO_push(buf, sock);
-	SSL_set0_wbio(ssl, buf);
-	up->wbuf = buf;
-}
-
-/* Flushes and takes the buffer out again. Needed before a DISCONNECT:
- * libmosquitto frees the SSL (and our buffer with it) right after writing
- * that packet, so it must go straight to the socket. */
-static void unbuffer_writes(struct upstream *up)
-{
-	if (!up->wbuf)
-		return;
-	SSL *ssl = mosquitto_ssl_get(up->mosq);
-	BIO *sock = BIO_next(up->wbuf);
-	(void)BIO_flush(up->wbuf);
-	if (ssl && sock && BIO_up_ref(sock))
-		SSL_set0_wbio(ssl, sock); /* frees the buffer, keeps the socket BIO */
-	up->wbuf = NULL;
-	up->flush_blocked = false;
 }
 
 void upstream_flush(struct upstream *up)
@@ -595,8 +408,9 @@ void upstream_flush(struct upstream *up)
 		int rc = mosquitto_loop_read(up->mosq, 1);
 		if (up->mosq)
 			up_drop(up, UP_DROP_NETWORK,
-				rc == MOSQ_ERR_SUCCESS ? why
-						       : failure_reason(rc, errno, why, sizeof why));
+				rc == MOSQ_ERR_SUCCESS
+					? why
+					: up_failure_reason(rc, errno, why, sizeof why));
 		return;
 	}
 	/* The socket buffer is full: the rest goes when it is writable. */
@@ -615,7 +429,7 @@ static void on_connect_done(struct ev_loop *loop, struct ev_io *io, uint32_t eve
 	up->thread_running = false;
 	if (up->thread_rc != MOSQ_ERR_SUCCESS) {
 		/* A TLS failure says MOSQ_ERR_TLS; these mean TLS was up and the
-		 * broker closed as the CONNECT went out (see explain()). */
+		 * broker closed as the CONNECT went out (see up_explain()). */
 		int rc = up->thread_rc, e = up->thread_errno;
 		up->awaiting_connack = up->set.tls &&
 				       (rc == MOSQ_ERR_PROTOCOL || rc == MOSQ_ERR_CONN_LOST ||
@@ -623,7 +437,7 @@ static void on_connect_done(struct ev_loop *loop, struct ev_io *io, uint32_t eve
 					 (e == ECONNRESET || e == EPIPE || e == EPROTO)));
 		char why[256];
 		up_drop(up, UP_DROP_NETWORK,
-			failure_reason(up->thread_rc, up->thread_errno, why, sizeof why));
+			up_failure_reason(up->thread_rc, up->thread_errno, why, sizeof why));
 		return;
 	}
 	set_state(up, UP_CONNECTING);
@@ -634,7 +448,7 @@ static void on_connect_done(struct ev_loop *loop, struct ev_io *io, uint32_t eve
 		up_drop(up, UP_DROP_NETWORK, strerror(errno));
 		return;
 	}
-	buffer_writes(up);
+	up_buffer_writes(up);
 	up->awaiting_connack = true;
 	ev_timer_start(loop, &up->misc_timer, 1000);
 	ev_timer_start(loop, &up->connack_timer, 1000ull * (up->set.keepalive_s + 10));
@@ -779,7 +593,7 @@ int upstream_configure(struct upstream *up, const struct cfg_upstream *cfg, SSL_
 		SSL_CTX_free(up->ctx);
 	up->ctx = ctx;
 	if (ctx)
-		SSL_CTX_set_cert_verify_callback(ctx, verify_and_record, NULL);
+		SSL_CTX_set_cert_verify_callback(ctx, up_verify_and_record, NULL);
 	bool differs = !up->configured || connection_differs(&up->set, &s);
 	settings_free(&up->set);
 	up->set = s;
@@ -838,7 +652,7 @@ void upstream_free(struct upstream *up)
 		 * up_drop: we are tearing down, not reconnecting. */
 		mosquitto_disconnect_callback_set(up->mosq, NULL);
 		mosquitto_publish_callback_set(up->mosq, NULL);
-		unbuffer_writes(up);
+		up_unbuffer_writes(up);
 		/* A clean DISCONNECT makes the broker drop the will: say
 		 * "offline" ourselves first (on the same stream, so before it). */
 		if (up->presence_topic)

@@ -1,0 +1,101 @@
+/* upstream_int: the state of the upstream connection, shared by upstream.c
+ * (the connection and its state machine) and upstream_tls.c (explaining
+ * failures, buffering writes under TLS). Not part of the upstream
+ * interface: nothing outside these two files includes it. */
+#ifndef IOTGW_UPSTREAM_INT_H
+#define IOTGW_UPSTREAM_INT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/ssl.h>
+
+#include "iotgw/upstream.h"
+
+struct mosquitto;
+
+enum up_state {
+	UP_IDLE,       /* waiting for the reconnect timer */
+	UP_RESOLVING,  /* connect thread running mosquitto_connect */
+	UP_CONNECTING, /* TCP up; TLS handshake and CONNACK pending */
+	UP_CONNECTED,
+};
+
+/* The settings we keep a private copy of (the config may be freed on reload). */
+struct up_settings {
+	char *host, *client_id, *ca, *cert, *key, *username, *password;
+	uint16_t port;
+	bool tls;
+	unsigned keepalive_s, inflight, reconnect_min_ms, reconnect_max_ms;
+	int host_line, cert_line; /* for "check [upstream] cert (line N)" */
+};
+
+struct upstream {
+	struct ev_loop *loop;
+	struct spool *spool;
+	void (*on_progress)(void *);
+	void *arg;
+
+	struct up_settings set;
+	SSL_CTX *ctx; /* built by tls_ctx_upstream (CA, CRL, client cert); NULL: no TLS */
+	bool configured;
+	bool reconnect_wanted; /* settings changed while the connect thread ran */
+	bool stopping;
+
+	enum up_state state;
+	struct mosquitto *mosq;
+	/* Under the SSL libmosquitto writes to: every record of a loop
+	 * iteration (a PUBLISH each) collects here and goes out in one
+	 * write(2) from upstream_flush. NULL without TLS. Owned by the SSL. */
+	BIO *wbuf;
+	bool flush_blocked; /* the socket took only part of the last flush */
+	struct ev_io io;
+	struct ev_timer retry_timer; /* reconnect backoff */
+	struct ev_timer misc_timer;  /* mosquitto_loop_misc: keepalive pings */
+	struct ev_timer connack_timer;
+	unsigned attempts;
+
+	pthread_t thread;
+	bool thread_running; /* the loop must not touch mosq meanwhile */
+	int thread_rc;
+	int thread_errno;
+	int efd; /* the connect thread signals completion here */
+	struct ev_io efd_io;
+
+	bool acked_since_kick;
+	/* What libmosquitto (OpenSSL, through it) last said went wrong: folded
+	 * into our one line about the failure instead of logged beside it.
+	 * Written by the connect thread or the loop, never both at once. */
+	char lib_error[200];
+	bool awaiting_connack; /* connected (TLS up), CONNACK not yet received */
+
+	/* Presence (upstream_set_presence); topic NULL: off. */
+	char *presence_topic, *birth, *will, *goodbye;
+
+	struct upstream_metrics m;
+};
+
+/* upstream_tls.c */
+/* The line up_drop logs for reason: a refused client certificate, TLS
+ * spoken to a plaintext port and a close before CONNACK say what to
+ * check, from what the library reported (lib_error); *cls becomes
+ * UP_DROP_CERT_REFUSED or UP_DROP_TLS where the library saw one. Returns
+ * reason itself or out. */
+const char *up_explain(struct upstream *up, const char *reason, enum up_drop_class *cls,
+		       char *out, size_t cap);
+/* The context's certificate verification: records why the broker's chain
+ * was refused, for up_failure_reason. */
+int up_verify_and_record(X509_STORE_CTX *x, void *arg);
+/* A libmosquitto result (err: errno for MOSQ_ERR_ERRNO) in words; a refused
+ * broker certificate with the reason verification recorded. */
+const char *up_failure_reason(int rc, int err, char *buf, size_t cap);
+/* Forgets a recorded verification failure: before each connection. */
+void up_verify_reset(void);
+/* Puts the write buffer (up->wbuf) under the SSL of a new connection, and
+ * takes it out (flushed) before a DISCONNECT. */
+void up_buffer_writes(struct upstream *up);
+void up_unbuffer_writes(struct upstream *up);
+
+#endif
