@@ -140,7 +140,8 @@ bool auth_client_id_ok(enum auth_cid_policy policy, const char *device, const ch
 int auth_password_device(const char *username, size_t ulen, const char *cid, size_t clen,
 			 char *out, size_t cap, char *why, size_t whylen);
 
-/* A parsed password file; owned by whoever parsed/loaded it, immutable. */
+/* The password file (src/auth_pwfile.c). A parsed password file is owned
+ * by whoever parsed/loaded it, and immutable. */
 struct auth_pwfile;
 
 /* Receives each problem of a password file: FILE:LINE: message (line 0 for the
