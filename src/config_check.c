@@ -130,7 +130,8 @@ static void warn_ignored(struct parser *p, const struct secrec *s, const char *n
 }
 
 /* Device trust: revocation, passwords, client ids, ACL, TLS profile and
- * session keys (SPEC "Issue 4"). */
+ * session keys (docs/security.md, section 4: what each setting protects
+ * against). */
 static void check_listener_trust(struct parser *p, const struct secrec *s,
 				 struct cfg_listener *l, const char *nm)
 {

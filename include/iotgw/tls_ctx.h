@@ -91,7 +91,10 @@ void tls_ctx_expiring(SSL_CTX *ctx, time_t now, unsigned horizon_s, tls_expiry_f
  * the earliest nextUpdate of its CRLs; 0 for none. */
 void tls_ctx_expiry(SSL_CTX *ctx, time_t *cert, time_t *ca, time_t *crl);
 
-/* Wipes and frees the ticket keys (at exit; optional). */
+/* Wipes and frees the ticket keys of every listener. Meant for exit, once
+ * the last listener context is freed (a context points at its listener's
+ * keys); until it is called the keys stay in memory, as a server that
+ * issues tickets needs them to. */
 void tls_ctx_cleanup(void);
 
 #endif
