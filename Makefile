@@ -62,7 +62,8 @@ $(BUILD)/tests/%: tests/unit/%.c $(PURE_OBJS) | $(BUILD)/tests
 # The spool is not pure (it is SQLite on disk) but is tested on its own, on a
 # temporary directory.
 $(BUILD)/tests/test_spool: tests/unit/test_spool.c $(PURE_OBJS) $(BUILD)/obj/spool.o \
-		$(BUILD)/obj/spool_vfs.o $(BUILD)/obj/spool_sync.o | $(BUILD)/tests
+		$(BUILD)/obj/spool_disk.o $(BUILD)/obj/spool_vfs.o $(BUILD)/obj/spool_sync.o \
+		| $(BUILD)/tests
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 
 # strmap and the event loop are daemon modules, each tested on its own.

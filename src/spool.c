@@ -9,7 +9,10 @@
  *              every one has an id above load_after, and is read back in
  *              batches when ready runs dry.
  * count and bytes cover all three, minus acknowledged entries whose delete
- * may still be staged. */
+ * may still be staged.
+ *
+ * The free-space reserve that decides whether there is room on the disk is
+ * in spool_disk.c; spool_int.h is what the two share. */
 #include "iotgw/spool.h"
 
 #include <errno.h>
@@ -21,81 +24,24 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "iotgw/reason.h"
+#include "spool_int.h"
 #include "spool_sync.h"
 
 #define READY_MAX 4096  /* committed entries kept in memory */
 #define LOAD_BATCH 512  /* entries read back from disk at once */
-/* The free-space reserve is measured again after this long, or once
- * commits may have written an eighth of it since the last measurement. */
-#define DISK_CHECK_MS 1000
-#define PAGE_ESTIMATE 4096 /* bytes a commit writes to the WAL at least */
 /* Deletes alone are committed once this many are pending or the oldest is
  * this old: each commit costs locks and WAL frames whatever it carries, and
  * a delete that is lost only re-sends an entry the broker already has. */
 #define DELETE_BATCH 2048
 #define DELETE_DELAY_MS 50
-#define WAL_LIMIT (4 * 1024 * 1024) /* journal_size_limit */
 
 struct seq_update {
 	char *device;
 	uint64_t seq;
 };
-
-struct spool {
-	sqlite3 *db;
-	sqlite3_stmt *st_insert, *st_delete, *st_seq, *st_load, *st_oldest, *st_freelist;
-	/* Prepared once: parsing them again at every commit showed up in
-	 * profiles. */
-	sqlite3_stmt *st_begin, *st_commit, *st_rollback;
-	char path[PATH_MAX];
-	char dir[PATH_MAX];
-	int lock_fd;
-	enum cfg_durability durability;
-	/* durability = fsync: the flush thread (spool_sync.c), and the commits
-	 * that must be flushed before their devices hear a PUBACK. Commits
-	 * are numbered by `commits`. */
-	struct spool_sync *sync;
-	uint64_t must_flush; /* the last commit that carried entries or seqs */
-	uint64_t flushed;    /* every commit up to here is on disk */
-	uint64_t flushing;   /* what the flush in progress covers */
-
-	struct spool_entry *staged_head, *staged_tail;
-	struct spool_entry *head, *tail; /* ready */
-	struct spool_entry *cursor;      /* first ready entry not in flight */
-	uint64_t nready;
-	uint64_t unloaded;
-	uint64_t load_after;
-	uint64_t next_id;
-
-	uint64_t *deletes;
-	size_t ndeletes, capdeletes;
-	int64_t first_delete_ms; /* monotonic, when deletes became pending */
-	struct seq_update *seqs;
-	size_t nseqs, capseqs;
-
-	uint64_t count, bytes;
-	unsigned inflight;
-	uint64_t max_messages, max_bytes;
-	uint64_t commits;
-
-	/* Free-space reserve: new entries are refused while the file system
-	 * (counting the pages SQLite can reuse) has less than `reserve` free,
-	 * so that the deletes, the checkpoint and the entries already staged
-	 * can always be written and a full disk never wedges the spool. */
-	uint64_t min_free;      /* configured */
-	uint64_t reserve;       /* in force: min_free, at most a quarter of the fs */
-	uint64_t disk_free;     /* at the last measurement, reusable pages included */
-	bool disk_low;
-	uint64_t written_since_check; /* estimated bytes committed since */
-	int64_t checked_at_ms;        /* monotonic */
-};
-
-static int64_t mono_ms(void);
 
 static uint64_t entry_cost(size_t topic_len, size_t payload_len)
 {
@@ -145,11 +91,6 @@ static void ready_append(struct spool *s, struct spool_entry *e)
 }
 
 /* ---- opening ---- */
-
-static int exec(sqlite3 *db, const char *sql)
-{
-	return sqlite3_exec(db, sql, NULL, NULL, NULL);
-}
 
 static int take_lock(struct spool *s, const char *dir, char *err, size_t errlen)
 {
@@ -546,100 +487,6 @@ static int transaction(struct spool *s, bool deletes_only, char *err, size_t err
 	return failed ? -1 : 0;
 }
 
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Writes the WAL back into the database and truncates it: what a full
- * disk needs most, since the WAL holds old versions of pages that the
- * database file has room for. Fails harmlessly while a reader (iotgw
- * --spool-stats) holds a snapshot. */
-static void checkpoint_truncate(struct spool *s)
-{
-	(void)sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
-}
-
-static int measure_free(struct spool *s, uint64_t *total)
-{
-	struct statvfs st;
-	if (statvfs(s->dir, &st) != 0)
-		return -1;
-	uint64_t reusable = 0;
-	if (sqlite3_step(s->st_freelist) == SQLITE_ROW)
-		reusable = (uint64_t)sqlite3_column_int64(s->st_freelist, 0);
-	sqlite3_reset(s->st_freelist);
-	s->disk_free = (uint64_t)st.f_bavail * st.f_frsize + reusable;
-	*total = (uint64_t)st.f_blocks * st.f_frsize;
-	return 0;
-}
-
-/* Bounds the WAL by the reserve: SQLite checkpoints once the WAL holds a
- * quarter of it (1000 pages, its default, at most), and a WAL that grew
- * past WAL_LIMIT is cut back after the checkpoint. */
-static void size_wal(struct spool *s)
-{
-	uint64_t pages = s->reserve / 4 / PAGE_ESTIMATE;
-	if (pages > 1000)
-		pages = 1000;
-	if (pages < 16)
-		pages = 16;
-	(void)sqlite3_wal_autocheckpoint(s->db, (int)pages);
-	char sql[64];
-	snprintf(sql, sizeof sql, "PRAGMA journal_size_limit=%d", WAL_LIMIT);
-	(void)exec(s->db, sql);
-}
-
-bool spool_check_disk(struct spool *s)
-{
-	s->checked_at_ms = mono_ms();
-	s->written_since_check = 0;
-	uint64_t total;
-	if (measure_free(s, &total) != 0)
-		return s->disk_low; /* cannot tell: keep the last verdict */
-	uint64_t reserve = s->min_free < total / 4 ? s->min_free : total / 4;
-	if (reserve != s->reserve) {
-		s->reserve = reserve;
-		size_wal(s);
-	}
-	if (s->disk_free < s->reserve) {
-		checkpoint_truncate(s);
-		(void)measure_free(s, &total);
-	}
-	/* Hysteresis: low below the reserve, fine again above 1.5 times it,
-	 * so that devices are not paused and resumed at every commit. */
-	if (s->disk_free < s->reserve)
-		s->disk_low = true;
-	else if (s->disk_free >= s->reserve + s->reserve / 2)
-		s->disk_low = false;
-	return s->disk_low;
-}
-
-bool spool_disk_low(const struct spool *s)
-{
-	return s->disk_low;
-}
-
-uint64_t spool_disk_free(const struct spool *s)
-{
-	return s->disk_free;
-}
-
-uint64_t spool_disk_reserve(const struct spool *s)
-{
-	return s->reserve;
-}
-
-static void maybe_check_disk(struct spool *s, uint64_t written)
-{
-	s->written_since_check += written;
-	if (s->written_since_check >= s->reserve / 8 ||
-	    mono_ms() - s->checked_at_ms >= DISK_CHECK_MS)
-		(void)spool_check_disk(s);
-}
-
 int spool_commit(struct spool *s, char *err, size_t errlen)
 {
 	if (!spool_dirty(s))
@@ -653,7 +500,7 @@ int spool_commit(struct spool *s, char *err, size_t errlen)
 		 * need little room, and every entry the broker has taken frees
 		 * pages for the ones still staged. */
 		s->disk_low = true;
-		checkpoint_truncate(s);
+		spool_checkpoint_truncate(s);
 		if (s->ndeletes && (s->staged_head || s->nseqs) &&
 		    transaction(s, true, NULL, 0) == 0) {
 			s->ndeletes = 0;
@@ -686,7 +533,7 @@ int spool_commit(struct spool *s, char *err, size_t errlen)
 	}
 	s->ndeletes = 0;
 	clear_seqs(s);
-	maybe_check_disk(s, written);
+	spool_maybe_check_disk(s, written);
 	return 0;
 }
 
