@@ -44,6 +44,7 @@ static void on_status_timer(struct ev_loop *loop, struct ev_timer *t)
 	status_line(&snap, line, sizeof line);
 	sdn_status(line);
 	gateway_write_status(&rt->gw);
+	listener_reap(&rt->gw); /* listeners a reload removed, once their sessions are gone */
 	ev_timer_start(loop, t, STATUS_INTERVAL_MS);
 }
 
@@ -255,6 +256,7 @@ struct gateway *gateway_new(const char *path, int *status)
 		return NULL;
 	}
 	gateway_ingest_init(gw);
+	gw->news = session_news; /* ingest reports to the devices through this */
 	/* Signals arrive as events in the loop, never as asynchronous handlers. */
 	sigset_t set;
 	sigemptyset(&set);
@@ -367,6 +369,7 @@ void gateway_free(struct gateway *gw)
 		watch_free(rt->watch);
 		ev_loop_free(gw->loop); /* runs deferred frees of sessions */
 	}
+	listener_reap(gw); /* no session is left to name them */
 	if (rt->sigfd >= 0)
 		close(rt->sigfd);
 	if (gw->reserve_fd >= 0)

@@ -50,12 +50,12 @@ struct listener_metrics {
 
 /* A [listener NAME] section at run time: its sockets (one per bind
  * address) and the settings, TLS context and trust they all share.
- * Refcounted: sessions accepted on it keep it alive after a reload removed
- * it, so their logs can still name it. */
+ * Sessions accepted on it keep it alive (nconns) after a reload removed it,
+ * so their logs can still name it; the gateway frees it after the last
+ * (listener_reap). */
 struct listener {
 	struct listener *next;
 	struct gateway *gw;
-	unsigned refs;
 	char *name;
 	/* Every bind address, as cfg_binds_format writes them: how a reload
 	 * recognises the listener. */
@@ -97,10 +97,23 @@ struct gw_metrics {
 	int64_t start_unix_ms;
 };
 
+/* What ingest.c tells the device side, through gw->news (set by the
+ * gateway to session_news): results flow back through this one callback,
+ * never by ingest calling into the sessions that called it. */
+enum ingest_news {
+	NEWS_COMMITTED,     /* a commit succeeded: every ack held so far is committed */
+	NEWS_FLUSH_STARTED, /* a disk flush of every commit so far began */
+	NEWS_FLUSHED,       /* that flush finished: the acks it covered may go out */
+	NEWS_ALL_DURABLE,   /* no flush needed: every committed ack may go out */
+	NEWS_HOLD_DEVICES,  /* the spool is full or failing: stop reading devices */
+	NEWS_READ_DEVICES,  /* room again: read them */
+};
+
 struct gateway {
 	struct ev_loop *loop;
 	struct iotgw_config *cfg;
 	struct listener *listeners;
+	struct listener *retired; /* closed, still named by sessions (listener_reap) */
 	struct session *sessions; /* doubly linked through session.prev/next */
 	size_t nsessions;
 	struct strmap *by_client_id; /* client id -> struct session * */
@@ -125,10 +138,12 @@ struct gateway {
 	struct gw_metrics m;
 	int reserve_fd; /* spare descriptor released when accept hits EMFILE */
 	bool stopping;  /* SIGTERM received: draining, not ready */
+	void (*news)(struct gateway *gw, enum ingest_news n); /* session_news */
 	struct metrics_http *http; /* [metrics] bind; NULL when off */
 };
 
 enum ingest_result { INGEST_OK, INGEST_FULL };
+
 
 /* Decodes one device PUBLISH and queues the reading (or its dead letter).
  * INGEST_FULL: nothing was queued and nothing changed; retry later. */
@@ -177,9 +192,11 @@ struct listener *listener_open(struct gateway *gw, const struct cfg_listener *cf
 /* Takes new settings and parts for a listener bound to the same address. */
 void listener_update(struct listener *l, const struct cfg_listener *cfg,
 		     struct listener_parts *parts);
-void listener_close(struct listener *l); /* stops accepting; drops the gateway's reference */
-void listener_ref(struct listener *l);
-void listener_unref(struct listener *l);
+/* Stops accepting. A listener without sessions is freed now; one with
+ * sessions (nconns, which the sessions keep) joins gw->retired, and
+ * listener_reap frees those whose last session has gone. */
+void listener_close(struct listener *l);
+void listener_reap(struct gateway *gw);
 
 /* registry.c: client id -> the session holding it. claim puts s there and
  * gives the session it takes over from (or NULL); 0, or -1 out of memory
@@ -198,19 +215,13 @@ struct session *session_new(struct gateway *gw, struct listener *l, int fd, cons
 void session_close_at(const char *file, int line, const char *func, struct session *s, int prio,
 		      enum iotgw_event event, const char *fmt, ...)
 	__attribute__((format(printf, 7, 8)));
-void session_pause(struct session *s);
 /* The acks of a device go out only once its readings are durable: after
  * the commit that holds them and, with durability = fsync, after the disk
- * flush that covers that commit. session_acks_committed: a commit succeeded
- * (or nothing needed one), so everything held so far waits for the flush;
- * session_flush_started: a flush of every commit so far began;
- * session_release_acks: that flush finished (all_committed = false), or no
- * flush is needed (true): the acks go out, and devices held for them are
- * read again. */
-void session_acks_committed(struct gateway *gw);
-void session_flush_started(struct gateway *gw);
-void session_release_acks(struct gateway *gw, bool all_committed);
-void session_resume(struct session *s);
+ * flush that covers that commit. ingest.c says how far it got through
+ * gw->news, which the gateway points here; the sessions act on it (acks
+ * out, devices held for them read again; all devices held back or read
+ * again). */
+void session_news(struct gateway *gw, enum ingest_news n);
 struct session *session_next(const struct session *s);
 /* After a reload: closes the session if its certificate chain no longer
  * verifies against the listener's new CA/CRL (disconnect_revoked). */

@@ -177,8 +177,7 @@ static void pause_devices(struct gateway *gw, const char *why)
 	}
 	log_event(LOG_WARNING, EV_SPOOL_FULL, NULL,
 		  "spool full (%s): holding devices back; nothing is dropped", why);
-	for (struct session *s = gw->sessions; s; s = session_next(s))
-		session_pause(s);
+	gw->news(gw, NEWS_HOLD_DEVICES);
 }
 
 void gateway_spool_full(struct gateway *gw)
@@ -212,8 +211,7 @@ void gateway_maybe_resume(struct gateway *gw)
 	log_event(LOG_NOTICE, EV_SPOOL_RESUMED, NULL,
 		  "spool has room (%llu queued, below %.0f%%): reading devices again",
 		  (unsigned long long)spool_count(gw->spool), RESUME_FILL * 100);
-	for (struct session *s = gw->sessions; s && !gw->spool_full; s = session_next(s))
-		session_resume(s);
+	gw->news(gw, NEWS_READ_DEVICES);
 }
 
 /* ---- group commit ---- */
@@ -242,7 +240,7 @@ static void flush_progress(struct gateway *gw)
 	if (gw->flushing || !gw->awaiting_flush)
 		return;
 	if (!spool_flush_pending(gw->spool)) {
-		session_release_acks(gw, true);
+		gw->news(gw, NEWS_ALL_DURABLE);
 		return;
 	}
 	if (gw->flush_io.fd < 0 &&
@@ -257,7 +255,7 @@ static void flush_progress(struct gateway *gw)
 	}
 	if (spool_flush_start(gw->spool)) {
 		gw->flushing = true;
-		session_flush_started(gw);
+		gw->news(gw, NEWS_FLUSH_STARTED);
 	}
 }
 
@@ -281,7 +279,7 @@ static void on_flush_done(struct ev_loop *loop, struct ev_io *io, uint32_t event
 			  err);
 		_exit(EXIT_FAILURE);
 	}
-	session_release_acks(gw, false);
+	gw->news(gw, NEWS_FLUSHED);
 	flush_progress(gw);
 	gateway_maybe_resume(gw);
 }
@@ -317,7 +315,7 @@ static bool commit_once(struct gateway *gw)
 			  spool_path(gw->spool));
 	}
 	gw->kick_upstream = true;
-	session_acks_committed(gw);
+	gw->news(gw, NEWS_COMMITTED);
 	flush_progress(gw);
 	return true;
 }
@@ -343,7 +341,7 @@ void gateway_commit(struct gateway *gw)
 	/* Replies held behind nothing new (a resent QoS 2 PUBLISH, a PINGREQ
 	 * after it) have nothing to wait for. */
 	if (ok && gw->awaiting_commit && !spool_has_staged(gw->spool)) {
-		session_acks_committed(gw);
+		gw->news(gw, NEWS_COMMITTED);
 		flush_progress(gw);
 	}
 	/* Devices released above staged more than the rounds allowed: wake up

@@ -216,7 +216,6 @@ struct listener *listener_open(struct gateway *gw, const struct cfg_listener *cf
 	}
 	cfg_binds_format(cfg->binds, cfg->nbinds, l->bind_desc, sizeof l->bind_desc);
 	l->gw = gw;
-	l->refs = 1;
 	ev_timer_init(&l->accept_retry, on_accept_retry, l);
 	for (size_t i = 0; i < cfg->nbinds; i++) {
 		struct listen_sock *ls = &l->socks[i];
@@ -243,26 +242,40 @@ void listener_update(struct listener *l, const struct cfg_listener *cfg,
 	apply_settings(l, cfg, parts);
 }
 
-void listener_close(struct listener *l)
+static void listener_free(struct listener *l)
 {
-	ev_timer_stop(l->gw->loop, &l->accept_retry);
-	close_sockets(l);
-	listener_unref(l);
-}
-
-void listener_ref(struct listener *l)
-{
-	l->refs++;
-}
-
-void listener_unref(struct listener *l)
-{
-	if (--l->refs > 0)
-		return;
 	if (l->ctx)
 		SSL_CTX_free(l->ctx);
 	auth_acl_free(l->acl);
 	auth_pwfile_free(l->pwfile);
 	free(l->name);
 	free(l);
+}
+
+void listener_close(struct listener *l)
+{
+	ev_timer_stop(l->gw->loop, &l->accept_retry);
+	close_sockets(l);
+	if (l->nconns == 0) {
+		listener_free(l);
+		return;
+	}
+	/* Its sessions still name it in their log lines: kept until they
+	 * are gone (listener_reap). */
+	l->next = l->gw->retired;
+	l->gw->retired = l;
+}
+
+void listener_reap(struct gateway *gw)
+{
+	struct listener **pp = &gw->retired;
+	while (*pp) {
+		struct listener *l = *pp;
+		if (l->nconns == 0) {
+			*pp = l->next;
+			listener_free(l);
+		} else {
+			pp = &l->next;
+		}
+	}
 }

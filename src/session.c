@@ -115,8 +115,7 @@ static void session_destroy(void *p)
 	free(s->client_id);
 	if (s->tls_slot >= 0)
 		s->listener->m.conns[s->tls_slot]--;
-	s->listener->nconns--;
-	listener_unref(s->listener);
+	s->listener->nconns--; /* the gateway frees a closed listener at 0 */
 	s->magic = 0; /* a stale pointer must not pass the magic check */
 	free(s);
 }
@@ -471,8 +470,9 @@ static void send_ack(struct session *s, enum mqtt_type type, uint16_t id)
 }
 
 static void process_input(struct session *s);
+static void session_pause(struct session *s);
 
-void session_acks_committed(struct gateway *gw)
+static void acks_committed(struct gateway *gw)
 {
 	struct session *s;
 	while ((s = gw->awaiting_commit)) {
@@ -482,13 +482,13 @@ void session_acks_committed(struct gateway *gw)
 	}
 }
 
-void session_flush_started(struct gateway *gw)
+static void flush_started(struct gateway *gw)
 {
 	for (struct session *s = gw->awaiting_flush; s; s = s->await_flush.next)
 		ackq_flush_started(&s->acks);
 }
 
-void session_release_acks(struct gateway *gw, bool all_committed)
+static void release_acks(struct gateway *gw, bool all_committed)
 {
 	/* First every session's acks go out, with no device input read (so
 	 * nothing re-enters the lists being walked); then the sessions held
@@ -787,8 +787,7 @@ struct session *session_new(struct gateway *gw, struct listener *l, int fd, cons
 	s->tls_slot = -1;
 	s->gw = gw;
 	s->listener = l;
-	listener_ref(l);
-	l->nconns++;
+	l->nconns++; /* keeps l (listener_close, listener_reap) */
 	snprintf(s->peer, sizeof s->peer, "%s", peer);
 	/* Room for the largest packet the config allows plus one read chunk. */
 	buf_init(&s->in, (size_t)gw->cfg->gateway.max_packet_size + 5 + READ_CHUNK);
@@ -816,7 +815,7 @@ struct session *session_new(struct gateway *gw, struct listener *l, int fd, cons
  * still doing its handshake or CONNECT is served (CONNACK), and paused at
  * its first PUBLISH the spool cannot take, instead of timing out at
  * connect_timeout while the spool is full. */
-void session_pause(struct session *s)
+static void session_pause(struct session *s)
 {
 	if (s->paused || s->state != SESS_ACTIVE)
 		return;
@@ -824,7 +823,7 @@ void session_pause(struct session *s)
 	conn_pause_reading(s->conn);
 }
 
-void session_resume(struct session *s)
+static void session_resume(struct session *s)
 {
 	if (!s->paused || s->state == SESS_CLOSED)
 		return;
@@ -854,4 +853,29 @@ void session_recheck_cert(struct session *s)
 struct session *session_next(const struct session *s)
 {
 	return s->next;
+}
+
+void session_news(struct gateway *gw, enum ingest_news n)
+{
+	switch (n) {
+	case NEWS_COMMITTED:
+		acks_committed(gw);
+		break;
+	case NEWS_FLUSH_STARTED:
+		flush_started(gw);
+		break;
+	case NEWS_FLUSHED:
+	case NEWS_ALL_DURABLE:
+		release_acks(gw, n == NEWS_ALL_DURABLE);
+		break;
+	case NEWS_HOLD_DEVICES:
+		for (struct session *s = gw->sessions; s; s = s->next)
+			session_pause(s);
+		break;
+	case NEWS_READ_DEVICES:
+		/* Reading a device may fill the spool again: stop there. */
+		for (struct session *s = gw->sessions; s && !gw->spool_full; s = s->next)
+			session_resume(s);
+		break;
+	}
 }
