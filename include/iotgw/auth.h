@@ -21,7 +21,12 @@
  * stall every other device during each CONNECT. Device secrets should be
  * random (`iotgw passwd -g` makes 144-bit ones), and for those any KDF is
  * out of reach of brute force; the iterations protect the human-chosen rest.
- * See docs/security.md. Short form of the module: auth_. */
+ * See docs/security.md. Short form of the module: auth_.
+ *
+ * Ownership: a compiled ACL and a password file are the caller's, freed
+ * with auth_acl_free / auth_pwfile_free; auth_pwfile_edit's text is the
+ * caller's to free(). Views (auth_watson_device) point into the caller's
+ * bytes; reasons and entries are written into the caller's buffers. */
 #ifndef IOTGW_AUTH_H
 #define IOTGW_AUTH_H
 

@@ -6,7 +6,12 @@
  * as FILE:LINE: message. Unknown sections and keys, duplicate keys and
  * sections, and bad values are errors. Checks that need the file system or
  * OpenSSL (files exist, key matches certificate) live in tls_ctx, which
- * reports through the same sink. */
+ * reports through the same sink.
+ *
+ * Ownership: struct iotgw_config owns every string and array in it (also
+ * those of its listeners and [decode] rules); cfg_free releases them all.
+ * Names (cfg_tls_mode_name ...) are static; formatting writes into the
+ * caller's buffer. A diagnostics sink borrows its file name. */
 #ifndef IOTGW_CONFIG_H
 #define IOTGW_CONFIG_H
 

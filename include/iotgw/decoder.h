@@ -2,7 +2,11 @@
  *
  * Pure functions: no I/O, no logging, no global state. A failure returns a
  * precise, human-readable reason that the caller logs and puts in the
- * dead-letter record. */
+ * dead-letter record.
+ *
+ * Ownership: results and reasons go into the caller's struct and buffer;
+ * rules belong to the config (or are static: dec_default_rules), and
+ * dec_rule_for returns one of those it was given; names are static. */
 #ifndef IOTGW_DECODER_H
 #define IOTGW_DECODER_H
 

@@ -14,7 +14,9 @@
  * a UTF-8 byte order mark at the very start are accepted.
  *
  * Pure: no I/O and no messages. A line that cannot be read is an event like
- * any other, and the caller words the diagnostic. */
+ * any other, and the caller words the diagnostic. Nothing here allocates
+ * for the caller: the strings a callback sees belong to the reader and live
+ * only during the call; the parsers write into the caller's variables. */
 #ifndef IOTGW_INI_H
 #define IOTGW_INI_H
 

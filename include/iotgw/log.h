@@ -12,7 +12,8 @@
  * systemd) the timestamp gives way to an sd-daemon(3) "<N>" priority
  * prefix, so journald still files the line at its priority.
  * Priorities are syslog's (LOG_ERR .. LOG_DEBUG); the level is checked before
- * anything is formatted. */
+ * anything is formatted. Nothing is returned to own: log_event copies what
+ * it is given before it returns, and names are static. */
 #ifndef IOTGW_LOG_H
 #define IOTGW_LOG_H
 

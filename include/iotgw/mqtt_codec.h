@@ -2,7 +2,7 @@
  *
  * No I/O and no allocation: decoders read from a caller-owned byte range and
  * return views (struct mqtt_str) that point into it, valid as long as that
- * range is. Every function that reads network bytes returns an error for bad
+ * range is; encoders write into the caller's buffer; reasons are static. Every function that reads network bytes returns an error for bad
  * input, never asserts. Section numbers refer to the MQTT 3.1.1 OASIS
  * standard. */
 #ifndef IOTGW_MQTT_CODEC_H

@@ -1,5 +1,9 @@
 /* reading: the normalized record forwarded upstream, and the dead-letter
- * record for rejected payloads, encoded as JSON. Pure functions. */
+ * record for rejected payloads, encoded as JSON. Pure functions.
+ *
+ * Ownership: a struct reading borrows its strings. The encoders append to
+ * the caller's struct buf or write into the caller's array; only the
+ * *_to_json forms allocate, and the caller frees what they return. */
 #ifndef IOTGW_READING_H
 #define IOTGW_READING_H
 

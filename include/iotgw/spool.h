@@ -14,7 +14,12 @@
  * acknowledged it; a lost upstream connection makes in-flight entries
  * unsent again, in the same order. Only a window of committed entries is
  * held in memory; a backlog larger than that stays on disk and is read
- * back in batches. */
+ * back in batches.
+ *
+ * Ownership: spool_open returns a spool the caller closes with spool_close.
+ * spool_put copies topic and payload. Entries (spool_next_unsent) and
+ * spool_path belong to the spool: an entry stays valid until it is acked
+ * or the spool is closed, and is never freed by the caller. */
 #ifndef IOTGW_SPOOL_H
 #define IOTGW_SPOOL_H
 
@@ -80,7 +85,7 @@ int64_t spool_commit_due_in(const struct spool *s);
 int spool_commit(struct spool *s, char *err, size_t errlen);
 
 /* The oldest committed entry not yet in flight, or NULL. May read the next
- * batch from disk. */
+ * batch from disk. The spool owns it (see the top of this file). */
 struct spool_entry *spool_next_unsent(struct spool *s);
 /* e (the spool_next_unsent entry) was published as mid at now_us. */
 void spool_mark_inflight(struct spool *s, struct spool_entry *e, int mid, uint64_t now_us);

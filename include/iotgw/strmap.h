@@ -1,5 +1,9 @@
-/* strmap: a string-keyed hash map (client ids, device ids). Keys are
- * copied; values are borrowed pointers. */
+/* strmap: a string-keyed hash map (client ids, device ids).
+ *
+ * Ownership: strmap_new's map is the caller's, freed with strmap_free. The
+ * map owns its copies of the keys; values stay the caller's (borrowed
+ * pointers): strmap_get and strmap_del hand them back and the map frees
+ * none, except through strmap_free's free_value. */
 #ifndef IOTGW_STRMAP_H
 #define IOTGW_STRMAP_H
 

@@ -18,6 +18,10 @@
  * made under another CA, CRL or cipher policy is never resumed (that would
  * skip the new checks); the device does a full handshake instead.
  *
+ * Ownership: a context returned is the caller's, freed with SSL_CTX_free;
+ * the module keeps the ticket keys (tls_ctx_cleanup) and nothing else. A
+ * refused certificate belongs to its SSL. Texts go into the caller's buffers.
+ *
  * Not thread-safe: call from the event loop thread only. */
 #ifndef IOTGW_TLS_CTX_H
 #define IOTGW_TLS_CTX_H
@@ -33,11 +37,12 @@ typedef struct x509_st X509;
 typedef struct ssl_ctx_st SSL_CTX;
 typedef struct ssl_st SSL;
 
-/* Server context for a listener with tls != off. Returns NULL after
- * reporting every problem found. Errors include: unreadable or bad files, a
- * key that does not match its certificate, a private key readable by other
- * users, a CRL file without CRLs or whose CRL does not verify, a CA in `ca`
- * with no CRL in `crl`, no usable cipher. */
+/* Server context for a listener with tls != off; the caller frees it with
+ * SSL_CTX_free. Returns NULL after reporting every problem found. Errors
+ * include: unreadable or bad files, a key that does not match its
+ * certificate, a private key readable by other users, a CRL file without
+ * CRLs or whose CRL does not verify, a CA in `ca` with no CRL in `crl`, no
+ * usable cipher. */
 SSL_CTX *tls_ctx_listener(const struct cfg_listener *l, const char *cfgfile, cfg_diag_fn diag,
 			  void *dctx);
 
