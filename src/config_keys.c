@@ -260,15 +260,51 @@ static int set_format(struct parser *p, void *obj, const char *v, int line)
 	return 0;
 }
 
+/* ---- values that are lists of words (devices, publish_acl) ----
+ * kept as a char ** and a count in the section's struct */
+
+static void words_free(char ***list, size_t *n)
+{
+	for (size_t i = 0; i < *n; i++)
+		free((*list)[i]);
+	free(*list);
+	*list = NULL;
+	*n = 0;
+}
+
+/* Appends word, which the list takes over (and frees on failure): 0, or -1
+ * when out of memory. */
+static int words_add(char ***list, size_t *n, char *word)
+{
+	char **nl = realloc(*list, (*n + 1) * sizeof *nl);
+	if (!nl) {
+		free(word);
+		return -1;
+	}
+	*list = nl;
+	(*list)[(*n)++] = word;
+	return 0;
+}
+
+/* The next word of *s (words are separated by any of seps) as a new string
+ * in *word, its length in *n, and *s moved past it; false at the end.
+ * Out of memory: true with *word NULL. */
+static bool next_word(const char **s, const char *seps, char **word, size_t *n)
+{
+	*s += strspn(*s, seps);
+	if (**s == '\0')
+		return false;
+	*n = strcspn(*s, seps);
+	*word = strndup(*s, *n);
+	*s += *n;
+	return true;
+}
+
 /* Also the release function of `devices`. */
 static void free_devices(void *obj)
 {
 	struct dec_rule *r = obj;
-	for (size_t i = 0; i < r->ndevices; i++)
-		free(r->devices[i]);
-	free(r->devices);
-	r->devices = NULL;
-	r->ndevices = 0;
+	words_free(&r->devices, &r->ndevices);
 }
 
 static bool has_device(const struct dec_rule *r, const char *s, size_t n)
@@ -285,12 +321,10 @@ static int set_devices(struct parser *p, void *obj, const char *v, int line)
 {
 	struct dec_rule *r = obj;
 	static const char seps[] = " \t,";
-	char qb[CFG_QUOTE_CAP];
+	char qb[CFG_QUOTE_CAP], *id;
+	size_t n;
 	free_devices(r);
-	for (const char *s = v + strspn(v, seps); *s; s += strspn(s, seps)) {
-		size_t n = strcspn(s, seps);
-		char *id = strndup(s, n);
-		s += n;
+	for (const char *s = v; next_word(&s, seps, &id, &n);) {
 		if (!id) {
 			cfg_diag(p, CFG_ERROR, line, "out of memory");
 			return -1;
@@ -307,14 +341,10 @@ static int set_devices(struct parser *p, void *obj, const char *v, int line)
 			free(id);
 			continue;
 		}
-		char **nd = realloc(r->devices, (r->ndevices + 1) * sizeof *nd);
-		if (!nd) {
-			free(id);
+		if (words_add(&r->devices, &r->ndevices, id) != 0) {
 			cfg_diag(p, CFG_ERROR, line, "out of memory");
 			return -1;
 		}
-		r->devices = nd;
-		r->devices[r->ndevices++] = id;
 	}
 	if (r->ndevices == 0) {
 		cfg_diag(p, CFG_ERROR, line, "empty value for 'devices'");
@@ -327,11 +357,7 @@ static int set_devices(struct parser *p, void *obj, const char *v, int line)
 static void free_acl(void *obj)
 {
 	struct cfg_listener *l = obj;
-	for (size_t i = 0; i < l->npublish_acl; i++)
-		free(l->publish_acl[i]);
-	free(l->publish_acl);
-	l->publish_acl = NULL;
-	l->npublish_acl = 0;
+	words_free(&l->publish_acl, &l->npublish_acl);
 }
 
 /* One publish_acl pattern: UTF-8 (topics are, MQTT 1.5.3), and the level
@@ -351,14 +377,12 @@ static int set_acl(struct parser *p, void *obj, const char *v, int line)
 {
 	struct cfg_listener *l = obj;
 	static const char seps[] = " \t";
-	char qb[CFG_QUOTE_CAP], why[160];
+	char qb[CFG_QUOTE_CAP], why[160], *pat;
+	size_t n;
 	free_acl(l);
 	if (strcmp(v, AUTH_ACL_NONE) == 0)
 		return 0;
-	for (const char *s = v + strspn(v, seps); *s; s += strspn(s, seps)) {
-		size_t n = strcspn(s, seps);
-		char *pat = strndup(s, n);
-		s += n;
+	for (const char *s = v; next_word(&s, seps, &pat, &n);) {
 		if (!pat) {
 			cfg_diag(p, CFG_ERROR, line, "out of memory");
 			goto fail;
@@ -381,14 +405,10 @@ static int set_acl(struct parser *p, void *obj, const char *v, int line)
 			free(pat);
 			goto fail;
 		}
-		char **na = realloc(l->publish_acl, (l->npublish_acl + 1) * sizeof *na);
-		if (!na) {
-			free(pat);
+		if (words_add(&l->publish_acl, &l->npublish_acl, pat) != 0) {
 			cfg_diag(p, CFG_ERROR, line, "out of memory");
 			goto fail;
 		}
-		l->publish_acl = na;
-		l->publish_acl[l->npublish_acl++] = pat;
 	}
 	return 0;
 fail:
