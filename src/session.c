@@ -21,59 +21,15 @@
 #include "iotgw/auth.h"
 #include "iotgw/log.h"
 #include "trust.h"
+#include "session_int.h"
 #include "verdict.h"
 
 #define SESSION_MAGIC 0x5e55104du
 #define READ_CHUNK 4096
 #define OUT_MAX (64 * 1024)
 #define LINGER_MS 2000
-#define QOS2_MAX 64
-/* A device that sends this many bytes of acks' worth of messages in one loop
- * iteration is not read further until the commit releases them: it bounds
- * the held acks and keeps one fast device from starving the others. */
-#define ACKS_HOLD 4096
-#define ACKS_MAX (ACKS_HOLD + 1024) /* room for a SUBACK behind the last ack */
-
-/* A session's membership of one of the gateway's ack lists. */
-struct sess_link {
-	struct session *prev, *next;
-	bool on;
-};
-
-enum sess_state { SESS_HANDSHAKE, SESS_AWAIT_CONNECT, SESS_ACTIVE, SESS_CLOSING, SESS_CLOSED };
-
 static const char *const sess_state_names[] = {"handshake", "await-connect", "active", "closing",
 					       "closed"};
-
-struct session {
-	uint32_t magic;
-	struct session *prev, *next;
-	struct gateway *gw;
-	struct listener *listener;
-	struct conn *conn;
-	enum sess_state state;
-	struct ev_timer timer;
-	struct buf in;
-	uint64_t last_rx_ms;
-	unsigned keepalive_ms; /* 0 = none */
-	bool paused;
-	bool registered; /* present in gw->by_client_id */
-	char *client_id;
-	char cert_identity[IOTGW_DEVICE_MAX + 1]; /* from the client certificate */
-	char device[IOTGW_DEVICE_MAX + 1];
-	char peer[64];
-	uint16_t qos2_ids[QOS2_MAX]; /* QoS 2 PUBLISHes awaiting PUBREL (4.3.3) */
-	size_t nqos2;
-	/* PUBACK/PUBREC packets held until their readings are durable, and
-	 * any reply behind them, in order. With something committed the
-	 * session is on gw->awaiting_flush; with something not yet committed
-	 * on gw->awaiting_commit. */
-	struct ackq acks;
-	struct sess_link await_commit, await_flush;
-	struct sess_link resume; /* on session_release_acks' list to read again */
-	bool held; /* not read until its acks go out (ACKS_HOLD) */
-	int8_t tls_slot; /* counted in listener->m.conns[], -1 before that */
-};
 
 static const struct conn_handler session_conn_handler;
 
@@ -118,42 +74,6 @@ static void session_destroy(void *p)
 	s->listener->nconns--; /* the gateway frees a closed listener at 0 */
 	s->magic = 0; /* a stale pointer must not pass the magic check */
 	free(s);
-}
-
-#define COMMIT_LINK offsetof(struct session, await_commit)
-#define FLUSH_LINK offsetof(struct session, await_flush)
-#define RESUME_LINK offsetof(struct session, resume)
-
-static struct sess_link *link_of(struct session *s, size_t off)
-{
-	return (struct sess_link *)(void *)((char *)s + off);
-}
-
-static void list_add(struct session **head, struct session *s, size_t off)
-{
-	struct sess_link *l = link_of(s, off);
-	if (l->on)
-		return;
-	l->on = true;
-	l->prev = NULL;
-	l->next = *head;
-	if (l->next)
-		link_of(l->next, off)->prev = s;
-	*head = s;
-}
-
-static void list_del(struct session **head, struct session *s, size_t off)
-{
-	struct sess_link *l = link_of(s, off);
-	if (!l->on)
-		return;
-	if (l->prev)
-		link_of(l->prev, off)->next = l->next;
-	else
-		*head = l->next;
-	if (l->next)
-		link_of(l->next, off)->prev = l->prev;
-	*l = (struct sess_link){0};
 }
 
 static void stop_awaiting(struct session *s)
@@ -258,7 +178,7 @@ static bool carry_out(struct session *s, enum outcome o, const struct verdict *v
 	return s->state == SESS_AWAIT_CONNECT || s->state == SESS_ACTIVE;
 }
 
-static int send_bytes(struct session *s, const uint8_t *p, size_t n)
+int session_send(struct session *s, const uint8_t *p, size_t n)
 {
 	if (conn_send(s->conn, p, n) == 0)
 		return 0;
@@ -325,7 +245,7 @@ static void send_connack(struct session *s, uint8_t rc)
 	uint8_t pkt[4];
 	size_t n = mqtt_encode_connack(pkt, sizeof pkt, false, rc);
 	assert(n == sizeof pkt);
-	(void)send_bytes(s, pkt, n);
+	(void)session_send(s, pkt, n);
 }
 
 /* Answers CONNECT with a refusal and lingers until it is out. */
@@ -460,7 +380,7 @@ static void reply(struct session *s, const uint8_t *p, size_t n)
 	if (ackq_len(&s->acks))
 		(void)hold_reply(s, p, n, false);
 	else
-		(void)send_bytes(s, p, n);
+		(void)session_send(s, p, n);
 }
 
 static void send_ack(struct session *s, enum mqtt_type type, uint16_t id)
@@ -469,60 +389,6 @@ static void send_ack(struct session *s, enum mqtt_type type, uint16_t id)
 	reply(s, pkt, mqtt_encode_ack(pkt, sizeof pkt, type, id));
 }
 
-static void process_input(struct session *s);
-static void session_pause(struct session *s);
-
-static void acks_committed(struct gateway *gw)
-{
-	struct session *s;
-	while ((s = gw->awaiting_commit)) {
-		list_del(&gw->awaiting_commit, s, COMMIT_LINK);
-		ackq_commit(&s->acks);
-		list_add(&gw->awaiting_flush, s, FLUSH_LINK);
-	}
-}
-
-static void flush_started(struct gateway *gw)
-{
-	for (struct session *s = gw->awaiting_flush; s; s = s->await_flush.next)
-		ackq_flush_started(&s->acks);
-}
-
-static void release_acks(struct gateway *gw, bool all_committed)
-{
-	/* First every session's acks go out, with no device input read (so
-	 * nothing re-enters the lists being walked); then the sessions held
-	 * for their acks are read again, queuing acks for the next commit. */
-	struct session *held = NULL, *s, *next;
-	uint64_t now_us = ev_clock_us();
-	for (s = gw->awaiting_flush; s; s = next) {
-		next = s->await_flush.next;
-		size_t n;
-		const uint8_t *p = ackq_front(&s->acks, all_committed, &n);
-		if (n && s->state == SESS_ACTIVE)
-			(void)send_bytes(s, p, n);
-		ackq_release(&s->acks, n, now_us, &gw->m.puback);
-		if (!ackq_committed(&s->acks))
-			list_del(&gw->awaiting_flush, s, FLUSH_LINK);
-		if (s->held && ackq_len(&s->acks) < ACKS_HOLD) {
-			s->held = false;
-			/* Reading may set `held` again (a burst of more than
-			 * ACKS_HOLD pipelined messages): that hold belongs to
-			 * the next commit and must survive. */
-			if (s->state == SESS_ACTIVE && !s->paused)
-				list_add(&held, s, RESUME_LINK);
-		}
-	}
-	while ((s = held)) {
-		list_del(&held, s, RESUME_LINK);
-		if (s->state != SESS_ACTIVE || s->paused || s->held)
-			continue;
-		/* Packets already in `in` are ours to handle; what the socket
-		 * or TLS still holds, conn reports as readable. */
-		conn_resume_reading(s->conn);
-		process_input(s);
-	}
-}
 
 /* OUT_RETRY: the packet stays in the buffer (spool full). */
 static enum outcome handle_publish(struct session *s, uint8_t flags, const uint8_t *body,
@@ -644,7 +510,7 @@ static enum outcome handle_packet(struct session *s, const struct mqtt_frame *fr
 	}
 }
 
-static void process_input(struct session *s)
+void session_process_input(struct session *s)
 {
 	size_t off = 0;
 	uint32_t max = s->gw->cfg->gateway.max_packet_size;
@@ -724,7 +590,7 @@ static void on_readable(void *owner)
 		if (n > 0) {
 			s->in.len += (size_t)n;
 			s->last_rx_ms = ev_now_ms(s->gw->loop);
-			process_input(s);
+			session_process_input(s);
 			continue;
 		}
 		if (n == 0 || conn_failed(s->conn)) {
@@ -815,7 +681,7 @@ struct session *session_new(struct gateway *gw, struct listener *l, int fd, cons
  * still doing its handshake or CONNECT is served (CONNACK), and paused at
  * its first PUBLISH the spool cannot take, instead of timing out at
  * connect_timeout while the spool is full. */
-static void session_pause(struct session *s)
+void session_pause(struct session *s)
 {
 	if (s->paused || s->state != SESS_ACTIVE)
 		return;
@@ -823,7 +689,7 @@ static void session_pause(struct session *s)
 	conn_pause_reading(s->conn);
 }
 
-static void session_resume(struct session *s)
+void session_resume(struct session *s)
 {
 	if (!s->paused || s->state == SESS_CLOSED)
 		return;
@@ -833,7 +699,7 @@ static void session_resume(struct session *s)
 	/* Packets held back while paused are still in `in`: handle them
 	 * now; bytes TLS already decrypted come as a readable event. */
 	conn_resume_reading(s->conn);
-	process_input(s);
+	session_process_input(s);
 }
 
 void session_recheck_cert(struct session *s)
@@ -853,29 +719,4 @@ void session_recheck_cert(struct session *s)
 struct session *session_next(const struct session *s)
 {
 	return s->next;
-}
-
-void session_news(struct gateway *gw, enum ingest_news n)
-{
-	switch (n) {
-	case NEWS_COMMITTED:
-		acks_committed(gw);
-		break;
-	case NEWS_FLUSH_STARTED:
-		flush_started(gw);
-		break;
-	case NEWS_FLUSHED:
-	case NEWS_ALL_DURABLE:
-		release_acks(gw, n == NEWS_ALL_DURABLE);
-		break;
-	case NEWS_HOLD_DEVICES:
-		for (struct session *s = gw->sessions; s; s = s->next)
-			session_pause(s);
-		break;
-	case NEWS_READ_DEVICES:
-		/* Reading a device may fill the spool again: stop there. */
-		for (struct session *s = gw->sessions; s && !gw->spool_full; s = s->next)
-			session_resume(s);
-		break;
-	}
 }

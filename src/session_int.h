@@ -1,0 +1,105 @@
+/* session_int: one device session as session.c (its MQTT state machine)
+ * and session_news.c (what durability news does to it) both see it. Not
+ * a public interface: the rest of the daemon holds a struct session * only
+ * through gateway_int.h. session_news.c calls into session.c, never the
+ * other way round. */
+#ifndef IOTGW_SESSION_INT_H
+#define IOTGW_SESSION_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gateway_int.h"
+#include "iotgw/ackq.h"
+
+#define QOS2_MAX 64
+/* A device that sends this many bytes of acks' worth of messages in one loop
+ * iteration is not read further until the commit releases them: it bounds
+ * the held acks and keeps one fast device from starving the others. */
+#define ACKS_HOLD 4096
+#define ACKS_MAX (ACKS_HOLD + 1024) /* room for a SUBACK behind the last ack */
+
+/* A session's membership of one of the gateway's ack lists. */
+struct sess_link {
+	struct session *prev, *next;
+	bool on;
+};
+
+enum sess_state { SESS_HANDSHAKE, SESS_AWAIT_CONNECT, SESS_ACTIVE, SESS_CLOSING, SESS_CLOSED };
+
+struct session {
+	uint32_t magic;
+	struct session *prev, *next;
+	struct gateway *gw;
+	struct listener *listener;
+	struct conn *conn;
+	enum sess_state state;
+	struct ev_timer timer;
+	struct buf in;
+	uint64_t last_rx_ms;
+	unsigned keepalive_ms; /* 0 = none */
+	bool paused;
+	bool registered; /* present in gw->by_client_id */
+	char *client_id;
+	char cert_identity[IOTGW_DEVICE_MAX + 1]; /* from the client certificate */
+	char device[IOTGW_DEVICE_MAX + 1];
+	char peer[64];
+	uint16_t qos2_ids[QOS2_MAX]; /* QoS 2 PUBLISHes awaiting PUBREL (4.3.3) */
+	size_t nqos2;
+	/* PUBACK/PUBREC packets held until their readings are durable, and
+	 * any reply behind them, in order. With something committed the
+	 * session is on gw->awaiting_flush; with something not yet committed
+	 * on gw->awaiting_commit. */
+	struct ackq acks;
+	struct sess_link await_commit, await_flush;
+	struct sess_link resume; /* on session_release_acks' list to read again */
+	bool held; /* not read until its acks go out (ACKS_HOLD) */
+	int8_t tls_slot; /* counted in listener->m.conns[], -1 before that */
+};
+
+/* The gateway's lists of sessions awaiting a commit or a flush, and the
+ * release's list of sessions to read again: intrusive, one link each. */
+#define COMMIT_LINK offsetof(struct session, await_commit)
+#define FLUSH_LINK offsetof(struct session, await_flush)
+#define RESUME_LINK offsetof(struct session, resume)
+
+static inline struct sess_link *link_of(struct session *s, size_t off)
+{
+	return (struct sess_link *)(void *)((char *)s + off);
+}
+
+static inline void list_add(struct session **head, struct session *s, size_t off)
+{
+	struct sess_link *l = link_of(s, off);
+	if (l->on)
+		return;
+	l->on = true;
+	l->prev = NULL;
+	l->next = *head;
+	if (l->next)
+		link_of(l->next, off)->prev = s;
+	*head = s;
+}
+
+static inline void list_del(struct session **head, struct session *s, size_t off)
+{
+	struct sess_link *l = link_of(s, off);
+	if (!l->on)
+		return;
+	if (l->prev)
+		link_of(l->prev, off)->next = l->next;
+	else
+		*head = l->next;
+	if (l->next)
+		link_of(l->next, off)->prev = l->prev;
+	*l = (struct sess_link){0};
+}
+
+/* session.c, for session_news.c */
+int session_send(struct session *s, const uint8_t *p, size_t n); /* closes on failure */
+void session_process_input(struct session *s); /* the packets already in `in` */
+void session_pause(struct session *s);
+void session_resume(struct session *s);
+
+#endif

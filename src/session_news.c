@@ -1,0 +1,83 @@
+/* session_news: what the spool's progress means for the devices
+ * (session_news, which ingest.c reaches through gw->news). A commit makes
+ * the held acks committed; a finished disk flush (or none needed) sends
+ * them and reads again the devices held for them; a full or failing spool
+ * holds every device back, and room reads them again. */
+#include "session_int.h"
+
+static void acks_committed(struct gateway *gw)
+{
+	struct session *s;
+	while ((s = gw->awaiting_commit)) {
+		list_del(&gw->awaiting_commit, s, COMMIT_LINK);
+		ackq_commit(&s->acks);
+		list_add(&gw->awaiting_flush, s, FLUSH_LINK);
+	}
+}
+
+static void flush_started(struct gateway *gw)
+{
+	for (struct session *s = gw->awaiting_flush; s; s = s->await_flush.next)
+		ackq_flush_started(&s->acks);
+}
+
+static void release_acks(struct gateway *gw, bool all_committed)
+{
+	/* First every session's acks go out, with no device input read (so
+	 * nothing re-enters the lists being walked); then the sessions held
+	 * for their acks are read again, queuing acks for the next commit. */
+	struct session *held = NULL, *s, *next;
+	uint64_t now_us = ev_clock_us();
+	for (s = gw->awaiting_flush; s; s = next) {
+		next = s->await_flush.next;
+		size_t n;
+		const uint8_t *p = ackq_front(&s->acks, all_committed, &n);
+		if (n && s->state == SESS_ACTIVE)
+			(void)session_send(s, p, n);
+		ackq_release(&s->acks, n, now_us, &gw->m.puback);
+		if (!ackq_committed(&s->acks))
+			list_del(&gw->awaiting_flush, s, FLUSH_LINK);
+		if (s->held && ackq_len(&s->acks) < ACKS_HOLD) {
+			s->held = false;
+			/* Reading may set `held` again (a burst of more than
+			 * ACKS_HOLD pipelined messages): that hold belongs to
+			 * the next commit and must survive. */
+			if (s->state == SESS_ACTIVE && !s->paused)
+				list_add(&held, s, RESUME_LINK);
+		}
+	}
+	while ((s = held)) {
+		list_del(&held, s, RESUME_LINK);
+		if (s->state != SESS_ACTIVE || s->paused || s->held)
+			continue;
+		/* Packets already in `in` are ours to handle; what the socket
+		 * or TLS still holds, conn reports as readable. */
+		conn_resume_reading(s->conn);
+		session_process_input(s);
+	}
+}
+
+void session_news(struct gateway *gw, enum ingest_news n)
+{
+	switch (n) {
+	case NEWS_COMMITTED:
+		acks_committed(gw);
+		break;
+	case NEWS_FLUSH_STARTED:
+		flush_started(gw);
+		break;
+	case NEWS_FLUSHED:
+	case NEWS_ALL_DURABLE:
+		release_acks(gw, n == NEWS_ALL_DURABLE);
+		break;
+	case NEWS_HOLD_DEVICES:
+		for (struct session *s = gw->sessions; s; s = s->next)
+			session_pause(s);
+		break;
+	case NEWS_READ_DEVICES:
+		/* Reading a device may fill the spool again: stop there. */
+		for (struct session *s = gw->sessions; s && !gw->spool_full; s = s->next)
+			session_resume(s);
+		break;
+	}
+}
