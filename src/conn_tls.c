@@ -137,63 +137,46 @@ static int tls_handshake(struct conn *c)
 	}
 }
 
-static ssize_t tls_read(struct conn *c, void *p, size_t n)
+/* The one mapping of an SSL_read/SSL_write result: > 0 bytes; -1 to try
+ * again when the socket is ready (the direction it waits for is noted, so
+ * conn_update_interest asks epoll for it) or after a failure (the state
+ * says which); 0 when the peer closed (reads only). */
+static ssize_t tls_result(struct conn *c, int r, bool reading)
 {
 	SSL *ssl = tls_of(c)->ssl;
-	ERR_clear_error();
-	errno = 0;
-	int want = n > INT32_MAX ? INT32_MAX : (int)n;
-	int r = SSL_read(ssl, p, want);
+	bool *opposite = reading ? &c->want_write_for_read : &c->want_read_for_write;
 	if (r > 0) {
-		c->want_write_for_read = false;
+		*opposite = false;
 		return r;
 	}
-	switch (SSL_get_error(ssl, r)) {
-	case SSL_ERROR_WANT_READ:
-		c->want_write_for_read = false;
-		return -1;
-	case SSL_ERROR_WANT_WRITE:
-		c->want_write_for_read = true;
-		return -1;
-	case SSL_ERROR_ZERO_RETURN:
-		conn_set_state(c, CONN_STATE_EOF);
-		return 0;
-	case SSL_ERROR_SYSCALL:
-		if (errno == 0 || errno == ECONNRESET) {
-			conn_set_state(c, CONN_STATE_EOF);
-			return 0;
-		}
-		/* fall through */
-	default:
-		conn_set_state(c, CONN_STATE_ERROR);
-		describe_failure(c, ssl, r, "read");
+	int e = SSL_get_error(ssl, r);
+	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+		*opposite = e == (reading ? SSL_ERROR_WANT_WRITE : SSL_ERROR_WANT_READ);
 		return -1;
 	}
+	if (reading && (e == SSL_ERROR_ZERO_RETURN ||
+			(e == SSL_ERROR_SYSCALL && (errno == 0 || errno == ECONNRESET)))) {
+		conn_set_state(c, CONN_STATE_EOF);
+		return 0;
+	}
+	conn_set_state(c, CONN_STATE_ERROR);
+	describe_failure(c, ssl, r, reading ? "read" : "write");
+	return -1;
+}
+
+static ssize_t tls_read(struct conn *c, void *p, size_t n)
+{
+	ERR_clear_error();
+	errno = 0;
+	return tls_result(c, SSL_read(tls_of(c)->ssl, p, n > INT32_MAX ? INT32_MAX : (int)n), true);
 }
 
 static ssize_t tls_write(struct conn *c, const void *p, size_t n)
 {
-	SSL *ssl = tls_of(c)->ssl;
 	ERR_clear_error();
 	errno = 0;
-	int want = n > INT32_MAX ? INT32_MAX : (int)n;
-	int r = SSL_write(ssl, p, want);
-	if (r > 0) {
-		c->want_read_for_write = false;
-		return r;
-	}
-	switch (SSL_get_error(ssl, r)) {
-	case SSL_ERROR_WANT_WRITE:
-		c->want_read_for_write = false;
-		return -1;
-	case SSL_ERROR_WANT_READ:
-		c->want_read_for_write = true;
-		return -1;
-	default:
-		conn_set_state(c, CONN_STATE_ERROR);
-		describe_failure(c, ssl, r, "write");
-		return -1;
-	}
+	return tls_result(c, SSL_write(tls_of(c)->ssl, p, n > INT32_MAX ? INT32_MAX : (int)n),
+			  false);
 }
 
 static void tls_destroy(struct conn *c)

@@ -20,6 +20,7 @@
 #include "iotgw/spool.h"
 #include "iotgw/spool_stats.h"
 #include "iotgw/status.h"
+#include "iotgw/tls_ctx.h"
 #include "iotgw/version.h"
 
 #define DEFAULT_CONFIG "/etc/iotgw.conf"
@@ -260,6 +261,7 @@ int main(int argc, char **argv)
 	}
 	status = gateway_run(gw);
 	gateway_free(gw);
+	tls_ctx_cleanup(); /* the ticket keys, wiped once no context uses them */
 	mosquitto_lib_cleanup();
 	return status;
 }
