@@ -426,7 +426,7 @@ static const char *const id_names[] = {"cn", "san-dns", "san-uri", "san-email", 
 static const int id_values[] = {CFG_ID_CN, CFG_ID_SAN_DNS, CFG_ID_SAN_URI, CFG_ID_SAN_EMAIL,
 				CFG_ID_SERIAL};
 static const char *const clid_names[] = {"match", "exact", "any", NULL};
-static const int clid_values[] = {CFG_CLIENT_ID_MATCH, CFG_CLIENT_ID_EXACT, CFG_CLIENT_ID_ANY};
+static const int clid_values[] = {AUTH_CID_MATCH, AUTH_CID_EXACT, AUTH_CID_ANY};
 static const char *const profile_names[] = {"modern", "compatible", "legacy", NULL};
 static const int profile_values[] = {CFG_TLS_MODERN, CFG_TLS_COMPATIBLE, CFG_TLS_LEGACY};
 static const char *const tlsver_names[] = {"1.2", "1.3", NULL};
@@ -496,7 +496,7 @@ const struct opt cfg_opts[] = {
 	O_PATH(LS, "crl", crl),
 	O_PATH(LS, "password_file", password_file),
 	O_ENUM(LS, "identity", identity, id_names, id_values, CFG_ID_CN),
-	O_ENUM(LS, "client_id", client_id, clid_names, clid_values, CFG_CLIENT_ID_MATCH),
+	O_ENUM(LS, "client_id", client_id, clid_names, clid_values, AUTH_CID_MATCH),
 	O_CUSTOM(SEC_LISTENER, "publish_acl", set_acl, free_acl, AUTH_ACL_DEFAULT),
 	O_DUR(LS, "handshake_timeout", handshake_timeout_ms, 1, 1 * SEC, 300 * SEC, false,
 	      10 * SEC),

@@ -13,26 +13,13 @@ static bool authenticated(enum cfg_tls_mode tls, bool password_file)
 	return tls == CFG_TLS_MUTUAL || password_file;
 }
 
-static enum auth_cid_policy cid_policy(enum cfg_client_id c)
-{
-	switch (c) {
-	case CFG_CLIENT_ID_EXACT:
-		return AUTH_CID_EXACT;
-	case CFG_CLIENT_ID_ANY:
-		return AUTH_CID_ANY;
-	case CFG_CLIENT_ID_MATCH:
-		break;
-	}
-	return AUTH_CID_MATCH;
-}
-
 void trust_policy_init(struct trust_policy *p, const char *listener,
 		       const struct cfg_listener *cfg, const struct auth_pwfile *pwfile)
 {
 	*p = (struct trust_policy){
 		.listener = listener,
 		.tls = cfg->tls,
-		.client_id = cid_policy(cfg->client_id),
+		.client_id = cfg->client_id,
 		.pwfile = pwfile,
 	};
 }

@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "iotgw/auth.h"
 #include "iotgw/decoder.h"
 
 enum cfg_tls_mode {
@@ -36,13 +37,6 @@ enum cfg_identity {
 	CFG_ID_SERIAL,    /* certificate serial number: upper-case hex, no separators */
 };
 
-/* How the MQTT client id must relate to the device id on listeners where the
- * device id does not come from the client id (tls = mutual, password_file). */
-enum cfg_client_id {
-	CFG_CLIENT_ID_MATCH = 0, /* the device id, or Watson d:<org>:<type>:<device id> */
-	CFG_CLIENT_ID_EXACT,     /* the device id, nothing else */
-	CFG_CLIENT_ID_ANY,       /* not checked */
-};
 
 /* Which TLS 1.2 cipher suites a listener offers (explicit ciphers= /
  * ciphersuites= override the profile). TLS 1.3 suites are the same in all. */
@@ -83,7 +77,9 @@ struct cfg_listener {
 	struct cfg_path crl;           /* PEM CRLs for the device chains; tls = mutual only */
 	struct cfg_path password_file; /* device passwords; tls = off or server only */
 	enum cfg_identity identity;
-	enum cfg_client_id client_id;
+	/* How the MQTT client id must relate to the device id where the device
+	 * id does not come from the client id (tls = mutual, password_file). */
+	enum auth_cid_policy client_id;
 	/* Topic patterns a device may publish to, each checked by
 	 * auth_acl_pattern_check (levels literal, '+', '#' last, or exactly
 	 * "{device}"); default AUTH_ACL_DEFAULT. Owned by the config.

@@ -336,7 +336,7 @@ static void test_defaults(void **state)
 	assert_int_equal(l->ciphers_line, 1);
 	assert_int_equal(l->ciphersuites_line, 1);
 	assert_int_equal(l->groups_line, 1);
-	assert_int_equal(l->client_id, CFG_CLIENT_ID_MATCH);
+	assert_int_equal(l->client_id, AUTH_CID_MATCH);
 	assert_int_equal(l->npublish_acl, 3);
 	assert_string_equal(l->publish_acl[0], "{device}/#");
 	assert_string_equal(l->publish_acl[1], "+/{device}/#");
@@ -1608,7 +1608,7 @@ static void test_trust_every_key(void **state)
 	assert_string_equal(l->crl.path, "/etc/iotgw/devices-ca.crl.pem");
 	assert_int_equal(l->crl.line, 16);
 	assert_int_equal(l->identity, CFG_ID_SERIAL);
-	assert_int_equal(l->client_id, CFG_CLIENT_ID_EXACT);
+	assert_int_equal(l->client_id, AUTH_CID_EXACT);
 	assert_int_equal(l->npublish_acl, 2);
 	assert_string_equal(l->publish_acl[0], "a/{device}/+");
 	assert_string_equal(l->publish_acl[1], "b/#");
@@ -1627,7 +1627,7 @@ static void test_trust_every_key(void **state)
 	l = &cfg.listeners[2];
 	assert_string_equal(l->password_file.path, "/etc/iotgw/passwords");
 	assert_int_equal(l->password_file.line, 32);
-	assert_int_equal(l->client_id, CFG_CLIENT_ID_ANY);
+	assert_int_equal(l->client_id, AUTH_CID_ANY);
 	assert_int_equal(l->session_lifetime_s, 86400);
 	assert_true(cfg.gateway.watch_tls_files);
 	assert_string_equal(cfg.spool.dir, "/srv/iotgw");
@@ -1692,10 +1692,10 @@ static void test_trust_enums_and_bools(void **state)
 	}
 	static const struct {
 		const char *v;
-		enum cfg_client_id c;
-	} ids[] = {{"match", CFG_CLIENT_ID_MATCH},
-		   {"exact", CFG_CLIENT_ID_EXACT},
-		   {"any", CFG_CLIENT_ID_ANY}};
+		enum auth_cid_policy c;
+	} ids[] = {{"match", AUTH_CID_MATCH},
+		   {"exact", AUTH_CID_EXACT},
+		   {"any", AUTH_CID_ANY}};
 	for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
 		char extra[64];
 		snprintf(extra, sizeof extra, "client_id = %s\n", ids[i].v);

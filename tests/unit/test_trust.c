@@ -61,7 +61,7 @@ struct connect_case {
 	int line;
 	enum cfg_tls_mode tls;
 	int pw; /* NO_PW or PW: the listener has a password_file */
-	enum cfg_client_id cid_policy;
+	enum auth_cid_policy cid_policy;
 	const char *cert;     /* identity from the certificate; "" when unusable */
 	const char *client_id;
 	const char *user;     /* NULL: no user name in the CONNECT */
@@ -79,9 +79,9 @@ struct connect_case {
 #define OFF CFG_TLS_OFF
 #define SERVER CFG_TLS_SERVER
 #define MUTUAL CFG_TLS_MUTUAL
-#define MATCH CFG_CLIENT_ID_MATCH
-#define EXACT CFG_CLIENT_ID_EXACT
-#define ANY CFG_CLIENT_ID_ANY
+#define MATCH AUTH_CID_MATCH
+#define EXACT AUTH_CID_EXACT
+#define ANY AUTH_CID_ANY
 #define WATSON1 "d:acme:sensor:dev1"
 #define C(...) {__LINE__, __VA_ARGS__}
 
@@ -256,11 +256,11 @@ static void test_policy_init(void **state)
 {
 	(void)state;
 	static const struct {
-		enum cfg_client_id cfg;
+		enum auth_cid_policy cfg;
 		enum auth_cid_policy policy;
-	} ids[] = {{CFG_CLIENT_ID_MATCH, AUTH_CID_MATCH},
-		   {CFG_CLIENT_ID_EXACT, AUTH_CID_EXACT},
-		   {CFG_CLIENT_ID_ANY, AUTH_CID_ANY}};
+	} ids[] = {{AUTH_CID_MATCH, AUTH_CID_MATCH},
+		   {AUTH_CID_EXACT, AUTH_CID_EXACT},
+		   {AUTH_CID_ANY, AUTH_CID_ANY}};
 	for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
 		struct cfg_listener cfg = {.tls = CFG_TLS_SERVER, .client_id = ids[i].cfg};
 		struct trust_policy p;
