@@ -4,7 +4,9 @@
  * WANT_WRITE, which become flags that conn_update_interest folds into the
  * epoll interest. A read that needs the socket writable (or a write that
  * needs it readable) happens when TLS sends a record of its own, e.g. a
- * session ticket or a key update. */
+ * session ticket or a key update. What the peer's certificate says (identity,
+ * description of a refused one, re-verification) is tls_peer's; this file
+ * only hands it the SSL. */
 #include "conn_int.h"
 
 #include <errno.h>
@@ -12,12 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/bn.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
-#include <openssl/x509v3.h>
 
-#include "iotgw/tls_ctx.h"
+#include "iotgw/tls_peer.h"
 
 struct conn_tls {
 	struct conn c; /* first member: a struct conn * is a struct conn_tls * */
@@ -27,37 +27,6 @@ struct conn_tls {
 static struct conn_tls *tls_of(const struct conn *c)
 {
 	return (struct conn_tls *)(uintptr_t)c;
-}
-
-/* " (subject CN=dev0004, serial 1A2B, issuer CN=devices-ca)" for a refused
- * certificate, "" without one. */
-static void describe_refused(X509 *cert, char *out, size_t cap)
-{
-	out[0] = '\0';
-	if (!cert)
-		return;
-	char subject[160] = "?", issuer[160] = "?", *serial = NULL;
-	BIO *b = BIO_new(BIO_s_mem());
-	if (b) {
-		const unsigned long flags = XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB;
-		char *p;
-		if (X509_NAME_print_ex(b, X509_get_subject_name(cert), 0, flags) >= 0) {
-			long n = BIO_get_mem_data(b, &p);
-			snprintf(subject, sizeof subject, "%.*s", (int)(n > 60 ? 60 : n), p);
-		}
-		(void)BIO_reset(b);
-		if (X509_NAME_print_ex(b, X509_get_issuer_name(cert), 0, flags) >= 0) {
-			long n = BIO_get_mem_data(b, &p);
-			snprintf(issuer, sizeof issuer, "%.*s", (int)(n > 60 ? 60 : n), p);
-		}
-		BIO_free(b);
-	}
-	BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), NULL);
-	serial = bn ? BN_bn2hex(bn) : NULL;
-	snprintf(out, cap, " (subject %s, serial %s, issuer %s)", subject, serial ? serial : "?",
-		 issuer);
-	OPENSSL_free(serial);
-	BN_free(bn);
 }
 
 static enum conn_fail_class classify_failure(int err, long vr, unsigned long e)
@@ -100,7 +69,7 @@ static void describe_failure(struct conn *c, SSL *ssl, int ret, const char *op)
 		c->fail_class = classify_failure(err, vr, e);
 	if (vr != X509_V_OK && c->state == CONN_STATE_HANDSHAKE) {
 		char who[400];
-		describe_refused(tls_refused_cert(ssl), who, sizeof who);
+		tls_peer_describe(tls_peer_refused(ssl), who, sizeof who);
 		conn_set_error(c, "%s: certificate verify failed: %s%s", op,
 			       X509_verify_cert_error_string(vr), who);
 	} else if (e != 0) {
@@ -241,126 +210,27 @@ const char *conn_tls_cipher(const struct conn *c)
 	return conn_is_tls(c) ? SSL_get_cipher_name(tls_of(c)->ssl) : NULL;
 }
 
-/* Copies an ASN.1 string that must be printable text without NUL. */
-static int copy_asn1_text(const unsigned char *p, int len, char *out, size_t cap)
-{
-	if (len <= 0 || (size_t)len >= cap)
-		return -1;
-	for (int i = 0; i < len; i++)
-		if (p[i] < 0x20 || p[i] == 0x7f)
-			return -1;
-	memcpy(out, p, (size_t)len);
-	out[len] = '\0';
-	return 0;
-}
-
-static int identity_from_cn(struct conn *c, X509 *cert, char *out, size_t cap)
-{
-	X509_NAME *subject = X509_get_subject_name(cert);
-	int idx = X509_NAME_get_index_by_NID(subject, NID_commonName, -1);
-	if (idx < 0) {
-		conn_set_error(c, "client certificate has no subject CN");
-		return -1;
-	}
-	if (X509_NAME_get_index_by_NID(subject, NID_commonName, idx) >= 0) {
-		conn_set_error(c, "client certificate has more than one subject CN");
-		return -1;
-	}
-	ASN1_STRING *cn = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, idx));
-	unsigned char *utf8 = NULL;
-	int len = ASN1_STRING_to_UTF8(&utf8, cn);
-	int r = len < 0 ? -1 : copy_asn1_text(utf8, len, out, cap);
-	OPENSSL_free(utf8);
-	if (r != 0)
-		conn_set_error(c, "client certificate CN is empty, too long or not text");
-	return r;
-}
-
-static int identity_from_san(struct conn *c, X509 *cert, int type, const char *what, char *out,
-			     size_t cap)
-{
-	GENERAL_NAMES *names = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
-	int r = -1;
-	for (int i = 0; names && i < sk_GENERAL_NAME_num(names); i++) {
-		const GENERAL_NAME *gn = sk_GENERAL_NAME_value(names, i);
-		if (gn->type != type)
-			continue;
-		const ASN1_IA5STRING *s = gn->d.ia5; /* dNSName, URI and email are IA5 */
-		r = copy_asn1_text(ASN1_STRING_get0_data(s), ASN1_STRING_length(s), out, cap);
-		break;
-	}
-	GENERAL_NAMES_free(names);
-	if (r != 0)
-		conn_set_error(c, "client certificate has no usable subjectAltName %s", what);
-	return r;
-}
-
-/* The serial number as upper-case hex without separators or sign, the way
- * `openssl x509 -serial` prints it ("4A0F...", even number of digits). */
-static int identity_from_serial(struct conn *c, X509 *cert, char *out, size_t cap)
-{
-	const ASN1_INTEGER *sn = X509_get0_serialNumber(cert);
-	BIGNUM *bn = sn ? ASN1_INTEGER_to_BN(sn, NULL) : NULL;
-	char *hex = bn && !BN_is_negative(bn) ? BN_bn2hex(bn) : NULL;
-	int r = -1;
-	if (hex && strlen(hex) < cap) {
-		memcpy(out, hex, strlen(hex) + 1);
-		r = 0;
-	}
-	OPENSSL_free(hex);
-	BN_free(bn);
-	ERR_clear_error();
-	if (r != 0)
-		conn_set_error(c, "client certificate serial number is negative or too long");
-	return r;
-}
-
-static int identity_of(struct conn *c, X509 *cert, enum cfg_identity source, char *out,
-		       size_t cap);
-
 int conn_peer_identity(struct conn *c, enum cfg_identity source, char *out, size_t cap)
 {
 	if (!conn_is_tls(c)) {
 		conn_set_error(c, "no TLS peer certificate on a plaintext connection");
 		return -1;
 	}
-	X509 *cert = SSL_get0_peer_certificate(tls_of(c)->ssl);
-	if (!cert) {
-		conn_set_error(c, "no client certificate");
+	char why[sizeof c->error];
+	if (tls_peer_identity(SSL_get0_peer_certificate(tls_of(c)->ssl), source, out, cap, why,
+			      sizeof why) != 0) {
+		conn_set_error(c, "%s", why);
 		return -1;
 	}
-	return identity_of(c, cert, source, out, cap);
+	return 0;
 }
 
+/* The reason for the refusal is what conn_error() must keep saying: the
+ * identity's own reason is dropped. */
 int conn_refused_identity(struct conn *c, enum cfg_identity source, char *out, size_t cap)
 {
-	X509 *cert = conn_is_tls(c) ? tls_refused_cert(tls_of(c)->ssl) : NULL;
-	if (!cert)
-		return -1;
-	/* The reason for the refusal is what conn_error() must keep saying. */
-	char keep[sizeof c->error];
-	memcpy(keep, c->error, sizeof keep);
-	int r = identity_of(c, cert, source, out, cap);
-	memcpy(c->error, keep, sizeof keep);
-	return r;
-}
-
-static int identity_of(struct conn *c, X509 *cert, enum cfg_identity source, char *out,
-		       size_t cap)
-{
-	switch (source) {
-	case CFG_ID_CN:
-		return identity_from_cn(c, cert, out, cap);
-	case CFG_ID_SAN_DNS:
-		return identity_from_san(c, cert, GEN_DNS, "DNS", out, cap);
-	case CFG_ID_SAN_URI:
-		return identity_from_san(c, cert, GEN_URI, "URI", out, cap);
-	case CFG_ID_SAN_EMAIL:
-		return identity_from_san(c, cert, GEN_EMAIL, "email", out, cap);
-	case CFG_ID_SERIAL:
-		return identity_from_serial(c, cert, out, cap);
-	}
-	return -1;
+	X509 *cert = conn_is_tls(c) ? tls_peer_refused(tls_of(c)->ssl) : NULL;
+	return cert ? tls_peer_identity(cert, source, out, cap, NULL, 0) : -1;
 }
 
 int conn_peer_not_after(const struct conn *c, time_t *out)
@@ -374,5 +244,5 @@ int conn_recheck_peer(const struct conn *c, SSL_CTX *new_ctx, char *why, size_t 
 		snprintf(why, whylen, "not a TLS connection");
 		return -1;
 	}
-	return tls_recheck_peer(new_ctx, tls_of(c)->ssl, why, whylen);
+	return tls_peer_recheck(new_ctx, tls_of(c)->ssl, why, whylen);
 }

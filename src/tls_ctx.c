@@ -2,8 +2,9 @@
  *
  * Owns building and checking the contexts: cipher profiles, certificate,
  * key and CA files, CRLs, the upstream context, the expiry of the gateway's
- * own certificates and CRLs, the certificate of a refused device and the
- * re-verification of established connections. Session resumption (ticket
+ * own certificates and CRLs. What a peer's certificate says (names,
+ * identity, a refused device, re-verification) is tls_peer.c's, which this
+ * file calls for names and the verify callback. Session resumption (ticket
  * keys that outlive a context, the session id context) is
  * tls_ctx_resume.c's, called once per listener context over tls_ctx_int.h. */
 #include "iotgw/tls_ctx.h"
@@ -27,6 +28,7 @@
 #include <openssl/x509_vfy.h>
 #include <openssl/x509v3.h>
 
+#include "iotgw/tls_peer.h"
 #include "tls_ctx_int.h"
 
 /* ---- cipher profiles (iotgw.conf(5) "tls_profile") ---- */
@@ -74,23 +76,6 @@ static const char *ssl_reason(char *buf, size_t cap)
 	snprintf(buf, cap, "%s", r ? r : "unknown OpenSSL error");
 	ERR_clear_error();
 	return buf;
-}
-
-/* "CN=devices-ca,O=..." for messages (RFC 2253 order and escaping). */
-static const char *name_str(const X509_NAME *n, char *out, size_t cap)
-{
-	snprintf(out, cap, "?");
-	BIO *b = BIO_new(BIO_s_mem());
-	if (!b)
-		return out;
-	if (X509_NAME_print_ex(b, n, 0, XN_FLAG_RFC2253) >= 0) {
-		char *p;
-		long len = BIO_get_mem_data(b, &p);
-		if (len > 0)
-			snprintf(out, cap, "%.*s", (int)(len < 200 ? len : 200), p);
-	}
-	BIO_free(b);
-	return out;
 }
 
 static const char *time_str(const ASN1_TIME *t, char *out, size_t cap)
@@ -288,7 +273,7 @@ static bool store_has_crl_for(X509_STORE *store, const X509_NAME *issuer)
 static int load_crls(struct cfg_diag_sink *d, SSL_CTX *ctx, const struct cfg_path *crl,
 		     const struct cfg_path *ca)
 {
-	char why[160], nm[256];
+	char why[160], nm[201];
 	int before = d->errors;
 	if (!readable(d, crl, "CRL file"))
 		return -1;
@@ -326,7 +311,7 @@ static int load_crls(struct cfg_diag_sink *d, SSL_CTX *ctx, const struct cfg_pat
 			cfg_report(d, CFG_ERROR, crl->line,
 				   "CRL of %s in %s: signature does not verify with that CA's key "
 				   "from %s",
-				   name_str(issuer, nm, sizeof nm), crl->path, ca->path);
+				   tls_peer_name(issuer, nm, sizeof nm), crl->path, ca->path);
 		}
 		if (X509_STORE_add_crl(store, c) != 1)
 			ERR_clear_error(); /* the same CRL twice: harmless */
@@ -343,7 +328,7 @@ static int load_crls(struct cfg_diag_sink *d, SSL_CTX *ctx, const struct cfg_pat
 			cfg_report(d, CFG_ERROR, crl->line,
 				   "CRL file %s has no CRL of CA %s (from %s): every certificate "
 				   "that CA issued would be refused",
-				   crl->path, name_str(X509_get_subject_name(x), nm, sizeof nm),
+				   crl->path, tls_peer_name(X509_get_subject_name(x), nm, sizeof nm),
 				   ca->path);
 	}
 	X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL);
@@ -420,11 +405,11 @@ static void expiry_of(const ASN1_TIME *t, time_t now, unsigned horizon_s,
 
 void tls_ctx_expiring(SSL_CTX *ctx, time_t now, unsigned horizon_s, tls_expiry_fn fn, void *arg)
 {
-	char nm[220], what[300];
+	char nm[201], what[300];
 	X509 *leaf = SSL_CTX_get0_certificate(ctx);
 	if (leaf) {
 		snprintf(what, sizeof what, "certificate %s",
-			 name_str(X509_get_subject_name(leaf), nm, sizeof nm));
+			 tls_peer_name(X509_get_subject_name(leaf), nm, sizeof nm));
 		expiry_of(X509_get0_notAfter(leaf), now, horizon_s, TLS_EXPIRY_CERT, what, fn, arg);
 	}
 	STACK_OF(X509_OBJECT) *objs = X509_STORE_get0_objects(SSL_CTX_get_cert_store(ctx));
@@ -434,7 +419,7 @@ void tls_ctx_expiring(SSL_CTX *ctx, time_t now, unsigned horizon_s, tls_expiry_f
 			continue;
 		snprintf(what, sizeof what,
 			 "CRL of %s (certificates it covers are refused once it has expired)",
-			 name_str(X509_CRL_get_issuer(c), nm, sizeof nm));
+			 tls_peer_name(X509_CRL_get_issuer(c), nm, sizeof nm));
 		expiry_of(X509_CRL_get0_nextUpdate(c), now, horizon_s, TLS_EXPIRY_CRL, what, fn,
 			  arg);
 	}
@@ -471,41 +456,6 @@ void tls_ctx_expiry(SSL_CTX *ctx, time_t *cert, time_t *ca, time_t *crl)
 			earliest(ca, asn1_to_time(X509_get0_notAfter(x)));
 	}
 	ERR_clear_error();
-}
-
-/* ---- the certificate of a refused device ---- */
-
-/* OpenSSL forgets a client certificate whose verification failed: the
- * session never gets it. The verify callback keeps the leaf with the SSL, so
- * the handshake failure can say whose it was. */
-static int refused_index = -1;
-
-static void free_refused(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
-			 void *argp)
-{
-	(void)parent;
-	(void)ad;
-	(void)idx;
-	(void)argl;
-	(void)argp;
-	X509_free(ptr);
-}
-
-static int remember_refused(int ok, X509_STORE_CTX *x)
-{
-	if (ok || refused_index < 0)
-		return ok;
-	SSL *ssl = X509_STORE_CTX_get_ex_data(x, SSL_get_ex_data_X509_STORE_CTX_idx());
-	X509 *leaf = X509_STORE_CTX_get0_cert(x);
-	if (ssl && leaf && !SSL_get_ex_data(ssl, refused_index) && X509_up_ref(leaf) == 1 &&
-	    SSL_set_ex_data(ssl, refused_index, leaf) != 1)
-		X509_free(leaf);
-	return ok; /* only watching: the verdict stays OpenSSL's */
-}
-
-X509 *tls_refused_cert(const SSL *ssl)
-{
-	return refused_index < 0 ? NULL : SSL_get_ex_data(ssl, refused_index);
 }
 
 SSL_CTX *tls_ctx_listener(const struct cfg_listener *l, const char *cfgfile, cfg_diag_fn diag,
@@ -548,13 +498,11 @@ SSL_CTX *tls_ctx_listener(const struct cfg_listener *l, const char *cfgfile, cfg
 	if (load_cert_and_key(&d, ctx, &l->cert, &l->key, X509_PURPOSE_SSL_SERVER) == 0)
 		check_legacy_cert(&d, ctx, l);
 	if (l->tls == CFG_TLS_MUTUAL) {
-		if (refused_index < 0)
-			refused_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, free_refused);
 		if (load_ca(&d, ctx, &l->ca, true) == 0) {
 			if (l->crl.path)
 				(void)load_crls(&d, ctx, &l->crl, &l->ca);
-			SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
-					   remember_refused);
+			tls_peer_set_verify(ctx,
+					    SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT);
 		}
 	}
 	tls_ctx_resumption(&d, ctx, l);
@@ -615,68 +563,4 @@ SSL_CTX *tls_ctx_upstream(const struct cfg_upstream *u, const char *cfgfile, cfg
 {
 	struct cfg_diag_sink d = {cfgfile, diag, dctx, 0};
 	return u->tls ? build_upstream(&d, u) : NULL;
-}
-
-/* ---- established connections ---- */
-
-int tls_recheck_peer(SSL_CTX *new_ctx, SSL *ssl, char *why, size_t whylen)
-{
-	X509 *leaf = SSL_get0_peer_certificate(ssl);
-	if (!leaf) {
-		snprintf(why, whylen, "no client certificate");
-		return -1;
-	}
-	/* The chain as verified at the handshake (leaf to trust anchor); the
-	 * old anchor is only a candidate here: trust comes from new_ctx. */
-	STACK_OF(X509) *chain = SSL_get0_verified_chain(ssl);
-	if (!chain)
-		chain = SSL_get_peer_cert_chain(ssl);
-	X509_STORE_CTX *vc = X509_STORE_CTX_new();
-	if (!vc || X509_STORE_CTX_init(vc, SSL_CTX_get_cert_store(new_ctx), leaf, chain) != 1) {
-		X509_STORE_CTX_free(vc);
-		ERR_clear_error();
-		snprintf(why, whylen, "cannot verify: out of memory");
-		return -1;
-	}
-	/* What the handshake checks: a client certificate, the context's flags
-	 * (CRL_CHECK | CRL_CHECK_ALL live in the store and are inherited). */
-	X509_STORE_CTX_set_default(vc, "ssl_client");
-	X509_VERIFY_PARAM_set1(X509_STORE_CTX_get0_param(vc), SSL_CTX_get0_param(new_ctx));
-	int rc = 0;
-	if (X509_verify_cert(vc) != 1) {
-		int err = X509_STORE_CTX_get_error(vc);
-		X509 *bad = X509_STORE_CTX_get_current_cert(vc);
-		char nm[256] = "?";
-		if (bad)
-			name_str(X509_get_subject_name(bad), nm, sizeof nm);
-		if ((!chain || sk_X509_num(chain) == 0) &&
-		    err == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY)
-			/* A resumed session keeps the leaf only (tickets do not
-			 * carry the chain): fail closed, and say how to avoid it. */
-			snprintf(why, whylen,
-				 "cannot re-verify a resumed session: the issuer of %s is not in "
-				 "the ca file (add the intermediate CA certificates there)",
-				 nm);
-		else
-			snprintf(why, whylen, "%s (depth %d, %s)",
-				 X509_verify_cert_error_string(err),
-				 X509_STORE_CTX_get_error_depth(vc), nm);
-		rc = -1;
-	}
-	X509_STORE_CTX_free(vc);
-	ERR_clear_error();
-	return rc;
-}
-
-int tls_peer_not_after(const SSL *ssl, time_t *out)
-{
-	X509 *x = SSL_get0_peer_certificate(ssl);
-	struct tm tm;
-	if (!x || ASN1_TIME_to_tm(X509_get0_notAfter(x), &tm) != 1)
-		return -1;
-	time_t t = timegm(&tm);
-	if (t == (time_t)-1)
-		return -1;
-	*out = t;
-	return 0;
 }

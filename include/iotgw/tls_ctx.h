@@ -19,8 +19,9 @@
  * skip the new checks); the device does a full handshake instead.
  *
  * Ownership: a context returned is the caller's, freed with SSL_CTX_free;
- * the module keeps the ticket keys (tls_ctx_cleanup) and nothing else. A
- * refused certificate belongs to its SSL. Texts go into the caller's buffers.
+ * the module keeps the ticket keys (tls_ctx_cleanup) and nothing else. Texts
+ * go into the caller's buffers. What a peer's certificate says (identity,
+ * a refused certificate, re-verification after a reload) is tls_peer.h's.
  *
  * Not thread-safe: call from the event loop thread only. */
 #ifndef IOTGW_TLS_CTX_H
@@ -31,8 +32,6 @@
 #include <time.h>
 
 #include "iotgw/config.h"
-
-typedef struct x509_st X509;
 
 typedef struct ssl_ctx_st SSL_CTX;
 typedef struct ssl_st SSL;
@@ -60,26 +59,6 @@ SSL_CTX *tls_ctx_upstream(const struct cfg_upstream *u, const char *cfgfile, cfg
  * explicit `ciphers` list with such suites. suites receives their names,
  * ':'-separated (truncated to cap). The daemon logs event=tls_legacy then. */
 bool tls_ctx_is_legacy(SSL_CTX *ctx, char *suites, size_t cap);
-
-/* Verifies the certificate chain an established connection presented
- * against new_ctx's trust store and CRLs (e.g. after a reload changed the
- * CA or CRL files), at the current time. Uses the chain verified at the
- * handshake when OpenSSL kept it, else the peer's chain; after a resumed
- * handshake only the leaf is known, so intermediates must then be in `ca`.
- * Returns 0 when it still verifies, -1 with a reason in why ("certificate
- * revoked (depth 0, CN=dev0001)") when not or when there is no peer
- * certificate. new_ctx must be a tls = mutual listener context. */
-int tls_recheck_peer(SSL_CTX *new_ctx, SSL *ssl, char *why, size_t whylen);
-
-/* The leaf certificate a device presented on a mutual listener when its
- * verification failed (expired, revoked, unknown CA, ...), kept with the SSL
- * so that the refusal can name the device; NULL when none was refused. The
- * SSL owns it. */
-X509 *tls_refused_cert(const SSL *ssl);
-
-/* notAfter of the peer's certificate as a time_t. 0, or -1 when there is no
- * peer certificate or its time cannot be converted. */
-int tls_peer_not_after(const SSL *ssl, time_t *out);
 
 /* What in ctx expires soon: its own certificate (notAfter) and every CRL
  * in its store (nextUpdate; an expired CRL refuses every certificate it
