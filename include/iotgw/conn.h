@@ -100,7 +100,7 @@ int conn_refused_identity(struct conn *c, enum cfg_identity source, char *out, s
  * plaintext connection or without a peer certificate. */
 int conn_peer_not_after(const struct conn *c, time_t *out);
 /* Re-verifies the peer's certificate chain against new_ctx's CA and CRLs
- * (tls_recheck_peer): 0 still valid, -1 with a reason in why. For
+ * (tls_peer_recheck): 0 still valid, -1 with a reason in why. For
  * disconnect_revoked at reload; new_ctx is the new tls = mutual context. */
 int conn_recheck_peer(const struct conn *c, SSL_CTX *new_ctx, char *why, size_t whylen);
 
