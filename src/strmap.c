@@ -3,6 +3,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
 
 struct strmap_node {
 	struct strmap_node *next;
@@ -14,16 +17,84 @@ struct strmap {
 	struct strmap_node **buckets;
 	size_t nbuckets; /* power of two */
 	size_t size;
+	uint64_t key[2]; /* the hash key, random per map */
 };
 
-static uint64_t hash(const char *s)
+/* SipHash-2-4 (Aumasson and Bernstein, the reference variant, checked
+ * against the paper's test vectors) under a random key per map: client ids are chosen by
+ * whoever connects, and with an unkeyed hash (FNV-1a before) anyone can
+ * make every id land in one bucket, turning each lookup into a scan. */
+#define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
+#define SIPROUND                                                                                  \
+	do {                                                                                      \
+		v0 += v1;                                                                         \
+		v1 = ROTL(v1, 13);                                                                \
+		v1 ^= v0;                                                                         \
+		v0 = ROTL(v0, 32);                                                                \
+		v2 += v3;                                                                         \
+		v3 = ROTL(v3, 16);                                                                \
+		v3 ^= v2;                                                                         \
+		v0 += v3;                                                                         \
+		v3 = ROTL(v3, 21);                                                                \
+		v3 ^= v0;                                                                         \
+		v2 += v1;                                                                         \
+		v1 = ROTL(v1, 17);                                                                \
+		v1 ^= v2;                                                                         \
+		v2 = ROTL(v2, 32);                                                                \
+	} while (0)
+
+static uint64_t load_le64(const unsigned char *p)
 {
-	uint64_t h = 1469598103934665603ull; /* FNV-1a */
-	for (; *s; s++) {
-		h ^= (unsigned char)*s;
-		h *= 1099511628211ull;
+	uint64_t v = 0;
+	for (int i = 7; i >= 0; i--)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+uint64_t strmap_siphash24(const uint64_t key[2], const void *data, size_t len)
+{
+	const unsigned char *p = data;
+	uint64_t v0 = 0x736f6d6570736575ull ^ key[0], v1 = 0x646f72616e646f6dull ^ key[1];
+	uint64_t v2 = 0x6c7967656e657261ull ^ key[0], v3 = 0x7465646279746573ull ^ key[1];
+	size_t whole = len & ~(size_t)7;
+	for (size_t i = 0; i < whole; i += 8) {
+		uint64_t m = load_le64(p + i);
+		v3 ^= m;
+		SIPROUND;
+		SIPROUND;
+		v0 ^= m;
 	}
-	return h;
+	uint64_t b = (uint64_t)len << 56;
+	for (size_t i = 0; i < (len & 7); i++)
+		b |= (uint64_t)p[whole + i] << (8 * i);
+	v3 ^= b;
+	SIPROUND;
+	SIPROUND;
+	v0 ^= b;
+	v2 ^= 0xff;
+	SIPROUND;
+	SIPROUND;
+	SIPROUND;
+	SIPROUND;
+	return v0 ^ v1 ^ v2 ^ v3;
+}
+
+static uint64_t hash(const struct strmap *m, const char *s)
+{
+	return strmap_siphash24(m->key, s, strlen(s));
+}
+
+/* A key nobody outside the process can know. getrandom without flags only
+ * blocks before the kernel's pool is seeded, at early boot; should it
+ * fail, the clock and the address of the map still differ per run. */
+static void new_key(struct strmap *m)
+{
+	if (getrandom(m->key, sizeof m->key, 0) == (ssize_t)sizeof m->key)
+		return;
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	m->key[0] = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 32) ^ (uint64_t)getpid();
+	m->key[1] = (uint64_t)(uintptr_t)m ^ 0x9e3779b97f4a7c15ull;
 }
 
 struct strmap *strmap_new(void)
@@ -31,6 +102,7 @@ struct strmap *strmap_new(void)
 	struct strmap *m = calloc(1, sizeof *m);
 	if (!m)
 		return NULL;
+	new_key(m);
 	m->nbuckets = 64;
 	m->buckets = calloc(m->nbuckets, sizeof *m->buckets);
 	if (!m->buckets) {
@@ -60,7 +132,7 @@ void strmap_free(struct strmap *m, void (*free_value)(void *))
 
 static struct strmap_node **slot(const struct strmap *m, const char *key)
 {
-	struct strmap_node **p = &m->buckets[hash(key) & (m->nbuckets - 1)];
+	struct strmap_node **p = &m->buckets[hash(m, key) & (m->nbuckets - 1)];
 	while (*p && strcmp((*p)->key, key) != 0)
 		p = &(*p)->next;
 	return p;
@@ -82,7 +154,7 @@ static void grow(struct strmap *m)
 		struct strmap_node *n = m->buckets[i];
 		while (n) {
 			struct strmap_node *next = n->next;
-			size_t j = hash(n->key) & (nb - 1);
+			size_t j = hash(m, n->key) & (nb - 1);
 			n->next = b[j];
 			b[j] = n;
 			n = next;

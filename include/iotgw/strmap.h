@@ -1,5 +1,8 @@
 /* strmap: a string-keyed hash map (client ids, device ids).
  *
+ * Keys come from devices, so the hash is keyed (SipHash-2-4 under a random
+ * key per map): nobody can choose ids that all land in one bucket.
+ *
  * Ownership: strmap_new's map is the caller's, freed with strmap_free. The
  * map owns its copies of the keys; values stay the caller's (borrowed
  * pointers): strmap_get and strmap_del hand them back and the map frees
@@ -8,6 +11,7 @@
 #define IOTGW_STRMAP_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct strmap;
 
@@ -20,5 +24,8 @@ int strmap_put(struct strmap *m, const char *key, void *value);
 /* Removes the key; returns its value or NULL. */
 void *strmap_del(struct strmap *m, const char *key);
 size_t strmap_size(const struct strmap *m);
+
+/* SipHash-2-4 of data under key (exposed for its test vectors). */
+uint64_t strmap_siphash24(const uint64_t key[2], const void *data, size_t len);
 
 #endif

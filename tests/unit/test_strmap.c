@@ -255,9 +255,49 @@ static void test_free_releases_values_through_the_callback(void **state)
 	assert_int_equal(freed, 299);
 }
 
+/* The reference vectors of the SipHash paper (appendix A): key 00..0f,
+ * messages 00, 01, ... of every length; here 0 and 15 bytes, and 8 (one
+ * whole block, no tail). */
+static void test_siphash_reference_vectors(void **state)
+{
+	(void)state;
+	const uint64_t key[2] = {0x0706050403020100ull, 0x0f0e0d0c0b0a0908ull};
+	unsigned char msg[16];
+	for (int i = 0; i < 16; i++)
+		msg[i] = (unsigned char)i;
+	assert_true(strmap_siphash24(key, msg, 0) == 0x726fdb47dd0e0e31ull);
+	assert_true(strmap_siphash24(key, msg, 15) == 0xa129ca6149be45e5ull);
+	assert_true(strmap_siphash24(key, msg, 8) == 0x93f5f5799a932462ull);
+}
+
+/* Maps keyed independently hold the same ids all the same. */
+static void test_two_maps_hold_the_same_ids(void **state)
+{
+	(void)state;
+	/* The same ids, put in two maps, come back out of both. */
+	struct strmap *a = strmap_new(), *b = strmap_new();
+	assert_non_null(a);
+	assert_non_null(b);
+	char id[32];
+	for (int i = 0; i < 1000; i++) {
+		snprintf(id, sizeof id, "dev%04d", i);
+		assert_int_equal(strmap_put(a, id, a), 0);
+		assert_int_equal(strmap_put(b, id, b), 0);
+	}
+	for (int i = 0; i < 1000; i++) {
+		snprintf(id, sizeof id, "dev%04d", i);
+		assert_ptr_equal(strmap_get(a, id), a);
+		assert_ptr_equal(strmap_get(b, id), b);
+	}
+	strmap_free(a, NULL);
+	strmap_free(b, NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_siphash_reference_vectors),
+		cmocka_unit_test(test_two_maps_hold_the_same_ids),
 		cmocka_unit_test(test_empty_map),
 		cmocka_unit_test(test_put_get_del),
 		cmocka_unit_test(test_overwrite_replaces_without_growing),
