@@ -45,6 +45,7 @@ static void on_status_timer(struct ev_loop *loop, struct ev_timer *t)
 	sdn_status(line);
 	gateway_write_status(&rt->gw);
 	listener_reap(&rt->gw); /* listeners a reload removed, once their sessions are gone */
+	log_flush_suppressed(false);
 	ev_timer_start(loop, t, STATUS_INTERVAL_MS);
 }
 
@@ -337,6 +338,7 @@ int gateway_run(struct gateway *gw)
 			  "after the next start",
 			  (unsigned long long)left, spool_path(gw->spool));
 	gateway_write_status(gw);
+	log_flush_suppressed(true);
 	log_event(LOG_NOTICE, EV_GATEWAY_STOPPED, NULL, "stopped");
 	return 0;
 }

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,21 @@
 #include <systemd/sd-journal.h>
 
 #include "iotgw/text.h"
+
+/* A flood (resets, malformed packets, refused subscriptions from a bot)
+ * must not fill the disk or bury everything else: per event at most
+ * RATE_BURST lines per RATE_INTERVAL_MS, then one log_suppressed line with
+ * the count. Debug lines (asked for) and critical ones are never dropped. */
+#define RATE_INTERVAL_MS 10000
+#define RATE_BURST 1000
+
+struct rate {
+	uint64_t start_ms;
+	unsigned lines;
+	unsigned long long suppressed;
+	int prio; /* of the lines suppressed, for the summary */
+};
+static struct rate rates[EV__COUNT];
 
 static int log_level = LOG_INFO;
 static bool level_forced; /* -d on the command line outlives config reloads */
@@ -186,10 +202,59 @@ static void emit(const char *file, int line, const char *func, int prio, enum io
 		log_level_name(prio), event_name(event), ctx, msg);
 }
 
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Says how many lines of e were suppressed, once its interval is over (or
+ * now, with force). */
+static void summarize(enum iotgw_event e, uint64_t now, bool force)
+{
+	struct rate *r = &rates[e];
+	if (!r->suppressed || (!force && now - r->start_ms < RATE_INTERVAL_MS))
+		return;
+	char msg[160];
+	snprintf(msg, sizeof msg, "%llu more event=%s line(s) suppressed in %llu s (flood)",
+		 r->suppressed, event_name(e), (unsigned long long)(now - r->start_ms + 999) / 1000);
+	r->suppressed = 0;
+	emit(__FILE__, __LINE__, __func__, r->prio, EV_LOG_SUPPRESSED, NULL, msg);
+}
+
+/* false: the line is over its event's budget (counted, not logged). */
+static bool within_rate(int prio, enum iotgw_event event)
+{
+	if (prio >= LOG_DEBUG || prio <= LOG_CRIT || event <= EV_NONE || event >= EV__COUNT)
+		return true;
+	struct rate *r = &rates[event];
+	uint64_t now = mono_ms();
+	if (now - r->start_ms >= RATE_INTERVAL_MS) {
+		summarize(event, now, false);
+		r->start_ms = now;
+		r->lines = 0;
+	}
+	if (r->lines < RATE_BURST) {
+		r->lines++;
+		return true;
+	}
+	r->suppressed++;
+	r->prio = prio;
+	return false;
+}
+
+void log_flush_suppressed(bool all)
+{
+	uint64_t now = mono_ms();
+	for (int e = EV_NONE + 1; e < EV__COUNT; e++)
+		summarize((enum iotgw_event)e, now, all);
+}
+
 void log_event_at(const char *file, int line, const char *func, int prio, enum iotgw_event event,
 		  const struct log_fields *f, const char *fmt, ...)
 {
-	if (!log_enabled(prio))
+	if (!log_enabled(prio) || !within_rate(prio, event))
 		return;
 	int saved = errno;
 	char msg[1024];

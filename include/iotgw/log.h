@@ -44,7 +44,13 @@ bool log_stderr_is_journal(void);
 
 /* event: EV_DEVICE_CONNECTED etc. (iotgw/events.h), logged as its stable name.
  * The caller's file, line and function go into the journal's CODE_* fields. */
+/* Lines of one event beyond 1000 in 10 s (not debug, not critical) are
+ * counted instead of written, and one event=log_suppressed line says how
+ * many: when the event comes again after the interval, or at
+ * log_flush_suppressed (call it every second or so; all = true at exit
+ * writes every count now). */
 #define log_event(...) log_event_at(__FILE__, __LINE__, __func__, __VA_ARGS__)
+void log_flush_suppressed(bool all);
 void log_event_at(const char *file, int line, const char *func, int prio, enum iotgw_event event,
 		  const struct log_fields *f, const char *fmt, ...)
 	__attribute__((format(printf, 7, 8)));
