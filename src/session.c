@@ -28,6 +28,11 @@
 #define READ_CHUNK 4096
 #define OUT_MAX (64 * 1024)
 #define LINGER_MS 2000
+/* The largest first packet read before a device is known: a CONNECT with
+ * a 64-character id, user name, password and a small will fits many times
+ * over; the pre-authentication memory a connection can claim stays small. */
+#define CONNECT_MAX 16384
+#define CONNECT_MAX_TEXT "16384 bytes"
 static const char *const sess_state_names[] = {"handshake", "await-connect", "active", "closing",
 					       "closed"};
 
@@ -513,10 +518,15 @@ static enum outcome handle_packet(struct session *s, const struct mqtt_frame *fr
 void session_process_input(struct session *s)
 {
 	size_t off = 0;
-	uint32_t max = s->gw->cfg->gateway.max_packet_size;
 	struct verdict v;
 	enum outcome o = OUT_DONE;
 	while (carry_out(s, o, &v) && !s->paused && !s->held) {
+		/* Before CONNECT nobody is known: a connection may not make us
+		 * buffer more than a CONNECT needs (max_packet_size can be 1M). */
+		bool pre = s->state == SESS_AWAIT_CONNECT;
+		uint32_t max = s->gw->cfg->gateway.max_packet_size;
+		if (pre && max > CONNECT_MAX)
+			max = CONNECT_MAX;
 		struct mqtt_frame fr;
 		const char *why = NULL;
 		enum mqtt_result r =
@@ -524,7 +534,9 @@ void session_process_input(struct session *s)
 		if (r == MQTT_INCOMPLETE)
 			break;
 		if (r == MQTT_E_TOO_LARGE) {
-			o = violation(&v, "packet", "larger than max_packet_size");
+			o = pre ? violation(&v, "first packet", "larger than " CONNECT_MAX_TEXT
+								" (no CONNECT is that large)")
+				: violation(&v, "packet", "larger than max_packet_size");
 			continue;
 		}
 		if (r != MQTT_OK) {

@@ -38,3 +38,23 @@ def test_connection_limit(g, raw, upstream):
     again.send(gw.publish_pkt("esp/t", "23", qos=1, pid=7))
     again.expect(b"\x40\x02\x00\x07", what="PUBACK")
     upstream.wait_readings("dev0153", g.name)
+
+
+def test_first_packet_cannot_claim_max_packet_size(make_gateway, upstream, raw):
+    """Before CONNECT a connection is nobody: with max_packet_size = 1M it still cannot make
+    the gateway buffer more than 16 KiB. A first packet announcing 100 000 bytes is refused
+    as soon as its header is read (before, the gateway waited for the bytes until
+    connect_timeout); after CONNECT the configured limit applies."""
+    g = make_gateway(upstream=upstream, gateway={"max_packet_size": "1M",
+                                                 "connect_timeout": "30s"})
+    c = raw(g.port())
+    c.send(b"\x10" + gw.varint(100000) + b"\x00\x04MQTT")
+    t, got = c.wait_closed(5)
+    assert got == b"", got
+    ev = g.wait_event("mqtt_protocol_error")[0]
+    assert "larger than 16384 bytes" in ev["msg"], ev["raw"]
+    # A known device may send what max_packet_size allows.
+    d = raw(g.port())
+    d.connect("dev0154")
+    d.send(gw.publish_pkt("esp/t", "2" + "0" * 30000, qos=1, pid=1))
+    d.expect(b"\x40\x02\x00\x01", what="PUBACK for a 30 kB PUBLISH")
