@@ -487,6 +487,8 @@ const struct opt cfg_opts[] = {
 	O_DUR(GW, "max_keepalive", max_keepalive_s, 1000, 1 * SEC, 18 * HOUR, true, 1 * HOUR),
 	O_BOOL(GW, "watch_tls_files", watch_tls_files, 0),
 	O_DUR(GW, "expiry_warning", expiry_warning_s, 1000, 1 * HOUR, 365 * DAY, true, 30 * DAY),
+	O_UINT(GW, "max_handshakes", max_handshakes, 1, 1000000, 1024),
+	O_UINT(GW, "max_handshakes_per_address", max_handshakes_per_address, 1, 1000000, 128),
 
 	O_CUSTOM(SEC_LISTENER, "bind", set_bind, release_bind, NULL),
 	O_ENUM(LS, "tls", tls, tls_names, tls_values, CFG_TLS_MUTUAL),

@@ -250,8 +250,9 @@ struct gateway *gateway_new(const char *path, int *status)
 	gw->m.start_unix_ms = gateway_wall_ms();
 	gw->loop = ev_loop_new();
 	gw->by_client_id = strmap_new();
+	gw->hs_by_addr = strmap_new();
 	gw->devices = strmap_new();
-	if (!gw->loop || !gw->by_client_id || !gw->devices) {
+	if (!gw->loop || !gw->by_client_id || !gw->devices || !gw->hs_by_addr) {
 		log_event(LOG_CRIT, EV_STARTUP_FAILED, NULL, "out of memory");
 		gateway_free(gw);
 		return NULL;
@@ -378,6 +379,7 @@ void gateway_free(struct gateway *gw)
 		close(gw->reserve_fd);
 	spool_close(gw->spool);
 	strmap_free(gw->by_client_id, NULL);
+	strmap_free(gw->hs_by_addr, NULL);
 	gateway_free_devices(gw);
 	buf_free(&gw->json);
 	if (gw->cfg) {

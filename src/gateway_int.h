@@ -138,6 +138,13 @@ struct gateway {
 	struct gw_metrics m;
 	int reserve_fd; /* spare descriptor released when accept hits EMFILE */
 	bool stopping;  /* SIGTERM received: draining, not ready */
+	/* TLS handshakes in progress (registry.c), all and by source address
+	 * (address -> count, as a pointer-sized integer), and the refusals of
+	 * the current episode at max_handshakes. */
+	unsigned handshakes;
+	struct strmap *hs_by_addr;
+	uint64_t hs_refused, hs_refused_total;
+	bool hs_full;
 	void (*news)(struct gateway *gw, enum ingest_news n); /* session_news */
 	struct metrics_http *http; /* [metrics] bind; NULL when off */
 };
@@ -206,6 +213,14 @@ int gateway_registry_claim(struct gateway *gw, const char *client_id, struct ses
 			   struct session **old);
 void gateway_registry_release(struct gateway *gw, const char *client_id,
 			      const struct session *s);
+
+/* registry.c: TLS handshakes in progress. admit: may a new connection
+ * from addr (an address without port) start one? (false: refused, and
+ * logged once per episode at max_handshakes); begin/end: one started /
+ * finished or failed. */
+bool gateway_hs_admit(struct gateway *gw, const struct listener *l, const char *addr);
+void gateway_hs_begin(struct gateway *gw, const char *addr);
+void gateway_hs_end(struct gateway *gw, const char *addr);
 
 /* session.c */
 struct session *session_new(struct gateway *gw, struct listener *l, int fd, const char *peer);

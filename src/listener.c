@@ -16,6 +16,7 @@
 
 #include "gateway_int.h"
 #include "iotgw/log.h"
+#include "iotgw/text.h"
 
 #define ACCEPT_BATCH 64
 
@@ -97,8 +98,14 @@ static void on_accept(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 			}
 			return;
 		}
-		char peer[64];
+		char peer[64], addr[64];
 		format_peer(&ss, peer, sizeof peer);
+		if (!text_peer_address(peer, addr, sizeof addr))
+			snprintf(addr, sizeof addr, "%s", peer);
+		if (l->tls != CFG_TLS_OFF && !gateway_hs_admit(l->gw, l, addr)) {
+			close(fd);
+			continue;
+		}
 		if (l->nconns >= l->max_connections) {
 			struct log_fields f = {.listener = l->name, .peer = peer};
 			log_event(LOG_WARNING, EV_CONNECTION_LIMIT, &f,

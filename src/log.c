@@ -115,22 +115,6 @@ static void add_field(struct iovec *iov, int *n, char **owned, const char *name,
 
 /* "192.0.2.7" of "192.0.2.7:40112", "::1" of "[::1]:40112": the field to
  * match every connection from one host, whatever its ephemeral port. */
-static const char *peer_address(const char *peer, char *out, size_t cap)
-{
-	if (!peer)
-		return NULL;
-	const char *start = peer, *end = strrchr(peer, ':');
-	if (peer[0] == '[') {
-		start = peer + 1;
-		end = strchr(start, ']');
-	}
-	if (!end || end <= start || (size_t)(end - start) >= cap)
-		return NULL;
-	memcpy(out, start, (size_t)(end - start));
-	out[end - start] = '\0';
-	return out;
-}
-
 static void emit(const char *file, int line, const char *func, int prio, enum iotgw_event event,
 		 const struct log_fields *f, const char *msg)
 {
@@ -154,7 +138,7 @@ static void emit(const char *file, int line, const char *func, int prio, enum io
 			add_field(iov, &n, owned, "IOTGW_DEVICE", f->device);
 			add_field(iov, &n, owned, "IOTGW_PEER", f->peer);
 			add_field(iov, &n, owned, "IOTGW_PEER_ADDRESS",
-				  peer_address(f->peer, addr, sizeof addr));
+				  text_peer_address(f->peer, addr, sizeof addr));
 			add_field(iov, &n, owned, "IOTGW_LISTENER", f->listener);
 			add_field(iov, &n, owned, "IOTGW_TLS_VERSION", f->tls_version);
 		}

@@ -114,6 +114,14 @@ static int listeners(struct buf *b, struct gateway *gw)
 					      l->m.hs_failures[r]);
 		}
 	}
+	rc |= prom_family(b, "iotgw_handshakes_in_progress", "gauge",
+			  "TLS handshakes in progress, all listeners (max_handshakes).");
+	rc |= prom_sample_u64(b, "iotgw_handshakes_in_progress", NULL, gw->handshakes);
+	rc |= prom_family(b, "iotgw_handshake_limit_refusals_total", "counter",
+			  "TLS connections closed at once at max_handshakes or "
+			  "max_handshakes_per_address.");
+	rc |= prom_sample_u64(b, "iotgw_handshake_limit_refusals_total", NULL,
+			      gw->hs_refused_total);
 	rc |= per_listener(b, gw, "iotgw_device_connects_total", "counter",
 			   "MQTT CONNECTs accepted.", l_connects);
 	rc |= prom_family(b, "iotgw_connect_refusals_total", "counter",

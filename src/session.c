@@ -20,6 +20,7 @@
 #include "iotgw/ackq.h"
 #include "iotgw/auth.h"
 #include "iotgw/log.h"
+#include "iotgw/text.h"
 #include "trust.h"
 #include "session_int.h"
 #include "verdict.h"
@@ -57,8 +58,21 @@ static struct log_fields fields_of(const struct session *s)
 	};
 }
 
+/* The source address of the session, the key of its handshake count. */
+static const char *hs_addr(const struct session *s, char *out, size_t cap)
+{
+	if (!text_peer_address(s->peer, out, cap))
+		snprintf(out, cap, "%s", s->peer);
+	return out;
+}
+
 static void set_state(struct session *s, enum sess_state next)
 {
+	if (s->state == SESS_HANDSHAKE && next != SESS_HANDSHAKE && s->conn &&
+	    conn_is_tls(s->conn)) {
+		char a[64];
+		gateway_hs_end(s->gw, hs_addr(s, a, sizeof a));
+	}
 	if (log_enabled(LOG_DEBUG)) {
 		struct log_fields f = fields_of(s);
 		log_event(LOG_DEBUG, EV_SESSION_STATE, &f, "state %s -> %s",
@@ -678,6 +692,10 @@ struct session *session_new(struct gateway *gw, struct listener *l, int fd, cons
 	gw->nsessions++;
 	s->state = SESS_HANDSHAKE;
 	s->conn = conn_new(gw->loop, fd, l->ct, l->ctx, OUT_MAX, &session_conn_handler, s);
+	if (s->conn && conn_is_tls(s->conn)) {
+		char a[64];
+		gateway_hs_begin(gw, hs_addr(s, a, sizeof a));
+	}
 	if (!s->conn) {
 		session_close(s, LOG_ERR, EV_ACCEPT_FAILED, "cannot set up connection");
 		return NULL;

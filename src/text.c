@@ -111,3 +111,19 @@ const char *text_quote(char *dst, size_t cap, const char *p, size_t n, size_t ma
 		dst[o] = '\0';
 	return dst;
 }
+
+const char *text_peer_address(const char *peer, char *out, size_t cap)
+{
+	if (!peer)
+		return NULL;
+	const char *start = peer, *end = strrchr(peer, ':');
+	if (peer[0] == '[') {
+		start = peer + 1;
+		end = strchr(start, ']');
+	}
+	if (!end || end <= start || (size_t)(end - start) >= cap)
+		return NULL;
+	memcpy(out, start, (size_t)(end - start));
+	out[end - start] = '\0';
+	return out;
+}

@@ -111,6 +111,8 @@ struct cfg_gateway {
 	unsigned max_keepalive_s;     /* keepalive cap (0 = none): 0 from a device is replaced by this */
 	bool watch_tls_files;         /* inotify on cert/key/ca/crl files: reload on change */
 	unsigned expiry_warning_s;    /* own certificates and CRLs: warn this long ahead; 0 off */
+	unsigned max_handshakes;      /* TLS handshakes in progress, all listeners */
+	unsigned max_handshakes_per_address; /* ... from one source address */
 };
 
 struct cfg_upstream {

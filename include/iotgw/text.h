@@ -44,4 +44,9 @@ size_t text_utf8_span(const char *p, size_t n);
 const char *text_quote(char *dst, size_t cap, const char *p, size_t n, size_t max,
 		       unsigned flags);
 
+/* The address of a peer written as "1.2.3.4:5678" or "[::1]:5678"
+ * ("1.2.3.4", "::1") into out; returns out, or NULL when peer is NULL, has
+ * no port or does not fit. */
+const char *text_peer_address(const char *peer, char *out, size_t cap);
+
 #endif

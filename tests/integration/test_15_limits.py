@@ -1,6 +1,8 @@
 """Per-listener connection limit (max_connections): connections beyond it are closed at once
 and logged (event=connection_limit); the ones inside it are not disturbed."""
 
+import socket
+
 import pytest
 
 import gw
@@ -58,3 +60,54 @@ def test_first_packet_cannot_claim_max_packet_size(make_gateway, upstream, raw):
     d.connect("dev0154")
     d.send(gw.publish_pkt("esp/t", "2" + "0" * 30000, qos=1, pid=1))
     d.expect(b"\x40\x02\x00\x01", what="PUBACK for a 30 kB PUBLISH")
+
+
+def idle_tcp(port, source="127.0.0.1"):
+    """A TCP connection that never sends a ClientHello: a handshake in progress."""
+    s = socket.socket()
+    s.bind((source, 0))
+    s.settimeout(gw.WAIT)
+    s.connect(("127.0.0.1", port))
+    return s
+
+
+def closed_at_once(s, what):
+    try:
+        assert s.recv(1) == b"", "%s: got data" % what
+    except ConnectionResetError:
+        pass
+
+
+def test_handshakes_in_progress_are_bounded(make_gateway, upstream, pki):
+    """max_handshakes_per_address caps the TLS handshakes one address has in progress,
+    max_handshakes all of them: beyond, new TLS connections are closed at once (logged once
+    per episode for the global cap), and a finished handshake makes room again."""
+    g = make_gateway(upstream=upstream,
+                     listeners=[gw.listener("mtls", "mutual"), gw.listener("plain", "off")],
+                     gateway={"max_handshakes": 3, "max_handshakes_per_address": 2})
+    port = g.port("mtls")
+    a = [idle_tcp(port), idle_tcp(port)]
+    g.loop_barrier("plain")
+    extra = idle_tcp(port)
+    closed_at_once(extra, "a third handshake from 127.0.0.1")
+    ev = g.wait_event("connection_limit")[0]
+    assert "max_handshakes_per_address" in ev["msg"], ev["raw"]
+    # Another address still gets in, up to the global cap of 3.
+    b = idle_tcp(port, "127.0.0.2")
+    g.loop_barrier("plain")
+    over = idle_tcp(port, "127.0.0.3")
+    closed_at_once(over, "a fourth handshake in all")
+    ev = g.wait_event("connection_limit", count=2)[1]
+    assert "(max_handshakes): refusing" in ev["msg"], ev["raw"]
+    # One gives up: room again, and the episode's end says how many were refused.
+    a[0].close()
+    ev = g.wait_event("connection_limit", count=3)[2]
+    assert "below max_handshakes again; 1 TLS connection(s) were refused" in ev["msg"], ev["raw"]
+    d = gw.RawConn(port)
+    d.start_tls(pki.client_ctx(cert="dev0001"), "127.0.0.1")
+    d.connect("dev0001")
+    d.send(gw.publish_pkt("dev0001/t", "21.5", qos=1, pid=1))
+    d.expect(b"\x40\x02\x00\x01", what="PUBACK over a handshake admitted again")
+    d.close()
+    for s in (a[1], b):
+        s.close()
