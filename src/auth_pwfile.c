@@ -337,17 +337,27 @@ bool auth_pwfile_has(const struct auth_pwfile *pf, const char *device)
 	return find_entry(pf, device) != NULL;
 }
 
-bool auth_pw_verify(const struct auth_pwfile *pf, const char *device, const uint8_t *pw,
-		    size_t len)
+void auth_pw_lookup(const struct auth_pwfile *pf, const char *device, struct auth_pw_entry *out)
+{
+	memset(out, 0, sizeof *out);
+	if (!pf)
+		return;
+	const struct pw_entry *e = find_entry(pf, device);
+	out->known = e != NULL;
+	if (!e)
+		e = &pf->dummy;
+	out->iterations = e->iterations;
+	memcpy(out->salt, e->salt, e->saltlen);
+	out->saltlen = e->saltlen;
+	memcpy(out->hash, e->hash, sizeof out->hash);
+}
+
+bool auth_pw_check(const struct auth_pw_entry *e, const uint8_t *pw, size_t len)
 {
 	/* Empty passwords are never valid (iotgw passwd refuses to store one);
 	 * refusing them early depends on nothing secret. */
-	if (!pf || !pw || len == 0 || len > AUTH_PW_MAX_LEN)
+	if (!pw || len == 0 || len > AUTH_PW_MAX_LEN || e->iterations == 0)
 		return false;
-	const struct pw_entry *e = find_entry(pf, device);
-	bool known = e != NULL;
-	if (!known)
-		e = &pf->dummy;
 	uint8_t h[AUTH_PW_HASH_LEN];
 	if (auth_pbkdf2_sha256(pw, len, e->salt, e->saltlen, e->iterations, h, sizeof h) != 0)
 		return false;
@@ -355,7 +365,19 @@ bool auth_pw_verify(const struct auth_pwfile *pf, const char *device, const uint
 	 * leak, or the hash could be learned byte by byte. */
 	bool same = CRYPTO_memcmp(h, e->hash, sizeof h) == 0;
 	OPENSSL_cleanse(h, sizeof h);
-	return known && same;
+	return e->known && same;
+}
+
+bool auth_pw_verify(const struct auth_pwfile *pf, const char *device, const uint8_t *pw,
+		    size_t len)
+{
+	if (!pf)
+		return false;
+	struct auth_pw_entry e;
+	auth_pw_lookup(pf, device, &e);
+	bool ok = auth_pw_check(&e, pw, len);
+	OPENSSL_cleanse(&e, sizeof e);
+	return ok;
 }
 
 void auth_pwfile_free(struct auth_pwfile *pf)

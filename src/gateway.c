@@ -26,7 +26,13 @@
 #include "iotgw/sdnotify.h"
 #include "iotgw/tls_ctx.h"
 #include "iotgw/watch.h"
+#include "iotgw/pwcheck.h"
 #include "metrics_http.h"
+
+/* Password checks: two workers (a gateway box has few cores; the loop
+ * keeps one), and at most this many waiting before new ones are refused. */
+#define PWCHECK_THREADS 2
+#define PWCHECK_QUEUE 64
 
 #define STATUS_INTERVAL_MS 1000
 #define EXPIRY_INTERVAL_MS (24ull * 3600 * 1000) /* own certificates and CRLs, daily */
@@ -251,8 +257,12 @@ struct gateway *gateway_new(const char *path, int *status)
 	gw->loop = ev_loop_new();
 	gw->by_client_id = strmap_new();
 	gw->hs_by_addr = strmap_new();
+	gw->auth_fails = strmap_new();
 	gw->devices = strmap_new();
-	if (!gw->loop || !gw->by_client_id || !gw->devices || !gw->hs_by_addr) {
+	if (gw->loop)
+		gw->pwcheck = pwcheck_new(gw->loop, PWCHECK_THREADS, PWCHECK_QUEUE);
+	if (!gw->loop || !gw->by_client_id || !gw->devices || !gw->hs_by_addr ||
+	    !gw->auth_fails || !gw->pwcheck) {
 		log_event(LOG_CRIT, EV_STARTUP_FAILED, NULL, "out of memory");
 		gateway_free(gw);
 		return NULL;
@@ -359,6 +369,7 @@ void gateway_free(struct gateway *gw)
 	if (gw->up)
 		upstream_free(gw->up);
 	metrics_http_close(gw->http);
+	pwcheck_free(gw->pwcheck); /* before the sessions' memory goes (ev_loop_free) */
 	if (gw->loop) {
 		if (rt->sigfd >= 0)
 			ev_io_stop(gw->loop, &rt->sig_io);
@@ -380,6 +391,7 @@ void gateway_free(struct gateway *gw)
 	spool_close(gw->spool);
 	strmap_free(gw->by_client_id, NULL);
 	strmap_free(gw->hs_by_addr, NULL);
+	strmap_free(gw->auth_fails, free);
 	gateway_free_devices(gw);
 	buf_free(&gw->json);
 	if (gw->cfg) {

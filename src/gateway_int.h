@@ -143,6 +143,8 @@ struct gateway {
 	 * the current episode at max_handshakes. */
 	unsigned handshakes;
 	struct strmap *hs_by_addr;
+	struct pwcheck *pwcheck;     /* password checks off the loop */
+	struct strmap *auth_fails;   /* address -> struct auth_fails (registry.c) */
 	uint64_t hs_refused, hs_refused_total;
 	bool hs_full;
 	void (*news)(struct gateway *gw, enum ingest_news n); /* session_news */
@@ -221,6 +223,16 @@ void gateway_registry_release(struct gateway *gw, const char *client_id,
 bool gateway_hs_admit(struct gateway *gw, const struct listener *l, const char *addr);
 void gateway_hs_begin(struct gateway *gw, const char *addr);
 void gateway_hs_end(struct gateway *gw, const char *addr);
+
+/* registry.c: wrong passwords by source address (peer "addr:port"). After
+ * [gateway] auth_backoff_after failures with less than AUTH_FAILS_FORGET
+ * between them, each further one
+ * makes the address wait (1 s, doubling, at most 60 s) before its passwords
+ * are checked again: backoff returns the seconds left, 0 when free. A
+ * right password clears the address. */
+void gateway_auth_failed(struct gateway *gw, const char *peer);
+void gateway_auth_ok(struct gateway *gw, const char *peer);
+unsigned gateway_auth_backoff(struct gateway *gw, const char *peer);
 
 /* session.c */
 struct session *session_new(struct gateway *gw, struct listener *l, int fd, const char *peer);

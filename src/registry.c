@@ -6,9 +6,18 @@
  * address, which bound what unauthenticated peers can make us compute and
  * hold (max_handshakes, max_handshakes_per_address). */
 #include <stdint.h>
+#include <stdlib.h>
 
 #include "gateway_int.h"
 #include "iotgw/log.h"
+#include "iotgw/text.h"
+
+#define AUTH_FAILS_FORGET_MS (10u * 60 * 1000)
+#define AUTH_BACKOFF_MAX_S 60u
+/* More addresses than this with failures: forget them all (the table stays
+ * bounded whatever an attacker's address range; the worst case is that the
+ * backoff starts again). */
+#define AUTH_FAILS_TABLE_MAX 10000
 
 int gateway_registry_claim(struct gateway *gw, const char *client_id, struct session *s,
 			   struct session **old)
@@ -78,4 +87,61 @@ void gateway_hs_end(struct gateway *gw, const char *addr)
 		gw->hs_full = false;
 		gw->hs_refused = 0;
 	}
+}
+
+struct auth_fails {
+	unsigned n;
+	uint64_t last_ms, until_ms;
+};
+
+static const char *addr_of(const char *peer, char *out, size_t cap)
+{
+	return text_peer_address(peer, out, cap) ? out : peer;
+}
+
+void gateway_auth_failed(struct gateway *gw, const char *peer)
+{
+	char a[64];
+	const char *addr = addr_of(peer, a, sizeof a);
+	uint64_t now = ev_now_ms(gw->loop);
+	struct auth_fails *f = strmap_get(gw->auth_fails, addr);
+	if (!f) {
+		if (strmap_size(gw->auth_fails) >= AUTH_FAILS_TABLE_MAX) {
+			strmap_free(gw->auth_fails, free);
+			gw->auth_fails = strmap_new();
+			if (!gw->auth_fails)
+				abort(); /* at start-up it could be made; freeing gave room */
+		}
+		f = calloc(1, sizeof *f);
+		if (!f || strmap_put(gw->auth_fails, addr, f) != 0) {
+			free(f);
+			return; /* out of memory: no backoff for this one */
+		}
+	}
+	if (now - f->last_ms > AUTH_FAILS_FORGET_MS)
+		f->n = 0;
+	f->n++;
+	f->last_ms = now;
+	unsigned free_fails = gw->cfg->gateway.auth_backoff_after;
+	if (free_fails && f->n > free_fails) {
+		unsigned shift = f->n - free_fails - 1;
+		uint64_t wait = shift >= 6 ? AUTH_BACKOFF_MAX_S : 1u << shift;
+		f->until_ms = now + 1000 * (wait < AUTH_BACKOFF_MAX_S ? wait : AUTH_BACKOFF_MAX_S);
+	}
+}
+
+void gateway_auth_ok(struct gateway *gw, const char *peer)
+{
+	char a[64];
+	free(strmap_del(gw->auth_fails, addr_of(peer, a, sizeof a)));
+}
+
+unsigned gateway_auth_backoff(struct gateway *gw, const char *peer)
+{
+	char a[64];
+	const struct auth_fails *f = strmap_get(gw->auth_fails, addr_of(peer, a, sizeof a));
+	uint64_t now = ev_now_ms(gw->loop);
+	if (!f || now >= f->until_ms)
+		return 0;
+	return (unsigned)((f->until_ms - now + 999) / 1000);
 }

@@ -20,6 +20,7 @@
 #include "iotgw/ackq.h"
 #include "iotgw/auth.h"
 #include "iotgw/log.h"
+#include "iotgw/pwcheck.h"
 #include "iotgw/text.h"
 #include "trust.h"
 #include "session_int.h"
@@ -127,6 +128,10 @@ static void teardown(struct session *s)
 		return;
 	set_state(s, SESS_CLOSED);
 	ev_timer_stop(s->gw->loop, &s->timer);
+	if (s->pw_job) { /* its answer is no longer wanted */
+		pwcheck_cancel(s->pw_job);
+		s->pw_job = NULL;
+	}
 	if (s->conn)
 		conn_pause_reading(s->conn);
 	unlink_session(s);
@@ -289,6 +294,43 @@ refuse_at(struct where w, struct session *s, struct verdict *v, uint8_t rc, enum
 #define refuse_as(...) refuse_at(HERE, __VA_ARGS__)
 #define refuse(s, v, rc, ...) refuse_at(HERE, s, v, rc, EV_CONNECT_REFUSED, __VA_ARGS__)
 
+static void on_password_checked(void *owner, bool good)
+{
+	struct session *s = session_of(owner);
+	s->pw_job = NULL;
+	s->pw = good ? TRUST_PW_GOOD : TRUST_PW_BAD;
+	if (good)
+		gateway_auth_ok(s->gw, s->peer);
+	else
+		gateway_auth_failed(s->gw, s->peer);
+	conn_resume_reading(s->conn);
+	session_process_input(s); /* the CONNECT again, with the result */
+}
+
+/* Hands the password to the workers (a KDF run must not stop the loop) and
+ * keeps the CONNECT for when the answer comes. Refused at once when the
+ * source address is backing off after failures, or the workers are full. */
+static enum outcome check_password(struct session *s, const struct mqtt_connect *c,
+				   struct verdict *v)
+{
+	struct gateway *gw = s->gw;
+	unsigned wait_s = gateway_auth_backoff(gw, s->peer);
+	if (wait_s)
+		return refuse_as(s, v, MQTT_CONNACK_BAD_USERNAME_PASSWORD, EV_AUTH_FAILED,
+				 "too many wrong passwords from this address: refused for %u s "
+				 "more without checking",
+				 wait_s);
+	s->pw_job = pwcheck_submit(gw->pwcheck, s->listener->pwfile, s->device,
+				   (const uint8_t *)c->password.ptr, c->password.len,
+				   on_password_checked, s);
+	if (!s->pw_job)
+		return refuse(s, v, MQTT_CONNACK_SERVER_UNAVAILABLE,
+			      "%u password checks already waiting; try again later",
+			      pwcheck_queued(gw->pwcheck));
+	conn_pause_reading(s->conn);
+	return OUT_RETRY;
+}
+
 static enum outcome handle_connect(struct session *s, uint8_t flags, const uint8_t *body,
 				   size_t len, struct verdict *v)
 {
@@ -306,12 +348,17 @@ static enum outcome handle_connect(struct session *s, uint8_t flags, const uint8
 	if (c.refuse != MQTT_CONNACK_ACCEPTED)
 		return refuse(s, v, (uint8_t)c.refuse,
 			      "empty client id requires clean session (3.1.3-7)");
+	if (s->pw_job)
+		return OUT_RETRY; /* its password is being checked */
+	free(s->client_id); /* handled before, waiting for the password check */
 	s->client_id = strndup(c.client_id.ptr, c.client_id.len);
 	if (!s->client_id)
 		return refuse(s, v, MQTT_CONNACK_SERVER_UNAVAILABLE, "out of memory");
 	struct trust_verdict tv;
-	trust_connect(&s->listener->trust, s->cert_identity, &c, s->client_id, s->device,
+	trust_connect(&s->listener->trust, s->cert_identity, &c, s->client_id, s->pw, s->device,
 		      sizeof s->device, &tv);
+	if (tv.connack == TRUST_CHECK_PASSWORD)
+		return check_password(s, &c, v);
 	if (tv.connack != MQTT_CONNACK_ACCEPTED)
 		return refuse_as(s, v, tv.connack, tv.event, "%s", tv.why);
 	time_t not_after;

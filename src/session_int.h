@@ -12,6 +12,7 @@
 
 #include "gateway_int.h"
 #include "iotgw/ackq.h"
+#include "trust.h"
 
 #define QOS2_MAX 64
 /* A device that sends this many bytes of acks' worth of messages in one loop
@@ -56,6 +57,10 @@ struct session {
 	struct sess_link resume; /* on session_release_acks' list to read again */
 	bool held; /* not read until its acks go out (ACKS_HOLD) */
 	int8_t tls_slot; /* counted in listener->m.conns[], -1 before that */
+	/* Its password check on the workers (pwcheck), and the result: the
+	 * CONNECT stays in `in` and is handled again with it. */
+	struct pwcheck_job *pw_job;
+	enum trust_pw pw;
 };
 
 /* The gateway's lists of sessions awaiting a commit or a flush, and the

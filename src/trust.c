@@ -61,8 +61,8 @@ __attribute__((format(printf, 4, 5))) static void refuse(struct trust_verdict *v
 
 /* password_file listeners: the device is who its password says it is. The
  * device cannot tell an unknown id from a wrong password (same code). */
-static bool password_ok(const struct trust_policy *p, const struct mqtt_connect *c, char *device,
-			size_t cap, struct trust_verdict *v)
+static bool password_ok(const struct trust_policy *p, const struct mqtt_connect *c,
+			enum trust_pw pw, char *device, size_t cap, struct trust_verdict *v)
 {
 	char dev[AUTH_DEVICE_MAX + 1], why[160];
 	if (!c->has_username || !c->has_password) {
@@ -75,7 +75,12 @@ static bool password_ok(const struct trust_policy *p, const struct mqtt_connect 
 		refuse(v, MQTT_CONNACK_BAD_USERNAME_PASSWORD, EV_AUTH_FAILED, "%s", why);
 		return false;
 	}
-	if (!auth_pw_verify(p->pwfile, dev, (const uint8_t *)c->password.ptr, c->password.len)) {
+	if (pw == TRUST_PW_UNCHECKED) {
+		snprintf(device, cap, "%s", dev);
+		v->connack = TRUST_CHECK_PASSWORD;
+		return false;
+	}
+	if (pw != TRUST_PW_GOOD) {
 		refuse(v, MQTT_CONNACK_BAD_USERNAME_PASSWORD, EV_AUTH_FAILED,
 		       "wrong password for device %s (or no such device in the password file)",
 		       dev);
@@ -86,8 +91,8 @@ static bool password_ok(const struct trust_policy *p, const struct mqtt_connect 
 }
 
 void trust_connect(const struct trust_policy *p, const char *cert_identity,
-		   const struct mqtt_connect *c, const char *client_id, char *device, size_t cap,
-		   struct trust_verdict *v)
+		   const struct mqtt_connect *c, const char *client_id, enum trust_pw pw,
+		   char *device, size_t cap, struct trust_verdict *v)
 {
 	v->connack = MQTT_CONNACK_ACCEPTED;
 	v->event = EV_NONE;
@@ -113,7 +118,7 @@ void trust_connect(const struct trust_policy *p, const char *cert_identity,
 		}
 		snprintf(device, cap, "%s", dev);
 	}
-	if (p->pwfile && !password_ok(p, c, device, cap, v))
+	if (p->pwfile && !password_ok(p, c, pw, device, cap, v))
 		return;
 	if (authenticated(p->tls, p->pwfile != NULL) &&
 	    !auth_client_id_ok(p->client_id, device, c->client_id.ptr, c->client_id.len))

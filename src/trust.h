@@ -45,14 +45,24 @@ struct trust_verdict {
 	char why[256];     /* reason of a refusal, printable */
 };
 
+/* A password listener's CONNECT needs its password checked, a KDF run of
+ * milliseconds, which the caller does off its event loop and then passes
+ * in: */
+enum trust_pw { TRUST_PW_UNCHECKED, TRUST_PW_GOOD, TRUST_PW_BAD };
+/* v->connack when the password must be checked first: device is set to the
+ * device the user name names; check its password and call again. */
+#define TRUST_CHECK_PASSWORD 0xff
+
 /* Sets device (cap >= AUTH_DEVICE_MAX + 1) for a CONNECT c with client id
  * client_id (NUL-terminated copy of c->client_id) on a listener with policy
  * p; cert_identity is the identity taken from the verified certificate
- * (tls = mutual), "" when it was unusable. A refusal may leave device set
- * (to the identity that was refused), for the log line. */
+ * (tls = mutual), "" when it was unusable; pw: the result of the password
+ * check asked for before (TRUST_CHECK_PASSWORD), or UNCHECKED. A refusal
+ * may leave device set (to the identity that was refused), for the log
+ * line. */
 void trust_connect(const struct trust_policy *p, const char *cert_identity,
-		   const struct mqtt_connect *c, const char *client_id, char *device, size_t cap,
-		   struct trust_verdict *v);
+		   const struct mqtt_connect *c, const char *client_id, enum trust_pw pw,
+		   char *device, size_t cap, struct trust_verdict *v);
 
 /* A certificate expiring within window_s of now: true, with a message for
  * event=cert_expiring. */

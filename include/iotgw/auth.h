@@ -181,6 +181,20 @@ bool auth_pwfile_has(const struct auth_pwfile *pf, const char *device);
 bool auth_pw_verify(const struct auth_pwfile *pf, const char *device, const uint8_t *pw,
 		    size_t len);
 
+/* The same in two halves, so the KDF can run on another thread: lookup
+ * copies what the check needs (the device's entry, or the dummy) into a
+ * struct the caller owns, check runs the KDF and needs nothing else (it
+ * touches no shared state: call it from any thread). verify = both. */
+struct auth_pw_entry {
+	unsigned iterations;
+	uint8_t salt[AUTH_PW_SALT_MAX];
+	size_t saltlen;
+	uint8_t hash[AUTH_PW_HASH_LEN];
+	bool known; /* false: the dummy, so the check fails after a full KDF run */
+};
+void auth_pw_lookup(const struct auth_pwfile *pf, const char *device, struct auth_pw_entry *out);
+bool auth_pw_check(const struct auth_pw_entry *e, const uint8_t *pw, size_t len);
+
 void auth_pwfile_free(struct auth_pwfile *pf);
 
 /* PBKDF2-HMAC-SHA256 (RFC 8018 section 5.2), exposed for known-answer tests.

@@ -113,6 +113,7 @@ struct cfg_gateway {
 	unsigned expiry_warning_s;    /* own certificates and CRLs: warn this long ahead; 0 off */
 	unsigned max_handshakes;      /* TLS handshakes in progress, all listeners */
 	unsigned max_handshakes_per_address; /* ... from one source address */
+	unsigned auth_backoff_after; /* wrong passwords from an address before it waits; 0 off */
 };
 
 struct cfg_upstream {

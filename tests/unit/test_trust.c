@@ -228,7 +228,15 @@ static bool run_connect(const struct connect_case *t)
 	char device[AUTH_DEVICE_MAX + 1] = "";
 	struct trust_verdict v;
 	memset(&v, 0x5a, sizeof v);
-	trust_connect(&p, t->cert, &c, t->client_id, device, sizeof device, &v);
+	trust_connect(&p, t->cert, &c, t->client_id, TRUST_PW_UNCHECKED, device, sizeof device,
+		      &v);
+	if (v.connack == TRUST_CHECK_PASSWORD) {
+		/* What the gateway's password workers do, here inline. */
+		bool good = auth_pw_verify(p.pwfile, device, (const uint8_t *)c.password.ptr,
+					   c.password.len);
+		trust_connect(&p, t->cert, &c, t->client_id, good ? TRUST_PW_GOOD : TRUST_PW_BAD,
+			      device, sizeof device, &v);
+	}
 	bool ok = v.connack == t->connack && v.event == t->event &&
 		  strcmp(device, t->device) == 0 &&
 		  (t->connack == ACC) == (v.why[0] == '\0') &&
