@@ -19,6 +19,7 @@
 #include "iotgw/text.h"
 
 #define ACCEPT_BATCH 64
+#define DEVICE_SNDBUF (32 * 1024) /* the kernel doubles it */
 
 /* trust_connect writes device ids into the sessions' buffers. */
 _Static_assert(AUTH_DEVICE_MAX == IOTGW_DEVICE_MAX, "one device id length everywhere");
@@ -118,6 +119,13 @@ static void on_accept(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 		/* MQTT acks are tiny and latency-bound; do not let Nagle hold them. */
 		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 		(void)setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+		/* Devices are sent acknowledgements (4 bytes each) and a handshake:
+		 * a fixed, small send buffer instead of the kernel's autotuned one
+		 * (megabytes on a fast link) lets a device that stops reading
+		 * show soon (device_not_reading) and bounds kernel memory per
+		 * connection. */
+		int sndbuf = DEVICE_SNDBUF;
+		(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
 		(void)session_new(l->gw, l, fd, peer);
 	}
 }

@@ -30,6 +30,7 @@
 #define READ_CHUNK 4096
 #define OUT_MAX (64 * 1024)
 #define LINGER_MS 2000
+#define UNREAD_MAX 16384 /* replies a device may leave unread (4096 PUBACKs) */
 /* The largest first packet read before a device is known: a CONNECT with
  * a 64-character id, user name, password and a small will fits many times
  * over; the pre-authentication memory a connection can claim stays small. */
@@ -39,6 +40,12 @@ static const char *const sess_state_names[] = {"handshake", "await-connect", "ac
 					       "closed"};
 
 static const struct conn_handler session_conn_handler;
+
+/* Not held back by the spool, its acks or its own unread replies. */
+static bool readable_now(const struct session *s)
+{
+	return !s->paused && !s->held && !s->unread;
+}
 
 /* Every callback gets the session back as a void *; the magic catches type
  * confusion and use after free (it is scrubbed when the session is freed). */
@@ -204,8 +211,21 @@ static bool carry_out(struct session *s, enum outcome o, const struct verdict *v
 
 int session_send(struct session *s, const uint8_t *p, size_t n)
 {
-	if (conn_send(s->conn, p, n) == 0)
+	if (conn_send(s->conn, p, n) == 0) {
+		/* A device that does not read its PUBACKs would go on publishing
+		 * into the spool for as long as its socket took them: stop
+		 * reading it until it has read what it was sent (on_drained). */
+		if (!s->unread && conn_pending_output(s->conn) > UNREAD_MAX) {
+			s->unread = true;
+			conn_pause_reading(s->conn);
+			struct log_fields f = fields_of(s);
+			log_event(LOG_NOTICE, EV_DEVICE_NOT_READING, &f,
+				  "device does not read its acknowledgements (%zu bytes waiting); "
+				  "not read until it does",
+				  conn_pending_output(s->conn));
+		}
 		return 0;
+	}
 	session_close(s, LOG_NOTICE, EV_DEVICE_DISCONNECTED, "send failed: %s",
 		      conn_error(s->conn));
 	return -1;
@@ -581,7 +601,7 @@ void session_process_input(struct session *s)
 	size_t off = 0;
 	struct verdict v;
 	enum outcome o = OUT_DONE;
-	while (carry_out(s, o, &v) && !s->paused && !s->held) {
+	while (carry_out(s, o, &v) && readable_now(s)) {
 		/* Before CONNECT nobody is known: a connection may not make us
 		 * buffer more than a CONNECT needs (max_packet_size can be 1M). */
 		bool pre = s->state == SESS_AWAIT_CONNECT;
@@ -652,7 +672,7 @@ static void on_readable(void *owner)
 {
 	struct session *s = session_of(owner);
 	while (s->state == SESS_AWAIT_CONNECT || s->state == SESS_ACTIVE) {
-		if (s->paused || s->held)
+		if (!readable_now(s))
 			return;
 		if (buf_reserve(&s->in, READ_CHUNK) != 0) {
 			struct verdict v;
@@ -681,8 +701,17 @@ static void on_readable(void *owner)
 static void on_drained(void *owner)
 {
 	struct session *s = session_of(owner);
-	if (s->state == SESS_CLOSING)
+	if (s->state == SESS_CLOSING) {
 		teardown(s);
+		return;
+	}
+	if (s->unread) {
+		s->unread = false;
+		if (readable_now(s)) {
+			conn_resume_reading(s->conn);
+			session_process_input(s);
+		}
+	}
 }
 
 static void on_failed(void *owner)
@@ -771,8 +800,8 @@ void session_resume(struct session *s)
 	if (!s->paused || s->state == SESS_CLOSED)
 		return;
 	s->paused = false;
-	if (s->held)
-		return; /* read again when the commit releases its acks */
+	if (!readable_now(s))
+		return; /* read again when the commit releases its acks, or it reads */
 	/* Packets held back while paused are still in `in`: handle them
 	 * now; bytes TLS already decrypted come as a readable event. */
 	conn_resume_reading(s->conn);

@@ -56,6 +56,9 @@ struct session {
 	struct sess_link await_commit, await_flush;
 	struct sess_link resume; /* on session_release_acks' list to read again */
 	bool held; /* not read until its acks go out (ACKS_HOLD) */
+	/* Not read until it reads its acknowledgements: more than UNREAD_MAX
+	 * bytes of replies it has not taken wait in its output buffer. */
+	bool unread;
 	int8_t tls_slot; /* counted in listener->m.conns[], -1 before that */
 	/* Its password check on the workers (pwcheck), and the result: the
 	 * CONNECT stays in `in` and is handled again with it. */

@@ -48,7 +48,7 @@ static void release_acks(struct gateway *gw, bool all_committed)
 	}
 	while ((s = held)) {
 		list_del(&held, s, RESUME_LINK);
-		if (s->state != SESS_ACTIVE || s->paused || s->held)
+		if (s->state != SESS_ACTIVE || s->paused || s->held || s->unread)
 			continue;
 		/* Packets already in `in` are ours to handle; what the socket
 		 * or TLS still holds, conn reports as readable. */

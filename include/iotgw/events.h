@@ -20,6 +20,7 @@
 	X(CONFIG_WARNING, "config_warning")                                                    \
 	X(TLS_FILES_CHANGED, "tls_files_changed")                                              \
 	X(STATUS, "status")                                                                    \
+	X(DEVICE_NOT_READING, "device_not_reading")                                            \
 	X(LOG_SUPPRESSED, "log_suppressed")                                                    \
 	X(WATCH_FAILED, "watch_failed")                                                        \
 	/* listeners and connections */                                                        \
