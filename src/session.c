@@ -807,22 +807,3 @@ void session_resume(struct session *s)
 	conn_resume_reading(s->conn);
 	session_process_input(s);
 }
-
-void session_recheck_cert(struct session *s)
-{
-	const struct listener *l = s->listener;
-	if (s->state != SESS_AWAIT_CONNECT && s->state != SESS_ACTIVE)
-		return;
-	if (l->tls != CFG_TLS_MUTUAL || !l->disconnect_revoked || !l->ctx)
-		return;
-	char why[256];
-	if (conn_recheck_peer(s->conn, l->ctx, why, sizeof why) != 0)
-		session_close(s, LOG_WARNING, EV_CERT_REVOKED,
-			      "certificate no longer accepted after reload: %s; connection closed",
-			      why);
-}
-
-struct session *session_next(const struct session *s)
-{
-	return s->next;
-}

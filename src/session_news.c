@@ -1,8 +1,9 @@
-/* session_news: what the spool's progress means for the devices
- * (session_news, which ingest.c reaches through gw->news). A commit makes
- * the held acks committed; a finished disk flush (or none needed) sends
- * them and reads again the devices held for them; a full or failing spool
- * holds every device back, and room reads them again. */
+/* session_news: what happens elsewhere in the gateway means for the
+ * devices. The spool's progress (session_news, which ingest.c reaches
+ * through gw->news): a commit makes the held acks committed; a finished
+ * disk flush (or none needed) sends them and reads again the devices held
+ * for them; a full or failing spool holds every device back, and room
+ * reads them again. A reload's new CA or CRL (session_recheck_cert). */
 #include "session_int.h"
 
 static void acks_committed(struct gateway *gw)
@@ -80,4 +81,23 @@ void session_news(struct gateway *gw, enum ingest_news n)
 			session_resume(s);
 		break;
 	}
+}
+
+void session_recheck_cert(struct session *s)
+{
+	const struct listener *l = s->listener;
+	if (s->state != SESS_AWAIT_CONNECT && s->state != SESS_ACTIVE)
+		return;
+	if (l->tls != CFG_TLS_MUTUAL || !l->disconnect_revoked || !l->ctx)
+		return;
+	char why[256];
+	if (conn_recheck_peer(s->conn, l->ctx, why, sizeof why) != 0)
+		session_close(s, LOG_WARNING, EV_CERT_REVOKED,
+			      "certificate no longer accepted after reload: %s; connection closed",
+			      why);
+}
+
+struct session *session_next(const struct session *s)
+{
+	return s->next;
 }
