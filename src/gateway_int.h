@@ -181,6 +181,11 @@ void gateway_write_status(struct gateway *gw); /* DIR/status, for `iotgw status`
 
 /* metrics.c: the Prometheus exposition of everything above. 0 or -1. */
 int metrics_render(struct gateway *gw, struct buf *out);
+/* A connection on l is past its handshake (tls_version NULL: plaintext):
+ * counted by TLS version; returns the slot for metrics_conn_closed, which
+ * takes -1 (never opened) too. */
+int metrics_conn_opened(struct listener *l, const char *tls_version);
+void metrics_conn_closed(struct listener *l, int slot);
 
 /* listener.c */
 /* What a listener gets besides its config section: built (and checked) by
@@ -216,13 +221,13 @@ int gateway_registry_claim(struct gateway *gw, const char *client_id, struct ses
 void gateway_registry_release(struct gateway *gw, const char *client_id,
 			      const struct session *s);
 
-/* registry.c: TLS handshakes in progress. admit: may a new connection
- * from addr (an address without port) start one? (false: refused, and
- * logged once per episode at max_handshakes); begin/end: one started /
- * finished or failed. */
-bool gateway_hs_admit(struct gateway *gw, const struct listener *l, const char *addr);
-void gateway_hs_begin(struct gateway *gw, const char *addr);
-void gateway_hs_end(struct gateway *gw, const char *addr);
+/* registry.c: TLS handshakes in progress, counted by source address (of
+ * peer, "addr:port"). admit: may a new connection from peer start one?
+ * (false: refused, and logged once per episode at max_handshakes);
+ * begin/end: one started / finished or failed. */
+bool gateway_hs_admit(struct gateway *gw, const struct listener *l, const char *peer);
+void gateway_hs_begin(struct gateway *gw, const char *peer);
+void gateway_hs_end(struct gateway *gw, const char *peer);
 
 /* registry.c: wrong passwords by source address (peer "addr:port"). After
  * [gateway] auth_backoff_after failures with less than AUTH_FAILS_FORGET

@@ -16,7 +16,6 @@
 
 #include "gateway_int.h"
 #include "iotgw/log.h"
-#include "iotgw/text.h"
 
 #define ACCEPT_BATCH 64
 #define DEVICE_SNDBUF (32 * 1024) /* the kernel doubles it */
@@ -99,11 +98,9 @@ static void on_accept(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 			}
 			return;
 		}
-		char peer[64], addr[64];
+		char peer[64];
 		format_peer(&ss, peer, sizeof peer);
-		if (!text_peer_address(peer, addr, sizeof addr))
-			snprintf(addr, sizeof addr, "%s", peer);
-		if (l->tls != CFG_TLS_OFF && !gateway_hs_admit(l->gw, l, addr)) {
+		if (l->tls != CFG_TLS_OFF && !gateway_hs_admit(l->gw, l, peer)) {
 			close(fd);
 			continue;
 		}

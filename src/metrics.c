@@ -357,6 +357,24 @@ static int build(struct buf *b, struct gateway *gw)
 	return rc;
 }
 
+int metrics_conn_opened(struct listener *l, const char *tls_version)
+{
+	enum tls_slot slot = !tls_version				  ? TLS_SLOT_NONE
+			     : strcmp(tls_version, "TLSv1.3") == 0 ? TLS_SLOT_13
+			     : strcmp(tls_version, "TLSv1.2") == 0 ? TLS_SLOT_12
+								   : TLS_SLOT_OTHER;
+	l->m.conns[slot]++;
+	if (tls_version)
+		l->m.handshakes++;
+	return (int)slot;
+}
+
+void metrics_conn_closed(struct listener *l, int slot)
+{
+	if (slot >= 0)
+		l->m.conns[slot]--;
+}
+
 int metrics_render(struct gateway *gw, struct buf *out)
 {
 	int rc = build(out, gw);

@@ -33,15 +33,24 @@ void gateway_registry_release(struct gateway *gw, const char *client_id,
 		(void)strmap_del(gw->by_client_id, client_id);
 }
 
+/* The source address of a peer "addr:port" (the peer itself if it has no
+ * port): what handshake counts and password failures are kept by. */
+static const char *addr_of(const char *peer, char *out, size_t cap)
+{
+	return text_peer_address(peer, out, cap) ? out : peer;
+}
+
 static unsigned addr_count(const struct gateway *gw, const char *addr)
 {
 	return (unsigned)(uintptr_t)strmap_get(gw->hs_by_addr, addr);
 }
 
-bool gateway_hs_admit(struct gateway *gw, const struct listener *l, const char *addr)
+bool gateway_hs_admit(struct gateway *gw, const struct listener *l, const char *peer)
 {
+	char a[64];
+	const char *addr = addr_of(peer, a, sizeof a);
 	const struct cfg_gateway *c = &gw->cfg->gateway;
-	struct log_fields f = {.listener = l->name, .peer = addr};
+	struct log_fields f = {.listener = l->name, .peer = peer};
 	if (gw->handshakes >= c->max_handshakes) {
 		if (!gw->hs_full)
 			log_event(LOG_WARNING, EV_CONNECTION_LIMIT, &f,
@@ -65,15 +74,19 @@ bool gateway_hs_admit(struct gateway *gw, const struct listener *l, const char *
 	return true;
 }
 
-void gateway_hs_begin(struct gateway *gw, const char *addr)
+void gateway_hs_begin(struct gateway *gw, const char *peer)
 {
+	char a[64];
+	const char *addr = addr_of(peer, a, sizeof a);
 	gw->handshakes++;
 	/* Out of memory: the address goes uncounted, the total still holds. */
 	(void)strmap_put(gw->hs_by_addr, addr, (void *)(uintptr_t)(addr_count(gw, addr) + 1));
 }
 
-void gateway_hs_end(struct gateway *gw, const char *addr)
+void gateway_hs_end(struct gateway *gw, const char *peer)
 {
+	char a[64];
+	const char *addr = addr_of(peer, a, sizeof a);
 	gw->handshakes--;
 	unsigned n = addr_count(gw, addr);
 	if (n <= 1)
@@ -93,11 +106,6 @@ struct auth_fails {
 	unsigned n;
 	uint64_t last_ms, until_ms;
 };
-
-static const char *addr_of(const char *peer, char *out, size_t cap)
-{
-	return text_peer_address(peer, out, cap) ? out : peer;
-}
 
 void gateway_auth_failed(struct gateway *gw, const char *peer)
 {

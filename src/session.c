@@ -21,7 +21,6 @@
 #include "iotgw/auth.h"
 #include "iotgw/log.h"
 #include "iotgw/pwcheck.h"
-#include "iotgw/text.h"
 #include "trust.h"
 #include "session_int.h"
 #include "verdict.h"
@@ -66,21 +65,11 @@ static struct log_fields fields_of(const struct session *s)
 	};
 }
 
-/* The source address of the session, the key of its handshake count. */
-static const char *hs_addr(const struct session *s, char *out, size_t cap)
-{
-	if (!text_peer_address(s->peer, out, cap))
-		snprintf(out, cap, "%s", s->peer);
-	return out;
-}
-
 static void set_state(struct session *s, enum sess_state next)
 {
 	if (s->state == SESS_HANDSHAKE && next != SESS_HANDSHAKE && s->conn &&
-	    conn_is_tls(s->conn)) {
-		char a[64];
-		gateway_hs_end(s->gw, hs_addr(s, a, sizeof a));
-	}
+	    conn_is_tls(s->conn))
+		gateway_hs_end(s->gw, s->peer);
 	if (log_enabled(LOG_DEBUG)) {
 		struct log_fields f = fields_of(s);
 		log_event(LOG_DEBUG, EV_SESSION_STATE, &f, "state %s -> %s",
@@ -96,8 +85,7 @@ static void session_destroy(void *p)
 	buf_free(&s->in);
 	ackq_free(&s->acks);
 	free(s->client_id);
-	if (s->tls_slot >= 0)
-		s->listener->m.conns[s->tls_slot]--;
+	metrics_conn_closed(s->listener, s->tls_slot);
 	s->listener->nconns--; /* the gateway frees a closed listener at 0 */
 	s->magic = 0; /* a stale pointer must not pass the magic check */
 	free(s);
@@ -650,14 +638,7 @@ static void on_up(void *owner)
 	} else if (s->listener->tls == CFG_TLS_MUTUAL) {
 		snprintf(s->device, sizeof s->device, "%s", s->cert_identity);
 	}
-	const char *v = conn_tls_version(s->conn);
-	s->tls_slot = !v				? TLS_SLOT_NONE
-		      : strcmp(v, "TLSv1.3") == 0 ? TLS_SLOT_13
-		      : strcmp(v, "TLSv1.2") == 0 ? TLS_SLOT_12
-						  : TLS_SLOT_OTHER;
-	s->listener->m.conns[s->tls_slot]++;
-	if (v)
-		s->listener->m.handshakes++;
+	s->tls_slot = (int8_t)metrics_conn_opened(s->listener, conn_tls_version(s->conn));
 	set_state(s, SESS_AWAIT_CONNECT);
 	s->last_rx_ms = ev_now_ms(s->gw->loop);
 	ev_timer_start(s->gw->loop, &s->timer, s->gw->cfg->gateway.connect_timeout_ms);
@@ -768,10 +749,8 @@ struct session *session_new(struct gateway *gw, struct listener *l, int fd, cons
 	gw->nsessions++;
 	s->state = SESS_HANDSHAKE;
 	s->conn = conn_new(gw->loop, fd, l->ct, l->ctx, OUT_MAX, &session_conn_handler, s);
-	if (s->conn && conn_is_tls(s->conn)) {
-		char a[64];
-		gateway_hs_begin(gw, hs_addr(s, a, sizeof a));
-	}
+	if (s->conn && conn_is_tls(s->conn))
+		gateway_hs_begin(gw, s->peer);
 	if (!s->conn) {
 		session_close(s, LOG_ERR, EV_ACCEPT_FAILED, "cannot set up connection");
 		return NULL;
