@@ -496,14 +496,15 @@ void gateway_reload(struct gw_runtime *rt)
 	char *path = strdup(gw->cfg->path);
 	struct prepared p;
 	int errors = path ? gateway_prepare(path, &p, gateway_diag_to_log, NULL) : 1;
-	gw->m.reloads_failed++; /* until it succeeded */
 	if (errors) {
+		gw->m.reloads_failed++;
 		log_event(LOG_ERR, EV_CONFIG_RELOAD_FAILED, NULL,
 			  "%s: %d error(s); keeping the running configuration",
 			  path ? path : "config", errors);
 		if (path)
 			gateway_prepared_free(&p);
 	} else if (gateway_apply(gw, &p) != 0) {
+		gw->m.reloads_failed++;
 		log_event(LOG_ERR, EV_CONFIG_RELOAD_FAILED, NULL,
 			  "%s: cannot apply; keeping the running configuration", path);
 		gateway_prepared_free(&p);
@@ -511,7 +512,6 @@ void gateway_reload(struct gw_runtime *rt)
 		log_event(LOG_NOTICE, EV_CONFIG_RELOADED, NULL,
 			  "configuration %s reloaded; %zu connection(s) kept", path,
 			  gw->nsessions);
-		gw->m.reloads_failed--;
 		gw->m.reloads_ok++;
 		gateway_update_watch(rt);
 		gateway_restart_stats(rt);
