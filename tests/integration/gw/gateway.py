@@ -317,7 +317,11 @@ class Gateway:
         connection is made now, so the gateway accepts it in a later loop iteration than any
         line already in the log: whatever the iteration that logged such a line did, the
         commit that ends it included (PUBACKs released, writes made), is done. Accepted and
-        logged even while devices are held back (spool full). Returns that log line."""
+        logged even while devices are held back (spool full). Returns that log line.
+        It says nothing about bytes sent on other connections and not yet logged: the
+        gateway accepts at most 64 connections per listener per iteration, and a connection
+        accepted in this iteration is read in the next, so use the log's order (or a later
+        reply on the same connection) for those."""
         lst = self._barrier_listener(listener_name)
         assert self.gateway_opts.get("log_level") == "debug", "loop_barrier needs debug logs"
         c = RawConn(lst["port"], host=lst["host"])
