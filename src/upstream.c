@@ -329,6 +329,13 @@ static void cb_connect(struct mosquitto *mosq, void *obj, int rc)
 		return;
 	}
 	set_state(up, UP_CONNECTED);
+	/* libmosquitto formats a line for every packet it sends or receives
+	 * (a malloc, a vsnprintf and a lock each, two per reading) whenever a
+	 * log callback is set. What we need from it is why a connection
+	 * attempt failed; once connected, drops are explained by the return
+	 * codes and errno. At debug level the library's words stay on. */
+	if (!log_enabled(LOG_DEBUG))
+		mosquitto_log_callback_set(up->mosq, NULL);
 	up->attempts = 0;
 	up->m.connects++;
 	up->m.last_connected_unix_ms = wall_ms();
