@@ -271,6 +271,68 @@ bool auth_topic_allowed(const struct auth_acl *acl, const char *device, const ch
 	return false;
 }
 
+/* Does pattern cover every topic filter f can match? Level by level: a
+ * pattern '#' covers the rest, '+' covers one level that is not '#', a
+ * literal or {device} only the same literal text. */
+static bool pattern_covers(const struct acl_pattern *pat, const char *device, size_t dlen,
+			   bool device_ok, const char *f, size_t flen)
+{
+	/* 4.7.2: a filter on $-topics is covered only by a pattern naming them. */
+	if (f[0] == '$' && (pat->levels[0].kind == ACL_PLUS || pat->levels[0].kind == ACL_HASH))
+		return false;
+	size_t pos = 0;
+	bool more = true;
+	for (size_t i = 0; i < pat->nlevels; i++) {
+		const struct acl_level *l = &pat->levels[i];
+		if (l->kind == ACL_HASH)
+			return true;
+		if (!more)
+			return false;
+		const char *seg = f + pos;
+		const char *slash = memchr(seg, '/', flen - pos);
+		size_t n = slash ? (size_t)(slash - seg) : flen - pos;
+		bool wild = n == 1 && (seg[0] == '+' || seg[0] == '#');
+		switch (l->kind) {
+		case ACL_LIT:
+			if (wild || n != l->len || memcmp(seg, l->lit, n) != 0)
+				return false;
+			break;
+		case ACL_DEVICE:
+			if (wild || !device_ok || n != dlen || memcmp(seg, device, n) != 0)
+				return false;
+			break;
+		case ACL_PLUS:
+			if (n == 1 && seg[0] == '#')
+				return false;
+			break;
+		case ACL_HASH:
+			break;
+		}
+		if (slash)
+			pos += n + 1;
+		else
+			more = false;
+	}
+	return !more;
+}
+
+bool auth_filter_allowed(const struct auth_acl *acl, const char *device, const char *filter,
+			 size_t filter_len)
+{
+	if (!acl)
+		return false;
+	if (acl->none)
+		return true;
+	if (!filter || filter_len == 0)
+		return false;
+	size_t dlen = device ? strlen(device) : 0;
+	bool device_ok = dlen > 0 && !strpbrk(device, "/+#");
+	for (size_t i = 0; i < acl->npats; i++)
+		if (pattern_covers(&acl->pats[i], device, dlen, device_ok, filter, filter_len))
+			return true;
+	return false;
+}
+
 /* ==== client id policy ==== */
 
 static const char *const cid_names[] = {"match", "exact", "any"};

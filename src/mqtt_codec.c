@@ -528,6 +528,23 @@ enum mqtt_result mqtt_decode_unsubscribe(const uint8_t *body, size_t len, uint16
 	return decode_filters(body, len, false, packet_id, count, why);
 }
 
+bool mqtt_filter_at(const uint8_t *body, size_t len, bool with_qos, size_t i,
+		    struct mqtt_str *filter, uint8_t *qos)
+{
+	struct rd r = {body, len, 2}; /* past the packet identifier */
+	for (size_t k = 0;; k++) {
+		struct mqtt_str f;
+		uint8_t q = 0;
+		if (rd_left(&r) == 0 || !rd_lenbytes(&r, &f) || (with_qos && !rd_u8(&r, &q)))
+			return false;
+		if (k == i) {
+			*filter = f;
+			*qos = q;
+			return true;
+		}
+	}
+}
+
 /* ---------------------------------------------------------------------------
  * Encoders
  */
@@ -596,6 +613,40 @@ size_t mqtt_encode_pingresp(uint8_t *out, size_t cap)
 	out[0] = (uint8_t)(MQTT_PINGRESP << 4);
 	out[1] = 0;
 	return 2;
+}
+
+/* 3.3: fixed header (DUP 3.3.1.1, QoS 3.3.1.2, RETAIN 0: a command is not
+ * retained), topic name, packet identifier when qos > 0, payload. */
+size_t mqtt_encode_publish(uint8_t *out, size_t cap, const char *topic, size_t topic_len,
+			   const uint8_t *payload, size_t payload_len, uint8_t qos, bool dup,
+			   uint16_t packet_id)
+{
+	if (qos > 1 || (qos == 1 && packet_id == 0) || (qos == 0 && dup) || topic_len == 0 ||
+	    topic_len > 65535)
+		return 0;
+	size_t body = 2 + topic_len + (qos ? 2 : 0) + payload_len;
+	if (body > MQTT_MAX_REMAINING_LENGTH)
+		return 0;
+	uint8_t vi[4];
+	size_t vn = mqtt_varint_encode((uint32_t)body, vi);
+	size_t total = 1 + vn + body;
+	if (cap < total)
+		return 0;
+	uint8_t *p = out;
+	*p++ = (uint8_t)(MQTT_PUBLISH << 4 | (dup ? 0x8 : 0) | qos << 1);
+	memcpy(p, vi, vn);
+	p += vn;
+	*p++ = (uint8_t)(topic_len >> 8);
+	*p++ = (uint8_t)(topic_len & 0xffu);
+	memcpy(p, topic, topic_len);
+	p += topic_len;
+	if (qos) {
+		*p++ = (uint8_t)(packet_id >> 8);
+		*p++ = (uint8_t)(packet_id & 0xffu);
+	}
+	if (payload_len)
+		memcpy(p, payload, payload_len);
+	return total;
 }
 
 /* Also returns 0 for no codes (3.9.3: one per filter, and a SUBSCRIBE has at

@@ -110,6 +110,14 @@ bool auth_acl_is_none(const struct auth_acl *acl);
 bool auth_topic_allowed(const struct auth_acl *acl, const char *device, const char *topic,
 			size_t topic_len);
 
+/* May `device` subscribe to filter[0..filter_len) (a valid MQTT filter)?
+ * True when some pattern covers it: every topic the filter can match is
+ * matched by the pattern ("iot-2/cmd/+/fmt/+" covers
+ * "iot-2/cmd/display/fmt/json" and itself, not "iot-2/#"). The same
+ * {device} and '$' rules as auth_topic_allowed; NULL allows nothing. */
+bool auth_filter_allowed(const struct auth_acl *acl, const char *device, const char *filter,
+			 size_t filter_len);
+
 void auth_acl_free(struct auth_acl *acl);
 
 /* ---- client id policy ---- */

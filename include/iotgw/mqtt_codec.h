@@ -135,6 +135,19 @@ enum mqtt_result mqtt_decode_unsubscribe(const uint8_t *body, size_t len, uint16
 /* Encoders write a complete packet into out and return its length, or 0 if
  * cap is too small. */
 size_t mqtt_encode_connack(uint8_t *out, size_t cap, bool session_present, uint8_t rc);
+/* The i-th filter (0-based) of a SUBSCRIBE (with_qos, its requested QoS in
+ * *qos) or UNSUBSCRIBE (*qos = 0) body that mqtt_decode_subscribe or
+ * _unsubscribe accepted; false past the last. The view points into body. */
+bool mqtt_filter_at(const uint8_t *body, size_t len, bool with_qos, size_t i,
+		    struct mqtt_str *filter, uint8_t *qos);
+
+/* A PUBLISH from the server (3.3), QoS 0 or 1, never retained: the whole
+ * packet, or 0 when it does not fit cap or the arguments break a rule
+ * (qos 1 needs a packet id, DUP only with qos 1, a topic of 1..65535
+ * bytes). The caller checks the topic's UTF-8. */
+size_t mqtt_encode_publish(uint8_t *out, size_t cap, const char *topic, size_t topic_len,
+			   const uint8_t *payload, size_t payload_len, uint8_t qos, bool dup,
+			   uint16_t packet_id);
 /* PUBACK, PUBREC, PUBREL (flags 0x2 per 3.6.1), PUBCOMP, UNSUBACK */
 size_t mqtt_encode_ack(uint8_t *out, size_t cap, enum mqtt_type type, uint16_t packet_id);
 size_t mqtt_encode_pingresp(uint8_t *out, size_t cap);

@@ -1002,6 +1002,52 @@ static void test_pwfile_load(void **state)
 	assert_int_equal(rmdir(tmpdir), 0);
 }
 
+/* Subscribe ACL: a filter is allowed when a pattern covers every topic it
+ * can match, so a wildcard never reaches wider than the ACL. */
+static void test_filter_allowed(void **state)
+{
+	(void)state;
+	struct auth_acl *acl = compile_ok("iot-2/cmd/+/fmt/+ devices/{device}/cmd/# $own/x");
+	static const struct {
+		const char *device, *filter;
+		bool ok;
+	} cases[] = {
+		{"dev1", "iot-2/cmd/display/fmt/json", true},
+		{"dev1", "iot-2/cmd/+/fmt/+", true},
+		{"dev1", "iot-2/cmd/+/fmt/json", true},
+		{"dev1", "iot-2/cmd/#", false},       /* wider than the pattern */
+		{"dev1", "iot-2/#", false},
+		{"dev1", "#", false},
+		{"dev1", "+/cmd/+/fmt/+", false},
+		{"dev1", "iot-2/cmd/display/fmt", false}, /* fewer levels */
+		{"dev1", "iot-2/cmd/display/fmt/json/x", false},
+		{"dev1", "devices/dev1/cmd/#", true},
+		{"dev1", "devices/dev1/cmd", true}, /* '#' covers its parent level */
+		{"dev1", "devices/dev1/cmd/a/b", true},
+		{"dev1", "devices/dev2/cmd/#", false}, /* another device's */
+		{"dev1", "devices/+/cmd/#", false},    /* every device's */
+		{"dev1", "devices/#", false},
+		{"dev+", "devices/dev+/cmd/x", false}, /* an id that is a wildcard */
+		{"dev1", "$own/x", true},
+		{"dev1", "$SYS/#", false},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		bool got = auth_filter_allowed(acl, cases[i].device, cases[i].filter,
+					       strlen(cases[i].filter));
+		if (got != cases[i].ok) {
+			print_error("%s subscribing to %s: got %d\n", cases[i].device,
+				    cases[i].filter, got);
+			fail();
+		}
+	}
+	auth_acl_free(acl);
+	struct auth_acl *any = compile_ok("#");
+	assert_false(auth_filter_allowed(any, "dev1", "$SYS/x", 6)); /* 4.7.2 */
+	assert_true(auth_filter_allowed(any, "dev1", "a/#", 3));
+	auth_acl_free(any);
+	assert_false(auth_filter_allowed(NULL, "dev1", "a", 1));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1014,6 +1060,7 @@ int main(void)
 		cmocka_unit_test(test_acl_pattern_check),
 		cmocka_unit_test(test_acl_compile_errors),
 		cmocka_unit_test(test_acl_from_list),
+		cmocka_unit_test(test_filter_allowed),
 		cmocka_unit_test(test_cid_policy_names),
 		cmocka_unit_test(test_watson_device),
 		cmocka_unit_test(test_client_id_ok),

@@ -1056,6 +1056,17 @@ static void test_subscribe_ok(void **state)
 	assert_int_equal(mqtt_decode_subscribe(g_body.b, g_body.len, &id, &n, NULL), MQTT_OK);
 	assert_int_equal(id, 77);
 	assert_int_equal(n, ARRAY_LEN(f));
+	for (size_t i = 0; i < n; i++) {
+		struct mqtt_str fs;
+		uint8_t qos = 9;
+		assert_true(mqtt_filter_at(g_body.b, g_body.len, true, i, &fs, &qos));
+		assert_int_equal(fs.len, strlen(f[i]));
+		assert_memory_equal(fs.ptr, f[i], fs.len);
+		assert_int_equal(qos, q[i]);
+	}
+	struct mqtt_str none;
+	uint8_t qn;
+	assert_false(mqtt_filter_at(g_body.b, g_body.len, true, n, &none, &qn));
 	make_frame(&g_frame, 0x82, &g_body);
 	assert_int_equal(stream_step(g_frame.b, g_frame.len, 1024), MQTT_OK);
 }
@@ -1168,6 +1179,13 @@ static void test_unsubscribe(void **state)
 	assert_int_equal(mqtt_decode_unsubscribe(g_body.b, g_body.len, &id, &n, NULL), MQTT_OK);
 	assert_int_equal(id, 0xffff);
 	assert_int_equal(n, 3);
+	struct mqtt_str fs;
+	uint8_t qos = 9;
+	assert_true(mqtt_filter_at(g_body.b, g_body.len, false, 2, &fs, &qos));
+	assert_int_equal(fs.len, 1);
+	assert_int_equal(fs.ptr[0], '#');
+	assert_int_equal(qos, 0);
+	assert_false(mqtt_filter_at(g_body.b, g_body.len, false, 3, &fs, &qos));
 	make_frame(&g_frame, 0xa2, &g_body);
 	assert_int_equal(stream_step(g_frame.b, g_frame.len, 1024), MQTT_OK);
 	build_subscribe(&g_body, 0, f, NULL, 3);
@@ -1252,6 +1270,36 @@ static void test_encode_pingresp(void **state)
 	assert_int_equal(mqtt_encode_pingresp(out, sizeof(out)), 2);
 	assert_memory_equal(out, ((const uint8_t[]){0xd0, 0x00}), 2);
 	assert_int_equal(mqtt_encode_pingresp(out, 1), 0);
+}
+
+static void test_encode_publish(void **state)
+{
+	(void)state;
+	uint8_t out[64];
+	static const uint8_t pl[] = "{\"r\":1}";
+	size_t n = mqtt_encode_publish(out, sizeof out, "iot-2/cmd/x/fmt/json", 20, pl, 7, 1, true,
+				       0x1234);
+	static const uint8_t want[] = {0x3a, 31, 0, 20, 'i', 'o', 't', '-', '2', '/', 'c',
+				       'm',  'd', '/', 'x', '/', 'f', 'm', 't', '/', 'j',
+				       's',  'o', 'n', 0x12, 0x34, '{', '"', 'r', '"', ':', '1', '}'};
+	assert_int_equal(n, sizeof want);
+	assert_memory_equal(out, want, n);
+	/* The decoder takes what the encoder makes. */
+	struct mqtt_publish pub;
+	assert_int_equal(mqtt_decode_publish(out[0] & 0x0f, out + 2, n - 2, &pub, NULL), MQTT_OK);
+	assert_int_equal(pub.packet_id, 0x1234);
+	assert_int_equal(pub.payload_len, 7);
+	/* QoS 0: no packet id. */
+	n = mqtt_encode_publish(out, sizeof out, "t", 1, pl, 7, 0, false, 0);
+	assert_int_equal(n, 2 + 3 + 7);
+	assert_int_equal(out[0], 0x30);
+	/* Rules and room. */
+	assert_int_equal(mqtt_encode_publish(out, sizeof out, "t", 1, pl, 7, 1, false, 0), 0);
+	assert_int_equal(mqtt_encode_publish(out, sizeof out, "t", 1, pl, 7, 0, true, 0), 0);
+	assert_int_equal(mqtt_encode_publish(out, sizeof out, "t", 1, pl, 7, 2, false, 1), 0);
+	assert_int_equal(mqtt_encode_publish(out, sizeof out, "", 0, pl, 7, 0, false, 0), 0);
+	assert_int_equal(mqtt_encode_publish(out, 11, "t", 1, pl, 7, 0, false, 0), 0);
+	assert_int_equal(mqtt_encode_publish(out, 12, "t", 1, pl, 7, 0, false, 0), 12);
 }
 
 static void test_encode_suback(void **state)
@@ -1454,6 +1502,7 @@ int main(void)
 		cmocka_unit_test(test_encode_ack_roundtrip),
 		cmocka_unit_test(test_encode_pingresp),
 		cmocka_unit_test(test_encode_suback),
+		cmocka_unit_test(test_encode_publish),
 		cmocka_unit_test(test_utf8_valid),
 		cmocka_unit_test(test_filter_valid),
 		cmocka_unit_test(test_topic_matches),
