@@ -481,8 +481,14 @@ SSL_CTX *tls_ctx_listener(const struct cfg_listener *l, const char *cfgfile, cfg
 	 * (a window of PUBLISHes is a window of records), instead of two
 	 * syscalls per record, header then body. */
 	SSL_CTX_set_read_ahead(ctx, 1);
+	/* Server order (AES-GCM first), except for a device whose first choice
+	 * is ChaCha20-Poly1305: it gets ChaCha20 (every profile and TLS13_SUITES
+	 * have it). BearSSL (ESP8266 Arduino core) asks for it first: without
+	 * AES hardware it is much faster than AES-GCM in software. ESP-IDF's
+	 * mbedTLS leaves ChaCha20 out by default and still gets AES-GCM, which
+	 * the ESP32 computes in hardware. */
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
-					 SSL_OP_NO_COMPRESSION);
+					 SSL_OP_PRIORITIZE_CHACHA | SSL_OP_NO_COMPRESSION);
 	const char *ciphers = l->ciphers ? l->ciphers : profile_ciphers(l->tls_profile);
 	if (SSL_CTX_set_cipher_list(ctx, ciphers) != 1)
 		cfg_report(&d, CFG_ERROR, l->ciphers ? l->ciphers_line : l->tls_profile_line,
