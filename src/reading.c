@@ -2,7 +2,6 @@
  * rejected payloads, as JSON, plus upstream topic templates. Pure. */
 #include "iotgw/reading.h"
 
-#include <float.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <math.h>
@@ -13,6 +12,7 @@
 #include <openssl/evp.h>
 
 #include "iotgw/mqtt_codec.h"
+#include "iotgw/numfmt.h"
 #include "iotgw/reason.h"
 
 #define TOPIC_MAX 65535 /* 1.5.3: an MQTT string is at most 65535 bytes */
@@ -24,7 +24,8 @@
  * usual path. The output is byte for byte what cJSON_PrintUnformatted gave
  * before (tests/unit/test_reading.c compares the two): the same escapes,
  * numbers as cJSON prints them ("%d" for integers, else the shortest of
- * "%1.15g" / "%1.17g" that reads back), keys in the documented order. */
+ * "%1.15g" / "%1.17g" that reads back; numfmt_json, by hand for the usual
+ * values), keys in the documented order. */
 
 struct jw {
 	struct buf *b;
@@ -120,42 +121,12 @@ static void put_u64(struct jw *w, uint64_t v)
 	put(w, p, (size_t)(d + 24 - p));
 }
 
-/* A number as cJSON prints it. Whole numbers and hundredths (what round2
- * leaves) below 1e13 are written digit by digit: there "%1.15g" shows
- * exactly those digits, since at most 15 are significant. */
+/* A number as cJSON prints it, by numfmt: digit by digit for the usual
+ * values, snprintf only for the rare rest. */
 static void put_double(struct jw *w, double v)
 {
-	if (!isfinite(v)) {
-		put_lit(w, "null");
-		return;
-	}
-	double a = fabs(v);
-	double h = round(a * 100.0);
-	if (a < 1e13 && h / 100.0 == a) {
-		uint64_t k = (uint64_t)h;
-		char d[24];
-		if (v < 0 && k)
-			put(w, "-", 1);
-		char *p = u64_digits(k / 100, d);
-		put(w, p, (size_t)(d + 24 - p));
-		unsigned frac = (unsigned)(k % 100);
-		if (frac) {
-			char f[3] = {'.', (char)('0' + frac / 10), (char)('0' + frac % 10)};
-			put(w, f, frac % 10 ? 3 : 2);
-		}
-		return;
-	}
-	/* Rare (raw counts, huge values): cJSON's own two-step rule. */
-	char buf[32];
-	double back = 0;
-	if (a <= INT_MAX && v == (double)(int)v) {
-		snprintf(buf, sizeof buf, "%d", (int)v);
-	} else {
-		snprintf(buf, sizeof buf, "%1.15g", v);
-		if (sscanf(buf, "%lg", &back) != 1 || fabs(back - v) > fmax(fabs(back), a) * DBL_EPSILON)
-			snprintf(buf, sizeof buf, "%1.17g", v);
-	}
-	put_lit(w, buf);
+	char d[NUMFMT_JSON_CAP];
+	put(w, d, numfmt_json(v, d));
 }
 
 static int finish(struct jw *w, size_t start)

@@ -158,6 +158,10 @@ static void test_reading_matches_cjson(void **state)
 			v = ((double)(x >> 11) / 9007199254740992.0 - 0.5) * 400.0; /* any */
 		else
 			v = (double)(int64_t)(x % 100000) - 50000.0; /* whole */
+		/* Raw counts: some calibrated, some with 3 to 6 decimals (the
+		 * nearest double to m / 10^k: one correctly rounded division). */
+		static const double p10[] = {1e3, 1e4, 1e5, 1e6};
+		double raw = i % 8 ? v * 7 : (double)(int64_t)(x % 2000000001) / p10[x % 4];
 		struct reading r = {
 			.device = i % 7 ? "dev0001" : "d\"\\\n\x01\xe2\x82\xac",
 			.gateway = "gw-1",
@@ -165,7 +169,7 @@ static void test_reading_matches_cjson(void **state)
 			.seq = x,
 			.ts = {(time_t)(x % 4102444800ull), (long)(x % 1000000000)},
 			.value = {.format = DEC_ADC, .temperature_c = v, .has_humidity = i % 5 == 0,
-				  .humidity_pct = v / 3, .has_raw = i % 4 == 0, .raw = v * 7},
+				  .humidity_pct = v / 3, .has_raw = i % 4 == 0, .raw = raw},
 		};
 		char *want = reference_json(&r);
 		char *got = reading_to_json(&r);
