@@ -9,15 +9,17 @@
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "iotgw/mqtt_codec.h"
+#include "iotgw/numfmt.h"
 #include "iotgw/reason.h"
 #include "iotgw/text.h"
 
 #define QUOTE_MAX 40  /* payload bytes quoted in a reason */
-#define NUMBER_MAX 64 /* longest number token accepted (sign, digits, point, exponent) */
+/* Number tokens (sign, digits, point, exponent) this long are refused:
+ * numfmt_parse reads no more than NUMFMT_PARSE_MAX. */
+#define NUMBER_MAX (NUMFMT_PARSE_MAX + 1)
 /* Binary rounding in the Fahrenheit conversion and the ADC calibration can put
  * a value that is exactly on a bound in decimal a few ulps outside it; readings
  * are reported to 0.01 C, so this slack never admits a visibly different value. */
@@ -79,8 +81,8 @@ enum num_rc { NUM_OK = 0, NUM_SYNTAX, NUM_RANGE, NUM_LONG };
  * digits], where either side of the point may be empty but not both. strtod
  * alone would also accept hex, "inf", "nan" and leading whitespace, none of
  * which a sensor means. Overflow (1e400) is NUM_RANGE; underflow rounds
- * towards 0, which is the value meant. Assumes the "C" LC_NUMERIC locale (the
- * daemon never calls setlocale). */
+ * towards 0, which is the value meant. The value is strtod's, computed by
+ * numfmt_parse without strtod for the usual numbers. */
 static enum num_rc scan_number(const char *p, size_t n, size_t *used, double *out)
 {
 	size_t i = 0, digits = 0;
@@ -115,13 +117,9 @@ static enum num_rc scan_number(const char *p, size_t n, size_t *used, double *ou
 	if (i >= NUMBER_MAX)
 		return NUM_LONG;
 
-	char buf[NUMBER_MAX];
-	char *end = NULL;
-	memcpy(buf, p, i);
-	buf[i] = '\0';
-	double v = strtod(buf, &end);
-	if (end != buf + i)
-		return NUM_SYNTAX; /* only with a foreign decimal point */
+	double v = 0;
+	if (numfmt_parse(p, i, &v) != 0)
+		return NUM_SYNTAX; /* not after the scan above, short of a foreign locale */
 	if (!isfinite(v))
 		return NUM_RANGE;
 	*used = i;
@@ -270,11 +268,14 @@ static int decode_adc(const struct dec_rule *rule, const char *p, size_t n,
 	if (raw == 0.0)
 		raw = 0.0; /* "-0" would be forwarded as "raw":-0 */
 	double c = raw * rule->scale + rule->offset;
-	fmt_num(a, raw);
-	if (!isfinite(c))
+	/* The raw count is formatted for a reason only: not for every reading. */
+	if (!isfinite(c)) {
+		fmt_num(a, raw);
 		return reason_fail(why, whylen, "ADC: raw count %s calibrates to a non-finite value", a);
+	}
 	if (!in_range(c, rule->min_c, rule->max_c)) {
 		out->implausible = true;
+		fmt_num(a, raw);
 		fmt_derived(b, c);
 		fmt_num(lo, rule->min_c);
 		fmt_num(hi, rule->max_c);

@@ -406,6 +406,72 @@ static void test_big_payload(void **state)
 	free(p);
 }
 
+/* ---- the fast paths against the C library ---- */
+
+static uint64_t xs = 88172645463325252ull; /* xorshift64: the same payloads every run */
+
+static uint64_t next(void)
+{
+	xs ^= xs << 13;
+	xs ^= xs >> 7;
+	xs ^= xs << 17;
+	return xs;
+}
+
+/* A random decimal: up to 12 digits, 0 to 8 after the point, maybe
+ * negative, sometimes with an exponent or a leading '+' (numbers only). */
+static void random_number(char *out, size_t cap, int json)
+{
+	static const char *const signs[] = { "", "", "-", "+" };
+	int k = (int)(next() % 9);
+	uint64_t m = next() % 1000000000000ull;
+	if (next() % 2)
+		m %= 100000; /* sensor-sized */
+	uint64_t p10 = 1;
+	for (int i = 0; i < k; i++)
+		p10 *= 10;
+	const char *sign = signs[next() % (json ? 3 : 4)];
+	int len;
+	if (k == 0)
+		len = snprintf(out, cap, "%s%llu", sign, (unsigned long long)m);
+	else
+		len = snprintf(out, cap, "%s%llu.%0*llu", sign, (unsigned long long)(m / p10), k,
+			       (unsigned long long)(m % p10));
+	if (next() % 8 == 0 && len > 0 && (size_t)len < cap)
+		snprintf(out + len, cap - (size_t)len, "e%d", (int)(next() % 41) - 20);
+}
+
+static void assert_same_bits(double a, double b, const char *what, const char *text)
+{
+	if (memcmp(&a, &b, sizeof(a)) != 0)
+		fail_msg("%s for \"%s\": %a, strtod %a", what, text, a, b);
+}
+
+/* The number and ADC decoders read what strtod reads, bit for bit. */
+static void test_numbers_match_strtod(void **state)
+{
+	(void)state;
+	struct dec_rule num = { .format = DEC_NUMBER, .scale = 1, .min_c = -1e300, .max_c = 1e300,
+				.default_unit = 'C' };
+	struct dec_rule adc = num;
+	adc.format = DEC_ADC;
+	struct dec_result res;
+	char why[256], text[64];
+	for (int i = 0; i < 300000; i++) {
+		random_number(text, sizeof(text), 0);
+		double want = strtod(text, NULL);
+		size_t n = strlen(text);
+		if (dec_payload(&num, (const uint8_t *)text, n, &res, why, sizeof(why)) != 0)
+			fail_msg("number \"%s\": %s", text, why);
+		assert_same_bits(res.temperature_c, want, "number", text);
+		if (want < 0)
+			continue;
+		if (dec_payload(&adc, (const uint8_t *)text, n, &res, why, sizeof(why)) != 0)
+			fail_msg("adc \"%s\": %s", text, why);
+		assert_same_bits(res.raw, want == 0 ? 0.0 : want, "adc", text);
+	}
+}
+
 static void test_reason_buffer_edges(void **state)
 {
 	(void)state;
@@ -626,7 +692,7 @@ int main(void)
 		cmocka_unit_test(test_reason_buffer_edges), cmocka_unit_test(test_custom_range),
 		cmocka_unit_test(test_unknown_format),	cmocka_unit_test(test_rule_for),
 		cmocka_unit_test(test_default_rules),	cmocka_unit_test(test_format_names),
-		cmocka_unit_test(test_watson_event),
+		cmocka_unit_test(test_watson_event),	cmocka_unit_test(test_numbers_match_strtod),
 	};
 	for (size_t i = 0; i < sizeof(more) / sizeof(more[0]); i++)
 		tests[n++] = more[i];
