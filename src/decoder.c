@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "iotgw/jscan.h"
 #include "iotgw/mqtt_codec.h"
 #include "iotgw/numfmt.h"
 #include "iotgw/reason.h"
@@ -407,6 +408,101 @@ static ptrdiff_t escaped_nul(const char *p, size_t n)
 	return -1;
 }
 
+/* ---- the fast path: simple JSON read in place ----
+ *
+ * Nearly every payload is small, simple JSON ({"d":{"temp":21.5}}): jscan
+ * reads it where it lies, without cJSON's allocations per value and its
+ * locale-aware strtod. Whatever this path is unsure about (text jscan does
+ * not take, a missing, duplicate or ill-typed field, a number that does not
+ * parse) goes through cJSON as before, which finds the same values or says
+ * precisely what is wrong: the reasons come from one place only. */
+
+/* The members decode_fields reads, with how often each occurs. */
+struct jfields {
+	struct jscan_val d, t, h, u;
+	unsigned nd, nt, nh, nu;
+};
+
+static bool key_is(const struct jscan_val *k, const char *s)
+{
+	size_t n = strlen(s);
+	return k->n == n && memcmp(k->p, s, n) == 0;
+}
+
+static void jfields_collect(const struct jscan_val *obj, struct jfields *f)
+{
+	struct jscan_iter it;
+	struct jscan_val k, v;
+
+	memset(f, 0, sizeof(*f));
+	jscan_iter_init(&it, obj);
+	while (jscan_next(&it, &k, &v)) {
+		if (key_is(&k, "d")) {
+			f->d = v;
+			f->nd++;
+		} else if (key_is(&k, "temp") || key_is(&k, "temperature")) {
+			f->t = v;
+			f->nt++;
+		} else if (key_is(&k, "humidity") || key_is(&k, "hum")) {
+			f->h = v;
+			f->nh++;
+		} else if (key_is(&k, "unit")) {
+			f->u = v;
+			f->nu++;
+		}
+	}
+}
+
+/* v as json_number reads it from cJSON's tree (a JSON number, or a string
+ * holding a strict number); false where json_number would fail. */
+static bool jnumber(const struct jscan_val *v, double *out)
+{
+	const char *p = v->p;
+	size_t n = v->n, used = 0;
+
+	if (v->type == JSCAN_NUMBER)
+		return numfmt_parse(p, n, out) == 0 && isfinite(*out);
+	if (v->type != JSCAN_STRING)
+		return false;
+	trim(&p, &n);
+	return scan_number(p, n, &used, out) == NUM_OK && used == n;
+}
+
+/* decode_json for simple JSON: the result of finish(), or 1 when it is
+ * left to the cJSON path. */
+static int decode_json_fast(const struct dec_rule *rule, enum dec_format fmt, const char *p,
+			    size_t n, struct dec_result *out, char *why, size_t whylen)
+{
+	struct jscan_val root;
+	struct jfields f;
+	double temp = 0, hum = 0;
+	char unit = rule_unit(rule);
+
+	if (jscan_parse(p, n, &root) != 0 || root.type != JSCAN_OBJECT)
+		return 1;
+	jfields_collect(&root, &f);
+	if (fmt != DEC_JSON) {
+		/* decode_json's rules for "d": unique, and an object for Watson. */
+		if (f.nd > 1)
+			return 1;
+		if (fmt == DEC_AUTO)
+			fmt = f.nd == 1 && f.d.type == JSCAN_OBJECT ? DEC_WATSON : DEC_JSON;
+		if (fmt == DEC_WATSON) {
+			struct jscan_val d = f.d;
+			if (f.nd != 1 || d.type != JSCAN_OBJECT)
+				return 1;
+			jfields_collect(&d, &f);
+		}
+	}
+	if (f.nt != 1 || f.nh > 1 || f.nu > 1)
+		return 1;
+	if (f.nu == 1 && (f.u.type != JSCAN_STRING || parse_unit(f.u.p, f.u.n, &unit) != 0))
+		return 1;
+	if (!jnumber(&f.t, &temp) || (f.nh == 1 && !jnumber(&f.h, &hum)))
+		return 1;
+	return finish(rule, fmt, temp, unit, f.nh == 1, hum, out, why, whylen);
+}
+
 /* fmt is DEC_AUTO (payload starts with '{'), DEC_WATSON or DEC_JSON. base is
  * the offset of p in the payload, for error positions. */
 static int decode_json(const struct dec_rule *rule, enum dec_format fmt, const char *p, size_t n,
@@ -414,9 +510,11 @@ static int decode_json(const struct dec_rule *rule, enum dec_format fmt, const c
 {
 	const char *end = NULL;
 	const char *prefix = fmt == DEC_WATSON ? "Watson" : "JSON";
-	int rc;
-	ptrdiff_t nul = escaped_nul(p, n);
+	int rc = decode_json_fast(rule, fmt, p, n, out, why, whylen);
 
+	if (rc != 1)
+		return rc;
+	ptrdiff_t nul = escaped_nul(p, n);
 	if (nul >= 0)
 		return reason_fail(why, whylen, "%s: escaped NUL (\\u0000) at offset %zu", prefix,
 				   base + (size_t)nul);

@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "iotgw/decoder.h"
+#include "iotgw/jscan.h"
 
 struct dcase {
 	const char *name;
@@ -406,7 +407,7 @@ static void test_big_payload(void **state)
 	free(p);
 }
 
-/* ---- the fast paths against the C library ---- */
+/* ---- the fast paths against the C library and cJSON ---- */
 
 static uint64_t xs = 88172645463325252ull; /* xorshift64: the same payloads every run */
 
@@ -470,6 +471,193 @@ static void test_numbers_match_strtod(void **state)
 			fail_msg("adc \"%s\": %s", text, why);
 		assert_same_bits(res.raw, want == 0 ? 0.0 : want, "adc", text);
 	}
+}
+
+struct payload {
+	char text[512];
+	size_t n;
+	char temp[64]; /* the temperature's number text, "" if none */
+	int unit_c;    /* no unit, or unit C (with the rule's default C) */
+};
+
+static void add(struct payload *pl, const char *s)
+{
+	size_t len = strlen(s);
+	if (pl->n + len < sizeof(pl->text)) {
+		memcpy(pl->text + pl->n, s, len);
+		pl->n += len;
+		pl->text[pl->n] = '\0';
+	}
+}
+
+static const char *ws(void)
+{
+	static const char *const w[] = { "", "", "", " ", "\n", "\t", " \r\n " };
+	return w[next() % (sizeof(w) / sizeof(w[0]))];
+}
+
+/* A value for a number field: mostly a number, sometimes a string holding
+ * one (maybe padded), rarely something else. number gets the text. */
+static void field_value(struct payload *pl, char number[64])
+{
+	static const char *const odd[] = { "true", "null", "\"abc\"", "{\"v\":1}", "[21]",
+					   "\"\"", "1e400", "\"1e400\"", "\"0x10\"" };
+	unsigned r = (unsigned)(next() % 20);
+	random_number(number, 64, 1);
+	if (r == 0) {
+		add(pl, odd[next() % (sizeof(odd) / sizeof(odd[0]))]);
+		number[0] = '\0';
+	} else if (r < 4) {
+		add(pl, "\"");
+		add(pl, r == 3 ? " " : "");
+		add(pl, number);
+		add(pl, r == 3 ? " " : "");
+		add(pl, "\"");
+	} else {
+		add(pl, number);
+	}
+}
+
+/* The fields of a reading, as members of an object (without braces),
+ * after members others. */
+static void fields(struct payload *pl, int members)
+{
+	static const char *const tkeys[] = { "temp", "temperature" };
+	static const char *const hkeys[] = { "humidity", "hum" };
+	static const char *const units[] = { "C", "F", "c", "\xc2\xb0" "F", "K", " C" };
+	static const char *const extra[] = { "\"rssi\":-70", "\"ts\":\"2026-11-21\"",
+					     "\"meta\":{\"x\":[1,2,{\"temp\":99}]}", "\"ok\":true" };
+	char hum[64];
+	pl->unit_c = 1;
+	if (next() % 3 == 0) {
+		add(pl, members++ ? "," : "");
+		add(pl, extra[next() % 4]);
+	}
+	if (next() % 20 != 0) {
+		add(pl, members++ ? "," : "");
+		add(pl, ws());
+		add(pl, "\"");
+		add(pl, tkeys[next() % 2]);
+		add(pl, "\":");
+		add(pl, ws());
+		field_value(pl, pl->temp);
+		add(pl, ws());
+	}
+	if (next() % 2) {
+		add(pl, members++ ? "," : "");
+		add(pl, "\"");
+		add(pl, hkeys[next() % 2]);
+		add(pl, "\":");
+		field_value(pl, hum);
+	}
+	if (next() % 4 == 0) {
+		const char *u = units[next() % (sizeof(units) / sizeof(units[0]))];
+		add(pl, members++ ? "," : "");
+		add(pl, "\"unit\":\"");
+		add(pl, u);
+		add(pl, "\"");
+		pl->unit_c = strcmp(u, "C") == 0 || strcmp(u, "c") == 0;
+	}
+	if (next() % 30 == 0) {
+		/* A second temperature: duplicate or competing keys. */
+		add(pl, members++ ? "," : "");
+		add(pl, next() % 2 ? "\"temp\":1" : "\"temperature\":2");
+	}
+}
+
+static void random_payload(struct payload *pl)
+{
+	pl->n = 0;
+	pl->text[0] = '\0';
+	pl->temp[0] = '\0';
+	add(pl, "{");
+	add(pl, ws());
+	switch (next() % 4) {
+	case 0:
+		fields(pl, 0); /* flat */
+		break;
+	case 1:
+		add(pl, "\"d\":{");
+		fields(pl, 0);
+		add(pl, "}");
+		break;
+	case 2:
+		add(pl, "\"ts\":1,\"d\":");
+		add(pl, ws());
+		add(pl, "{");
+		fields(pl, 0);
+		add(pl, "}");
+		if (next() % 10 == 0)
+			add(pl, ",\"d\":{}"); /* a duplicate "d" */
+		break;
+	default:
+		add(pl, "\"d\":");
+		add(pl, next() % 2 ? "5" : "[]");
+		fields(pl, 1);
+		if (next() % 10 == 0)
+			add(pl, ",\"d\":0"); /* a duplicate "d" */
+		break;
+	}
+	add(pl, ws());
+	add(pl, "}");
+}
+
+static void same_result(const char *text, int rc1, const struct dec_result *a, const char *why1,
+			int rc2, const struct dec_result *b, const char *why2)
+{
+	if (rc1 != rc2 || (rc1 != 0 && strcmp(why1, why2) != 0))
+		fail_msg("%s:\n fast %d \"%s\"\n cJSON %d \"%s\"", text, rc1, why1, rc2, why2);
+	if (a->format != b->format || a->has_humidity != b->has_humidity ||
+	    a->has_raw != b->has_raw || a->implausible != b->implausible ||
+	    memcmp(&a->temperature_c, &b->temperature_c, sizeof(double)) != 0 ||
+	    memcmp(&a->humidity_pct, &b->humidity_pct, sizeof(double)) != 0 ||
+	    memcmp(&a->raw, &b->raw, sizeof(double)) != 0)
+		fail_msg("%s: results differ (temperature %a / %a)", text, a->temperature_c,
+			 b->temperature_c);
+}
+
+/* JSON payloads decode the same through jscan as through cJSON: each one
+ * again with a member whose name is escaped ("\u0078", i.e. "x"), which
+ * jscan leaves to cJSON and cJSON ignores like any other extra key. */
+static void test_json_fast_matches_cjson(void **state)
+{
+	(void)state;
+	static const enum dec_format fmts[] = { DEC_AUTO, DEC_WATSON, DEC_JSON };
+	int decoded = 0;
+	for (int i = 0; i < 200000; i++) {
+		struct payload pl, slow;
+		random_payload(&pl);
+		struct jscan_val v;
+		if (jscan_parse(pl.text, pl.n, &v) != 0)
+			fail_msg("jscan rejects %s", pl.text);
+		slow.n = 0;
+		slow.text[0] = '\0';
+		add(&slow, "{\"\\u0078\":0");
+		add(&slow, pl.text[1 + strspn(pl.text + 1, " \t\r\n")] == '}' ? "" : ",");
+		add(&slow, pl.text + 1);
+		if (jscan_parse(slow.text, slow.n, &v) == 0)
+			fail_msg("jscan accepts %s", slow.text);
+		struct dec_rule rule = { .format = fmts[next() % 3], .scale = 1, .min_c = -40,
+					 .max_c = 125, .default_unit = next() % 8 ? 'C' : 'F' };
+		if (next() % 2) {
+			rule.min_c = -1e300;
+			rule.max_c = 1e300;
+		}
+		struct dec_result a, b;
+		char why1[256], why2[256];
+		int rc1 = dec_payload(&rule, (const uint8_t *)pl.text, pl.n, &a, why1, sizeof(why1));
+		int rc2 = dec_payload(&rule, (const uint8_t *)slow.text, slow.n, &b, why2,
+				      sizeof(why2));
+		same_result(pl.text, rc1, &a, why1, rc2, &b, why2);
+		if (rc1 != 0)
+			continue;
+		decoded++;
+		/* And the temperature is strtod's, bit for bit. */
+		if (pl.temp[0] && pl.unit_c && rule.default_unit == 'C')
+			assert_same_bits(a.temperature_c, strtod(pl.temp, NULL), "JSON", pl.text);
+	}
+	print_message("%d of 200000 payloads decoded\n", decoded);
+	assert_true(decoded > 30000);
 }
 
 static void test_reason_buffer_edges(void **state)
@@ -693,6 +881,7 @@ int main(void)
 		cmocka_unit_test(test_unknown_format),	cmocka_unit_test(test_rule_for),
 		cmocka_unit_test(test_default_rules),	cmocka_unit_test(test_format_names),
 		cmocka_unit_test(test_watson_event),	cmocka_unit_test(test_numbers_match_strtod),
+		cmocka_unit_test(test_json_fast_matches_cjson),
 	};
 	for (size_t i = 0; i < sizeof(more) / sizeof(more[0]); i++)
 		tests[n++] = more[i];
