@@ -32,10 +32,20 @@ struct jw {
 	bool failed;
 };
 
+/* Most pieces are a few bytes and the buffer, reused, has room: those are
+ * copied here, and buf_append (a call, its checks) only grows it. Within
+ * cap is within the ceiling (buf keeps cap <= max). */
 static void put(struct jw *w, const void *p, size_t n)
 {
-	if (!w->failed && buf_append(w->b, p, n) != 0)
+	struct buf *b = w->b;
+	if (w->failed || n == 0)
+		return;
+	if (n <= b->cap - b->len) {
+		memcpy(b->data + b->len, p, n);
+		b->len += n;
+	} else if (buf_append(b, p, n) != 0) {
 		w->failed = true;
+	}
 }
 
 static void put_lit(struct jw *w, const char *s)
