@@ -35,6 +35,7 @@ static const struct {
 	[SEC_SPOOL] = {"spool", false},
 	[SEC_DECODE] = {"decode", true},
 	[SEC_METRICS] = {"metrics", false},
+	[SEC_DOWNLINK] = {"downlink", false},
 };
 
 /* ---- diagnostics ---- */
@@ -219,6 +220,8 @@ static size_t obj_size(enum sec_kind k)
 		return sizeof(struct cfg_spool);
 	case SEC_METRICS:
 		return sizeof(struct cfg_metrics);
+	case SEC_DOWNLINK:
+		return sizeof(struct cfg_downlink);
 	default:
 		return sizeof(struct dec_rule);
 	}
@@ -239,6 +242,8 @@ static void *sec_obj(struct parser *p, const struct secrec *s)
 		return &p->cfg->spool;
 	case SEC_METRICS:
 		return &p->cfg->metrics;
+	case SEC_DOWNLINK:
+		return &p->cfg->downlink;
 	default:
 		return &p->cfg->rules[s->index];
 	}
@@ -657,7 +662,8 @@ int cfg_parse_string(const char *text, size_t len, const char *filename,
 		cfg_diag(&p, CFG_ERROR, 0, "out of memory");
 	if (obj_defaults(&p, SEC_GATEWAY, &out->gateway, 0) != 0 ||
 	    obj_defaults(&p, SEC_UPSTREAM, &out->upstream, 0) != 0 ||
-	    obj_defaults(&p, SEC_SPOOL, &out->spool, 0) != 0)
+	    obj_defaults(&p, SEC_SPOOL, &out->spool, 0) != 0 ||
+	    obj_defaults(&p, SEC_DOWNLINK, &out->downlink, 0) != 0)
 		cfg_diag(&p, CFG_ERROR, 0, "out of memory");
 
 	if (ini_read(text, len, on_line, &p) != 0) {
@@ -723,6 +729,7 @@ void cfg_free(struct iotgw_config *cfg)
 	obj_free(SEC_UPSTREAM, &cfg->upstream);
 	obj_free(SEC_SPOOL, &cfg->spool);
 	obj_free(SEC_METRICS, &cfg->metrics);
+	obj_free(SEC_DOWNLINK, &cfg->downlink);
 	for (size_t i = 0; i < cfg->nlisteners; i++)
 		obj_free(SEC_LISTENER, &cfg->listeners[i]);
 	free(cfg->listeners);

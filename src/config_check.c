@@ -11,6 +11,8 @@
 #include <string.h>
 
 #include "config_int.h"
+#include "iotgw/cmdtopic.h"
+#include "iotgw/mqtt_codec.h"
 #include "iotgw/decoder.h"
 
 /* The line of the first of the keys that is set, else the section header. */
@@ -298,6 +300,32 @@ static void check_decode(struct parser *p, const struct secrec *s)
 /* [metrics] needs an address, and it must not be a device listener's:
  * the two would fight over the port. Not on loopback: a warning, since
  * the figures (and /readyz) describe the site to whoever can reach it. */
+/* A status the gateway publishes must not come back to it as a command. */
+static void check_downlink(struct parser *p, const struct secrec *s)
+{
+	const struct cfg_downlink *d = &p->cfg->downlink;
+	const char *gw = p->cfg->gateway.name ? p->cfg->gateway.name : "iotgw";
+	if (strcmp(d->topic, "none") == 0 || strcmp(d->status_topic, "none") == 0)
+		return;
+	char sub[CMDTOPIC_MAX], cmd[CMDTOPIC_MAX], status[CMDTOPIC_MAX];
+	struct cmdtopic_vars v = {.gateway = gw};
+	if (cmdtopic_render(d->topic, &v, sub, sizeof sub) < 0)
+		return;
+	v.device = "dev";
+	v.command = "cmd";
+	if (cmdtopic_render(d->topic, &v, cmd, sizeof cmd) < 0)
+		return;
+	v.topic = cmd;
+	if (cmdtopic_render(d->status_topic, &v, status, sizeof status) < 0 ||
+	    !mqtt_topic_matches(sub, status, strlen(status)))
+		return;
+	int line = cfg_key_line(s, "status_topic");
+	cfg_diag(p, CFG_ERROR, line ? line : s->line,
+		 "[downlink]: status_topic %s would be received as a command (it matches the "
+		 "subscription %s)",
+		 d->status_topic, sub);
+}
+
 static void check_metrics(struct parser *p, const struct secrec *s)
 {
 	const struct cfg_metrics *m = &p->cfg->metrics;
@@ -341,6 +369,8 @@ void cfg_cross_checks(struct parser *p)
 			check_decode(p, s);
 		else if (s->kind == SEC_METRICS)
 			check_metrics(p, s);
+		else if (s->kind == SEC_DOWNLINK)
+			check_downlink(p, s);
 	}
 	if (up)
 		check_upstream(p, up);

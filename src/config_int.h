@@ -17,7 +17,7 @@
 
 #define CFG_DAY (24 * INI_HOUR) /* durations are in milliseconds; ini has no days */
 
-enum sec_kind { SEC_GATEWAY, SEC_LISTENER, SEC_UPSTREAM, SEC_SPOOL, SEC_DECODE, SEC_METRICS, SEC_KINDS };
+enum sec_kind { SEC_GATEWAY, SEC_LISTENER, SEC_UPSTREAM, SEC_SPOOL, SEC_DECODE, SEC_METRICS, SEC_DOWNLINK, SEC_KINDS };
 
 /* Per section instance: where it started and on which line each key was set,
  * kept until the cross-field checks run. */

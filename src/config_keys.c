@@ -16,6 +16,7 @@
 
 #include "config_int.h"
 #include "iotgw/auth.h"
+#include "iotgw/cmdtopic.h"
 #include "iotgw/decoder.h"
 #include "iotgw/ini.h"
 #include "iotgw/log_level.h"
@@ -244,6 +245,34 @@ static int check_gateway_topic(const char *v, char *why, size_t whylen)
 		return -1;
 	}
 	return reading_topic_check(v, why, whylen);
+}
+
+/* The same compiler the session uses, so what is accepted is what is enforced. */
+static int check_subscribe_acl(const char *v, char *why, size_t whylen)
+{
+	struct auth_acl *acl = NULL;
+	if (!mqtt_utf8_valid(v, strlen(v))) {
+		snprintf(why, whylen, "not valid UTF-8");
+		return -1;
+	}
+	int rc = auth_acl_compile(v, &acl, why, whylen);
+	auth_acl_free(acl);
+	return rc;
+}
+
+static int check_downlink_topic(const char *v, char *why, size_t whylen)
+{
+	return strcmp(v, "none") == 0 ? 0 : cmdtopic_check(CMDTOPIC_UPSTREAM, v, why, whylen);
+}
+
+static int check_device_topic(const char *v, char *why, size_t whylen)
+{
+	return cmdtopic_check(CMDTOPIC_DEVICE, v, why, whylen);
+}
+
+static int check_status_topic(const char *v, char *why, size_t whylen)
+{
+	return strcmp(v, "none") == 0 ? 0 : cmdtopic_check(CMDTOPIC_STATUS, v, why, whylen);
 }
 
 static int set_format(struct parser *p, void *obj, const char *v, int line)
@@ -477,6 +506,7 @@ static const int unit_values[] = {'C', 'F'};
 #define LS SEC_LISTENER, struct cfg_listener
 #define UP SEC_UPSTREAM, struct cfg_upstream
 #define SP SEC_SPOOL, struct cfg_spool
+#define DL SEC_DOWNLINK, struct cfg_downlink
 #define DC SEC_DECODE, struct dec_rule
 
 const struct opt cfg_opts[] = {
@@ -514,6 +544,7 @@ const struct opt cfg_opts[] = {
 	O_DUR(LS, "cert_expiry_warning", cert_expiry_warning_s, 1000, 1 * HOUR, 365 * DAY, true,
 	      30 * DAY),
 	O_BOOL(LS, "disconnect_revoked", disconnect_revoked, 1),
+	O_STR(LS, "subscribe_acl", subscribe_acl, AUTH_SUBSCRIBE_ACL_DEFAULT, check_subscribe_acl),
 
 	O_STR(UP, "host", host, NULL, check_host),
 	O_UINT(UP, "port", port, 1, 65535, 8883),
@@ -544,6 +575,15 @@ const struct opt cfg_opts[] = {
 	O_SIZE(SP, "min_free", min_free, 256 * KIB, 64 * GIB, 64 * MIB),
 
 	O_CUSTOM(SEC_METRICS, "bind", set_metrics_bind, release_metrics_bind, NULL),
+
+	O_STR(DL, "topic", topic, "none", check_downlink_topic),
+	O_STR(DL, "device_topic", device_topic, "iot-2/cmd/{command}/fmt/json", check_device_topic),
+	O_STR(DL, "status_topic", status_topic, "none", check_status_topic),
+	O_DUR(DL, "command_ttl", command_ttl_ms, 1, 0, 7 * DAY, true, 5 * MIN),
+	O_SIZE(DL, "max_payload", max_payload, 1, 256 * KIB, 4 * KIB),
+	O_UINT(DL, "max_queued_per_device", max_queued_per_device, 1, 100000, 32),
+	O_UINT(DL, "max_queued", max_queued, 1, 10000000, 10000),
+	O_BOOL(DL, "validate_json", validate_json, 0),
 
 	O_STR(DC, "topic", topic_filter, NULL, check_topic_filter),
 	O_CUSTOM(SEC_DECODE, "format", set_format, NULL, NULL),

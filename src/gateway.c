@@ -21,6 +21,7 @@
 
 #include "gateway_config.h"
 #include "gateway_int.h"
+#include "iotgw/downlink.h"
 #include "iotgw/log.h"
 #include "iotgw/reading.h"
 #include "iotgw/sdnotify.h"
@@ -129,6 +130,8 @@ static void before_sleep(struct ev_loop *loop, void *arg)
 {
 	(void)loop;
 	struct gateway *gw = arg;
+	/* Commands first: what they deliver and delete joins this commit. */
+	downlink_pump(gw->dl);
 	gateway_commit(gw);
 	if (gw->kick_upstream) {
 		gw->kick_upstream = false;
@@ -216,6 +219,12 @@ static void on_signal(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 
 /* ---- lifecycle ---- */
 
+static bool device_known(void *arg, const char *device)
+{
+	struct gateway *gw = arg;
+	return strmap_get(gw->devices, device) != NULL;
+}
+
 static int open_spool(struct gw_runtime *rt, const struct cfg_spool *cfg)
 {
 	struct gateway *gw = &rt->gw;
@@ -236,6 +245,12 @@ static int open_spool(struct gw_runtime *rt, const struct cfg_spool *cfg)
 		  (unsigned long long)(spool_oldest_age_ms(gw->spool, gateway_wall_ms()) / 1000),
 		  strmap_size(gw->devices),
 		  cfg->durability == CFG_DURABLE_FSYNC ? "fsync" : "os");
+	struct downlink_hooks hooks = {session_deliver, device_known, gw};
+	gw->dl = downlink_new(gw->loop, gw->spool, &hooks, err, sizeof err);
+	if (!gw->dl) {
+		log_event(LOG_CRIT, EV_STARTUP_FAILED, NULL, "%s: %s", spool_path(gw->spool), err);
+		return -1;
+	}
 	gw->up = upstream_new(gw->loop, gw->spool, on_progress, rt);
 	if (!gw->up) {
 		log_event(LOG_CRIT, EV_STARTUP_FAILED, NULL, "cannot create upstream client");
@@ -388,6 +403,7 @@ void gateway_free(struct gateway *gw)
 		close(rt->sigfd);
 	if (gw->reserve_fd >= 0)
 		close(gw->reserve_fd);
+	downlink_free(gw->dl); /* its statements go before the database does */
 	spool_close(gw->spool);
 	strmap_free(gw->by_client_id, NULL);
 	strmap_free(gw->hs_by_addr, NULL);

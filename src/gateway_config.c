@@ -22,6 +22,7 @@
 #include "gateway_int.h"
 #include "iotgw/auth.h"
 #include "iotgw/log.h"
+#include "iotgw/downlink.h"
 #include "iotgw/reading.h"
 #include "iotgw/sdnotify.h"
 #include "iotgw/tls_ctx.h"
@@ -37,6 +38,7 @@ void gateway_prepared_free(struct prepared *p)
 		if (p->parts[i].ctx)
 			SSL_CTX_free(p->parts[i].ctx);
 		auth_acl_free(p->parts[i].acl);
+		auth_acl_free(p->parts[i].sub_acl);
 		auth_pwfile_free(p->parts[i].pwfile);
 	}
 	free(p->parts);
@@ -76,6 +78,8 @@ static void prepare_auth(const struct cfg_listener *l, struct listener_parts *pa
 	if (trust_acl_enforced(l) &&
 	    auth_acl_from_list((const char *const *)l->publish_acl, l->npublish_acl, &parts->acl,
 			       why, sizeof why) != 0)
+		counting_diag(dc, CFG_ERROR, path, l->line, why);
+	if (auth_acl_compile(l->subscribe_acl, &parts->sub_acl, why, sizeof why) != 0)
 		counting_diag(dc, CFG_ERROR, path, l->line, why);
 	if (l->password_file.path)
 		(void)auth_pwfile_load(l->password_file.path, &parts->pwfile, pw_diag, dc);
@@ -254,6 +258,17 @@ static void log_if_legacy(const struct listener *l)
 }
 
 /* [upstream] presence_topic: what the broker says about us (retained). */
+/* The upstream's callbacks into the downlink. */
+static void command_in(void *arg, const char *topic, const void *payload, size_t len)
+{
+	downlink_command_in(arg, topic, payload, len);
+}
+
+static bool command_hold(void *arg)
+{
+	return downlink_holding_acks(arg);
+}
+
 static int configure_presence(struct gateway *gw)
 {
 	const struct iotgw_config *c = gw->cfg;
@@ -416,6 +431,9 @@ int gateway_apply(struct gateway *gw, struct prepared *p)
 	for (struct listener *l = gw->listeners; l; l = l->next)
 		log_if_legacy(l);
 	if (configure_presence(gw) != 0 ||
+	    downlink_configure(gw->dl, &gw->cfg->downlink, gw->cfg->gateway.name) != 0 ||
+	    upstream_set_downlink(gw->up, downlink_subscription(gw->dl), command_in,
+				  command_hold, gw->dl) != 0 ||
 	    upstream_configure(gw->up, &gw->cfg->upstream, up_ctx) != 0)
 		log_event(LOG_ERR, EV_CONFIG_RELOAD_FAILED, NULL,
 			  "out of memory applying upstream settings");

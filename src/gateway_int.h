@@ -46,6 +46,7 @@ struct listener_metrics {
 	uint64_t connects;
 	uint64_t refusals[6]; /* by CONNACK return code 1..5 */
 	uint64_t protocol_errors, acl_denials, auth_failures;
+	uint64_t subscribe_refusals; /* filters refused a SUBACK grant */
 };
 
 /* A [listener NAME] section at run time: its sockets (one per bind
@@ -71,6 +72,7 @@ struct listener {
 	/* Device trust (listener keys of the same names). */
 	struct trust_policy trust;    /* for trust_connect; borrows name and pwfile */
 	struct auth_acl *acl;         /* NULL: publish_acl not enforced here */
+	struct auth_acl *sub_acl;     /* subscribe_acl (never NULL once open) */
 	struct auth_pwfile *pwfile;   /* NULL: no password_file */
 	unsigned cert_expiry_warning_s;
 	bool disconnect_revoked;
@@ -149,6 +151,7 @@ struct gateway {
 	bool hs_full;
 	void (*news)(struct gateway *gw, enum ingest_news n); /* session_news */
 	struct metrics_http *http; /* [metrics] bind; NULL when off */
+	struct downlink *dl;       /* commands to devices (downlink.c) */
 };
 
 enum ingest_result { INGEST_OK, INGEST_FULL };
@@ -193,6 +196,7 @@ void metrics_conn_closed(struct listener *l, int slot);
 struct listener_parts {
 	SSL_CTX *ctx;               /* NULL for tls = off */
 	struct auth_acl *acl;       /* NULL: not enforced */
+	struct auth_acl *sub_acl;   /* subscribe_acl */
 	struct auth_pwfile *pwfile; /* NULL: no password_file */
 };
 
@@ -241,6 +245,9 @@ unsigned gateway_auth_backoff(struct gateway *gw, const char *peer);
 
 /* session.c */
 struct session *session_new(struct gateway *gw, struct listener *l, int fd, const char *peer);
+/* The downlink's deliver hook (session_sub.c): a PUBLISH to the device,
+ * in reply order. 0, or -1 when the session is gone. */
+int session_deliver(void *session, const uint8_t *pkt, size_t n);
 /* Closes with a log line; the memory is freed after the current batch. */
 /* (A macro, so that the journal's CODE_FILE/CODE_LINE name the caller.) */
 #define session_close(...) session_close_at(__FILE__, __LINE__, __func__, __VA_ARGS__)

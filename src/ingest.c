@@ -15,6 +15,7 @@
 
 #include "gateway_int.h"
 #include "iotgw/decoder.h"
+#include "iotgw/downlink.h"
 #include "iotgw/log.h"
 #include "iotgw/reading.h"
 
@@ -237,10 +238,13 @@ static void on_flush_done(struct ev_loop *loop, struct ev_io *io, uint32_t event
  * now (durability = os, or nothing new to flush). */
 static void flush_progress(struct gateway *gw)
 {
-	if (gw->flushing || !gw->awaiting_flush)
+	/* Devices' acks wait for the flush, and so do the broker's PUBACKs of
+	 * commands (downlink_holding_acks). */
+	if (gw->flushing || (!gw->awaiting_flush && !downlink_holding_acks(gw->dl)))
 		return;
 	if (!spool_flush_pending(gw->spool)) {
-		gw->news(gw, NEWS_ALL_DURABLE);
+		if (gw->awaiting_flush)
+			gw->news(gw, NEWS_ALL_DURABLE);
 		return;
 	}
 	if (gw->flush_io.fd < 0 &&

@@ -141,9 +141,11 @@ static void apply_settings(struct listener *l, const struct cfg_listener *cfg,
 	if (l->ctx)
 		SSL_CTX_free(l->ctx);
 	auth_acl_free(l->acl);
+	auth_acl_free(l->sub_acl);
 	auth_pwfile_free(l->pwfile);
 	l->ctx = parts->ctx;
 	l->acl = parts->acl;
+	l->sub_acl = parts->sub_acl;
 	l->pwfile = parts->pwfile;
 	memset(parts, 0, sizeof *parts);
 	trust_policy_init(&l->trust, l->name, cfg, l->pwfile);
@@ -259,6 +261,7 @@ static void listener_free(struct listener *l)
 	if (l->ctx)
 		SSL_CTX_free(l->ctx);
 	auth_acl_free(l->acl);
+	auth_acl_free(l->sub_acl);
 	auth_pwfile_free(l->pwfile);
 	free(l->name);
 	free(l);

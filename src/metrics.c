@@ -16,6 +16,7 @@
 #include <openssl/ssl.h>
 
 #include "gateway_int.h"
+#include "iotgw/downlink.h"
 #include "iotgw/tls_ctx.h"
 #include "iotgw/version.h"
 
@@ -73,6 +74,10 @@ static uint64_t l_acl_denials(const struct listener *l)
 {
 	return l->m.acl_denials;
 }
+static uint64_t l_subscribe_refusals(const struct listener *l)
+{
+	return l->m.subscribe_refusals;
+}
 static uint64_t l_auth_failures(const struct listener *l)
 {
 	return l->m.auth_failures;
@@ -81,6 +86,11 @@ static uint64_t l_max(const struct listener *l)
 {
 	return l->max_connections;
 }
+
+#define GAUGE(name, help, value)                                                                   \
+	(prom_family(b, name, "gauge", help) | prom_sample(b, name, NULL, (double)(value)))
+#define COUNTER(name, help, value)                                                                 \
+	(prom_family(b, name, "counter", help) | prom_sample_u64(b, name, NULL, (uint64_t)(value)))
 
 static int listeners(struct buf *b, struct gateway *gw)
 {
@@ -139,6 +149,31 @@ static int listeners(struct buf *b, struct gateway *gw)
 			   "PUBLISHes refused by the listener's publish_acl.", l_acl_denials);
 	rc |= per_listener(b, gw, "iotgw_auth_failures_total", "counter",
 			   "CONNECTs refused for a wrong or unknown password.", l_auth_failures);
+	rc |= per_listener(b, gw, "iotgw_subscribe_refusals_total", "counter",
+			   "SUBSCRIBE filters answered 0x80 (subscribe_acl, no downlink, too many).",
+			   l_subscribe_refusals);
+	return rc;
+}
+
+static int commands(struct buf *b, struct gateway *gw)
+{
+	const struct downlink_metrics *dm = downlink_metrics(gw->dl);
+	static const char *const outcome[] = {"delivered", "expired", "rejected"};
+	const uint64_t counts[] = {dm->delivered, dm->expired, dm->rejected};
+	int rc = COUNTER("iotgw_commands_received_total",
+			 "Commands taken from the upstream broker for devices.", dm->received);
+	rc |= prom_family(b, "iotgw_commands_total", "counter",
+			  "Commands by outcome: delivered (PUBACKed, or written at QoS 0), expired "
+			  "(command_ttl), rejected.");
+	for (size_t i = 0; i < 3; i++) {
+		char labels[48];
+		snprintf(labels, sizeof labels, "outcome=\"%s\"", outcome[i]);
+		rc |= prom_sample_u64(b, "iotgw_commands_total", labels, counts[i]);
+	}
+	rc |= COUNTER("iotgw_commands_resent_total",
+		      "Command PUBLISHes sent again (reconnect, resubscribe).", dm->resent);
+	rc |= GAUGE("iotgw_commands_queued", "Commands held for devices, on disk.",
+		    (double)downlink_queued(gw->dl));
 	return rc;
 }
 
@@ -170,11 +205,6 @@ static int readings(struct buf *b, struct gateway *gw)
 	rc |= prom_histo(b, "iotgw_device_puback_latency_seconds", NULL, &gw->m.puback);
 	return rc;
 }
-
-#define GAUGE(name, help, value)                                                                   \
-	(prom_family(b, name, "gauge", help) | prom_sample(b, name, NULL, (double)(value)))
-#define COUNTER(name, help, value)                                                                 \
-	(prom_family(b, name, "counter", help) | prom_sample_u64(b, name, NULL, (uint64_t)(value)))
 
 static int spool(struct buf *b, struct gateway *gw)
 {
@@ -381,6 +411,7 @@ int metrics_render(struct gateway *gw, struct buf *out)
 	rc |= process(out, gw);
 	rc |= listeners(out, gw);
 	rc |= readings(out, gw);
+	rc |= commands(out, gw);
 	rc |= spool(out, gw);
 	rc |= upstream(out, gw);
 	rc |= tls_expiry(out, gw);

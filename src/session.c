@@ -23,6 +23,7 @@
 #include "iotgw/pwcheck.h"
 #include "trust.h"
 #include "session_int.h"
+#include "iotgw/downlink.h"
 #include "verdict.h"
 
 #define SESSION_MAGIC 0x5e55104du
@@ -103,6 +104,8 @@ static void unlink_session(struct session *s)
 	/* Acks still held are dropped: the device resends after reconnecting,
 	 * and the spool already has (or will commit) the reading. */
 	stop_awaiting(s);
+	downlink_detach(gw->dl, s->dl_dev, s);
+	s->dl_dev = NULL;
 	if (s->registered) {
 		gateway_registry_release(gw, s->client_id, s);
 		s->registered = false;
@@ -272,10 +275,10 @@ static void on_timer(struct ev_loop *loop, struct ev_timer *t)
 
 /* ---- packet handlers ---- */
 
-static void send_connack(struct session *s, uint8_t rc)
+static void send_connack(struct session *s, uint8_t rc, bool present)
 {
 	uint8_t pkt[4];
-	size_t n = mqtt_encode_connack(pkt, sizeof pkt, false, rc);
+	size_t n = mqtt_encode_connack(pkt, sizeof pkt, present, rc);
 	assert(n == sizeof pkt);
 	(void)session_send(s, pkt, n);
 }
@@ -294,7 +297,7 @@ refuse_at(struct where w, struct session *s, struct verdict *v, uint8_t rc, enum
 		s->listener->m.refusals[rc]++;
 	if (event == EV_AUTH_FAILED)
 		s->listener->m.auth_failures++;
-	send_connack(s, rc);
+	send_connack(s, rc, false);
 	return decide_at(w, v, OUT_LINGER, LOG_WARNING, event, "CONNECT refused (rc %u): %s", rc,
 			 why);
 }
@@ -399,7 +402,9 @@ static enum outcome handle_connect(struct session *s, uint8_t flags, const uint8
 	set_state(s, SESS_ACTIVE);
 	ev_timer_stop(gw->loop, &s->timer);
 	arm_keepalive(s);
-	send_connack(s, MQTT_CONNACK_ACCEPTED);
+	bool present = false;
+	s->dl_dev = downlink_attach(gw->dl, s->device, c.clean_session, s, &present);
+	send_connack(s, MQTT_CONNACK_ACCEPTED, present);
 	if (s->state == SESS_CLOSED)
 		return OUT_DONE; /* the send failed and said so */
 	s->listener->m.connects++;
@@ -448,7 +453,7 @@ static void queue_ack(struct session *s, enum mqtt_type type, uint16_t id)
 
 /* Replies go out in the order the device's packets came in (a client may
  * rely on it): behind any acks held for the commit, or at once. */
-static void reply(struct session *s, const uint8_t *p, size_t n)
+void session_reply(struct session *s, const uint8_t *p, size_t n)
 {
 	assert(n > 0); /* an encoder that did not fit its buffer */
 	if (ackq_len(&s->acks))
@@ -457,10 +462,15 @@ static void reply(struct session *s, const uint8_t *p, size_t n)
 		(void)session_send(s, p, n);
 }
 
+struct log_fields session_fields(const struct session *s)
+{
+	return fields_of(s);
+}
+
 static void send_ack(struct session *s, enum mqtt_type type, uint16_t id)
 {
 	uint8_t pkt[4];
-	reply(s, pkt, mqtt_encode_ack(pkt, sizeof pkt, type, id));
+	session_reply(s, pkt, mqtt_encode_ack(pkt, sizeof pkt, type, id));
 }
 
 
@@ -523,33 +533,6 @@ static enum outcome handle_pubrel(struct session *s, const uint8_t *body, size_t
 	return OUT_DONE;
 }
 
-static enum outcome handle_subscribe(struct session *s, const uint8_t *body, size_t len,
-				     bool unsub, struct verdict *v)
-{
-	uint16_t id;
-	size_t count;
-	const char *why = NULL;
-	enum mqtt_result r = unsub ? mqtt_decode_unsubscribe(body, len, &id, &count, &why)
-				   : mqtt_decode_subscribe(body, len, &id, &count, &why);
-	if (r != MQTT_OK)
-		return violation(v, unsub ? "UNSUBSCRIBE" : "SUBSCRIBE", why);
-	if (unsub) {
-		send_ack(s, MQTT_UNSUBACK, id);
-		return OUT_DONE;
-	}
-	/* No downlink yet: every filter gets the failure code 0x80 (3.9.3). */
-	uint8_t codes[256];
-	uint8_t pkt[4 + 4 + sizeof codes];
-	if (count > sizeof codes)
-		return violation(v, "SUBSCRIBE", "more than 256 topic filters in one packet");
-	memset(codes, 0x80, count);
-	struct log_fields f = fields_of(s);
-	log_event(LOG_INFO, EV_SUBSCRIBE_REFUSED, &f,
-		  "SUBSCRIBE with %zu filter(s) refused: this gateway has no downlink", count);
-	reply(s, pkt, mqtt_encode_suback(pkt, sizeof pkt, id, codes, count));
-	return OUT_DONE;
-}
-
 /* Handles one complete packet. */
 static enum outcome handle_packet(struct session *s, const struct mqtt_frame *fr,
 				  const uint8_t *body, struct verdict *v)
@@ -565,19 +548,31 @@ static enum outcome handle_packet(struct session *s, const struct mqtt_frame *fr
 	case MQTT_PUBREL:
 		return handle_pubrel(s, body, len, v);
 	case MQTT_SUBSCRIBE:
-	case MQTT_UNSUBSCRIBE:
-		return handle_subscribe(s, body, len, fr->type == MQTT_UNSUBSCRIBE, v);
+	case MQTT_UNSUBSCRIBE: {
+		bool unsub = fr->type == MQTT_UNSUBSCRIBE;
+		const char *why = session_subscribe(s, body, len, unsub);
+		return why ? violation(v, unsub ? "UNSUBSCRIBE" : "SUBSCRIBE", why) : OUT_DONE;
+	}
 	case MQTT_PINGREQ: {
 		uint8_t pkt[2];
-		reply(s, pkt, mqtt_encode_pingresp(pkt, sizeof pkt));
+		session_reply(s, pkt, mqtt_encode_pingresp(pkt, sizeof pkt));
 		return OUT_DONE;
 	}
 	case MQTT_DISCONNECT:
 		return decide(v, OUT_CLOSE, LOG_INFO, EV_DEVICE_DISCONNECTED, "device sent DISCONNECT");
-	case MQTT_PUBACK:
+	case MQTT_PUBACK: {
+		/* For a command (downlink). One for a command that has expired
+		 * or was acknowledged already is harmless: nothing to do. */
+		uint16_t id;
+		const char *why = NULL;
+		if (mqtt_decode_ack(body, len, &id, &why) != MQTT_OK)
+			return violation(v, "PUBACK", why);
+		(void)downlink_puback(s->gw->dl, s->dl_dev, id);
+		return OUT_DONE;
+	}
 	case MQTT_PUBREC:
 	case MQTT_PUBCOMP:
-		/* We never publish to devices, so there is nothing to ack. */
+		/* Commands go out with QoS 0 or 1: there is no QoS 2 to ack. */
 		return violation(v, "acknowledgement", "acknowledges a message never sent");
 	default:
 		return violation(v, "packet", "packet type not valid from a client");

@@ -64,6 +64,7 @@ struct session {
 	 * CONNECT stays in `in` and is handled again with it. */
 	struct pwcheck_job *pw_job;
 	enum trust_pw pw;
+	struct dl_device *dl_dev; /* its downlink record while active */
 };
 
 /* The gateway's lists of sessions awaiting a commit or a flush, and the
@@ -103,6 +104,14 @@ static inline void list_del(struct session **head, struct session *s, size_t off
 		link_of(l->next, off)->prev = l->prev;
 	*l = (struct sess_link){0};
 }
+
+/* session_sub.c: SUBSCRIBE and UNSUBSCRIBE (the SUBACK or UNSUBACK goes
+ * out through session_reply); a reason when the packet is malformed. */
+const char *session_subscribe(struct session *s, const uint8_t *body, size_t len, bool unsub);
+
+/* session.c, for session_sub.c: a reply in the order packets came in. */
+void session_reply(struct session *s, const uint8_t *p, size_t n);
+struct log_fields session_fields(const struct session *s);
 
 /* session.c, for session_news.c */
 int session_send(struct session *s, const uint8_t *p, size_t n); /* closes on failure */

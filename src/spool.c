@@ -409,14 +409,35 @@ int spool_load_seqs(struct spool *s, void (*fn)(void *ctx, const char *device, u
 	return rc == SQLITE_DONE ? 0 : -1;
 }
 
+static bool sidecar_staged(const struct spool *s)
+{
+	return s->sidecar.staged && s->sidecar.staged(s->sidecar.arg);
+}
+
 bool spool_dirty(const struct spool *s)
 {
-	return s->staged_head || s->ndeletes || s->nseqs;
+	return s->staged_head || s->ndeletes || s->nseqs ||
+	       (s->sidecar.dirty && s->sidecar.dirty(s->sidecar.arg));
 }
 
 bool spool_has_staged(const struct spool *s)
 {
-	return s->staged_head || s->nseqs;
+	return s->staged_head || s->nseqs || sidecar_staged(s);
+}
+
+void spool_set_sidecar(struct spool *s, const struct spool_sidecar *sc)
+{
+	s->sidecar = sc ? *sc : (struct spool_sidecar){0};
+}
+
+struct sqlite3 *spool_db(struct spool *s)
+{
+	return s->db;
+}
+
+uint64_t spool_durable_commits(const struct spool *s)
+{
+	return s->durability == CFG_DURABLE_FSYNC && s->sync ? s->flushed : s->commits;
 }
 
 int64_t spool_commit_due_in(const struct spool *s)
@@ -476,7 +497,9 @@ static int write_deletes(struct spool *s)
 static int transaction(struct spool *s, bool deletes_only, char *err, size_t errlen)
 {
 	int failed = step_reset(s->st_begin) != 0 || write_deletes(s) != 0 ||
-		     (!deletes_only && write_entries(s) != 0) || step_reset(s->st_commit) != 0;
+		     (!deletes_only && write_entries(s) != 0) ||
+		     (!deletes_only && s->sidecar.write && s->sidecar.write(s->sidecar.arg, s->db) != 0) ||
+		     step_reset(s->st_commit) != 0;
 	if (failed) {
 		(void)reason_fail(err, errlen, "%s", sqlite3_errmsg(s->db));
 		/* Some errors (SQLITE_FULL among them) may or may not have
@@ -513,8 +536,10 @@ int spool_commit(struct spool *s, char *err, size_t errlen)
 	/* A commit of deletes alone needs no flush: losing it after a power
 	 * cut only re-sends entries the broker already has (duplicates that
 	 * carry their seq); the next flush covers it anyway. */
-	if (s->staged_head || s->nseqs)
+	if (s->staged_head || s->nseqs || sidecar_staged(s))
 		s->must_flush = s->commits;
+	if (s->sidecar.committed)
+		s->sidecar.committed(s->sidecar.arg, s->commits);
 	/* Committed: staged entries join the send queue (sending one before it
 	 * is flushed risks only a duplicate). They stay in memory
 	 * unless there is a backlog on disk ahead of them (order) or the

@@ -21,6 +21,7 @@ struct spool_sync;
 
 struct spool {
 	sqlite3 *db;
+	struct spool_sidecar sidecar; /* all NULL when there is none */
 	sqlite3_stmt *st_insert, *st_delete, *st_seq, *st_load, *st_oldest, *st_freelist;
 	/* Prepared once: parsing them again at every commit showed up in
 	 * profiles. */

@@ -142,11 +142,18 @@ static struct log_fields up_fields(const struct upstream *up)
 	return (struct log_fields){.peer = up->set.host};
 }
 
+static bool held(const struct upstream *up)
+{
+	return up->hold && up->hold(up->dl_arg);
+}
+
 static void update_interest(struct upstream *up)
 {
 	if (up->io.fd < 0 || !up->mosq)
 		return;
-	uint32_t ev = EPOLLIN;
+	/* While a command's PUBACK waits for the disk, read no more: the
+	 * broker's window for us then holds further commands back. */
+	uint32_t ev = held(up) ? 0 : EPOLLIN;
 	/* Records waiting in wbuf need no EPOLLOUT: upstream_flush writes them
 	 * at the end of the iteration; only what the socket refused then does. */
 	if (mosquitto_want_write(up->mosq) || up->flush_blocked)
@@ -224,7 +231,10 @@ static bool entry_is_unsendable(int rc)
 
 static void pump(struct upstream *up)
 {
-	while (up->state == UP_CONNECTED && spool_inflight(up->spool) < up->set.inflight) {
+	/* Nothing new into the write buffer while it holds a command's PUBACK:
+	 * a full buffer would write through. */
+	while (up->state == UP_CONNECTED && !held(up) &&
+	       spool_inflight(up->spool) < up->set.inflight) {
 		struct spool_entry *e = spool_next_unsent(up->spool);
 		if (!e)
 			break;
@@ -289,8 +299,8 @@ static void on_io(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 		SSL *ssl;
 		do
 			rc = mosquitto_loop_read(up->mosq, 1);
-		while (rc == MOSQ_ERR_SUCCESS && up->mosq && (ssl = mosquitto_ssl_get(up->mosq)) &&
-		       SSL_has_pending(ssl));
+		while (rc == MOSQ_ERR_SUCCESS && up->mosq && !held(up) &&
+		       (ssl = mosquitto_ssl_get(up->mosq)) && SSL_has_pending(ssl));
 	}
 	if (rc == MOSQ_ERR_SUCCESS && up->mosq && (events & EPOLLOUT))
 		rc = mosquitto_loop_write(up->mosq, 1);
@@ -343,6 +353,8 @@ static void cb_connect(struct mosquitto *mosq, void *obj, int rc)
 	if (up->presence_topic)
 		(void)mosquitto_publish(up->mosq, NULL, up->presence_topic, (int)strlen(up->birth),
 					up->birth, 1, true);
+	if (up->sub_filter)
+		(void)mosquitto_subscribe(up->mosq, NULL, up->sub_filter, 1);
 	ev_timer_stop(up->loop, &up->connack_timer);
 	log_event(LOG_NOTICE, EV_UPSTREAM_CONNECTED, &f,
 		  "connected to upstream %s:%u as %s (%llu queued)", up->set.host, up->set.port,
@@ -366,6 +378,37 @@ static void cb_publish(struct mosquitto *mosq, void *obj, int mid)
 	up->acked_since_kick = true;
 	up->m.forwarded++;
 	prom_observe(&up->m.puback, (double)(ev_clock_us() - sent_us) / 1e6, 1);
+}
+
+static void cb_message(struct mosquitto *mosq, void *obj, const struct mosquitto_message *msg)
+{
+	(void)mosq;
+	struct upstream *up = obj;
+	if (up->on_command && msg->topic)
+		up->on_command(up->dl_arg, msg->topic, msg->payload, (size_t)msg->payloadlen);
+}
+
+int upstream_set_downlink(struct upstream *up, const char *filter,
+			  void (*on_command)(void *arg, const char *topic, const void *payload,
+					     size_t len),
+			  bool (*hold)(void *arg), void *arg)
+{
+	char *f = filter ? strdup(filter) : NULL;
+	if (filter && !f)
+		return -1;
+	bool same = (!f && !up->sub_filter) || (f && up->sub_filter && strcmp(f, up->sub_filter) == 0);
+	if (!same && up->state == UP_CONNECTED) {
+		if (up->sub_filter)
+			(void)mosquitto_unsubscribe(up->mosq, NULL, up->sub_filter);
+		if (f)
+			(void)mosquitto_subscribe(up->mosq, NULL, f, 1);
+	}
+	free(up->sub_filter);
+	up->sub_filter = f;
+	up->on_command = on_command;
+	up->hold = hold;
+	up->dl_arg = arg;
+	return 0;
 }
 
 static void cb_log(struct mosquitto *mosq, void *obj, int level, const char *str)
@@ -402,6 +445,12 @@ static void *connect_thread(void *p)
 
 void upstream_flush(struct upstream *up)
 {
+	if (held(up)) {
+		update_interest(up);
+		return; /* the flush of the spool ends it; the next iteration writes */
+	}
+	if (up->mosq && up->io.fd >= 0 && up->state == UP_CONNECTED)
+		pump(up); /* what a hold kept back */
 	if (!up->wbuf || up->flush_blocked || BIO_wpending(up->wbuf) == 0)
 		return;
 	if (BIO_flush(up->wbuf) > 0)
@@ -474,7 +523,9 @@ static void up_connect(struct upstream *up)
 	if (up->state != UP_IDLE || up->stopping)
 		return;
 	struct log_fields f = up_fields(up);
-	struct mosquitto *m = mosquitto_new(up->set.client_id, true, up);
+	/* With a downlink the session is persistent: the broker keeps the
+	 * subscription and queues commands while the gateway is away. */
+	struct mosquitto *m = mosquitto_new(up->set.client_id, up->sub_filter == NULL, up);
 	if (!m) {
 		log_event(LOG_ERR, EV_UPSTREAM_CONNECT_FAILED, &f, "mosquitto_new: %s",
 			  strerror(errno));
@@ -488,6 +539,7 @@ static void up_connect(struct upstream *up)
 	mosquitto_connect_callback_set(m, cb_connect);
 	mosquitto_disconnect_callback_set(m, cb_disconnect);
 	mosquitto_publish_callback_set(m, cb_publish);
+	mosquitto_message_callback_set(m, cb_message);
 	mosquitto_log_callback_set(m, cb_log);
 	int rc = MOSQ_ERR_SUCCESS;
 	if (up->presence_topic)
@@ -679,6 +731,7 @@ void upstream_free(struct upstream *up)
 	close(up->efd);
 	settings_free(&up->set);
 	presence_free(up);
+	free(up->sub_filter);
 	if (up->ctx)
 		SSL_CTX_free(up->ctx);
 	free(up);

@@ -71,6 +71,13 @@ struct upstream {
 	char lib_error[200];
 	bool awaiting_connack; /* connected (TLS up), CONNACK not yet received */
 
+	/* The downlink (upstream_set_downlink): its subscription (NULL: off),
+	 * where commands go, and whether their PUBACKs must wait. */
+	char *sub_filter;
+	void (*on_command)(void *arg, const char *topic, const void *payload, size_t len);
+	bool (*hold)(void *arg);
+	void *dl_arg;
+
 	/* Presence (upstream_set_presence); topic NULL: off. */
 	char *presence_topic, *birth, *will, *goodbye;
 

@@ -41,6 +41,10 @@
  * id in the topic: on it the device publishes as the connection's identity. */
 #define AUTH_ACL_DEFAULT "{device}/# +/{device}/# iot-2/evt/+/fmt/+"
 #define AUTH_ACL_NONE "none"
+/* subscribe_acl when the listener does not set it: the Watson command
+ * topics. Which commands arrive on them is the device's own: the gateway
+ * delivers a device only the commands addressed to it. */
+#define AUTH_SUBSCRIBE_ACL_DEFAULT "iot-2/cmd/+/fmt/+"
 #define AUTH_ACL_PATTERN_MAX 1024 /* bytes per pattern */
 #define AUTH_ACL_PATTERNS_MAX 64  /* patterns per ACL */
 

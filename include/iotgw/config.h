@@ -101,6 +101,10 @@ struct cfg_listener {
 	unsigned session_lifetime_s; /* session / ticket lifetime, ticket key rotation period */
 	unsigned cert_expiry_warning_s; /* warn when a device certificate expires within; 0 off */
 	bool disconnect_revoked; /* at reload, close sessions whose chain no longer verifies */
+	/* Topic filters a device may subscribe to (auth_filter_allowed),
+	 * whitespace-separated patterns as publish_acl; default
+	 * AUTH_SUBSCRIBE_ACL_DEFAULT. */
+	char *subscribe_acl;
 };
 
 struct cfg_gateway {
@@ -152,6 +156,18 @@ struct cfg_spool {
 	uint64_t min_free; /* free space kept on the spool's file system */
 };
 
+/* [downlink]: commands from the upstream broker to devices. */
+struct cfg_downlink {
+	char *topic;        /* upstream template with {device} {command}; "none": off */
+	char *device_topic; /* what the device receives: template with {command} */
+	char *status_topic; /* "none" or a template that may use {topic} */
+	unsigned command_ttl_ms; /* held for a device this long; 0: only to subscribed ones */
+	uint32_t max_payload;
+	unsigned max_queued_per_device;
+	unsigned max_queued;
+	bool validate_json;
+};
+
 /* [metrics]: the HTTP listener for /metrics, /healthz and /readyz. */
 struct cfg_metrics {
 	struct cfg_bind binds[CFG_BINDS_MAX];
@@ -167,6 +183,7 @@ struct iotgw_config {
 	struct cfg_upstream upstream;
 	struct cfg_spool spool;
 	struct cfg_metrics metrics;
+	struct cfg_downlink downlink;
 	struct dec_rule *rules; /* [decode NAME] sections in file order; may be 0 */
 	size_t nrules;
 };

@@ -47,6 +47,10 @@
 	X(KEEPALIVE_TIMEOUT, "keepalive_timeout")                                              \
 	X(MQTT_PROTOCOL_ERROR, "mqtt_protocol_error")                                          \
 	X(SUBSCRIBE_REFUSED, "subscribe_refused")                                              \
+	X(COMMAND_RECEIVED, "command_received")                                                \
+	X(COMMAND_DELIVERED, "command_delivered")                                              \
+	X(COMMAND_EXPIRED, "command_expired")                                                  \
+	X(COMMAND_REJECTED, "command_rejected")                                                \
 	X(ACL_DENIED, "acl_denied")                                                            \
 	X(CERT_EXPIRING, "cert_expiring")                                                      \
 	X(CERT_REVOKED, "cert_revoked")                                                        \

@@ -135,6 +135,27 @@ bool spool_flush_pending(const struct spool *s);
 bool spool_flush_start(struct spool *s);
 int spool_flush_finish(struct spool *s, char *err, size_t errlen);
 
+/* A table of another module in the same database (the downlink's
+ * commands), written in the spool's own transactions so that it shares
+ * their group commit and flush. write runs inside every commit (0, or -1:
+ * the whole transaction fails and everything stays staged); staged says it
+ * has rows a flush must cover (new ones), dirty that it has anything at
+ * all (deletes too); committed is told the number of the commit that
+ * wrote them. */
+struct sqlite3;
+struct spool_sidecar {
+	int (*write)(void *arg, struct sqlite3 *db);
+	bool (*staged)(void *arg);
+	bool (*dirty)(void *arg);
+	void (*committed)(void *arg, uint64_t commit);
+	void *arg;
+};
+void spool_set_sidecar(struct spool *s, const struct spool_sidecar *sc);
+struct sqlite3 *spool_db(struct spool *s);
+/* The commits known to be on disk: flushed with durability = fsync, every
+ * commit with durability = os. */
+uint64_t spool_durable_commits(const struct spool *s);
+
 /* The counting VFS under the spool (spool_vfs.c): file syncs (fsync or
  * fdatasync) SQLite actually issued in this process. */
 int spool_vfs_register(void);

@@ -82,6 +82,17 @@ int upstream_set_presence(struct upstream *up, const char *topic, const char *bi
 /* A message beside the spool (gateway stats): QoS 0, not retained, and
  * only while connected. false when not sent. */
 bool upstream_publish_aside(struct upstream *up, const char *topic, const char *payload);
+/* Commands: subscribes to filter (QoS 1, again on every connection; NULL:
+ * none) with a persistent session so the broker keeps commands while the
+ * gateway is away, hands every message to on_command, and holds back
+ * everything it would write (the PUBACKs of commands first) while hold
+ * says a command is not on disk yet. A new filter replaces the old one at
+ * once when connected. Copies filter; 0, or -1 out of memory. */
+int upstream_set_downlink(struct upstream *up, const char *filter,
+			  void (*on_command)(void *arg, const char *topic, const void *payload,
+					     size_t len),
+			  bool (*hold)(void *arg), void *arg);
+
 /* The context the next connection uses (NULL with tls = off); the
  * upstream keeps ownership. */
 SSL_CTX *upstream_tls_ctx(const struct upstream *up);

@@ -131,6 +131,32 @@ static void check_ack_roundtrip(enum mqtt_type type, uint16_t id)
 static uint8_t g_codes[8192];
 static uint8_t g_suback[8192 + 8];
 
+/* Every filter the decoder counted is there, valid, and a command for it
+ * encodes to a PUBLISH the decoder takes back (the downlink's path). */
+static void check_filters(const uint8_t *body, size_t len, bool with_qos, size_t count)
+{
+	struct mqtt_str f;
+	uint8_t qos;
+	for (size_t i = 0; i < count; i++) {
+		check(mqtt_filter_at(body, len, with_qos, i, &f, &qos));
+		check(mqtt_filter_valid(f.ptr, f.len) && qos <= 2);
+		uint8_t out[256];
+		size_t n = mqtt_encode_publish(out, sizeof out, f.ptr, f.len, body, len < 64 ? len : 64,
+					       1, true, 7);
+		/* A topic name has no wildcards (the decoder refuses them). */
+		if (n && !memchr(f.ptr, '+', f.len) && !memchr(f.ptr, '#', f.len)) {
+			struct mqtt_publish pub;
+			size_t hdr = out[1] & 0x80 ? 3 : 2;
+			const char *why = NULL;
+			check(mqtt_decode_publish(out[0] & 0x0f, out + hdr, n - hdr, &pub, &why) ==
+			      MQTT_OK);
+			check(pub.dup && pub.qos == 1 && pub.packet_id == 7 &&
+			      pub.topic.len == f.len);
+		}
+	}
+	check(!mqtt_filter_at(body, len, with_qos, count, &f, &qos));
+}
+
 static void check_suback(uint16_t id, size_t count)
 {
 	if (count > sizeof(g_codes))
@@ -250,12 +276,14 @@ static void decode_body(uint8_t type, uint8_t flags, const uint8_t *body, size_t
 			/* Each filter takes at least 2 + 1 + 1 bytes. */
 			check(id != 0 && count >= 1 && count <= (len - 2) / 4);
 			check_suback(id, count);
+			check_filters(body, len, true, count);
 		}
 		break;
 	case MQTT_UNSUBSCRIBE:
 		r = mqtt_decode_unsubscribe(body, len, &id, &count, &why);
 		if (r == MQTT_OK) {
 			check(id != 0 && count >= 1 && count <= (len - 2) / 3);
+			check_filters(body, len, false, count);
 			uint8_t out[4];
 			check(mqtt_encode_ack(out, sizeof(out), MQTT_UNSUBACK, id) == 4);
 			check(out[0] == 0xb0 && out[1] == 2 && out[2] == (id >> 8) &&

@@ -1962,12 +1962,50 @@ static void test_ciphers_override_lines(void **state)
 	expect_error(LT(1), "empty value for 'ciphers'");
 }
 
+/* [downlink]: templates checked where they are written, defaults, and a
+ * status topic that would come back as a command refused. */
+static void test_downlink(void **state)
+{
+	(void)state;
+	expect_errors(parse_base(""), 0);
+	assert_string_equal(cfg.downlink.topic, "none");
+	assert_string_equal(cfg.downlink.device_topic, "iot-2/cmd/{command}/fmt/json");
+	assert_string_equal(cfg.downlink.status_topic, "none");
+	assert_int_equal(cfg.downlink.command_ttl_ms, 300000);
+	assert_int_equal(cfg.downlink.max_payload, 4096);
+	assert_int_equal(cfg.downlink.max_queued_per_device, 32);
+	assert_int_equal(cfg.downlink.max_queued, 10000);
+	assert_string_equal(cfg.listeners[0].subscribe_acl, "iot-2/cmd/+/fmt/+");
+	teardown(NULL);
+	expect_errors(parse_base("[downlink]\ntopic = commands/{gateway}/{device}/{command}\n"
+				 "status_topic = {topic}/status\ncommand_ttl = 0\n"),
+		      0);
+	assert_int_equal(cfg.downlink.command_ttl_ms, 0);
+	teardown(NULL);
+	expect_errors(one("downlink", "topic", "commands/{device}"), 1);
+	expect_error(L(2), "{command}");
+	teardown(NULL);
+	expect_errors(one("downlink", "device_topic", "iot-2/cmd/+/fmt/json"), 1);
+	expect_error(L(2), "not allowed");
+	teardown(NULL);
+	expect_errors(parse_base("[downlink]\ntopic = c/{device}/{command}\n"
+				 "status_topic = c/{device}/status\n"),
+		      1);
+	expect_error(L(3), "would be received as a command");
+	teardown(NULL);
+	expect_errors(parse_base("[listener p]\nbind = 127.0.0.1:1883\ntls = off\n"
+				 "subscribe_acl = a/#/b\n"),
+		      1);
+	expect_error(L(4), "'#' must be the last level");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 #define T(f) cmocka_unit_test_teardown(f, teardown)
 		T(test_full_config_every_key),
 		T(test_defaults),
+		T(test_downlink),
 		T(test_decode_defaults),
 		T(test_client_id_from_gateway_name),
 		T(test_unknown_section),
