@@ -19,15 +19,7 @@
 #include "iotgw/jscan.h"
 #include "iotgw/numfmt.h"
 
-static uint64_t xs = 88172645463325252ull; /* xorshift64: the same texts every run */
-
-static uint64_t next(void)
-{
-	xs ^= xs << 13;
-	xs ^= xs >> 7;
-	xs ^= xs << 17;
-	return xs;
-}
+#include "test_rand.h"
 
 static bool json_ws(char c)
 {
@@ -244,7 +236,7 @@ static void put(struct gen *g, const char *s)
 
 static const char *pick(const char *const *list, size_t n)
 {
-	return list[next() % n];
+	return list[test_rand() % n];
 }
 
 #define PICK(list) pick(list, sizeof(list) / sizeof(list[0]))
@@ -253,7 +245,7 @@ static void gen_ws(struct gen *g)
 {
 	static const char *const ws[] = { "", "", "", "", "", " ", " ", "\n", "\t", "\r\n", "  " };
 	static const char *const odd[] = { "\v", "\f", "\x01", "\x1f" };
-	if (next() % 200 == 0) {
+	if (test_rand() % 200 == 0) {
 		put(g, PICK(odd));
 		g->simple = false;
 	} else {
@@ -272,12 +264,12 @@ static void gen_string(struct gen *g, bool key)
 					   "\\ud83d\\ude00", "\\ud83d", "\\x", "\\u12", "\t",
 					   "\x01", "\\" };
 	put(g, "\"");
-	if (key && next() % 2) {
+	if (key && test_rand() % 2) {
 		put(g, PICK(keys));
 	} else {
-		int len = (int)(next() % 8);
+		int len = (int)(test_rand() % 8);
 		for (int i = 0; i < len; i++) {
-			if (next() % 100 == 0) {
+			if (test_rand() % 100 == 0) {
 				put(g, PICK(odd));
 				g->simple = false;
 			} else {
@@ -291,7 +283,7 @@ static void gen_string(struct gen *g, bool key)
 static void put_digits(struct gen *g, int len, bool lead_nonzero)
 {
 	for (int i = 0; i < len; i++) {
-		char c[2] = { (char)('0' + next() % 10), '\0' };
+		char c[2] = { (char)('0' + test_rand() % 10), '\0' };
 		if (i == 0 && lead_nonzero && c[0] == '0')
 			c[0] = '1';
 		put(g, c);
@@ -302,26 +294,26 @@ static void gen_number(struct gen *g)
 {
 	static const char *const odd[] = { "01", ".5", "1.", "+1", "-", "1e", "1E+", "0x1", "-.5",
 					   "00", "1.e5", "--1", "1e5.5", "Infinity", "NaN" };
-	if (next() % 50 == 0) {
+	if (test_rand() % 50 == 0) {
 		put(g, PICK(odd));
 		g->simple = false;
 		return;
 	}
 	size_t start = g->n;
-	if (next() % 3 == 0)
+	if (test_rand() % 3 == 0)
 		put(g, "-");
-	if (next() % 4 == 0)
+	if (test_rand() % 4 == 0)
 		put(g, "0");
 	else
-		put_digits(g, 1 + (int)(next() % (next() % 20 == 0 ? 40 : 10)), true);
-	if (next() % 2) {
+		put_digits(g, 1 + (int)(test_rand() % (test_rand() % 20 == 0 ? 40 : 10)), true);
+	if (test_rand() % 2) {
 		put(g, ".");
-		put_digits(g, 1 + (int)(next() % (next() % 20 == 0 ? 40 : 8)), false);
+		put_digits(g, 1 + (int)(test_rand() % (test_rand() % 20 == 0 ? 40 : 8)), false);
 	}
-	if (next() % 5 == 0) {
-		put(g, next() % 2 ? "e" : "E");
-		put(g, next() % 3 == 0 ? "-" : next() % 2 ? "+" : "");
-		put_digits(g, 1 + (int)(next() % 3), false);
+	if (test_rand() % 5 == 0) {
+		put(g, test_rand() % 2 ? "e" : "E");
+		put(g, test_rand() % 3 == 0 ? "-" : test_rand() % 2 ? "+" : "");
+		put_digits(g, 1 + (int)(test_rand() % 3), false);
 	}
 	if (g->n - start > NUMFMT_PARSE_MAX)
 		g->simple = false;
@@ -331,46 +323,36 @@ static void gen_value(struct gen *g, int depth)
 {
 	static const char *const words[] = { "true", "false", "null" };
 	static const char *const odd[] = { "tru", "nul", "True", "NULL", "falsey" };
-	unsigned r = (unsigned)(next() % 10);
+	unsigned r = (unsigned)(test_rand() % 10);
 	if (depth >= 4 && r < 5)
 		r = 5 + r % 5; /* deep enough: a scalar */
 	if (r < 5 && depth >= JSCAN_DEPTH_MAX)
 		g->simple = false; /* a container one level too deep */
-	if (r < 3) {
-		int members = (int)(next() % 5);
-		put(g, "{");
+	if (r < 5) {
+		bool object = r < 3;
+		int members = (int)(test_rand() % 5);
+		put(g, object ? "{" : "[");
 		gen_ws(g);
 		for (int i = 0; i < members; i++) {
 			if (i > 0) {
 				put(g, ",");
 				gen_ws(g);
 			}
-			gen_string(g, true);
-			gen_ws(g);
-			put(g, ":");
-			gen_ws(g);
-			gen_value(g, depth + 1);
-			gen_ws(g);
-		}
-		put(g, "}");
-	} else if (r < 5) {
-		int elements = (int)(next() % 5);
-		put(g, "[");
-		gen_ws(g);
-		for (int i = 0; i < elements; i++) {
-			if (i > 0) {
-				put(g, ",");
+			if (object) {
+				gen_string(g, true);
+				gen_ws(g);
+				put(g, ":");
 				gen_ws(g);
 			}
 			gen_value(g, depth + 1);
 			gen_ws(g);
 		}
-		put(g, "]");
+		put(g, object ? "}" : "]");
 	} else if (r < 7) {
 		gen_number(g);
 	} else if (r < 9) {
 		gen_string(g, false);
-	} else if (next() % 50 == 0) {
+	} else if (test_rand() % 50 == 0) {
 		put(g, PICK(odd));
 		g->simple = false;
 	} else {
@@ -387,7 +369,7 @@ static void test_random(void **state)
 		gen_ws(&g);
 		/* Mostly objects, as payloads are; sometimes a deep chain. */
 		if (i % 500 == 0) {
-			int d = JSCAN_DEPTH_MAX - 2 + (int)(next() % 5);
+			int d = JSCAN_DEPTH_MAX - 2 + (int)(test_rand() % 5);
 			for (int k = 0; k < d; k++)
 				put(&g, "[");
 			gen_value(&g, d);
@@ -411,11 +393,11 @@ static void test_random(void **state)
 		/* The same text damaged: one byte changed, or cut short. */
 		if (g.n > 0) {
 			static const char bytes[] = "{}[],:\"\\ 0-.e1a\t\x01";
-			size_t at = next() % g.n;
-			if (next() % 4 == 0)
+			size_t at = test_rand() % g.n;
+			if (test_rand() % 4 == 0)
 				g.n = at;
 			else
-				g.buf[at] = bytes[next() % (sizeof(bytes) - 1)];
+				g.buf[at] = bytes[test_rand() % (sizeof(bytes) - 1)];
 			mutated_accepted += check(g.buf, g.n);
 		}
 	}

@@ -20,6 +20,8 @@
 
 #include "iotgw/numfmt.h"
 
+#include "test_rand.h"
+
 /* What src/reading.c wrote before numfmt: cJSON's rule through snprintf. */
 static void format_ref(double v, char out[NUMFMT_JSON_CAP])
 {
@@ -34,16 +36,6 @@ static void format_ref(double v, char out[NUMFMT_JSON_CAP])
 		    fabs(back - v) > fmax(fabs(back), a) * DBL_EPSILON)
 			snprintf(out, NUMFMT_JSON_CAP, "%1.17g", v);
 	}
-}
-
-static uint64_t xs = 88172645463325252ull; /* xorshift64: the same values every run */
-
-static uint64_t next(void)
-{
-	xs ^= xs << 13;
-	xs ^= xs >> 7;
-	xs ^= xs << 17;
-	return xs;
 }
 
 static double bits_to_double(uint64_t u)
@@ -140,14 +132,14 @@ static void test_format_edges(void **state)
  * must take. */
 static int random_decimal(char *text, size_t cap)
 {
-	int k = (int)(next() % 9);
-	int len = 1 + (int)(next() % 15);
-	uint64_t m = next() % 1000000000000000ull;
+	int k = (int)(test_rand() % 9);
+	int len = 1 + (int)(test_rand() % 15);
+	uint64_t m = test_rand() % 1000000000000000ull;
 	uint64_t lim = 1;
 	for (int i = 0; i < len; i++)
 		lim *= 10;
 	m %= lim;
-	const char *sign = next() % 2 ? "-" : "";
+	const char *sign = test_rand() % 2 ? "-" : "";
 	uint64_t p10 = 1;
 	for (int i = 0; i < k; i++)
 		p10 *= 10;
@@ -184,12 +176,13 @@ static void test_format_random(void **state)
 	 * short decimal. */
 	took = 0;
 	for (int i = 0; i < 200000; i++) {
-		double v = bits_to_double(next());
+		double v = bits_to_double(test_rand());
 		took += check_format(v);
-		double r = (double)(next() % 4096);
+		double r = (double)(test_rand() % 4096);
 		took += check_format(r * 0.1 - 50);
 		took += check_format((r / 10 - 32.0) * 5.0 / 9.0);
-		took += check_format(ldexp((double)(next() >> 11), (int)(next() % 80) - 60));
+		double mant = (double)(test_rand() >> 11);
+		took += check_format(ldexp(mant, (int)(test_rand() % 80) - 60));
 	}
 	print_message("other doubles: %d of 800000 by hand\n", took);
 }
@@ -280,7 +273,7 @@ static void test_parse_random(void **state)
 			fail_msg("fast path left \"%s\" to strtod", text);
 		/* With an exponent, sometimes beyond the exact range. */
 		size_t n = strlen(text);
-		snprintf(text + n, sizeof(text) - n, "e%d", (int)(next() % 61) - 30);
+		snprintf(text + n, sizeof(text) - n, "e%d", (int)(test_rand() % 61) - 30);
 		took += check_parse(text);
 	}
 	print_message("with exponents: %d of 300000 exact\n", took);
@@ -289,7 +282,7 @@ static void test_parse_random(void **state)
 	/* Any double, as printf writes it with various precisions. */
 	took = 0;
 	for (int i = 0; i < 100000; i++) {
-		double d = bits_to_double(next());
+		double d = bits_to_double(test_rand());
 		if (!isfinite(d))
 			continue;
 		char texts[5][400];
@@ -302,7 +295,7 @@ static void test_parse_random(void **state)
 			if (strlen(texts[f]) <= NUMFMT_PARSE_MAX)
 				took += check_parse(texts[f]);
 		char text[64];
-		double scaled = ldexp((double)(next() >> 11), -(int)(next() % 60));
+		double scaled = ldexp((double)(test_rand() >> 11), -(int)(test_rand() % 60));
 		snprintf(text, sizeof(text), "%.17g", scaled);
 		took += check_parse(text);
 	}
@@ -320,10 +313,10 @@ static void test_format_matches_cjson(void **state)
 		double v;
 		switch (i % 4) {
 		case 0:
-			v = bits_to_double(next());
+			v = bits_to_double(test_rand());
 			break;
 		case 1:
-			v = (double)(int64_t)(next() % 2000001) / 100.0 - 10000.0;
+			v = (double)(int64_t)(test_rand() % 2000001) / 100.0 - 10000.0;
 			break;
 		case 2: {
 			char text[40];
@@ -332,7 +325,7 @@ static void test_format_matches_cjson(void **state)
 			break;
 		}
 		default:
-			v = (double)(int64_t)(next() >> 10) * (next() % 2 ? 1 : -1);
+			v = (double)(int64_t)(test_rand() >> 10) * (test_rand() % 2 ? 1 : -1);
 			break;
 		}
 		if (v == 0)
