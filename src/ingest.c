@@ -310,6 +310,10 @@ static bool commit_once(struct gateway *gw)
 		}
 		gw->retry_at_ms = ev_now_ms(gw->loop) + COMMIT_RETRY_MS;
 		ev_timer_start(gw->loop, &gw->commit_retry, COMMIT_RETRY_MS);
+		/* The deletes and the commands may have gone through on their
+		 * own (spool_commit): flush those, so the broker's PUBACKs and
+		 * with them the deletes that free space keep coming. */
+		flush_progress(gw);
 		return false;
 	}
 	if (gw->write_failed) {

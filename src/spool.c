@@ -491,14 +491,15 @@ static int write_deletes(struct spool *s)
 	return 0;
 }
 
-/* One transaction: the deletes, and the new entries with the sequence
- * numbers unless deletes_only. 0, or -1 with SQLite's reason in err and
+/* One transaction: the deletes and the sidecar's rows (a few commands:
+ * small, and what lets the broker have its PUBACKs), and the new entries
+ * with the sequence numbers unless deletes_only. 0, or -1 with SQLite's reason in err and
  * nothing written. */
 static int transaction(struct spool *s, bool deletes_only, char *err, size_t errlen)
 {
 	int failed = step_reset(s->st_begin) != 0 || write_deletes(s) != 0 ||
 		     (!deletes_only && write_entries(s) != 0) ||
-		     (!deletes_only && s->sidecar.write && s->sidecar.write(s->sidecar.arg, s->db) != 0) ||
+		     (s->sidecar.write && s->sidecar.write(s->sidecar.arg, s->db) != 0) ||
 		     step_reset(s->st_commit) != 0;
 	if (failed) {
 		(void)reason_fail(err, errlen, "%s", sqlite3_errmsg(s->db));
@@ -524,10 +525,15 @@ int spool_commit(struct spool *s, char *err, size_t errlen)
 		 * pages for the ones still staged. */
 		s->disk_low = true;
 		spool_checkpoint_truncate(s);
-		if (s->ndeletes && (s->staged_head || s->nseqs) &&
+		bool side = sidecar_staged(s);
+		if ((s->ndeletes || side) && (s->staged_head || s->nseqs) &&
 		    transaction(s, true, NULL, 0) == 0) {
 			s->ndeletes = 0;
 			s->commits++;
+			if (side)
+				s->must_flush = s->commits;
+			if (s->sidecar.committed)
+				s->sidecar.committed(s->sidecar.arg, s->commits);
 		}
 		(void)spool_check_disk(s);
 		return -1;

@@ -3,32 +3,17 @@ worker, never the event loop, so devices are served while checks run; the checks
 bounded (the rest are refused at once, CONNACK 3); and an address that keeps sending wrong
 passwords waits before its passwords are checked again (auth_backoff_after)."""
 
-import base64
-import hashlib
-import os
-
 import pytest
 
 import gw
 
-SCHEME = "$iotgw-pbkdf2-sha256$"
 SLOW = 4_000_000  # iterations: about 1 s of one core per check (more on a busy machine)
 FAST = 1000
 
 
-def pw_line(device, password, iterations):
-    """A password file entry made with hashlib (not with the code under test)."""
-    salt = os.urandom(16)
-    h = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations, 32)
-    return "%s:%s%d$%s$%s" % (device, SCHEME, iterations,
-                              base64.b64encode(salt).decode(), base64.b64encode(h).decode())
-
-
 def pwfile(tmp_path, iterations):
-    p = tmp_path / ("devices-%d.passwd" % iterations)
-    p.write_text(pw_line("pwdev09", "right-password-09", iterations) + "\n")
-    os.chmod(p, 0o640)
-    return p
+    return gw.pw_file(tmp_path / ("devices-%d.passwd" % iterations),
+                      {"pwdev09": "right-password-09"}, iterations)
 
 
 def connack_rc(c):

@@ -274,3 +274,49 @@ def test_metrics_count_commands(make_gateway, upstream, raw):
     assert m.get("iotgw_commands_total", outcome="expired") == 0
     assert m.get("iotgw_commands_queued") == 0
     assert m.get("iotgw_subscribe_refusals_total", listener="plain") == 0
+
+
+def test_token_auth_device_receives_commands(make_gateway, upstream, devices, tmp_path):
+    """A Watson device with token auth (use-token-auth, the device id in the client id) over
+    server-authenticated TLS, as the ESP8266 sketch connects."""
+    pw = gw.pw_file(tmp_path / "passwd", {"pwdev05": "token-05"})
+    g = make_gateway(upstream=upstream, extra=downlink(), listeners=[
+        gw.listener("tok", "server", password_file=str(pw))])
+    d = devices(g.port(), "d:myorg:esp8266:pwdev05", host="localhost",
+                tls=g.pki.client_ctx(), username="use-token-auth", password="token-05")
+    r = Receiver(d, filters=[("iot-2/cmd/display/fmt/json", 1)])
+    assert r.granted == [1]
+    topic = send_command(g, "pwdev05", "display", '{"color":"blue"}', upstream)
+    assert r.wait() == [("iot-2/cmd/display/fmt/json", b'{"color":"blue"}', 1)]
+    wait_status(upstream, topic, "delivered")
+
+
+def test_queue_limits_reject(make_gateway, upstream, raw):
+    g = make_gateway(upstream=upstream, extra=downlink(max_queued_per_device=2))
+    g.pub("dev0975", "esp/t", "20")
+    for i in range(2):
+        send_command(g, "dev0975", "c%d" % i, "x", upstream)
+    topic = send_command(g, "dev0975", "c2", "x", upstream)
+    st = wait_status(upstream, topic, "rejected")
+    assert "max_queued_per_device" in st["reason"], st
+    assert len(g.events("command_received", device="dev0975")) == 2
+    # The two queued ones are still delivered, in order.
+    c, _ = raw_subscriber(raw, g, "dev0975", clean=True)
+    c.read_packet()
+    assert [split_publish(c.read_packet())[1] for _ in range(2)] == [
+        "iot-2/cmd/c0/fmt/json", "iot-2/cmd/c1/fmt/json"]
+
+
+def test_command_survives_kill9(make_gateway, upstream, raw):
+    """Once the gateway said it took a command (logged command_received, and the broker has
+    its PUBACK), a crash does not lose it."""
+    g = make_gateway(upstream=upstream, extra=downlink())
+    g.pub("dev0976", "esp/t", "20")
+    send_command(g, "dev0976", "display", "kept", upstream)
+    g.wait_event("command_received", device="dev0976")
+    g.kill9()
+    g.start()
+    c, _ = raw_subscriber(raw, g, "dev0976", clean=True)
+    c.read_packet()
+    assert split_publish(c.read_packet())[3] == b"kept"
+

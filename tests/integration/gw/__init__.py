@@ -62,9 +62,11 @@ from .load import (MAX_NUMBERED, Load, LoadDevice, Tally, reading_number, readin
                    wait_tally)
 
 from .disk import fill_fs
+from .passwords import pw_file, pw_line
 from .metrics import Scrape, http_get, parse_metrics, wait_metric
 
 __all__ = [
+    "pw_file", "pw_line",
     "IOTGW_BIN", "MOSQUITTO", "MOSQUITTO_PUB", "PKI_TOOL", "ROOT", "START_WAIT", "STOP_WAIT",
     "WAIT",
     "LOG_SOURCES", "reap_all",

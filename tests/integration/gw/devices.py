@@ -16,7 +16,7 @@ class Device:
     as its text) alike."""
 
     def __init__(self, port, client_id, host="127.0.0.1", tls=None, keepalive=60,
-                 clean_session=True, protocol=paho.MQTTv311):
+                 clean_session=True, protocol=paho.MQTTv311, username=None, password=None):
         self.client_id = client_id
         self.connected = threading.Event()
         self.connack_rc = None
@@ -26,6 +26,8 @@ class Device:
                                   keep_reconnecting=False, on_lost=self._on_lost)
         if tls is not None:
             self.c.tls_set_context(tls)
+        if username is not None:
+            self.c.username_pw_set(username, password)
         self.c.on_connect = self._on_connect
         self.c.on_disconnect = self._on_disconnect
         self.c.connect(host, port, keepalive)
