@@ -383,6 +383,9 @@ void gateway_free(struct gateway *gw)
 	}
 	if (gw->up)
 		upstream_free(gw->up);
+	/* After the sessions and the upstream that call into it, before the
+	 * loop (its timer) and the database (its statements). */
+	downlink_free(gw->dl);
 	metrics_http_close(gw->http);
 	pwcheck_free(gw->pwcheck); /* before the sessions' memory goes (ev_loop_free) */
 	if (gw->loop) {
@@ -403,7 +406,6 @@ void gateway_free(struct gateway *gw)
 		close(rt->sigfd);
 	if (gw->reserve_fd >= 0)
 		close(gw->reserve_fd);
-	downlink_free(gw->dl); /* its statements go before the database does */
 	spool_close(gw->spool);
 	strmap_free(gw->by_client_id, NULL);
 	strmap_free(gw->hs_by_addr, NULL);
