@@ -1,6 +1,8 @@
 """RawConn: a device speaking MQTT bytes by hand over TCP (optionally TLS), with bounded
 reads of whole packets, and Closed, raised when the gateway closes the connection."""
 
+import errno
+import os
 import socket
 import ssl
 import time
@@ -13,6 +15,27 @@ class Closed(Exception):
     pass
 
 
+# Source ports below the kernel's ephemeral range (32768-60999 here), each used once per test
+# session: the gateway names a connection by "address:port", and a port the kernel reused
+# from an earlier connection to the same gateway would make that earlier connection's log
+# lines look like this one's (an absence check failing one run in many).
+_LOW, _HIGH = 20000, 32000
+_next = [_LOW + (os.getpid() * 7919) % (_HIGH - _LOW)]
+
+
+def _bind_unique(s, host):
+    for _ in range(_HIGH - _LOW):
+        port = _next[0]
+        _next[0] = _LOW if port + 1 >= _HIGH else port + 1
+        try:
+            s.bind((host, port))
+            return
+        except OSError as e:
+            if e.errno != errno.EADDRINUSE:
+                raise
+    raise AssertionError("no free source port in %d-%d" % (_LOW, _HIGH))
+
+
 class RawConn:
     """A device speaking MQTT bytes over TCP (optionally TLS) by hand."""
 
@@ -22,6 +45,7 @@ class RawConn:
         s.settimeout(timeout)
         # Taken before the connect: the gateway's timers for this connection (handshake,
         # CONNECT, keepalive) cannot have started earlier than t_open / t_sent.
+        _bind_unique(s, host)
         self.t_open = self.t_sent = time.monotonic()
         s.connect((host, port))
         self.host = host
