@@ -320,3 +320,33 @@ def test_command_survives_kill9(make_gateway, upstream, raw):
     c.read_packet()
     assert split_publish(c.read_packet())[3] == b"kept"
 
+
+
+def test_reload_moves_the_subscription(make_gateway, upstream, raw):
+    g = make_gateway(upstream=upstream, extra=downlink())
+    c, _ = raw_subscriber(raw, g, "dev0977", clean=True)
+    c.read_packet()
+    g.extra = downlink(topic="cmd/{gateway}/{device}/{command}")
+    g.write_config()
+    g.reload()
+    # The broker's SUBACK for the new filter is not visible here: retry the first command
+    # until it arrives (each one that arrives before the subscription is simply not there).
+    pki = upstream.pki
+
+    def try_new():
+        subprocess.run([gw.MOSQUITTO_PUB, "-h", "127.0.0.1", "-p", str(upstream.port),
+                        "--cafile", pki.pem("upstream-ca"), "--cert", pki.pem("observer"),
+                        "--key", pki.key("observer"), "-q", "1",
+                        "-t", "cmd/%s/dev0977/display" % g.name, "-m", "new"],
+                       check=True, timeout=gw.WAIT)
+        return g.events("command_received", device="dev0977")
+    gw.wait_until(try_new, gw.WAIT, interval=0.2, what="a command on the new topic")
+    first = split_publish(c.read_packet())
+    assert (first[1], first[3]) == ("iot-2/cmd/display/fmt/json", b"new")
+    # The old topic is no longer subscribed: a command there never reaches the gateway,
+    # and one on the new topic sent after it is the next thing the device gets.
+    send_command(g, "dev0977", "old", "old", upstream)
+    gw.wait_until(try_new, gw.WAIT, what="another")
+    nxt = split_publish(c.read_packet())
+    assert nxt[3] == b"new", nxt
+    assert not g.events("command_rejected"), [e["raw"] for e in g.events("command_rejected")]
