@@ -305,7 +305,14 @@ static void check_downlink(struct parser *p, const struct secrec *s)
 {
 	const struct cfg_downlink *d = &p->cfg->downlink;
 	const char *gw = p->cfg->gateway.name ? p->cfg->gateway.name : "iotgw";
-	if (strcmp(d->topic, "none") == 0 || strcmp(d->status_topic, "none") == 0)
+	if (strcmp(d->topic, "none") == 0)
+		return;
+	/* Without TLS there is no write buffer to hold the PUBACK in. */
+	if (!p->cfg->upstream.tls)
+		cfg_diag(p, CFG_WARNING, cfg_key_line(s, "topic"),
+			 "[downlink] with [upstream] tls = off: the broker gets its PUBACK for a "
+			 "command before the command is on disk; a crash right after loses it");
+	if (strcmp(d->status_topic, "none") == 0)
 		return;
 	char sub[CMDTOPIC_MAX], cmd[CMDTOPIC_MAX], status[CMDTOPIC_MAX];
 	struct cmdtopic_vars v = {.gateway = gw};

@@ -176,24 +176,31 @@ static void report(struct downlink *dl, const struct cmd *c, const char *status,
 {
 	if (strcmp(dl->cfg.status_topic, "none") == 0)
 		return;
-	char topic[CMDTOPIC_MAX], body[512];
+	char topic[CMDTOPIC_MAX];
 	struct cmdtopic_vars v = {
 		.device = c->device, .command = c->name, .gateway = dl->gateway, .topic = c->topic};
 	if (cmdtopic_render(dl->cfg.status_topic, &v, topic, sizeof topic) < 0)
 		return;
-	int n = snprintf(body, sizeof body,
-			 "{\"device\":\"%s\",\"command\":\"%s\",\"status\":\"%s\"%s%s%s,"
-			 "\"received\":%lld,\"at\":%lld}",
-			 c->device, c->name, status, why ? ",\"reason\":\"" : "", why ? why : "",
-			 why ? "\"" : "", (long long)c->received_ms, (long long)wall_ms());
-	if (n < 0 || (size_t)n >= sizeof body)
-		return;
+	/* cJSON escapes the names (a command name is any text of a topic
+	 * level); a status is rare, not worth a writer of its own. */
+	cJSON *o = cJSON_CreateObject();
+	char *body = NULL;
+	if (o && cJSON_AddStringToObject(o, "device", c->device) &&
+	    cJSON_AddStringToObject(o, "command", c->name) &&
+	    cJSON_AddStringToObject(o, "status", status) &&
+	    (!why || cJSON_AddStringToObject(o, "reason", why)) &&
+	    cJSON_AddNumberToObject(o, "received", (double)c->received_ms) &&
+	    cJSON_AddNumberToObject(o, "at", (double)wall_ms()))
+		body = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
 	/* Through the spool, like a reading: durable, in order, at least once. */
-	if (spool_put(dl->spool, topic, body, (size_t)n, wall_ms()) != 0) {
+	if (!body || spool_put(dl->spool, topic, body, strlen(body), wall_ms()) != 0) {
 		struct log_fields f = {.device = c->device};
-		log_event(LOG_WARNING, EV_COMMAND_REJECTED, &f,
-			  "status '%s' of command %s not sent: the spool is full", status, c->name);
+		log_event(LOG_WARNING, EV_COMMAND_STATUS_DROPPED, &f,
+			  "status '%s' of command %s not sent: %s", status, c->name,
+			  body ? "the spool is full" : "out of memory");
 	}
+	cJSON_free(body);
 }
 
 /* Takes c off d's queue (it must be there) and frees it. */

@@ -51,6 +51,7 @@
 	X(COMMAND_DELIVERED, "command_delivered")                                              \
 	X(COMMAND_EXPIRED, "command_expired")                                                  \
 	X(COMMAND_REJECTED, "command_rejected")                                                \
+	X(COMMAND_STATUS_DROPPED, "command_status_dropped")                                    \
 	X(ACL_DENIED, "acl_denied")                                                            \
 	X(CERT_EXPIRING, "cert_expiring")                                                      \
 	X(CERT_REVOKED, "cert_revoked")                                                        \

@@ -130,6 +130,10 @@ def test_unknown_device_and_too_large_rejected(make_gateway, upstream):
     topic = send_command(g, "dev0960", "display", "x" * 17, upstream)
     st = wait_status(upstream, topic, "rejected")
     assert "max_payload" in st["reason"], st
+    # Any text of a topic level is a command name: the status stays valid JSON.
+    topic = send_command(g, "dev0960", 'say"\\hi', "x" * 17, upstream)
+    st = wait_status(upstream, topic, "rejected")
+    assert st["command"] == 'say"\\hi', st
 
 
 def raw_subscriber(raw, g, client_id, clean, pid=1):

@@ -1993,6 +1993,9 @@ static void test_downlink(void **state)
 		      1);
 	expect_error(L(3), "would be received as a command");
 	teardown(NULL);
+	expect_errors(parse_base("tls = off\n[downlink]\ntopic = c/{device}/{command}\n"), 0);
+	expect_warning(L(3), "before the command is on disk");
+	teardown(NULL);
 	expect_errors(parse_base("[listener p]\nbind = 127.0.0.1:1883\ntls = off\n"
 				 "subscribe_acl = a/#/b\n"),
 		      1);
