@@ -856,6 +856,12 @@ cert = {self.p('gateway.pem')}
 key = {self.p('gateway.key')}
 ca = {self.p('devices-ca.pem')}
 max_connections = {max(10000, a.idle + a.devices + 100)}
+# Every load generator connection comes from 127.0.0.1 and publishes as fast as its
+# window allows: the per-device and per-address limits (which the bridge does not have)
+# are off.
+max_message_rate = 0
+max_byte_rate = 0
+max_connection_rate_per_address = 0
 
 [upstream]
 host = 127.0.0.1

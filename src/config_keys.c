@@ -456,6 +456,8 @@ static const int id_values[] = {CFG_ID_CN, CFG_ID_SAN_DNS, CFG_ID_SAN_URI, CFG_I
 				CFG_ID_SERIAL};
 static const char *const clid_names[] = {"match", "exact", "any", NULL};
 static const int clid_values[] = {AUTH_CID_MATCH, AUTH_CID_EXACT, AUTH_CID_ANY};
+static const char *const rate_action_names[] = {"slow", "disconnect", NULL};
+static const int rate_action_values[] = {CFG_RATE_SLOW, CFG_RATE_DISCONNECT};
 static const char *const profile_names[] = {"modern", "compatible", "legacy", NULL};
 static const int profile_values[] = {CFG_TLS_MODERN, CFG_TLS_COMPATIBLE, CFG_TLS_LEGACY};
 static const char *const tlsver_names[] = {"1.2", "1.3", NULL};
@@ -545,6 +547,12 @@ const struct opt cfg_opts[] = {
 	      30 * DAY),
 	O_BOOL(LS, "disconnect_revoked", disconnect_revoked, 1),
 	O_STR(LS, "subscribe_acl", subscribe_acl, AUTH_SUBSCRIBE_ACL_DEFAULT, check_subscribe_acl),
+	O_UINT(LS, "max_message_rate", max_message_rate, 0, 10000000, 1000),
+	O_SIZE(LS, "max_byte_rate", max_byte_rate, 0, 1 * GIB, 1 * MIB),
+	O_ENUM(LS, "rate_limit_action", rate_limit_action, rate_action_names, rate_action_values,
+	       CFG_RATE_SLOW),
+	O_UINT(LS, "max_connection_rate_per_address", max_connection_rate_per_address, 0, 1000000,
+	       100),
 
 	O_STR(UP, "host", host, NULL, check_host),
 	O_UINT(UP, "port", port, 1, 65535, 8883),

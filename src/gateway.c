@@ -410,6 +410,7 @@ void gateway_free(struct gateway *gw)
 	strmap_free(gw->by_client_id, NULL);
 	strmap_free(gw->hs_by_addr, NULL);
 	strmap_free(gw->auth_fails, free);
+	gateway_conn_rates_free(gw);
 	gateway_free_devices(gw);
 	buf_free(&gw->json);
 	if (gw->cfg) {

@@ -47,6 +47,8 @@ struct listener_metrics {
 	uint64_t refusals[6]; /* by CONNACK return code 1..5 */
 	uint64_t protocol_errors, acl_denials, auth_failures;
 	uint64_t subscribe_refusals; /* filters refused a SUBACK grant */
+	uint64_t rate_limited;       /* episodes of a device over its rate */
+	uint64_t conn_rate_refusals; /* connections over max_connection_rate_per_address */
 };
 
 /* A [listener NAME] section at run time: its sockets (one per bind
@@ -76,6 +78,11 @@ struct listener {
 	struct auth_pwfile *pwfile;   /* NULL: no password_file */
 	unsigned cert_expiry_warning_s;
 	bool disconnect_revoked;
+	/* Rates (listener keys of the same names; 0: no limit). */
+	unsigned max_message_rate;
+	uint32_t max_byte_rate;
+	enum cfg_rate_action rate_action;
+	unsigned conn_rate; /* max_connection_rate_per_address */
 	unsigned nconns;
 	bool accept_paused; /* out of descriptors: wait before accepting again */
 	struct ev_timer accept_retry;
@@ -147,6 +154,7 @@ struct gateway {
 	struct strmap *hs_by_addr;
 	struct pwcheck *pwcheck;     /* password checks off the loop */
 	struct strmap *auth_fails;   /* address -> struct auth_fails (registry.c) */
+	struct conn_rates *conn_rates; /* connection rates by address (registry.c) */
 	uint64_t hs_refused, hs_refused_total;
 	bool hs_full;
 	void (*news)(struct gateway *gw, enum ingest_news n); /* session_news */
@@ -230,6 +238,10 @@ void gateway_registry_release(struct gateway *gw, const char *client_id,
  * (false: refused, and logged once per episode at max_handshakes);
  * begin/end: one started / finished or failed. */
 bool gateway_hs_admit(struct gateway *gw, const struct listener *l, const char *peer);
+/* registry.c: within the listener's max_connection_rate_per_address? A
+ * refusal is counted and logged once per episode. */
+bool gateway_conn_admit(struct gateway *gw, struct listener *l, const char *peer);
+void gateway_conn_rates_free(struct gateway *gw);
 void gateway_hs_begin(struct gateway *gw, const char *peer);
 void gateway_hs_end(struct gateway *gw, const char *peer);
 

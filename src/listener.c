@@ -100,6 +100,10 @@ static void on_accept(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 		}
 		char peer[64];
 		format_peer(&ss, peer, sizeof peer);
+		if (!gateway_conn_admit(l->gw, l, peer)) {
+			close(fd);
+			continue;
+		}
 		if (l->tls != CFG_TLS_OFF && !gateway_hs_admit(l->gw, l, peer)) {
 			close(fd);
 			continue;
@@ -137,6 +141,10 @@ static void apply_settings(struct listener *l, const struct cfg_listener *cfg,
 	l->max_connections = cfg->max_connections;
 	l->cert_expiry_warning_s = cfg->cert_expiry_warning_s;
 	l->disconnect_revoked = cfg->disconnect_revoked;
+	l->max_message_rate = cfg->max_message_rate;
+	l->max_byte_rate = cfg->max_byte_rate;
+	l->rate_action = cfg->rate_limit_action;
+	l->conn_rate = cfg->max_connection_rate_per_address;
 	/* Live SSL objects hold their own reference to the old context. */
 	if (l->ctx)
 		SSL_CTX_free(l->ctx);

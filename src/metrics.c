@@ -78,6 +78,14 @@ static uint64_t l_subscribe_refusals(const struct listener *l)
 {
 	return l->m.subscribe_refusals;
 }
+static uint64_t l_rate_limited(const struct listener *l)
+{
+	return l->m.rate_limited;
+}
+static uint64_t l_conn_rate_refusals(const struct listener *l)
+{
+	return l->m.conn_rate_refusals;
+}
 static uint64_t l_auth_failures(const struct listener *l)
 {
 	return l->m.auth_failures;
@@ -152,6 +160,12 @@ static int listeners(struct buf *b, struct gateway *gw)
 	rc |= per_listener(b, gw, "iotgw_subscribe_refusals_total", "counter",
 			   "SUBSCRIBE filters answered 0x80 (subscribe_acl, no downlink, too many).",
 			   l_subscribe_refusals);
+	rc |= per_listener(b, gw, "iotgw_rate_limited_total", "counter",
+			   "Episodes of a device over max_message_rate or max_byte_rate.",
+			   l_rate_limited);
+	rc |= per_listener(b, gw, "iotgw_connection_rate_refusals_total", "counter",
+			   "Connections refused over max_connection_rate_per_address.",
+			   l_conn_rate_refusals);
 	return rc;
 }
 

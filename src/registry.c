@@ -4,12 +4,17 @@
  * client id strings from the sessions (a session releases its entry before
  * it frees them); and the TLS handshakes in progress, in all and by source
  * address, which bound what unauthenticated peers can make us compute and
- * hold (max_handshakes, max_handshakes_per_address). */
+ * hold (max_handshakes, max_handshakes_per_address); and new connections per
+ * source address per second (max_connection_rate_per_address). */
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
 
 #include "gateway_int.h"
 #include "iotgw/log.h"
+#include "iotgw/strmap.h"
+#include "iotgw/tbucket.h"
 #include "iotgw/text.h"
 
 #define AUTH_FAILS_FORGET_MS (10u * 60 * 1000)
@@ -100,6 +105,64 @@ void gateway_hs_end(struct gateway *gw, const char *peer)
 		gw->hs_full = false;
 		gw->hs_refused = 0;
 	}
+}
+
+/* Connection rates by source address: a fixed table of token buckets
+ * indexed by a keyed hash of the address, so it never grows whatever the
+ * attacker's address range. Two addresses that share a slot share a
+ * bucket (the limit is then stricter for both, never looser); with a
+ * random SipHash key nobody can choose which. */
+#define CONN_SLOTS 4096
+
+struct conn_slot {
+	struct tbucket b;
+	bool logged; /* this episode of refusals has its log line */
+};
+
+struct conn_rates {
+	uint64_t key[2];
+	struct conn_slot slot[CONN_SLOTS];
+};
+
+bool gateway_conn_admit(struct gateway *gw, struct listener *l, const char *peer)
+{
+	if (!l->conn_rate)
+		return true;
+	if (!gw->conn_rates) {
+		gw->conn_rates = calloc(1, sizeof *gw->conn_rates);
+		if (!gw->conn_rates)
+			return true; /* out of memory: not limited, rather than refused */
+		if (getrandom(gw->conn_rates->key, sizeof gw->conn_rates->key, 0) !=
+		    (ssize_t)sizeof gw->conn_rates->key)
+			gw->conn_rates->key[0] = (uint64_t)(uintptr_t)gw ^ ev_clock_us();
+	}
+	char a[64];
+	const char *addr = addr_of(peer, a, sizeof a);
+	struct conn_slot *s =
+		&gw->conn_rates->slot[strmap_siphash24(gw->conn_rates->key, addr, strlen(addr)) %
+				      CONN_SLOTS];
+	uint64_t now = ev_now_ms(gw->loop);
+	double r = l->conn_rate;
+	if (s->logged && tb_full(&s->b, r, r, now))
+		s->logged = false;
+	if (tb_take(&s->b, r, r, 1, now) == 0)
+		return true;
+	l->m.conn_rate_refusals++;
+	if (!s->logged) {
+		s->logged = true;
+		struct log_fields f = {.listener = l->name, .peer = peer};
+		log_event(LOG_WARNING, EV_CONNECTION_LIMIT, &f,
+			  "more than %u new connections per second from %s "
+			  "(max_connection_rate_per_address): refusing them until it slows down",
+			  l->conn_rate, addr);
+	}
+	return false;
+}
+
+void gateway_conn_rates_free(struct gateway *gw)
+{
+	free(gw->conn_rates);
+	gw->conn_rates = NULL;
 }
 
 struct auth_fails {

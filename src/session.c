@@ -44,7 +44,7 @@ static const struct conn_handler session_conn_handler;
 /* Not held back by the spool, its acks or its own unread replies. */
 static bool readable_now(const struct session *s)
 {
-	return !s->paused && !s->held && !s->unread;
+	return !s->paused && !s->held && !s->unread && !s->throttled;
 }
 
 /* Every callback gets the session back as a void *; the magic catches type
@@ -126,6 +126,7 @@ static void teardown(struct session *s)
 		return;
 	set_state(s, SESS_CLOSED);
 	ev_timer_stop(s->gw->loop, &s->timer);
+	session_rate_stop(s);
 	if (s->pw_job) { /* its answer is no longer wanted */
 		pwcheck_cancel(s->pw_job);
 		s->pw_job = NULL;
@@ -253,8 +254,9 @@ static void on_timer(struct ev_loop *loop, struct ev_timer *t)
 		uint64_t limit = (uint64_t)s->keepalive_ms * 3 / 2;
 		/* While the gateway holds devices back it does not read their
 		 * PINGREQs, so their silence is ours, not theirs. */
-		if (s->paused || ev_now_ms(s->gw->loop) - s->last_rx_ms < limit) {
-			if (s->paused)
+		if (s->paused || s->throttled ||
+		    ev_now_ms(s->gw->loop) - s->last_rx_ms < limit) {
+			if (s->paused || s->throttled)
 				s->last_rx_ms = ev_now_ms(s->gw->loop);
 			arm_keepalive(s);
 			break;
@@ -610,6 +612,10 @@ void session_process_input(struct session *s)
 		size_t total = fr.header_len + fr.remaining_length;
 		if (s->in.len - off < total)
 			break;
+		/* Over its rate: the PUBLISH waits in `in` until it is within. */
+		if (fr.type == MQTT_PUBLISH && s->state == SESS_ACTIVE &&
+		    !session_rate_admit(s, total))
+			break;
 		o = handle_packet(s, &fr, s->in.data + off + fr.header_len, &v);
 		if (o != OUT_RETRY) /* else kept; retried when the spool has room */
 			off += total;
@@ -737,6 +743,7 @@ struct session *session_new(struct gateway *gw, struct listener *l, int fd, cons
 	buf_init(&s->in, (size_t)gw->cfg->gateway.max_packet_size + 5 + READ_CHUNK);
 	ackq_init(&s->acks, ACKS_MAX);
 	ev_timer_init(&s->timer, on_timer, s);
+	session_rate_init(s);
 	s->next = gw->sessions;
 	if (gw->sessions)
 		gw->sessions->prev = s;
@@ -774,10 +781,15 @@ void session_resume(struct session *s)
 	if (!s->paused || s->state == SESS_CLOSED)
 		return;
 	s->paused = false;
-	if (!readable_now(s))
+	session_resume_reading(s);
+}
+
+void session_resume_reading(struct session *s)
+{
+	if (s->state == SESS_CLOSED || !readable_now(s))
 		return; /* read again when the commit releases its acks, or it reads */
-	/* Packets held back while paused are still in `in`: handle them
-	 * now; bytes TLS already decrypted come as a readable event. */
+	/* Packets held back meanwhile are still in `in`: handle them now;
+	 * bytes TLS already decrypted come as a readable event. */
 	conn_resume_reading(s->conn);
 	session_process_input(s);
 }

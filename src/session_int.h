@@ -12,6 +12,7 @@
 
 #include "gateway_int.h"
 #include "iotgw/ackq.h"
+#include "iotgw/tbucket.h"
 #include "trust.h"
 
 #define QOS2_MAX 64
@@ -65,6 +66,12 @@ struct session {
 	struct pwcheck_job *pw_job;
 	enum trust_pw pw;
 	struct dl_device *dl_dev; /* its downlink record while active */
+	/* Its listener's max_message_rate and max_byte_rate (session_rate.c):
+	 * over them it is not read (throttled) until rate_timer fires. */
+	struct tbucket msg_rate, byte_rate;
+	struct ev_timer rate_timer;
+	bool throttled;
+	bool rate_episode; /* logged once until it is back within its rate */
 };
 
 /* The gateway's lists of sessions awaiting a commit or a flush, and the
@@ -109,6 +116,13 @@ static inline void list_del(struct session **head, struct session *s, size_t off
  * out through session_reply); a reason when the packet is malformed. */
 const char *session_subscribe(struct session *s, const uint8_t *body, size_t len, bool unsub);
 
+/* session_rate.c: may s handle a PUBLISH of `bytes` now? false: it is over
+ * its rate and is not read until it is back within it (or it was closed:
+ * rate_limit_action = disconnect). session_rate_stop at teardown. */
+bool session_rate_admit(struct session *s, size_t bytes);
+void session_rate_init(struct session *s);
+void session_rate_stop(struct session *s);
+
 /* session.c, for session_sub.c: a reply in the order packets came in. */
 void session_reply(struct session *s, const uint8_t *p, size_t n);
 struct log_fields session_fields(const struct session *s);
@@ -118,5 +132,7 @@ int session_send(struct session *s, const uint8_t *p, size_t n); /* closes on fa
 void session_process_input(struct session *s); /* the packets already in `in` */
 void session_pause(struct session *s);
 void session_resume(struct session *s);
+/* Reads again if nothing else holds s back (paused, held, unread, throttled). */
+void session_resume_reading(struct session *s);
 
 #endif

@@ -64,6 +64,10 @@ struct cfg_bind {
 #define CFG_BIND_TEXT 56
 #define CFG_BINDS_TEXT (CFG_BINDS_MAX * CFG_BIND_TEXT)
 
+/* A device over its rate: not read until it is back within it (TCP slows
+ * it), or disconnected. */
+enum cfg_rate_action { CFG_RATE_SLOW = 0, CFG_RATE_DISCONNECT };
+
 struct cfg_listener {
 	char *name;
 	int line; /* line of the [listener NAME] header */
@@ -101,6 +105,13 @@ struct cfg_listener {
 	unsigned session_lifetime_s; /* session / ticket lifetime, ticket key rotation period */
 	unsigned cert_expiry_warning_s; /* warn when a device certificate expires within; 0 off */
 	bool disconnect_revoked; /* at reload, close sessions whose chain no longer verifies */
+	/* Per device: messages and bytes per second (0: no limit), and what
+	 * happens to a device over them; per source address: new connections
+	 * per second (0: no limit). */
+	unsigned max_message_rate;
+	uint32_t max_byte_rate;
+	enum cfg_rate_action rate_limit_action;
+	unsigned max_connection_rate_per_address;
 	/* Topic filters a device may subscribe to (auth_filter_allowed),
 	 * whitespace-separated patterns as publish_acl; default
 	 * AUTH_SUBSCRIBE_ACL_DEFAULT. */

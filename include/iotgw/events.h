@@ -31,6 +31,7 @@
 	X(TLS_LEGACY, "tls_legacy")                                                            \
 	X(ACCEPT_FAILED, "accept_failed")                                                      \
 	X(CONNECTION_LIMIT, "connection_limit")                                                \
+	X(RATE_LIMITED, "rate_limited")                                                        \
 	X(TLS_HANDSHAKE_FAILED, "tls_handshake_failed")                                        \
 	X(TLS_HANDSHAKE_TIMEOUT, "tls_handshake_timeout")                                      \
 	X(TLS_ESTABLISHED, "tls_established")                                                  \

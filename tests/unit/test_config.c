@@ -325,6 +325,10 @@ static void test_defaults(void **state)
 	assert_int_equal(l->identity, CFG_ID_CN);
 	assert_int_equal(l->handshake_timeout_ms, 10000);
 	assert_int_equal(l->max_connections, 10000);
+	assert_int_equal(l->max_message_rate, 1000);
+	assert_int_equal(l->max_byte_rate, 1024 * 1024);
+	assert_int_equal(l->rate_limit_action, CFG_RATE_SLOW);
+	assert_int_equal(l->max_connection_rate_per_address, 100);
 	assert_int_equal(l->tls_min_version, 12);
 	/* unset: the tls_profile decides */
 	assert_null(l->ciphers);

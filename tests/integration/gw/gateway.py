@@ -24,6 +24,11 @@ def listener(name, tls="off", host="127.0.0.1", port=None, **opts):
     """A [listener NAME] description for Gateway(listeners=[...]). opts are config keys
     (identity, handshake_timeout, max_connections, tls_min_version, ciphers, cert, ...)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # Every test device comes from 127.0.0.1, and many tests pipeline thousands of
+    # messages: the per-device and per-address rate limits are off unless a test is
+    # about them (test_15_limits).
+    for key in ("max_message_rate", "max_byte_rate", "max_connection_rate_per_address"):
+        opts.setdefault(key, 0)
     return {"name": name, "tls": tls, "host": host,
             "port": port if port is not None else free_port(family, host), "opts": dict(opts)}
 
