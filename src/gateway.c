@@ -229,6 +229,10 @@ static int open_spool(struct gw_runtime *rt, const struct cfg_spool *cfg)
 {
 	struct gateway *gw = &rt->gw;
 	char err[512];
+	/* Opening counts what is queued and reading the device table takes
+	 * time with its size: tell systemd before (and on_loaded_seq while),
+	 * so that TimeoutStartSec= does not kill a start that progresses. */
+	sdn_extend_timeout(90ull * 1000 * 1000, "opening the spool");
 	gw->spool = spool_open(cfg, err, sizeof err);
 	if (!gw->spool) {
 		log_event(LOG_CRIT, EV_STARTUP_FAILED, NULL, "cannot open the spool: %s", err);

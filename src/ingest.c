@@ -18,6 +18,7 @@
 #include "iotgw/downlink.h"
 #include "iotgw/log.h"
 #include "iotgw/reading.h"
+#include "iotgw/sdnotify.h"
 
 #define RESUME_FILL 0.9         /* resume devices once the spool is below 90% */
 #define COMMIT_RETRY_MS 1000    /* a failing commit is retried this often */
@@ -55,9 +56,21 @@ static struct device_state *device_state(struct gateway *gw, const char *device)
 	return d ? d : device_new(gw, device, 0);
 }
 
+/* Rows between two "still loading" messages to systemd. */
+#define LOAD_EXTEND_EVERY 65536
+#define LOAD_EXTEND_USEC (30ull * 1000 * 1000)
+
 static void on_loaded_seq(void *ctx, const char *device, uint64_t seq)
 {
 	struct gateway *gw = ctx;
+	/* Start-up time grows with the devices ever seen: keep systemd's
+	 * start timeout from killing a start that is progressing. */
+	if (strmap_size(gw->devices) % LOAD_EXTEND_EVERY == LOAD_EXTEND_EVERY - 1) {
+		char status[96];
+		snprintf(status, sizeof status, "loading device sequence numbers: %zu so far",
+			 strmap_size(gw->devices) + 1);
+		sdn_extend_timeout(LOAD_EXTEND_USEC, status);
+	}
 	if (device && !device_new(gw, device, seq))
 		log_event(LOG_ERR, EV_SPOOL_ERROR, NULL,
 			  "out of memory loading the sequence number of %s", device);

@@ -31,6 +31,11 @@ void sdn_status(const char *status)
 	sd_notifyf(0, "STATUS=%s", status);
 }
 
+void sdn_extend_timeout(uint64_t usec, const char *status)
+{
+	sd_notifyf(0, "EXTEND_TIMEOUT_USEC=%llu\nSTATUS=%s", (unsigned long long)usec, status);
+}
+
 void sdn_watchdog(void)
 {
 	sd_notify(0, "WATCHDOG=1");

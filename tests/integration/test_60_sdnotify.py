@@ -88,3 +88,30 @@ def test_without_notify_socket(make_gateway, upstream, devices):
     d = devices(g.port(), "dev0600")
     d.publish("esp/t", "21")
     upstream.wait_readings("dev0600", g.name)
+
+
+def test_long_start_extends_the_timeout(make_gateway, upstream, tmp_path):
+    """A spool that remembers many devices takes a while to load: the daemon tells systemd
+    (EXTEND_TIMEOUT_USEC with a STATUS= saying why) before READY=1, so TimeoutStartSec=
+    does not kill a start that progresses."""
+    import sqlite3
+    state = tmp_path / "state"
+    state.mkdir()
+    db = sqlite3.connect(str(state / "spool.db"))
+    db.execute("CREATE TABLE device_seq(device TEXT PRIMARY KEY, seq INTEGER NOT NULL) "
+               "WITHOUT ROWID")
+    db.executemany("INSERT INTO device_seq VALUES (?, ?)",
+                   (("dev%06d" % i, i) for i in range(140_000)))
+    db.commit()
+    db.close()
+    g = make_gateway(upstream=upstream, spool_dir=state)
+    msgs = g.notify.messages()
+    ready = next(i for i, m in enumerate(msgs) if gw.notify_fields(m).get("READY") == "1")
+    ext = [gw.notify_fields(m) for m in msgs[:ready] if "EXTEND_TIMEOUT_USEC" in
+           gw.notify_fields(m)]
+    assert ext and ext[0]["STATUS"] == "opening the spool", ext
+    loading = [f for f in ext if f["STATUS"].startswith("loading device sequence numbers")]
+    assert len(loading) == 2, ext  # every 65536 of the 140 000
+    assert all(int(f["EXTEND_TIMEOUT_USEC"]) >= 10_000_000 for f in ext), ext
+    g.wait_event("spool_open")
+    assert "140000 device(s) known" in g.events("spool_open")[0]["msg"]
