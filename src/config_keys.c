@@ -581,6 +581,8 @@ const struct opt cfg_opts[] = {
 	O_UINT(SP, "max_messages", max_messages, 1, 100000000, 100000),
 	O_SIZE(SP, "max_bytes", max_bytes, 4 * KIB, 64 * GIB, 64 * MIB),
 	O_SIZE(SP, "min_free", min_free, 256 * KIB, 64 * GIB, 64 * MIB),
+	O_DUR(SP, "forget_devices_after", forget_devices_after_s, 1000, 1 * SEC, 3650 * DAY, true,
+	      90 * DAY),
 
 	O_CUSTOM(SEC_METRICS, "bind", set_metrics_bind, release_metrics_bind, NULL),
 

@@ -369,6 +369,13 @@ void downlink_detach(struct downlink *dl, struct dl_device *d, void *session)
 	d->session = NULL;
 	if (d->clean)
 		subs_clear(d);
+	/* Nothing to keep: the record goes (a device rotating client ids
+	 * would otherwise grow the table; the gateway's device table says it
+	 * was seen). */
+	if (!d->head && !d->nsubs && !d->work) {
+		free(strmap_del(dl->devices, d->name));
+		return;
+	}
 	/* command_ttl = 0: only for the connection that was there. */
 	for (struct cmd *c = d->head, *next; c; c = next) {
 		next = c->next;
@@ -523,6 +530,8 @@ void downlink_pump(struct downlink *dl)
 		d->work_next = NULL;
 		if (d->session && d->head)
 			(void)deliver_device(dl, d);
+		else if (!d->session && !d->head && !d->nsubs)
+			free(strmap_del(dl->devices, d->name)); /* see downlink_detach */
 		d = next;
 	}
 }

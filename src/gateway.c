@@ -100,6 +100,22 @@ static void log_expiry(void *arg, enum tls_expiry_kind kind, bool expired, const
 		  text);
 }
 
+/* Often enough that a device is forgotten within a quarter of
+ * forget_devices_after of its time, at most hourly (a sweep walks the
+ * device table). */
+static uint64_t forget_interval_ms(const struct gateway *gw)
+{
+	uint64_t q = (uint64_t)gw->cfg->spool.forget_devices_after_s * 250;
+	return q < 250 ? 250 : q > 3600000 ? 3600000 : q;
+}
+
+static void on_forget_timer(struct ev_loop *loop, struct ev_timer *t)
+{
+	struct gw_runtime *rt = t->arg;
+	gateway_forget_devices(&rt->gw);
+	ev_timer_start(loop, t, forget_interval_ms(&rt->gw));
+}
+
 static void on_expiry_timer(struct ev_loop *loop, struct ev_timer *t)
 {
 	struct gw_runtime *rt = t->arg;
@@ -307,6 +323,7 @@ struct gateway *gateway_new(const char *path, int *status)
 	ev_timer_init(&rt->drain_timer, on_drain_timer, rt);
 	ev_timer_init(&rt->expiry_timer, on_expiry_timer, rt);
 	ev_timer_init(&rt->stats_timer, on_stats_timer, rt);
+	ev_timer_init(&rt->forget_timer, on_forget_timer, rt);
 	ev_set_before_sleep(gw->loop, before_sleep, gw);
 
 	/* Startup goes through the same prepare/apply path as a reload; the
@@ -351,6 +368,7 @@ int gateway_run(struct gateway *gw)
 	ev_timer_start(gw->loop, &rt->status_timer, STATUS_INTERVAL_MS);
 	gateway_restart_stats(rt);
 	ev_timer_start(gw->loop, &rt->expiry_timer, EXPIRY_INTERVAL_MS);
+	ev_timer_start(gw->loop, &rt->forget_timer, 0);
 	rt->watchdog_ms = sdn_watchdog_interval_ms();
 	if (rt->watchdog_ms) {
 		sdn_watchdog();
@@ -400,6 +418,7 @@ void gateway_free(struct gateway *gw)
 		ev_timer_stop(gw->loop, &rt->drain_timer);
 		ev_timer_stop(gw->loop, &rt->expiry_timer);
 		ev_timer_stop(gw->loop, &rt->stats_timer);
+		ev_timer_stop(gw->loop, &rt->forget_timer);
 		ev_timer_stop(gw->loop, &gw->commit_retry);
 		ev_io_stop(gw->loop, &gw->flush_io);
 		watch_free(rt->watch);

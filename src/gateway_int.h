@@ -164,6 +164,12 @@ struct gateway {
 
 enum ingest_result { INGEST_OK, INGEST_FULL };
 
+/* ingest.c: a device connected (it counts as known, and as seen now for
+ * forget_devices_after); forget those not seen for that long, in memory
+ * and in the spool (a timer of the gateway's calls it). */
+void gateway_device_seen(struct gateway *gw, const char *device);
+void gateway_forget_devices(struct gateway *gw);
+
 
 /* Decodes one device PUBLISH and queues the reading (or its dead letter).
  * INGEST_FULL: nothing was queued and nothing changed; retry later. */

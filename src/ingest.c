@@ -28,6 +28,7 @@
 
 struct device_state {
 	uint64_t seq;
+	int64_t last_seen_ms; /* wall clock: a reading or a connection */
 	bool dirty;
 	struct device_state *dirty_next;
 	char name[]; /* the key, for staging the seq */
@@ -56,11 +57,46 @@ static struct device_state *device_state(struct gateway *gw, const char *device)
 	return d ? d : device_new(gw, device, 0);
 }
 
+void gateway_device_seen(struct gateway *gw, const char *device)
+{
+	struct device_state *d = device_state(gw, device);
+	if (d)
+		d->last_seen_ms = gateway_wall_ms();
+}
+
+/* Not seen since the cut-off, and nothing of it waiting for a commit. */
+static bool forgotten(void *ctx, const char *key, void *value)
+{
+	(void)key;
+	const struct device_state *d = value;
+	return !d->dirty && d->last_seen_ms < *(const int64_t *)ctx;
+}
+
+void gateway_forget_devices(struct gateway *gw)
+{
+	unsigned after_s = gw->cfg->spool.forget_devices_after_s;
+	if (!after_s)
+		return;
+	int64_t cut = gateway_wall_ms() - (int64_t)after_s * 1000;
+	size_t mem = strmap_sweep(gw->devices, forgotten, &cut, free);
+	int64_t rows = spool_forget_devices(gw->spool, cut);
+	if (mem || rows > 0)
+		log_event(LOG_INFO, EV_DEVICES_FORGOTTEN, NULL,
+			  "forgot %zu device(s) not seen for %u s (forget_devices_after): their "
+			  "sequence numbers start again at 1 if they come back (%lld row(s) "
+			  "deleted)",
+			  mem, after_s, (long long)rows);
+	else if (rows < 0)
+		log_event(LOG_WARNING, EV_SPOOL_ERROR, NULL,
+			  "%s: cannot delete forgotten devices (will try again)",
+			  spool_path(gw->spool));
+}
+
 /* Rows between two "still loading" messages to systemd. */
 #define LOAD_EXTEND_EVERY 65536
 #define LOAD_EXTEND_USEC (30ull * 1000 * 1000)
 
-static void on_loaded_seq(void *ctx, const char *device, uint64_t seq)
+static void on_loaded_seq(void *ctx, const char *device, uint64_t seq, int64_t last_seen_ms)
 {
 	struct gateway *gw = ctx;
 	/* Start-up time grows with the devices ever seen: keep systemd's
@@ -71,7 +107,10 @@ static void on_loaded_seq(void *ctx, const char *device, uint64_t seq)
 			 strmap_size(gw->devices) + 1);
 		sdn_extend_timeout(LOAD_EXTEND_USEC, status);
 	}
-	if (device && !device_new(gw, device, seq))
+	struct device_state *d = device ? device_new(gw, device, seq) : NULL;
+	if (d)
+		d->last_seen_ms = last_seen_ms;
+	else if (device)
 		log_event(LOG_ERR, EV_SPOOL_ERROR, NULL,
 			  "out of memory loading the sequence number of %s", device);
 }
@@ -122,6 +161,7 @@ enum ingest_result gateway_ingest(struct gateway *gw, const char *device,
 		dec_watson_event(pub->topic.ptr, pub->topic.len, event, sizeof event) == 0;
 	struct timespec now;
 	clock_gettime(CLOCK_REALTIME, &now);
+	dev->last_seen_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
 
 	struct dec_result value = {0};
 	char why[256] = "no [decode] rule matches this topic";

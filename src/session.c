@@ -404,6 +404,7 @@ static enum outcome handle_connect(struct session *s, uint8_t flags, const uint8
 	set_state(s, SESS_ACTIVE);
 	ev_timer_stop(gw->loop, &s->timer);
 	arm_keepalive(s);
+	gateway_device_seen(gw, s->device);
 	bool present = false;
 	s->dl_dev = downlink_attach(gw->dl, s->device, c.clean_session, s, &present);
 	send_connack(s, MQTT_CONNACK_ACCEPTED, present);

@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -42,6 +43,16 @@ struct seq_update {
 	char *device;
 	uint64_t seq;
 };
+
+
+/* Wall clock, ms since the epoch: when a device was last seen survives a
+ * restart. */
+static int64_t wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static uint64_t entry_cost(size_t topic_len, size_t payload_len)
 {
@@ -135,8 +146,9 @@ static int prepare_all(struct spool *s)
 		 "INSERT INTO spool(id, topic, payload, enqueued_ms) VALUES (?1, ?2, ?3, ?4)"},
 		{offsetof(struct spool, st_delete), "DELETE FROM spool WHERE id = ?1"},
 		{offsetof(struct spool, st_seq),
-		 "INSERT INTO device_seq(device, seq) VALUES (?1, ?2) "
-		 "ON CONFLICT(device) DO UPDATE SET seq = excluded.seq"},
+		 "INSERT INTO device_seq(device, seq, last_seen_ms) VALUES (?1, ?2, ?3) "
+		 "ON CONFLICT(device) DO UPDATE SET seq = excluded.seq, "
+		 "last_seen_ms = excluded.last_seen_ms"},
 		{offsetof(struct spool, st_load),
 		 "SELECT id, topic, payload, enqueued_ms FROM spool WHERE id > ?1 ORDER BY id "
 		 "LIMIT ?2"},
@@ -166,7 +178,31 @@ static const char schema[] =
 	" enqueued_ms INTEGER NOT NULL);"
 	"CREATE TABLE IF NOT EXISTS device_seq("
 	" device TEXT PRIMARY KEY,"
-	" seq INTEGER NOT NULL) WITHOUT ROWID;";
+	" seq INTEGER NOT NULL,"
+	" last_seen_ms INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;";
+
+/* A spool from before last_seen_ms: the column is added, and its devices
+ * count as seen now (forget_devices_after then starts from the upgrade). */
+static int migrate(struct spool *s)
+{
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(s->db, "SELECT 1 FROM pragma_table_info('device_seq') "
+				      "WHERE name = 'last_seen_ms'",
+			       -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	int rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc == SQLITE_ROW)
+		return 0;
+	if (rc != SQLITE_DONE ||
+	    exec(s->db, "ALTER TABLE device_seq ADD COLUMN last_seen_ms INTEGER NOT NULL "
+			"DEFAULT 0") != SQLITE_OK)
+		return -1;
+	char sql[96];
+	snprintf(sql, sizeof sql, "UPDATE device_seq SET last_seen_ms = %lld",
+		 (long long)wall_ms());
+	return exec(s->db, sql) == SQLITE_OK ? 0 : -1;
+}
 
 /* Counts what survived from the previous run. */
 static int load_totals(struct spool *s)
@@ -244,7 +280,8 @@ struct spool *spool_open(const struct cfg_spool *cfg, char *err, size_t errlen)
 				  sqlite3_errmsg(s->db));
 		goto fail;
 	}
-	if (exec(s->db, schema) != SQLITE_OK || load_totals(s) != 0 || prepare_all(s) != 0) {
+	if (exec(s->db, schema) != SQLITE_OK || migrate(s) != 0 || load_totals(s) != 0 ||
+	    prepare_all(s) != 0) {
 		(void)reason_fail(err, errlen, "%s: %s", s->path, sqlite3_errmsg(s->db));
 		goto fail;
 	}
@@ -394,19 +431,32 @@ int spool_put_seq(struct spool *s, const char *device, uint64_t seq)
 	return 0;
 }
 
-int spool_load_seqs(struct spool *s, void (*fn)(void *ctx, const char *device, uint64_t seq),
+int spool_load_seqs(struct spool *s,
+		    void (*fn)(void *ctx, const char *device, uint64_t seq, int64_t last_seen_ms),
 		    void *ctx)
 {
 	sqlite3_stmt *st;
-	if (sqlite3_prepare_v2(s->db, "SELECT device, seq FROM device_seq", -1, &st, NULL) !=
-	    SQLITE_OK)
+	if (sqlite3_prepare_v2(s->db, "SELECT device, seq, last_seen_ms FROM device_seq", -1, &st,
+			       NULL) != SQLITE_OK)
 		return -1;
 	int rc;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
 		fn(ctx, (const char *)sqlite3_column_text(st, 0),
-		   (uint64_t)sqlite3_column_int64(st, 1));
+		   (uint64_t)sqlite3_column_int64(st, 1), sqlite3_column_int64(st, 2));
 	sqlite3_finalize(st);
 	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int64_t spool_forget_devices(struct spool *s, int64_t before_ms)
+{
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(s->db, "DELETE FROM device_seq WHERE last_seen_ms < ?1", -1, &st,
+			       NULL) != SQLITE_OK)
+		return -1;
+	sqlite3_bind_int64(st, 1, before_ms);
+	int rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? sqlite3_changes(s->db) : -1;
 }
 
 static bool sidecar_staged(const struct spool *s)
@@ -464,6 +514,7 @@ static int step_reset(sqlite3_stmt *st)
 
 static int write_entries(struct spool *s)
 {
+	int64_t now_ms = wall_ms();
 	for (struct spool_entry *e = s->staged_head; e; e = e->next) {
 		sqlite3_bind_int64(s->st_insert, 1, (sqlite3_int64)e->id);
 		sqlite3_bind_text(s->st_insert, 2, e->topic, -1, SQLITE_STATIC);
@@ -475,6 +526,7 @@ static int write_entries(struct spool *s)
 	for (size_t i = 0; i < s->nseqs; i++) {
 		sqlite3_bind_text(s->st_seq, 1, s->seqs[i].device, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(s->st_seq, 2, (sqlite3_int64)s->seqs[i].seq);
+		sqlite3_bind_int64(s->st_seq, 3, now_ms);
 		if (step_reset(s->st_seq) != 0)
 			return -1;
 	}

@@ -198,6 +198,28 @@ void *strmap_del(struct strmap *m, const char *key)
 	return v;
 }
 
+size_t strmap_sweep(struct strmap *m, bool (*drop)(void *ctx, const char *key, void *value),
+		    void *ctx, void (*free_value)(void *))
+{
+	size_t n = 0;
+	for (size_t b = 0; b < m->nbuckets; b++) {
+		for (struct strmap_node **p = &m->buckets[b]; *p;) {
+			struct strmap_node *node = *p;
+			if (!drop(ctx, node->key, node->value)) {
+				p = &node->next;
+				continue;
+			}
+			*p = node->next;
+			if (free_value)
+				free_value(node->value);
+			free(node);
+			m->size--;
+			n++;
+		}
+	}
+	return n;
+}
+
 size_t strmap_size(const struct strmap *m)
 {
 	return m->size;

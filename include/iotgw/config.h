@@ -165,6 +165,7 @@ struct cfg_spool {
 	uint64_t max_messages;
 	uint64_t max_bytes;
 	uint64_t min_free; /* free space kept on the spool's file system */
+	unsigned forget_devices_after_s; /* devices not seen this long are forgotten; 0 never */
 };
 
 /* [downlink]: commands from the upstream broker to devices. */

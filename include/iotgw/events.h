@@ -61,6 +61,7 @@
 	X(READING_ACCEPTED, "reading_accepted")                                                \
 	X(PAYLOAD_REJECTED, "payload_rejected")                                                \
 	X(SPOOL_OPEN, "spool_open")                                                            \
+	X(DEVICES_FORGOTTEN, "devices_forgotten")                                              \
 	X(SPOOL_ERROR, "spool_error")                                                          \
 	X(SPOOL_FULL, "spool_full")                                                            \
 	X(SPOOL_RESUMED, "spool_resumed")                                                      \

@@ -65,11 +65,17 @@ bool spool_has_room(const struct spool *s, size_t topic_len, size_t payload_len)
 /* Stages a copy for the next commit. 0, or -1 when full or out of memory. */
 int spool_put(struct spool *s, const char *topic, const void *payload, size_t len,
 	      int64_t now_ms);
-/* Stages a device's latest sequence number for the next commit. */
+/* Stages a device's latest sequence number for the next commit (which
+ * also records the device as seen then). */
 int spool_put_seq(struct spool *s, const char *device, uint64_t seq);
-/* Calls fn for every persisted device sequence number. 0 or -1. */
-int spool_load_seqs(struct spool *s, void (*fn)(void *ctx, const char *device, uint64_t seq),
+/* Calls fn for every persisted device sequence number, with when the
+ * device last had a reading committed (ms since the epoch). 0 or -1. */
+int spool_load_seqs(struct spool *s,
+		    void (*fn)(void *ctx, const char *device, uint64_t seq, int64_t last_seen_ms),
 		    void *ctx);
+/* Deletes the sequence numbers of devices last seen before before_ms, at
+ * once (a transaction of its own). The number deleted, or -1. */
+int64_t spool_forget_devices(struct spool *s, int64_t before_ms);
 
 /* Anything staged (entries, deletes, sequence numbers) awaiting a commit? */
 bool spool_dirty(const struct spool *s);

@@ -10,6 +10,7 @@
 #ifndef IOTGW_STRMAP_H
 #define IOTGW_STRMAP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -24,6 +25,11 @@ int strmap_put(struct strmap *m, const char *key, void *value);
 /* Removes the key; returns its value or NULL. */
 void *strmap_del(struct strmap *m, const char *key);
 size_t strmap_size(const struct strmap *m);
+/* Removes every entry drop() says yes to (freeing its value with
+ * free_value, if given); drop must not change the map. The number removed.
+ * O(size + buckets): for periodic pruning, not per message. */
+size_t strmap_sweep(struct strmap *m, bool (*drop)(void *ctx, const char *key, void *value),
+		    void *ctx, void (*free_value)(void *));
 
 /* SipHash-2-4 of data under key (exposed for its test vectors). */
 uint64_t strmap_siphash24(const uint64_t key[2], const void *data, size_t len);

@@ -139,11 +139,16 @@ static void test_survives_reopen_with_deletes_and_seqs(void **state)
 }
 
 static uint64_t loaded_seq;
-static void on_seq(void *ctx, const char *device, uint64_t seq)
+static int64_t loaded_seen;
+static int loaded_rows;
+static void on_seq(void *ctx, const char *device, uint64_t seq, int64_t last_seen_ms)
 {
 	(void)ctx;
-	if (strcmp(device, "dev1") == 0)
+	loaded_rows++;
+	if (strcmp(device, "dev1") == 0) {
 		loaded_seq = seq;
+		loaded_seen = last_seen_ms;
+	}
 }
 
 static void test_seq_is_persisted_with_the_readings(void **state)
@@ -159,6 +164,15 @@ static void test_seq_is_persisted_with_the_readings(void **state)
 	loaded_seq = 0;
 	assert_int_equal(spool_load_seqs(s, on_seq, NULL), 0);
 	assert_int_equal(loaded_seq, 42);
+	/* Seen when the commit wrote it (ms since the epoch, not 0). */
+	assert_true(loaded_seen > 1700000000000LL);
+	/* Forgetting what was seen before a cut-off: nothing before now - 1 h,
+	 * everything before a time in the future. */
+	assert_int_equal(spool_forget_devices(s, loaded_seen - 3600 * 1000), 0);
+	assert_int_equal(spool_forget_devices(s, loaded_seen + 1), 1);
+	loaded_rows = 0;
+	assert_int_equal(spool_load_seqs(s, on_seq, NULL), 0);
+	assert_int_equal(loaded_rows, 0);
 	spool_close(s);
 }
 

@@ -258,6 +258,36 @@ static void test_free_releases_values_through_the_callback(void **state)
 /* The reference vectors of the SipHash paper (appendix A): key 00..0f,
  * messages 00, 01, ... of every length; here 0 and 15 bytes, and 8 (one
  * whole block, no tail). */
+static bool drop_odd(void *ctx, const char *key, void *value)
+{
+	(void)key;
+	++*(int *)ctx;
+	return (uintptr_t)value % 2 == 1;
+}
+
+static void test_sweep(void **state)
+{
+	(void)state;
+	struct strmap *m = strmap_new();
+	char key[16];
+	for (uintptr_t i = 0; i < 5000; i++) {
+		snprintf(key, sizeof key, "k%lu", (unsigned long)i);
+		assert_int_equal(strmap_put(m, key, (void *)i), 0);
+	}
+	int seen = 0;
+	assert_int_equal(strmap_sweep(m, drop_odd, &seen, NULL), 2500);
+	assert_int_equal(seen, 5000);
+	assert_int_equal(strmap_size(m), 2500);
+	for (uintptr_t i = 0; i < 5000; i++) {
+		snprintf(key, sizeof key, "k%lu", (unsigned long)i);
+		assert_true(strmap_get(m, key) == (i % 2 ? NULL : (void *)i));
+	}
+	seen = 0;
+	assert_int_equal(strmap_sweep(m, drop_odd, &seen, NULL), 0);
+	assert_int_equal(seen, 2500);
+	strmap_free(m, NULL);
+}
+
 static void test_siphash_reference_vectors(void **state)
 {
 	(void)state;
@@ -296,6 +326,7 @@ static void test_two_maps_hold_the_same_ids(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_sweep),
 		cmocka_unit_test(test_siphash_reference_vectors),
 		cmocka_unit_test(test_two_maps_hold_the_same_ids),
 		cmocka_unit_test(test_empty_map),
