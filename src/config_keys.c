@@ -522,6 +522,7 @@ const struct opt cfg_opts[] = {
 	O_UINT(GW, "max_handshakes", max_handshakes, 1, 1000000, 1024),
 	O_UINT(GW, "max_handshakes_per_address", max_handshakes_per_address, 1, 1000000, 128),
 	O_UINT(GW, "auth_backoff_after", auth_backoff_after, 0, 1000000, 10),
+	O_SIZE(GW, "max_preauth_memory", max_preauth_memory, 64 * KIB, 16 * GIB, 64 * MIB),
 
 	O_CUSTOM(SEC_LISTENER, "bind", set_bind, release_bind, NULL),
 	O_ENUM(LS, "tls", tls, tls_names, tls_values, CFG_TLS_MUTUAL),

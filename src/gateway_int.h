@@ -155,6 +155,10 @@ struct gateway {
 	struct pwcheck *pwcheck;     /* password checks off the loop */
 	struct strmap *auth_fails;   /* address -> struct auth_fails (registry.c) */
 	struct conn_rates *conn_rates; /* connection rates by address (registry.c) */
+	/* Input buffers of connections before their CONNECT (session.c), and
+	 * the connections closed over max_preauth_memory. */
+	size_t preauth_bytes;
+	uint64_t preauth_refusals;
 	uint64_t hs_refused, hs_refused_total;
 	bool hs_full;
 	void (*news)(struct gateway *gw, enum ingest_news n); /* session_news */

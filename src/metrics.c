@@ -140,6 +140,11 @@ static int listeners(struct buf *b, struct gateway *gw)
 			  "max_handshakes_per_address.");
 	rc |= prom_sample_u64(b, "iotgw_handshake_limit_refusals_total", NULL,
 			      gw->hs_refused_total);
+	rc |= GAUGE("iotgw_preauth_memory_bytes",
+		    "Input buffers of connections that have not sent CONNECT (max_preauth_memory).",
+		    (double)gw->preauth_bytes);
+	rc |= COUNTER("iotgw_preauth_refusals_total",
+		      "Connections closed at max_preauth_memory.", gw->preauth_refusals);
 	rc |= per_listener(b, gw, "iotgw_device_connects_total", "counter",
 			   "MQTT CONNECTs accepted.", l_connects);
 	rc |= prom_family(b, "iotgw_connect_refusals_total", "counter",

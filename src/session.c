@@ -66,6 +66,18 @@ static struct log_fields fields_of(const struct session *s)
 	};
 }
 
+/* What connections that have not sent their CONNECT yet hold in input
+ * buffers, all together: bounded by max_preauth_memory, so that many
+ * partial CONNECTs cannot take the memory honest devices need. Counted
+ * whenever the buffer changes size or the session leaves that state. */
+static void preauth_account(struct session *s)
+{
+	size_t now = s->state == SESS_AWAIT_CONNECT || s->state == SESS_HANDSHAKE ? s->in.cap : 0;
+	s->gw->preauth_bytes += now;
+	s->gw->preauth_bytes -= s->preauth;
+	s->preauth = now;
+}
+
 static void set_state(struct session *s, enum sess_state next)
 {
 	if (s->state == SESS_HANDSHAKE && next != SESS_HANDSHAKE && s->conn &&
@@ -77,6 +89,7 @@ static void set_state(struct session *s, enum sess_state next)
 			  sess_state_names[s->state], sess_state_names[next]);
 	}
 	s->state = next;
+	preauth_account(s);
 }
 
 static void session_destroy(void *p)
@@ -651,12 +664,35 @@ static void on_up(void *owner)
 	}
 }
 
+/* May this pre-CONNECT session's buffer grow by a read? The first chunk
+ * always may: an ordinary CONNECT fits in it, so a device is never
+ * refused because others hold large partial CONNECTs (and that first
+ * chunk is bounded by max_connections). Growing past it must fit under
+ * max_preauth_memory, which is what many large partial CONNECTs hit. */
+static bool preauth_room(struct session *s)
+{
+	struct gateway *gw = s->gw;
+	uint64_t max = gw->cfg->gateway.max_preauth_memory;
+	if (s->in.cap < READ_CHUNK || s->in.cap - s->in.len >= READ_CHUNK ||
+	    gw->preauth_bytes + READ_CHUNK <= max)
+		return true;
+	gw->preauth_refusals++;
+	return false;
+}
+
 static void on_readable(void *owner)
 {
 	struct session *s = session_of(owner);
 	while (s->state == SESS_AWAIT_CONNECT || s->state == SESS_ACTIVE) {
 		if (!readable_now(s))
 			return;
+		if (s->state == SESS_AWAIT_CONNECT && !preauth_room(s)) {
+			session_close(s, LOG_WARNING, EV_CONNECTION_LIMIT,
+				      "connections without a CONNECT hold %zu bytes "
+				      "(max_preauth_memory); connection closed",
+				      s->gw->preauth_bytes);
+			return;
+		}
 		if (buf_reserve(&s->in, READ_CHUNK) != 0) {
 			struct verdict v;
 			(void)carry_out(s, violation(&v, "input", "buffer limit reached"), &v);
@@ -665,6 +701,7 @@ static void on_readable(void *owner)
 		ssize_t n = conn_read(s->conn, s->in.data + s->in.len, s->in.cap - s->in.len);
 		if (n > 0) {
 			s->in.len += (size_t)n;
+			preauth_account(s);
 			s->last_rx_ms = ev_now_ms(s->gw->loop);
 			session_process_input(s);
 			continue;
@@ -679,6 +716,7 @@ static void on_readable(void *owner)
 		break; /* would block */
 	}
 	buf_shrink_if_empty(&s->in);
+	preauth_account(s);
 }
 
 static void on_drained(void *owner)

@@ -72,6 +72,7 @@ struct session {
 	struct ev_timer rate_timer;
 	bool throttled;
 	bool rate_episode; /* logged once until it is back within its rate */
+	size_t preauth; /* bytes counted in gw->preauth_bytes (before CONNECT) */
 };
 
 /* The gateway's lists of sessions awaiting a commit or a flush, and the

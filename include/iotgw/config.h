@@ -129,6 +129,7 @@ struct cfg_gateway {
 	unsigned max_handshakes;      /* TLS handshakes in progress, all listeners */
 	unsigned max_handshakes_per_address; /* ... from one source address */
 	unsigned auth_backoff_after; /* wrong passwords from an address before it waits; 0 off */
+	uint64_t max_preauth_memory; /* input buffers of connections before CONNECT, in all */
 };
 
 struct cfg_upstream {

@@ -111,3 +111,33 @@ def test_handshakes_in_progress_are_bounded(make_gateway, upstream, pki):
     d.close()
     for s in (a[1], b):
         s.close()
+
+
+def test_preauth_memory_is_bounded(make_gateway, upstream, raw):
+    """Many connections that start a large CONNECT and never finish it cannot take more than
+    max_preauth_memory together: the one that would go over is closed and logged, and an
+    honest device still connects and publishes."""
+    port = gw.free_port()
+    g = make_gateway(upstream=upstream, gateway={"max_preauth_memory": "128K"},
+                     extra="[metrics]\nbind = 127.0.0.1:%d\n" % port)
+    # A CONNECT header announcing 16000 bytes, then 12000 of them: each connection holds
+    # about 16 KiB of input buffer.
+    head = bytes([0x10]) + gw.varint(16000)
+    conns = []
+    for _ in range(20):
+        c = raw(g.port())
+        c.send(head + b"\0" * 12000)
+        conns.append(c)
+    ev = g.wait_event("connection_limit")
+    assert any("max_preauth_memory" in e["msg"] for e in ev), [e["raw"] for e in ev]
+    s = gw.Scrape(port)
+    assert s.get("iotgw_preauth_memory_bytes") <= 128 * 1024 + 2 * 20480
+    assert s.get("iotgw_preauth_refusals_total") >= 1
+    d = raw(g.port())
+    d.connect("dev0985")
+    d.send(gw.publish_pkt("esp/t", "21.5", qos=1, pid=1))
+    d.expect(b"\x40\x02\x00\x01", what="PUBACK beside the partial CONNECTs")
+    for c in conns:
+        c.close()
+    gw.wait_until(lambda: gw.Scrape(port).get("iotgw_preauth_memory_bytes") == 0, gw.WAIT,
+                  what="the pre-CONNECT memory given back")
