@@ -40,6 +40,7 @@ PURE_SRCS += src/ackq.c src/verdict.c
 PURE_SRCS += src/text.c src/log_level.c src/config_keys.c src/auth_pwfile.c
 PURE_SRCS += src/numfmt.c src/jscan.c
 PURE_SRCS += src/cmdtopic.c src/tbucket.c
+PURE_SRCS += src/proxyproto.c src/cidr.c
 DAEMON_SRCS := $(filter-out $(PURE_SRCS),$(wildcard src/*.c))
 PURE_OBJS := $(PURE_SRCS:src/%.c=$(BUILD)/obj/%.o)
 DAEMON_OBJS := $(DAEMON_SRCS:src/%.c=$(BUILD)/obj/%.o)
