@@ -112,11 +112,14 @@ bench: deps
 
 FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_SECONDS ?= 30
+# fuzz_session runs a whole gateway in the fuzzer's process: every module but main.c.
+FUZZ_SRCS_fuzz_session := $(filter-out src/main.c,$(wildcard src/*.c))
 fuzz:
 	mkdir -p build-fuzz
 	@set -e; for t in $(FUZZ_TARGETS); do \
+	  srcs="$(PURE_SRCS)"; [ $$t = fuzz_session ] && srcs="$(FUZZ_SRCS_fuzz_session)"; \
 	  clang -std=c11 -D_GNU_SOURCE -Iinclude -g -O1 -fsanitize=fuzzer,address,undefined \
-	    $(PKG_CFLAGS) -o build-fuzz/$$t tests/fuzz/$$t.c $(PURE_SRCS) $(LDLIBS); \
+	    $(PKG_CFLAGS) -o build-fuzz/$$t tests/fuzz/$$t.c $$srcs $(LDLIBS); \
 	  mkdir -p build-fuzz/corpus-$$t; \
 	  build-fuzz/$$t -max_total_time=$(FUZZ_SECONDS) build-fuzz/corpus-$$t tests/fuzz/corpus/$${t#fuzz_}; \
 	done
