@@ -4,8 +4,8 @@
  * key and CA files, CRLs, the upstream context, the expiry of the gateway's
  * own certificates and CRLs. What a peer's certificate says (names,
  * identity, a refused device, re-verification) is tls_peer.c's, which this
- * file calls for names and the verify callback. Session resumption (ticket
- * keys that outlive a context, the session id context) is
+ * file calls for names and the verify callback. Session resumption (the
+ * session store that outlives a context, the session id context) is
  * tls_ctx_resume.c's, called once per listener context over tls_ctx_int.h. */
 #include "iotgw/tls_ctx.h"
 

@@ -7,9 +7,9 @@
 #include "iotgw/config.h"
 #include "iotgw/tls_ctx.h"
 
-/* Sets up resumption on a new listener context: the listener name's ticket
- * key ring and callback and the server session cache (or tickets and cache
- * off, with session_resumption = no), and the session id context. Problems
+/* Sets up resumption on a new listener context: the listener name's session
+ * store and its callbacks, stateful tickets (or tickets and the cache off,
+ * with session_resumption = no), and the session id context. Problems
  * go to d as errors at the listener's line. */
 void tls_ctx_resumption(struct cfg_diag_sink *d, SSL_CTX *ctx, const struct cfg_listener *l);
 

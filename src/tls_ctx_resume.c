@@ -1,11 +1,12 @@
 /* tls_ctx_resume: session resumption for the listener contexts of tls_ctx
  * (see tls_ctx.h, "Session resumption").
  *
- * Owns the ticket keys, one ring per listener name that outlives every
- * context built for it (so devices resume after a reload) and is rotated
- * lazily, OpenSSL's ticket key callback, the server session cache settings
- * and the session id context digest. tls_ctx.c calls tls_ctx_resumption once
- * per listener context (tls_ctx_int.h); tls_ctx_cleanup wipes the keys. */
+ * Owns the session store, one per listener name that outlives every context
+ * built for it (so devices resume after a reload), OpenSSL's new-session and
+ * get-session callbacks that fill and read it, the server session cache
+ * settings and the session id context digest. tls_ctx.c calls
+ * tls_ctx_resumption once per listener context (tls_ctx_int.h);
+ * tls_ctx_cleanup wipes the stores. */
 #include "iotgw/tls_ctx.h"
 
 #include <stdint.h>
@@ -14,34 +15,48 @@
 #include <string.h>
 #include <time.h>
 
-#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/rand.h>
 #include <openssl/ssl.h>
 
+#include "iotgw/strmap.h"
 #include "tls_ctx_int.h"
 
-/* ---- session tickets ---- */
+/* ---- the session store ---- */
 
-struct ticket_key {
-	unsigned char name[16];
-	unsigned char aes[32];  /* AES-256-CBC */
-	unsigned char hmac[32]; /* HMAC-SHA256 */
-	uint64_t born;          /* monotonic seconds */
+/* Stateful resumption: a TLS 1.3 ticket (SSL_OP_NO_TICKET makes OpenSSL
+ * issue stateful ones) or a TLS 1.2 session id names an entry here. Not
+ * stateless tickets: OpenSSL 3.0 builds each one by encoding the session,
+ * decoding it again (a second parse of the device's certificate, whose key
+ * decoding alone costs about as much as an ECDSA verification) and encoding
+ * that; a full handshake with a stateless ticket cost about 15 % more CPU.
+ * An entry is OpenSSL's encoding of the session (i2d_SSL_SESSION: cipher,
+ * master secret, the device's certificate, the session id context), about
+ * 0.5-1 KiB, not the SSL_SESSION with its parsed certificate (several KiB). */
+struct stored {
+	struct stored *older, *newer; /* insertion order: expiry and eviction */
+	uint64_t expires;             /* monotonic seconds */
+	unsigned idlen;
+	unsigned char id[SSL_MAX_SSL_SESSION_ID_LENGTH];
+	size_t len;
+	unsigned char der[];
 };
 
-/* The keys of one listener name, kept across reloads. */
-struct ticket_ring {
-	struct ticket_ring *next;
+/* The sessions of one listener name, kept across reloads. */
+struct sess_store {
+	struct sess_store *next;
 	char *listener;
 	uint64_t lifetime_s;
-	struct ticket_key cur, prev;
-	bool have_cur, have_prev;
+	size_t max;
+	struct strmap *by_id; /* hex id -> struct stored (SipHash: TLS 1.2 ids come from clients) */
+	struct stored *oldest, *newest;
 };
 
-static struct ticket_ring *rings;
-static int ring_index = -1;
+/* A session longer than this is not kept (a device with a huge chain). */
+#define STORED_MAX 16384
+
+static struct sess_store *stores;
+static int store_index = -1;
 
 static uint64_t mono_s(void)
 {
@@ -50,108 +65,154 @@ static uint64_t mono_s(void)
 	return (uint64_t)ts.tv_sec;
 }
 
-static struct ticket_ring *ring_for(const char *listener, unsigned lifetime_s)
+static void hex_id(const unsigned char *id, unsigned len, char *out)
 {
-	if (ring_index < 0) {
-		ring_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
-		if (ring_index < 0)
-			return NULL;
+	static const char digits[] = "0123456789abcdef";
+	for (unsigned i = 0; i < len; i++) {
+		out[2 * i] = digits[id[i] >> 4];
+		out[2 * i + 1] = digits[id[i] & 15];
 	}
-	struct ticket_ring *r = rings;
-	while (r && strcmp(r->listener, listener) != 0)
-		r = r->next;
-	if (!r) {
-		r = OPENSSL_secure_zalloc(sizeof *r);
-		if (!r)
-			return NULL;
-		r->listener = strdup(listener);
-		if (!r->listener) {
-			OPENSSL_secure_free(r);
-			return NULL;
-		}
-		r->next = rings;
-		rings = r;
-	}
-	r->lifetime_s = lifetime_s ? lifetime_s : 1;
-	return r;
+	out[2 * len] = '\0';
 }
 
-/* A key encrypts tickets for lifetime_s from its birth; a ticket lives at
- * most lifetime_s (the session timeout), so the key must decrypt for
- * 2 x lifetime_s and is then wiped. Lazy: runs on each ticket operation. */
-static int ring_rotate(struct ticket_ring *r, uint64_t now)
+static struct sess_store *store_for(const char *listener, unsigned lifetime_s, size_t max)
 {
-	uint64_t life = r->lifetime_s;
-	if (r->have_prev && now - r->prev.born >= 2 * life) {
-		OPENSSL_cleanse(&r->prev, sizeof r->prev);
-		r->have_prev = false;
+	if (store_index < 0) {
+		store_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+		if (store_index < 0)
+			return NULL;
 	}
-	if (r->have_cur && now - r->cur.born < life)
+	struct sess_store *st = stores;
+	while (st && strcmp(st->listener, listener) != 0)
+		st = st->next;
+	if (!st) {
+		st = calloc(1, sizeof *st);
+		if (!st)
+			return NULL;
+		st->listener = strdup(listener);
+		st->by_id = strmap_new();
+		if (!st->listener || !st->by_id) {
+			free(st->listener);
+			strmap_free(st->by_id, NULL);
+			free(st);
+			return NULL;
+		}
+		st->next = stores;
+		stores = st;
+	}
+	st->lifetime_s = lifetime_s ? lifetime_s : 1;
+	st->max = max;
+	return st;
+}
+
+/* Unlinks e from st and wipes it (it holds a master secret). */
+static void store_drop(struct sess_store *st, struct stored *e)
+{
+	char key[2 * SSL_MAX_SSL_SESSION_ID_LENGTH + 1];
+	hex_id(e->id, e->idlen, key);
+	(void)strmap_del(st->by_id, key);
+	if (e->older)
+		e->older->newer = e->newer;
+	else
+		st->oldest = e->newer;
+	if (e->newer)
+		e->newer->older = e->older;
+	else
+		st->newest = e->older;
+	OPENSSL_clear_free(e, sizeof *e + e->len);
+}
+
+/* Expired entries first, then the oldest while more than room remain. */
+static void store_trim(struct sess_store *st, uint64_t now, size_t room)
+{
+	while (st->oldest && (st->oldest->expires <= now || strmap_size(st->by_id) > room))
+		store_drop(st, st->oldest);
+}
+
+static struct sess_store *store_of(SSL *ssl)
+{
+	return store_index < 0 ? NULL : SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), store_index);
+}
+
+/* OpenSSL's new-session callback: a full handshake made a resumable
+ * session (TLS 1.3: with each ticket). Returns 0: the store keeps an
+ * encoding, no reference. */
+static int store_new(SSL *ssl, SSL_SESSION *sess)
+{
+	struct sess_store *st = store_of(ssl);
+	unsigned idlen = 0;
+	const unsigned char *id = SSL_SESSION_get_id(sess, &idlen);
+	int len = i2d_SSL_SESSION(sess, NULL);
+	if (!st || idlen == 0 || idlen > SSL_MAX_SSL_SESSION_ID_LENGTH || len <= 0 ||
+	    len > STORED_MAX)
 		return 0;
-	struct ticket_key k;
-	if (RAND_bytes(k.name, sizeof k.name) != 1 || RAND_priv_bytes(k.aes, sizeof k.aes) != 1 ||
-	    RAND_priv_bytes(k.hmac, sizeof k.hmac) != 1) {
-		OPENSSL_cleanse(&k, sizeof k);
-		return -1;
+	struct stored *e = malloc(sizeof *e + (size_t)len);
+	if (!e)
+		return 0;
+	unsigned char *p = e->der;
+	if (i2d_SSL_SESSION(sess, &p) != len) {
+		OPENSSL_clear_free(e, sizeof *e + (size_t)len);
+		return 0;
 	}
-	k.born = now;
-	if (r->have_cur && now - r->cur.born < 2 * life) {
-		r->prev = r->cur;
-		r->have_prev = true;
-	} else {
-		OPENSSL_cleanse(&r->prev, sizeof r->prev);
-		r->have_prev = false;
+	char key[2 * SSL_MAX_SSL_SESSION_ID_LENGTH + 1];
+	hex_id(id, idlen, key);
+	struct stored *old = strmap_get(st->by_id, key);
+	if (old)
+		store_drop(st, old);
+	uint64_t now = mono_s();
+	store_trim(st, now, st->max ? st->max - 1 : 0);
+	e->len = (size_t)len;
+	e->idlen = idlen;
+	memcpy(e->id, id, idlen);
+	e->expires = now + st->lifetime_s;
+	if (strmap_put(st->by_id, key, e) != 0) {
+		OPENSSL_clear_free(e, sizeof *e + e->len);
+		return 0;
 	}
-	r->cur = k;
-	r->have_cur = true;
-	OPENSSL_cleanse(&k, sizeof k);
+	e->newer = NULL;
+	e->older = st->newest;
+	if (st->newest)
+		st->newest->newer = e;
+	else
+		st->oldest = e;
+	st->newest = e;
 	return 0;
 }
 
-/* OpenSSL's ticket key callback: enc 1 picks the current key and a fresh
- * IV; enc 0 finds the key by name. Returns 1 (use), 2 (use, then issue a
- * new ticket under the current key), 0 (unknown key: full handshake), -1
- * (failure). */
-static int ticket_cb(SSL *ssl, unsigned char key_name[16], unsigned char iv[EVP_MAX_IV_LENGTH],
-		     EVP_CIPHER_CTX *cctx, EVP_MAC_CTX *hctx, int enc)
+/* OpenSSL's get-session callback: the session a TLS 1.3 ticket or a TLS 1.2
+ * session id names, decoded afresh (*copy = 0: the caller owns it), or
+ * NULL. OpenSSL then checks its lifetime, session id context (a reload that
+ * changed trust makes old sessions useless) and cipher. A TLS 1.3 ticket is
+ * used once: the resumed handshake issues the device a new one. */
+static SSL_SESSION *store_get(SSL *ssl, const unsigned char *id, int idlen, int *copy)
 {
-	int fail = enc ? -1 : 0;
-	struct ticket_ring *r = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), ring_index);
-	if (!r || ring_rotate(r, mono_s()) != 0)
-		return fail;
-	const struct ticket_key *k = &r->cur;
-	int rc = 1;
-	if (enc) {
-		if (RAND_bytes(iv, 16) != 1)
-			return fail;
-		memcpy(key_name, k->name, sizeof k->name);
-	} else if (memcmp(key_name, r->cur.name, sizeof r->cur.name) != 0) {
-		if (!r->have_prev || memcmp(key_name, r->prev.name, sizeof r->prev.name) != 0)
-			return 0;
-		k = &r->prev;
-		rc = 2;
-	}
-	OSSL_PARAM params[] = {
-		OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, (void *)(uintptr_t)k->hmac,
-						  sizeof k->hmac),
-		OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)(uintptr_t)"SHA256",
-						 0),
-		OSSL_PARAM_construct_end(),
-	};
-	if (EVP_MAC_CTX_set_params(hctx, params) != 1)
-		return fail;
-	int ok = enc ? EVP_EncryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, k->aes, iv)
-		     : EVP_DecryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, k->aes, iv);
-	return ok == 1 ? rc : fail;
+	*copy = 0;
+	struct sess_store *st = store_of(ssl);
+	if (!st || idlen <= 0 || idlen > SSL_MAX_SSL_SESSION_ID_LENGTH)
+		return NULL;
+	store_trim(st, mono_s(), st->max);
+	char key[2 * SSL_MAX_SSL_SESSION_ID_LENGTH + 1];
+	hex_id(id, (unsigned)idlen, key);
+	struct stored *e = strmap_get(st->by_id, key);
+	if (!e)
+		return NULL;
+	const unsigned char *p = e->der;
+	SSL_SESSION *sess = d2i_SSL_SESSION(NULL, &p, (long)e->len);
+	if (!sess || SSL_SESSION_get_protocol_version(sess) == TLS1_3_VERSION)
+		store_drop(st, e);
+	return sess;
 }
 
 void tls_ctx_cleanup(void)
 {
-	while (rings) {
-		struct ticket_ring *r = rings;
-		rings = r->next;
-		free(r->listener);
-		OPENSSL_secure_clear_free(r, sizeof *r);
+	while (stores) {
+		struct sess_store *st = stores;
+		stores = st->next;
+		while (st->oldest)
+			store_drop(st, st->oldest);
+		strmap_free(st->by_id, NULL);
+		free(st->listener);
+		free(st);
 	}
 }
 
@@ -212,7 +273,7 @@ static int set_sid_ctx(SSL_CTX *ctx, const struct cfg_listener *l)
 	return SSL_CTX_set_session_id_context(ctx, md, mdlen) == 1 ? 0 : -1;
 }
 
-static int setup_tickets(struct cfg_diag_sink *d, SSL_CTX *ctx, const struct cfg_listener *l)
+static int setup_sessions(struct cfg_diag_sink *d, SSL_CTX *ctx, const struct cfg_listener *l)
 {
 	if (!l->session_resumption) {
 		SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
@@ -222,19 +283,23 @@ static int setup_tickets(struct cfg_diag_sink *d, SSL_CTX *ctx, const struct cfg
 				   l->name);
 		return 0;
 	}
-	struct ticket_ring *r = ring_for(l->name, l->session_lifetime_s);
-	if (!r || SSL_CTX_set_ex_data(ctx, ring_index, r) != 1 ||
-	    SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, ticket_cb) != 1) {
-		cfg_report(d, CFG_ERROR, l->line, "listener %s: cannot set up session tickets",
+	/* One session per device is the usual need; more connections than
+	 * max_connections have rarely been made within a lifetime. */
+	unsigned long cap = l->max_connections;
+	struct sess_store *st = store_for(l->name, l->session_lifetime_s,
+					  cap < 256 ? 256 : cap > 20480 ? 20480 : cap);
+	if (!st || SSL_CTX_set_ex_data(ctx, store_index, st) != 1) {
+		cfg_report(d, CFG_ERROR, l->line, "listener %s: cannot set up session resumption",
 			   l->name);
 		return -1;
 	}
-	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER | SSL_SESS_CACHE_NO_INTERNAL);
+	SSL_CTX_sess_set_new_cb(ctx, store_new);
+	SSL_CTX_sess_set_get_cb(ctx, store_get);
+	/* Stateful: TLS 1.3 tickets that name a stored session, TLS 1.2 session
+	 * ids. */
+	SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
 	SSL_CTX_set_timeout(ctx, (long)l->session_lifetime_s);
-	/* The server cache only serves TLS 1.2 clients without ticket support;
-	 * each entry holds the client certificate, so bound it. */
-	unsigned long cache = l->max_connections;
-	SSL_CTX_sess_set_cache_size(ctx, (long)(cache < 256 ? 256 : cache > 20480 ? 20480 : cache));
 	/* One ticket per handshake: a sensor keeps one, and it saves a
 	 * record on a slow link. */
 	if (SSL_CTX_set_num_tickets(ctx, 1) != 1)
@@ -245,7 +310,7 @@ static int setup_tickets(struct cfg_diag_sink *d, SSL_CTX *ctx, const struct cfg
 
 void tls_ctx_resumption(struct cfg_diag_sink *d, SSL_CTX *ctx, const struct cfg_listener *l)
 {
-	(void)setup_tickets(d, ctx, l);
+	(void)setup_sessions(d, ctx, l);
 	/* Needed for resumption with client certificates, and it keeps
 	 * sessions from crossing listeners or policies. */
 	if (set_sid_ctx(ctx, l) != 0)

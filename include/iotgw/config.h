@@ -102,7 +102,7 @@ struct cfg_listener {
 	/* Lines of these keys for diagnostics; the section header when not set. */
 	int tls_profile_line, ciphers_line, ciphersuites_line, groups_line;
 	bool session_resumption;    /* session cache + tickets */
-	unsigned session_lifetime_s; /* session / ticket lifetime, ticket key rotation period */
+	unsigned session_lifetime_s; /* session / ticket lifetime */
 	unsigned cert_expiry_warning_s; /* warn when a device certificate expires within; 0 off */
 	bool disconnect_revoked; /* at reload, close sessions whose chain no longer verifies */
 	/* Per device: messages and bytes per second (0: no limit), and what

@@ -8,18 +8,21 @@
  * are reported through the config diagnostics sink with the config line that
  * named the file.
  *
- * Session resumption: a listener context has a server-side session cache
- * and issues stateless tickets. Ticket keys belong to the listener NAME, not
- * to one context: they live in this module for the life of the process, are
- * rotated every session_lifetime (the previous key still decrypts, and its
- * tickets are renewed), and survive a reload, so devices resume after
- * SIGHUP. The session id context is a digest of the listener name, its TLS
- * mode, cipher settings and the bytes of its CA and CRL files: a session
- * made under another CA, CRL or cipher policy is never resumed (that would
- * skip the new checks); the device does a full handshake instead.
+ * Session resumption: stateful. A listener context issues TLS 1.3 tickets
+ * that only name a session, and TLS 1.2 session ids; the sessions are kept in
+ * a store per listener NAME, not per context: it lives in this module for the
+ * life of the process and survives a reload, so devices resume after SIGHUP.
+ * It holds each session encoded (with the device's certificate), at most
+ * max_connections of them (256 to 20480), each for session_lifetime. A TLS 1.3
+ * ticket resumes once (the resumed handshake brings a new one), a TLS 1.2
+ * session id until it expires. The session id context is a digest of the
+ * listener name, its TLS mode, cipher settings and the bytes of its CA and
+ * CRL files: a session made under another CA, CRL or cipher policy is never
+ * resumed (that would skip the new checks); the device does a full handshake
+ * instead.
  *
  * Ownership: a context returned is the caller's, freed with SSL_CTX_free;
- * the module keeps the ticket keys (tls_ctx_cleanup) and nothing else. Texts
+ * the module keeps the session stores (tls_ctx_cleanup) and nothing else. Texts
  * go into the caller's buffers. What a peer's certificate says (identity,
  * a refused certificate, re-verification after a reload) is tls_peer.h's.
  *
@@ -75,10 +78,10 @@ void tls_ctx_expiring(SSL_CTX *ctx, time_t now, unsigned horizon_s, tls_expiry_f
  * the earliest nextUpdate of its CRLs; 0 for none. */
 void tls_ctx_expiry(SSL_CTX *ctx, time_t *cert, time_t *ca, time_t *crl);
 
-/* Wipes and frees the ticket keys of every listener. Meant for exit, once
- * the last listener context is freed (a context points at its listener's
- * keys); until it is called the keys stay in memory, as a server that
- * issues tickets needs them to. */
+/* Wipes and frees the session stores of every listener. Meant for exit,
+ * once the last listener context is freed (a context points at its
+ * listener's store); until it is called the sessions stay in memory, as
+ * resumption needs them to. */
 void tls_ctx_cleanup(void);
 
 #endif

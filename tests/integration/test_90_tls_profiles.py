@@ -140,6 +140,29 @@ def test_session_resumption(g, pki, tmp_path, proto):
 
 
 @pytest.mark.parametrize("proto", ["tls1_2", "tls1_3"])
+def test_session_resumption_again_and_again(g, pki, tmp_path, proto):
+    # Sessions are stored by the gateway (stateful tickets, session ids). A TLS 1.3 ticket
+    # is good once and the resumed handshake brings a new one, which resumes in turn; a
+    # TLS 1.2 session id resumes as often as the device likes. Each resumed connection
+    # still names the device by its certificate (the stored session carries it).
+    port, want = g.port("compat"), "Reused, %s" % ("TLSv1.2" if proto == "tls1_2" else "TLSv1.3")
+    sess = [tmp_path / ("s%d.pem" % i) for i in range(4)]
+    first = publish(pki, port, proto, None, cert="dev0002", extra=("-sess_out", str(sess[0])))
+    assert first.has(PUBACK_7) and not first.reused, first
+    seen = len(g.events("device_connected", device="dev0002", listener="compat"))
+    for i in range(1, 4):
+        src = sess[i - 1] if proto == "tls1_3" else sess[0]
+        r = publish(pki, port, proto, None, cert="dev0002",
+                    extra=("-sess_in", str(src), "-sess_out", str(sess[i])))
+        assert want in r.text and r.has(PUBACK_7), (i, r)
+    g.wait_event("device_connected", device="dev0002", listener="compat", count=seen + 3)
+    if proto == "tls1_3":
+        # The first ticket was used up by the first resumption: a full handshake now.
+        again = publish(pki, port, proto, None, cert="dev0002", extra=("-sess_in", str(sess[0])))
+        assert again.has(PUBACK_7) and not again.reused, again
+
+
+@pytest.mark.parametrize("proto", ["tls1_2", "tls1_3"])
 def test_no_resumption_across_listeners(g, pki, tmp_path, proto):
     # A ticket from one listener is no good on another (other CA or cipher policy there).
     sess = tmp_path / "session.pem"

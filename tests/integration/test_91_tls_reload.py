@@ -102,7 +102,7 @@ def test_resumption_across_reload(rg, rpki, tmp_path, proto):
     first = device(g, "rev-e", proto, extra=("-sess_out", str(sess)))
     assert first.has(PUBACK_7) and not first.reused, first
     want = "Reused, %s" % ("TLSv1.2" if proto == "tls1_2" else "TLSv1.3")
-    # A reload that changes nothing about trust: ticket keys are kept, the ticket resumes.
+    # A reload that changes nothing about trust: the stored sessions are kept, the ticket resumes.
     g.reload()
     again = device(g, "rev-e", proto, extra=("-sess_in", str(sess)))
     assert want in again.text and again.has(PUBACK_7), again
