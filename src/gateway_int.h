@@ -130,6 +130,7 @@ struct gateway {
 	struct spool *spool;
 	struct upstream *up;
 	bool spool_full;   /* back-pressure: devices are not read */
+	bool full_logged;  /* this episode's spool_full line is written */
 	bool kick_upstream; /* newly committed spool entries to send */
 	/* Group commit (ingest.c): sessions holding acks for staged readings,
 	 * devices whose seq changed since the last commit, and the state of a

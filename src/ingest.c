@@ -20,7 +20,14 @@
 #include "iotgw/reading.h"
 #include "iotgw/sdnotify.h"
 
-#define RESUME_FILL 0.9         /* resume devices once the spool is below 90% */
+/* Devices are read again once the spool is below its limit by this much
+ * (1%): close to the limit, so that at the limit devices go at the rate
+ * the upstream drains, in small steps, instead of stopping until a tenth
+ * of the spool has drained and then all rushing in. */
+#define RESUME_FILL 0.99
+/* ... while the episode (one spool_full line, one spool_resumed line, the
+ * metrics' full episodes and seconds) lasts until it is below 90%. */
+#define EPISODE_END_FILL 0.9
 #define COMMIT_RETRY_MS 1000    /* a failing commit is retried this often */
 #define COMMIT_ROUNDS 4         /* commits per loop iteration (released devices add more) */
 #define DISK_RECHECK_MS 1000    /* free space is measured this often while it is short */
@@ -228,9 +235,13 @@ static void pause_devices(struct gateway *gw, const char *why)
 	if (!gw->m.full_since_ms) { /* a limit episode may become a write episode */
 		gw->m.full_episodes++;
 		gw->m.full_since_ms = ev_now_ms(gw->loop);
+		gw->full_logged = false;
 	}
-	log_event(LOG_WARNING, EV_SPOOL_FULL, NULL,
-		  "spool full (%s): holding devices back; nothing is dropped", why);
+	if (!gw->full_logged || gw->write_failed) {
+		gw->full_logged = true;
+		log_event(LOG_WARNING, EV_SPOOL_FULL, NULL,
+			  "spool full (%s): holding devices back; nothing is dropped", why);
+	}
 	gw->news(gw, NEWS_HOLD_DEVICES);
 }
 
@@ -256,16 +267,21 @@ void gateway_spool_full(struct gateway *gw)
 
 void gateway_maybe_resume(struct gateway *gw)
 {
-	if (!gw->spool_full || gw->write_failed || spool_disk_low(gw->spool) ||
-	    spool_fill(gw->spool) >= RESUME_FILL)
-		return;
-	gw->spool_full = false;
-	gw->m.full_ms += ev_now_ms(gw->loop) - gw->m.full_since_ms;
-	gw->m.full_since_ms = 0;
-	log_event(LOG_NOTICE, EV_SPOOL_RESUMED, NULL,
-		  "spool has room (%llu queued, below %.0f%%): reading devices again",
-		  (unsigned long long)spool_count(gw->spool), RESUME_FILL * 100);
-	gw->news(gw, NEWS_READ_DEVICES);
+	if (gw->spool_full && !gw->write_failed && !spool_disk_low(gw->spool) &&
+	    spool_fill(gw->spool) < RESUME_FILL) {
+		gw->spool_full = false;
+		gw->news(gw, NEWS_READ_DEVICES); /* may fill it again at once */
+	}
+	/* At its limit the spool fills and drains by the percent: the
+	 * episode ends, once, when it is well below. */
+	if (gw->m.full_since_ms && !gw->spool_full && spool_fill(gw->spool) < EPISODE_END_FILL) {
+		gw->m.full_ms += ev_now_ms(gw->loop) - gw->m.full_since_ms;
+		gw->m.full_since_ms = 0;
+		log_event(LOG_NOTICE, EV_SPOOL_RESUMED, NULL,
+			  "spool has room (%llu queued, below %.0f%%): devices are read freely "
+			  "again",
+			  (unsigned long long)spool_count(gw->spool), EPISODE_END_FILL * 100);
+	}
 }
 
 /* ---- group commit ---- */

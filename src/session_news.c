@@ -58,6 +58,42 @@ static void release_acks(struct gateway *gw, bool all_committed)
 	}
 }
 
+/* Moves the sessions from the head up to and including last to the tail:
+ * the next round starts with the one after it. */
+static void rotate_after(struct gateway *gw, struct session *last)
+{
+	struct session *first = gw->sessions, *tail = last;
+	if (!last->next || first == NULL)
+		return;
+	while (tail->next)
+		tail = tail->next;
+	gw->sessions = last->next;
+	gw->sessions->prev = NULL;
+	last->next = NULL;
+	tail->next = first;
+	first->prev = tail;
+}
+
+/* Resumes the held devices until one fills the spool again, in turns:
+ * the next round starts after the device this one stopped at, so with a
+ * spool at its limit every device gets its share of the room the
+ * upstream frees, not the first ones in the list every time. */
+static void read_devices(struct gateway *gw)
+{
+	struct session *s = gw->sessions;
+	while (s && !gw->spool_full) {
+		session_resume(s);
+		if (gw->spool_full) {
+			if (s->state != SESS_CLOSED)
+				rotate_after(gw, s);
+			return;
+		}
+		/* Still valid if s closed meanwhile: its memory goes after
+		 * this loop turn, and unlinking leaves its own next alone. */
+		s = s->next;
+	}
+}
+
 void session_news(struct gateway *gw, enum ingest_news n)
 {
 	switch (n) {
@@ -76,9 +112,7 @@ void session_news(struct gateway *gw, enum ingest_news n)
 			session_pause(s);
 		break;
 	case NEWS_READ_DEVICES:
-		/* Reading a device may fill the spool again: stop there. */
-		for (struct session *s = gw->sessions; s && !gw->spool_full; s = s->next)
-			session_resume(s);
+		read_devices(gw);
 		break;
 	}
 }

@@ -78,3 +78,53 @@ def test_limit_holds_devices_back_and_resumes(make_gateway, upstream, raw):
     # The first spool_full line came before the resume; any later one is a new episode.
     evs = [e["event"] for e in g.events() if e["event"] in ("spool_full", "spool_resumed")]
     assert evs[:2] == ["spool_full", "spool_resumed"], evs
+
+
+def test_at_the_limit_devices_take_turns(make_gateway, upstream, raw):
+    """With the spool at its limit, the room the upstream frees goes to the held devices in
+    turns (a round starts after the device the last one stopped at), not always to the
+    first in the gateway's list: two devices with long queues both make progress."""
+    import select
+    import time
+    n = 200
+    upstream.stop()
+    try:
+        # One reading in flight upstream at a time: the devices, pipelining, fill the spool
+        # faster than it drains, so it stays at its limit throughout.
+        g = make_gateway(upstream=upstream, max_messages=40, upstream_opts={"inflight": 1})
+        g.wait_event("upstream_connect_failed")
+        devs = []
+        for name in ("dev0821", "dev0822"):
+            c = raw(g.port())
+            c.connect(name)
+            c.send(b"".join(gw.publish_pkt("esp/t", "21.5", qos=1, pid=i + 1)
+                            for i in range(n)))
+            devs.append(c)
+        acked = [0, 0]
+
+        def collect(timeout):
+            ready, _, _ = select.select([d.sock for d in devs], [], [], timeout)
+            for i, d in enumerate(devs):
+                if d.sock in ready:
+                    acked[i] += len(d.available_packets())
+        # Full, and every reading in it acknowledged: the starting point.
+        g.wait_event("spool_full")
+        deadline = time.monotonic() + gw.WAIT
+        while sum(acked) < 40 and time.monotonic() < deadline:
+            collect(0.2)
+        assert sum(acked) == 40, acked
+        start = list(acked)
+        upstream.start()
+        other = None  # how far the other got while one went 100 further
+        deadline = time.monotonic() + gw.WAIT * 3
+        while sum(acked) < 2 * n and time.monotonic() < deadline:
+            collect(1.0)
+            for i in (0, 1):
+                if other is None and acked[i] - start[i] >= 100:
+                    other = acked[1 - i] - start[1 - i]
+        assert acked == [n, n], acked
+        assert other is not None and other >= 30, \
+            "one device got 100 PUBACKs while the other got %s: no turns" % other
+    finally:
+        if not upstream.running:
+            upstream.start()
