@@ -579,8 +579,11 @@ const struct opt cfg_opts[] = {
 	O_STR(SP, "dir", dir, IOTGW_STATE_DIR, check_dir),
 	O_ENUM(SP, "durability", durability, durability_names, durability_values,
 	       CFG_DURABLE_FSYNC),
-	O_UINT(SP, "max_messages", max_messages, 1, 100000000, 100000),
-	O_SIZE(SP, "max_bytes", max_bytes, 4 * KIB, 64 * GIB, 64 * MIB),
+	/* A day of uplink outage for a site of about a thousand sensors
+	 * reporting every ten seconds (docs/iotgw.conf.5); min_free keeps the
+	 * disk from filling first. */
+	O_UINT(SP, "max_messages", max_messages, 1, 100000000, 10000000),
+	O_SIZE(SP, "max_bytes", max_bytes, 4 * KIB, 64 * GIB, 2 * GIB),
 	O_SIZE(SP, "min_free", min_free, 256 * KIB, 64 * GIB, 64 * MIB),
 	O_DUR(SP, "forget_devices_after", forget_devices_after_s, 1000, 1 * SEC, 3650 * DAY, true,
 	      90 * DAY),

@@ -369,8 +369,8 @@ static void test_defaults(void **state)
 	assert_null(u->username);
 	assert_null(u->password);
 
-	assert_int_equal(cfg.spool.max_messages, 100000);
-	assert_true(cfg.spool.max_bytes == 64ull * 1024 * 1024);
+	assert_int_equal(cfg.spool.max_messages, 10000000);
+	assert_true(cfg.spool.max_bytes == 2048ull * 1024 * 1024);
 	assert_string_equal(cfg.spool.dir, "/var/lib/iotgw");
 	assert_int_equal(cfg.spool.durability, CFG_DURABLE_FSYNC);
 	assert_int_equal(cfg.nrules, 0);
