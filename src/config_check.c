@@ -157,7 +157,8 @@ static void check_listener_trust(struct parser *p, const struct secrec *s,
 			 "listener '%s': 'crl' requires tls = mutual (it revokes device "
 			 "certificates)",
 			 nm);
-	if (l->tls != CFG_TLS_MUTUAL && !l->password_file.path)
+	if (l->tls != CFG_TLS_MUTUAL && !l->password_file.path &&
+	    l->proxy_identity != CFG_PROXY_ID_SSL_CN)
 		warn_ignored(p, s, nm, (const char *const[]){"client_id", NULL},
 			     "unless tls = mutual or password_file is set (the client id is the "
 			     "device id)");
@@ -198,6 +199,43 @@ static void check_listener_trust(struct parser *p, const struct secrec *s,
 			 nm);
 }
 
+/* PROXY protocol: a header is taken only from the balancers named, and
+ * the CN of a balancer that terminated TLS names the device only where
+ * nothing else could (docs/deployment.md). */
+static void check_listener_proxy(struct parser *p, const struct secrec *s,
+				 const struct cfg_listener *l, const char *nm)
+{
+	int id_line = cfg_key_line(s, "proxy_identity");
+	if (l->proxy_protocol == CFG_PROXY_OFF) {
+		warn_ignored(p, s, nm, (const char *const[]){"proxy_from", NULL},
+			     "when proxy_protocol = off");
+	} else if (!cfg_key_line(s, "proxy_from")) {
+		cfg_diag(p, CFG_ERROR, line_of(s, "proxy_protocol", NULL),
+			 "listener '%s': proxy_protocol = %s requires proxy_from, the addresses of "
+			 "the balancers that send the header (e.g. proxy_from = 10.0.0.0/8): "
+			 "anyone else could claim any address",
+			 nm, cfg_proxy_mode_name(l->proxy_protocol));
+	}
+	if (l->proxy_identity != CFG_PROXY_ID_SSL_CN)
+		return;
+	if (l->proxy_protocol != CFG_PROXY_V2)
+		cfg_diag(p, CFG_ERROR, id_line,
+			 "listener '%s': proxy_identity = ssl-cn requires proxy_protocol = v2 (only a "
+			 "v2 header carries the client certificate CN)",
+			 nm);
+	if (l->tls != CFG_TLS_OFF)
+		cfg_diag(p, CFG_ERROR, id_line,
+			 "listener '%s': proxy_identity = ssl-cn requires tls = off: it is for a "
+			 "listener behind a balancer that terminates TLS itself (with TLS here, the "
+			 "device's own certificate is verified here)",
+			 nm);
+	if (cfg_key_line(s, "password_file"))
+		cfg_diag(p, CFG_ERROR, cfg_key_line(s, "password_file"),
+			 "listener '%s': 'password_file' cannot be used with proxy_identity = ssl-cn "
+			 "(the certificate CN identifies the device)",
+			 nm);
+}
+
 static void check_listener(struct parser *p, const struct secrec *s)
 {
 	struct cfg_listener *l = &p->cfg->listeners[s->index];
@@ -229,17 +267,25 @@ static void check_listener(struct parser *p, const struct secrec *s)
 				 nm);
 	}
 	check_listener_trust(p, s, l, nm);
+	check_listener_proxy(p, s, l, nm);
 	char addr[CFG_BINDS_TEXT];
 	cfg_binds_format(l->binds, l->nbinds, addr, sizeof addr);
-	if (l->tls == CFG_TLS_OFF) {
+	if (l->tls == CFG_TLS_OFF && l->proxy_identity == CFG_PROXY_ID_SSL_CN)
+		cfg_diag(p, CFG_WARNING, line_of(s, "tls", NULL),
+			 "plaintext listener: listener '%s'%s%s takes devices authenticated by "
+			 "its balancer (proxy_identity = ssl-cn) over plaintext: keep the link "
+			 "from the balancer private, since any host in proxy_from can claim to be "
+			 "any device",
+			 nm, l->nbinds ? " on " : "", addr);
+	else if (l->tls == CFG_TLS_OFF)
 		cfg_diag(p, CFG_WARNING, line_of(s, "tls", NULL),
 			 "plaintext listener: listener '%s'%s%s accepts MQTT without TLS; devices "
 			 "are not authenticated and readings can be read and forged on the "
 			 "network",
 			 nm, l->nbinds ? " on " : "", addr);
+	if (l->tls == CFG_TLS_OFF)
 		warn_ignored(p, s, nm, (const char *const[]){"cert", "key", NULL},
 			     "when tls = off");
-	}
 	check_binds(p, l, s->index, nm);
 	check_revocation_twins(p, l, s->index, nm);
 }

@@ -382,6 +382,42 @@ static int set_devices(struct parser *p, void *obj, const char *v, int line)
 	return 0;
 }
 
+/* `proxy_from = RANGE [RANGE ...]`: CIDR ranges (cidr_parse), separated
+ * by spaces or commas; all or nothing. */
+static int set_proxy_from(struct parser *p, void *obj, const char *v, int line)
+{
+	struct cfg_listener *l = obj;
+	static const char seps[] = " \t,";
+	char qb[CFG_QUOTE_CAP], why[160], *word;
+	size_t n, count = 0;
+	struct cidr ranges[CFG_PROXY_FROM_MAX];
+	for (const char *s = v; next_word(&s, seps, &word, &n);) {
+		if (!word) {
+			cfg_diag(p, CFG_ERROR, line, "out of memory");
+			return -1;
+		}
+		bool bad = true;
+		if (count == CFG_PROXY_FROM_MAX)
+			snprintf(why, sizeof why, "more than %d ranges", CFG_PROXY_FROM_MAX);
+		else
+			bad = cidr_parse(word, &ranges[count], why, sizeof why) != 0;
+		if (bad)
+			cfg_diag(p, CFG_ERROR, line, "proxy_from '%s': %s", cfg_quote(word, qb), why);
+		free(word);
+		if (bad)
+			return -1;
+		count++;
+	}
+	if (count == 0) {
+		cfg_diag(p, CFG_ERROR, line,
+			 "empty value for 'proxy_from' (the balancers' addresses, e.g. 10.0.0.0/8)");
+		return -1;
+	}
+	memcpy(l->proxy_from, ranges, count * sizeof ranges[0]);
+	l->nproxy_from = count;
+	return 0;
+}
+
 /* Also the release function of `publish_acl`. */
 static void free_acl(void *obj)
 {
@@ -458,6 +494,10 @@ static const char *const clid_names[] = {"match", "exact", "any", NULL};
 static const int clid_values[] = {AUTH_CID_MATCH, AUTH_CID_EXACT, AUTH_CID_ANY};
 static const char *const rate_action_names[] = {"slow", "disconnect", NULL};
 static const int rate_action_values[] = {CFG_RATE_SLOW, CFG_RATE_DISCONNECT};
+static const char *const proxy_names[] = {"off", "v1", "v2", "optional", NULL};
+static const int proxy_values[] = {CFG_PROXY_OFF, CFG_PROXY_V1, CFG_PROXY_V2, CFG_PROXY_OPTIONAL};
+static const char *const proxy_id_names[] = {"off", "ssl-cn", NULL};
+static const int proxy_id_values[] = {CFG_PROXY_ID_OFF, CFG_PROXY_ID_SSL_CN};
 static const char *const profile_names[] = {"modern", "compatible", "legacy", NULL};
 static const int profile_values[] = {CFG_TLS_MODERN, CFG_TLS_COMPATIBLE, CFG_TLS_LEGACY};
 static const char *const tlsver_names[] = {"1.2", "1.3", NULL};
@@ -554,6 +594,10 @@ const struct opt cfg_opts[] = {
 	       CFG_RATE_SLOW),
 	O_UINT(LS, "max_connection_rate_per_address", max_connection_rate_per_address, 0, 1000000,
 	       100),
+	O_ENUM(LS, "proxy_protocol", proxy_protocol, proxy_names, proxy_values, CFG_PROXY_OFF),
+	O_CUSTOM(SEC_LISTENER, "proxy_from", set_proxy_from, NULL, NULL),
+	O_ENUM(LS, "proxy_identity", proxy_identity, proxy_id_names, proxy_id_values,
+	       CFG_PROXY_ID_OFF),
 
 	O_STR(UP, "host", host, NULL, check_host),
 	O_UINT(UP, "port", port, 1, 65535, 8883),
@@ -648,6 +692,11 @@ static const char *value_name(const char *const *names, const int *values, int v
 const char *cfg_tls_profile_name(enum cfg_tls_profile pr)
 {
 	return value_name(profile_names, profile_values, (int)pr);
+}
+
+const char *cfg_proxy_mode_name(enum cfg_proxy_mode m)
+{
+	return value_name(proxy_names, proxy_values, (int)m);
 }
 
 const char *cfg_tls_mode_name(enum cfg_tls_mode m)

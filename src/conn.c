@@ -1,7 +1,8 @@
 /* conn: the connection interface's shared half: the output buffer, the
  * epoll interest (what the owner wants OR what the type needs), pausing,
  * and the events to the owner. The types (conn_tcp.c, conn_tls.c) only
- * handshake, read, write and say whether they hold unread bytes. */
+ * handshake, read, write and say whether they hold unread bytes; the PROXY
+ * protocol phase before them is conn_proxy.c's. */
 #include "conn_int.h"
 #include "iotgw/log.h"
 
@@ -15,7 +16,8 @@
 static void conn_on_io(struct ev_loop *loop, struct ev_io *io, uint32_t events);
 
 struct conn *conn_new(struct ev_loop *loop, int fd, const struct conn_type *type, SSL_CTX *ctx,
-		      size_t out_max, const struct conn_handler *handler, void *owner)
+		      enum cfg_proxy_mode proxy, size_t out_max, const struct conn_handler *handler,
+		      void *owner)
 {
 	char err[160] = "";
 	struct conn *c = type->create(ctx, fd, err, sizeof err);
@@ -27,11 +29,15 @@ struct conn *conn_new(struct ev_loop *loop, int fd, const struct conn_type *type
 	c->loop = loop;
 	c->io.fd = -1;
 	c->state = type->handshakes ? CONN_STATE_HANDSHAKE : CONN_STATE_OPEN; /* the start */
+	if (proxy != CFG_PROXY_OFF)
+		c->state = CONN_STATE_PROXY;
 	c->handler = handler;
 	c->owner = owner;
 	buf_init(&c->out, out_max);
-	if (ev_io_start(loop, &c->io, fd, EPOLLIN, conn_on_io, c) != 0) {
+	if ((proxy != CFG_PROXY_OFF && conn_proxy_begin(c, proxy) != 0) ||
+	    ev_io_start(loop, &c->io, fd, EPOLLIN, conn_on_io, c) != 0) {
 		close(fd);
+		conn_proxy_end(c);
 		c->type->destroy(c);
 		return NULL;
 	}
@@ -45,17 +51,21 @@ void conn_free(struct conn *c)
 	int fd = c->io.fd;
 	ev_io_stop(c->loop, &c->io);
 	buf_free(&c->out);
+	conn_proxy_end(c);
 	c->type->destroy(c); /* TLS: best-effort close_notify while fd is open */
 	if (fd >= 0)
 		close(fd);
 }
 
-static const char *const state_names[] = {"handshake", "open", "error", "eof"};
+static const char *const state_names[] = {"proxy", "handshake", "open", "error", "eof"};
 
-/* From (row) to (column): a handshake opens or fails, an open conn fails
- * or ends; an ended or failed conn stays so (a failure seen twice, e.g. a
- * write after a failed read, is the same failure). */
-static const bool legal[4][4] = {
+/* From (row) to (column): the PROXY header leads to the handshake (or
+ * straight to open, for plaintext) or fails, a handshake opens or fails,
+ * an open conn fails or ends; an ended or failed conn stays so (a failure
+ * seen twice, e.g. a write after a failed read, is the same failure). */
+static const bool legal[5][5] = {
+	[CONN_STATE_PROXY] = {[CONN_STATE_HANDSHAKE] = true, [CONN_STATE_OPEN] = true,
+			      [CONN_STATE_ERROR] = true},
 	[CONN_STATE_HANDSHAKE] = {[CONN_STATE_OPEN] = true, [CONN_STATE_ERROR] = true,
 				  [CONN_STATE_EOF] = true},
 	[CONN_STATE_OPEN] = {[CONN_STATE_ERROR] = true, [CONN_STATE_EOF] = true},
@@ -88,6 +98,11 @@ bool conn_is_tls(const struct conn *c)
 	return c->type == &conn_type_tls;
 }
 
+bool conn_awaiting_proxy(const struct conn *c)
+{
+	return c->state == CONN_STATE_PROXY;
+}
+
 enum conn_fail_class conn_fail_class(const struct conn *c)
 {
 	return c->fail_class;
@@ -112,6 +127,9 @@ void conn_update_interest(struct conn *c)
 {
 	uint32_t ev = 0;
 	switch (c->state) {
+	case CONN_STATE_PROXY:
+		ev = EPOLLIN;
+		break;
 	case CONN_STATE_HANDSHAKE:
 		ev = c->hs_want_write ? EPOLLOUT : EPOLLIN;
 		break;
@@ -194,11 +212,53 @@ void conn_resume_reading(struct conn *c)
 		ev_io_feed(c->loop, &c->io, EPOLLIN);
 }
 
+/* The handshake is done (or there is none): up, then what is readable. */
+static void opened(struct conn *c)
+{
+	conn_set_state(c, CONN_STATE_OPEN);
+	conn_update_interest(c);
+	c->handler->up(c->owner);
+	/* The client's first MQTT bytes may already sit decrypted inside
+	 * TLS, where epoll cannot see them. */
+	if (c->state == CONN_STATE_OPEN && !c->read_paused)
+		c->handler->readable(c->owner);
+}
+
+/* The PROXY header, then on to the handshake. The ClientHello behind the
+ * header is still in the socket, so epoll reports it in the next round. */
+static void proxy_phase(struct conn *c)
+{
+	struct conn_proxied p;
+	int r = conn_proxy_read(c, &p);
+	if (r == 0)
+		return;
+	conn_proxy_end(c);
+	if (r < 0) {
+		conn_set_state(c, CONN_STATE_ERROR);
+		conn_set_error(c, "%s", p.error);
+		conn_update_interest(c);
+		(void)c->handler->proxied(c->owner, &p);
+		return;
+	}
+	if (!c->handler->proxied(c->owner, &p))
+		return;
+	if (!c->type->handshakes) {
+		opened(c);
+		return;
+	}
+	conn_set_state(c, CONN_STATE_HANDSHAKE);
+	conn_update_interest(c);
+}
+
 static void conn_on_io(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 {
 	(void)loop;
 	struct conn *c = io->arg;
 
+	if (c->state == CONN_STATE_PROXY) {
+		proxy_phase(c);
+		return;
+	}
 	if (c->state == CONN_STATE_HANDSHAKE) {
 		int r = c->type->handshake(c);
 		if (r < 0) {
@@ -211,13 +271,7 @@ static void conn_on_io(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 			conn_update_interest(c);
 			return;
 		}
-		conn_set_state(c, CONN_STATE_OPEN);
-		conn_update_interest(c);
-		c->handler->up(c->owner);
-		/* The client's first MQTT bytes may already sit decrypted inside
-		 * TLS, where epoll cannot see them. */
-		if (c->state == CONN_STATE_OPEN && !c->read_paused)
-			c->handler->readable(c->owner);
+		opened(c);
 		return;
 	}
 	if (c->state != CONN_STATE_OPEN)

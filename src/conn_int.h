@@ -1,6 +1,7 @@
 /* conn_int: what conn.c shares with the connection types (conn_tcp.c,
- * conn_tls.c) and nobody else sees: the conn itself and the type's
- * operations. The rest of the daemon holds a conn only through conn.h. */
+ * conn_tls.c) and its PROXY protocol phase (conn_proxy.c), and nobody else
+ * sees: the conn itself and the type's operations. The rest of the daemon
+ * holds a conn only through conn.h. */
 #ifndef IOTGW_CONN_INT_H
 #define IOTGW_CONN_INT_H
 
@@ -8,6 +9,7 @@
 #include "iotgw/conn.h"
 
 enum conn_state {
+	CONN_STATE_PROXY,     /* reading the PROXY protocol header (conn_proxy.c) */
 	CONN_STATE_HANDSHAKE, /* TLS handshake in progress */
 	CONN_STATE_OPEN,
 	CONN_STATE_ERROR, /* failed; conn_error() says why */
@@ -40,6 +42,7 @@ struct conn {
 	bool hs_want_write;       /* TLS handshake waits for writability */
 	enum conn_fail_class fail_class; /* after a failed handshake */
 	struct buf out;
+	struct conn_proxy *proxy; /* during CONN_STATE_PROXY only */
 	const struct conn_handler *handler;
 	void *owner;
 	char error[160];
@@ -51,5 +54,13 @@ void conn_set_error(struct conn *c, const char *fmt, ...) __attribute__((format(
 void conn_set_state(struct conn *c, enum conn_state next);
 /* Recomputes epoll interest after a type changed what it waits for. */
 void conn_update_interest(struct conn *c);
+
+/* conn_proxy.c: the PROXY protocol phase. begin: its state for mode (-1
+ * out of memory); read: what the socket holds of the header, consuming
+ * exactly the header's bytes: 1 ended (out says how), 0 more to come,
+ * -1 failed (out says why); end: its state released (also at conn_free). */
+int conn_proxy_begin(struct conn *c, enum cfg_proxy_mode mode);
+int conn_proxy_read(struct conn *c, struct conn_proxied *out);
+void conn_proxy_end(struct conn *c);
 
 #endif

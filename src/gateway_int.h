@@ -36,6 +36,15 @@ struct listen_sock {
 /* TLS version of an open connection, for iotgw_connections. */
 enum tls_slot { TLS_SLOT_NONE, TLS_SLOT_12, TLS_SLOT_13, TLS_SLOT_OTHER, TLS_SLOT__COUNT };
 
+/* Connections a PROXY protocol listener closed before TLS or MQTT, by
+ * reason (iotgw_proxy_refusals_total). */
+enum proxy_refusal {
+	PROXY_REFUSED_UNTRUSTED, /* the address is not in proxy_from */
+	PROXY_REFUSED_INVALID,   /* the header was malformed, or the connection ended in it */
+	PROXY_REFUSED_TIMEOUT,   /* no header within handshake_timeout */
+	PROXY_REFUSED__COUNT
+};
+
 /* A listener's figures for /metrics, kept where they happen (session.c),
  * so a scrape reads them without walking sessions. They survive a reload
  * that keeps the listener. */
@@ -49,6 +58,7 @@ struct listener_metrics {
 	uint64_t subscribe_refusals; /* filters refused a SUBACK grant */
 	uint64_t rate_limited;       /* episodes of a device over its rate */
 	uint64_t conn_rate_refusals; /* connections over max_connection_rate_per_address */
+	uint64_t proxy_refusals[PROXY_REFUSED__COUNT];
 };
 
 /* A [listener NAME] section at run time: its sockets (one per bind
@@ -83,6 +93,13 @@ struct listener {
 	uint32_t max_byte_rate;
 	enum cfg_rate_action rate_action;
 	unsigned conn_rate; /* max_connection_rate_per_address */
+	/* PROXY protocol (listener keys of the same names): its connections
+	 * come from balancers, and their per-address limits and identity wait
+	 * for the header (session_proxy.c). */
+	enum cfg_proxy_mode proxy;
+	struct cidr proxy_from[CFG_PROXY_FROM_MAX];
+	size_t nproxy_from;
+	enum cfg_proxy_identity proxy_identity;
 	unsigned nconns;
 	bool accept_paused; /* out of descriptors: wait before accepting again */
 	struct ev_timer accept_retry;

@@ -15,7 +15,10 @@
 #include <openssl/ssl.h>
 
 #include "gateway_int.h"
+#include "iotgw/cidr.h"
 #include "iotgw/log.h"
+#include "iotgw/proxyproto.h"
+#include "iotgw/text.h"
 
 #define ACCEPT_BATCH 64
 #define DEVICE_SNDBUF (32 * 1024) /* the kernel doubles it */
@@ -23,23 +26,24 @@
 /* trust_connect writes device ids into the sessions' buffers. */
 _Static_assert(AUTH_DEVICE_MAX == IOTGW_DEVICE_MAX, "one device id length everywhere");
 
-static void format_peer(const struct sockaddr_storage *ss, char *out, size_t cap)
+/* A proxy_protocol listener takes connections from its balancers only:
+ * anyone else could claim any address (and, with proxy_identity, any
+ * device) in a header. One line per refusal; a flood is summarized by the
+ * log's per-event limit. */
+static bool proxy_trusted(struct listener *l, const struct sockaddr_storage *ss,
+			  const char *peer)
 {
-	char host[INET6_ADDRSTRLEN] = "?";
-	unsigned port = 0;
-	if (ss->ss_family == AF_INET) {
-		const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
-		inet_ntop(AF_INET, &sin->sin_addr, host, sizeof host);
-		port = ntohs(sin->sin_port);
-		snprintf(out, cap, "%s:%u", host, port);
-	} else if (ss->ss_family == AF_INET6) {
-		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
-		inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof host);
-		port = ntohs(sin6->sin6_port);
-		snprintf(out, cap, "[%s]:%u", host, port);
-	} else {
-		snprintf(out, cap, "unknown");
-	}
+	if (cidr_contains(l->proxy_from, l->nproxy_from, (const struct sockaddr *)ss))
+		return true;
+	char a[64];
+	const char *addr = text_peer_address(peer, a, sizeof a) ? a : peer;
+	l->m.proxy_refusals[PROXY_REFUSED_UNTRUSTED]++;
+	struct log_fields f = {.listener = l->name, .peer = peer};
+	log_event(LOG_WARNING, EV_PROXY_UNTRUSTED, &f,
+		  "connection from %s refused: not in proxy_from of listener %s "
+		  "(proxy_protocol = %s takes connections from its balancers only)",
+		  addr, l->name, cfg_proxy_mode_name(l->proxy));
+	return false;
 }
 
 static void set_accepting(struct listener *l, bool on)
@@ -99,12 +103,20 @@ static void on_accept(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 			return;
 		}
 		char peer[64];
-		format_peer(&ss, peer, sizeof peer);
-		if (!gateway_conn_admit(l->gw, l, peer)) {
+		pp_format_addr(&ss, peer, sizeof peer);
+		if (l->proxy != CFG_PROXY_OFF && !proxy_trusted(l, &ss, peer)) {
 			close(fd);
 			continue;
 		}
-		if (l->tls != CFG_TLS_OFF && !gateway_hs_admit(l->gw, l, peer)) {
+		/* Behind a balancer every connection comes from its address:
+		 * the per-address limits apply to the device's, once the
+		 * header names it (session_proxy.c). */
+		bool direct = l->proxy == CFG_PROXY_OFF;
+		if (direct && !gateway_conn_admit(l->gw, l, peer)) {
+			close(fd);
+			continue;
+		}
+		if (direct && l->tls != CFG_TLS_OFF && !gateway_hs_admit(l->gw, l, peer)) {
 			close(fd);
 			continue;
 		}
@@ -145,6 +157,10 @@ static void apply_settings(struct listener *l, const struct cfg_listener *cfg,
 	l->max_byte_rate = cfg->max_byte_rate;
 	l->rate_action = cfg->rate_limit_action;
 	l->conn_rate = cfg->max_connection_rate_per_address;
+	l->proxy = cfg->proxy_protocol;
+	memcpy(l->proxy_from, cfg->proxy_from, sizeof l->proxy_from);
+	l->nproxy_from = cfg->nproxy_from;
+	l->proxy_identity = cfg->proxy_identity;
 	/* Live SSL objects hold their own reference to the old context. */
 	if (l->ctx)
 		SSL_CTX_free(l->ctx);

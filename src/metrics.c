@@ -100,6 +100,29 @@ static uint64_t l_max(const struct listener *l)
 #define COUNTER(name, help, value)                                                                 \
 	(prom_family(b, name, "counter", help) | prom_sample_u64(b, name, NULL, (uint64_t)(value)))
 
+/* Listeners with proxy_protocol only: the others refuse nothing so. */
+static int proxy_refusals(struct buf *b, struct gateway *gw)
+{
+	static const char *const reasons[PROXY_REFUSED__COUNT] = {"untrusted", "invalid",
+								  "timeout"};
+	char lv[200], labels[300];
+	int rc = prom_family(b, "iotgw_proxy_refusals_total", "counter",
+			     "Connections a proxy_protocol listener closed before TLS or MQTT: "
+			     "untrusted (not in proxy_from), invalid (a malformed or cut header), "
+			     "timeout (no header within handshake_timeout).");
+	for (const struct listener *l = gw->listeners; l; l = l->next) {
+		if (l->proxy == CFG_PROXY_OFF)
+			continue;
+		for (int r = 0; r < PROXY_REFUSED__COUNT; r++) {
+			snprintf(labels, sizeof labels, "listener=\"%s\",reason=\"%s\"",
+				 prom_label_value(l->name, lv, sizeof lv), reasons[r]);
+			rc |= prom_sample_u64(b, "iotgw_proxy_refusals_total", labels,
+					      l->m.proxy_refusals[r]);
+		}
+	}
+	return rc;
+}
+
 static int listeners(struct buf *b, struct gateway *gw)
 {
 	char lv[200], labels[300];
@@ -171,7 +194,7 @@ static int listeners(struct buf *b, struct gateway *gw)
 	rc |= per_listener(b, gw, "iotgw_connection_rate_refusals_total", "counter",
 			   "Connections refused over max_connection_rate_per_address.",
 			   l_conn_rate_refusals);
-	return rc;
+	return rc | proxy_refusals(b, gw);
 }
 
 static int commands(struct buf *b, struct gateway *gw)

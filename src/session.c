@@ -253,6 +253,10 @@ static void on_timer(struct ev_loop *loop, struct ev_timer *t)
 	struct session *s = session_of(t->arg);
 	switch (s->state) {
 	case SESS_HANDSHAKE:
+		if (conn_awaiting_proxy(s->conn)) {
+			session_proxy_timeout(s);
+			break;
+		}
 		s->listener->m.hs_failures[CONN_FAIL_TIMEOUT]++;
 		session_close(s, LOG_WARNING, EV_TLS_HANDSHAKE_TIMEOUT,
 			      "TLS handshake not completed within %u ms; connection closed",
@@ -763,6 +767,7 @@ static const struct conn_handler session_conn_handler = {
 	.readable = on_readable,
 	.drained = on_drained,
 	.failed = on_failed,
+	.proxied = session_proxied,
 };
 
 struct session *session_new(struct gateway *gw, struct listener *l, int fd, const char *peer)
@@ -789,7 +794,8 @@ struct session *session_new(struct gateway *gw, struct listener *l, int fd, cons
 	gw->sessions = s;
 	gw->nsessions++;
 	s->state = SESS_HANDSHAKE;
-	s->conn = conn_new(gw->loop, fd, l->ct, l->ctx, OUT_MAX, &session_conn_handler, s);
+	s->conn = conn_new(gw->loop, fd, l->ct, l->ctx, l->proxy, OUT_MAX, &session_conn_handler,
+			   s);
 	if (s->conn && conn_is_tls(s->conn))
 		gateway_hs_begin(gw, s->peer);
 	if (!s->conn) {

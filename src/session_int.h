@@ -128,6 +128,11 @@ void session_rate_stop(struct session *s);
 void session_reply(struct session *s, const uint8_t *p, size_t n);
 struct log_fields session_fields(const struct session *s);
 
+/* session_proxy.c: what the PROXY protocol header does to a session (the
+ * conn handler's proxied), and no header within handshake_timeout. */
+bool session_proxied(void *owner, const struct conn_proxied *p);
+void session_proxy_timeout(struct session *s);
+
 /* session.c, for session_news.c */
 int session_send(struct session *s, const uint8_t *p, size_t n); /* closes on failure */
 void session_process_input(struct session *s); /* the packets already in `in` */

@@ -5,12 +5,19 @@
 #include <stdio.h>
 #include <string.h>
 
+/* The device is named by a verified certificate: its own (tls = mutual)
+ * or the one a TLS-terminating balancer verified (proxy_identity). */
+static bool cert_named(enum cfg_tls_mode tls, bool balancer_cn)
+{
+	return tls == CFG_TLS_MUTUAL || balancer_cn;
+}
+
 /* The listener's identity is authenticated (not merely claimed by the
  * client): the client id policy applies, and publish_acl is always
  * enforced. */
-static bool authenticated(enum cfg_tls_mode tls, bool password_file)
+static bool authenticated(enum cfg_tls_mode tls, bool balancer_cn, bool password_file)
 {
-	return tls == CFG_TLS_MUTUAL || password_file;
+	return cert_named(tls, balancer_cn) || password_file;
 }
 
 void trust_policy_init(struct trust_policy *p, const char *listener,
@@ -19,6 +26,7 @@ void trust_policy_init(struct trust_policy *p, const char *listener,
 	*p = (struct trust_policy){
 		.listener = listener,
 		.tls = cfg->tls,
+		.balancer_cn = cfg->proxy_identity == CFG_PROXY_ID_SSL_CN,
 		.client_id = cfg->client_id,
 		.pwfile = pwfile,
 	};
@@ -28,7 +36,8 @@ bool trust_acl_enforced(const struct cfg_listener *cfg)
 {
 	if (cfg->npublish_acl == 0)
 		return false; /* publish_acl = none */
-	if (authenticated(cfg->tls, cfg->password_file.path != NULL))
+	if (authenticated(cfg->tls, cfg->proxy_identity == CFG_PROXY_ID_SSL_CN,
+			  cfg->password_file.path != NULL))
 		return true;
 	return cfg->publish_acl_line != 0;
 }
@@ -99,7 +108,7 @@ void trust_connect(const struct trust_policy *p, const char *cert_identity,
 	v->why[0] = '\0';
 	/* Device ids end up in upstream topic names and journald fields: no
 	 * wildcards, level separators, spaces or control bytes. */
-	if (p->tls == CFG_TLS_MUTUAL) {
+	if (cert_named(p->tls, p->balancer_cn)) {
 		if (!auth_device_id_valid(cert_identity, strlen(cert_identity))) {
 			refuse(v, MQTT_CONNACK_NOT_AUTHORIZED, EV_CONNECT_REFUSED,
 			       "certificate identity is not a usable device id");
@@ -120,7 +129,7 @@ void trust_connect(const struct trust_policy *p, const char *cert_identity,
 	}
 	if (p->pwfile && !password_ok(p, c, pw, device, cap, v))
 		return;
-	if (authenticated(p->tls, p->pwfile != NULL) &&
+	if (authenticated(p->tls, p->balancer_cn, p->pwfile != NULL) &&
 	    !auth_client_id_ok(p->client_id, device, c->client_id.ptr, c->client_id.len))
 		refuse(v, MQTT_CONNACK_NOT_AUTHORIZED, EV_CLIENT_ID_MISMATCH,
 		       "client id \"%.64s\" does not match device %s (client_id = %s)", client_id,

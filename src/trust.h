@@ -1,6 +1,8 @@
 /* trust: who a connecting device is, and whether it may be (session.c asks,
  * at CONNECT). The identity comes from the client certificate (tls =
- * mutual), the password file (password_file) or, where nothing is
+ * mutual, or the CN a TLS-terminating balancer verified and passed in its
+ * PROXY header: proxy_identity = ssl-cn), the password file (password_file)
+ * or, where nothing is
  * authenticated, the client id; then the listener's client_id policy
  * applies. Pure policy: it sees a listener only through struct
  * trust_policy, and does no I/O and no logging (session.c logs the
@@ -25,6 +27,7 @@
 struct trust_policy {
 	const char *listener; /* its name, for the reasons of refusals */
 	enum cfg_tls_mode tls;
+	bool balancer_cn; /* proxy_identity = ssl-cn: the balancer's CN is the certificate's */
 	enum auth_cid_policy client_id;   /* checked only with an authenticated identity */
 	const struct auth_pwfile *pwfile; /* NULL: no password_file */
 };
@@ -56,7 +59,7 @@ enum trust_pw { TRUST_PW_UNCHECKED, TRUST_PW_GOOD, TRUST_PW_BAD };
 /* Sets device (cap >= AUTH_DEVICE_MAX + 1) for a CONNECT c with client id
  * client_id (NUL-terminated copy of c->client_id) on a listener with policy
  * p; cert_identity is the identity taken from the verified certificate
- * (tls = mutual), "" when it was unusable; pw: the result of the password
+ * (tls = mutual, or the balancer's CN), "" when it was unusable; pw: the result of the password
  * check asked for before (TRUST_CHECK_PASSWORD), or UNCHECKED. A refusal
  * may leave device set (to the identity that was refused), for the log
  * line. */

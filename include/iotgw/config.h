@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "iotgw/auth.h"
+#include "iotgw/cidr.h"
 #include "iotgw/decoder.h"
 
 enum cfg_tls_mode {
@@ -68,6 +69,15 @@ struct cfg_bind {
  * it), or disconnected. */
 enum cfg_rate_action { CFG_RATE_SLOW = 0, CFG_RATE_DISCONNECT };
 
+/* The PROXY protocol header (HAProxy's) a listener reads before TLS or
+ * MQTT: none, one version, or either version or none (optional). */
+enum cfg_proxy_mode { CFG_PROXY_OFF = 0, CFG_PROXY_V1, CFG_PROXY_V2, CFG_PROXY_OPTIONAL };
+/* Whether the client certificate CN a TLS-terminating balancer sends in
+ * its v2 header (PP2_SUBTYPE_SSL_CN) names the device. */
+enum cfg_proxy_identity { CFG_PROXY_ID_OFF = 0, CFG_PROXY_ID_SSL_CN };
+/* Ranges in one proxy_from. */
+#define CFG_PROXY_FROM_MAX 32
+
 struct cfg_listener {
 	char *name;
 	int line; /* line of the [listener NAME] header */
@@ -112,6 +122,13 @@ struct cfg_listener {
 	uint32_t max_byte_rate;
 	enum cfg_rate_action rate_limit_action;
 	unsigned max_connection_rate_per_address;
+	/* PROXY protocol: which header, the balancers that may send it (a
+	 * listener with a header refuses every other address), and where the
+	 * device's identity may come from (docs/deployment.md). */
+	enum cfg_proxy_mode proxy_protocol;
+	struct cidr proxy_from[CFG_PROXY_FROM_MAX];
+	size_t nproxy_from;
+	enum cfg_proxy_identity proxy_identity;
 	/* Topic filters a device may subscribe to (auth_filter_allowed),
 	 * whitespace-separated patterns as publish_acl; default
 	 * AUTH_SUBSCRIBE_ACL_DEFAULT. */
@@ -242,6 +259,7 @@ void cfg_diag_print(void *ctx, enum cfg_severity sev, const char *file, int line
 		    const char *msg);
 
 const char *cfg_tls_mode_name(enum cfg_tls_mode m);
+const char *cfg_proxy_mode_name(enum cfg_proxy_mode m);
 /* "0.0.0.0:8883" or "[::]:8883" into out (CFG_BIND_TEXT is enough). */
 void cfg_bind_format(const struct cfg_bind *b, char *out, size_t cap);
 /* Every bind of a listener (or of [metrics]), space-separated

@@ -39,12 +39,33 @@ enum conn_fail_class {
 	CONN_FAIL__COUNT
 };
 
+/* How the PROXY protocol phase of a connection ended (handler->proxied):
+ * the header a balancer put before the device's bytes was read, or there
+ * was none to read (proxy_protocol = optional), or the connection failed. */
+struct conn_proxied {
+	bool ok;         /* false: failed (malformed, closed, ...); error says why */
+	char error[256];
+	unsigned version; /* 1 or 2; 0: no header */
+	bool has_source;  /* the header named the device's address ... */
+	char source[64];  /* ... as "1.2.3.4:5678" or "[2001:db8::7]:5678" */
+	/* The client certificate CN the balancer verified (a v2 header from a
+	 * balancer that terminated TLS: pp_verified_cn), or why there is none. */
+	bool has_cn;
+	char cn[AUTH_DEVICE_MAX + 1];
+	char cn_why[160];
+};
+
 /* Events delivered to the owner. */
 struct conn_handler {
 	void (*up)(void *owner);       /* handshake completed */
 	void (*readable)(void *owner); /* conn_read may return data */
 	void (*drained)(void *owner);  /* output buffer fully written */
 	void (*failed)(void *owner);   /* handshake or I/O failed, or peer closed */
+	/* The PROXY protocol phase ended (only on connections made with a
+	 * proxy mode). Returns false when the owner closed the connection (no
+	 * more events come); after true the handshake starts, or, for
+	 * plaintext, up follows. A failed phase reports here, not to failed. */
+	bool (*proxied)(void *owner, const struct conn_proxied *p);
 };
 
 /* What kind of connection a listener makes (its listener carries it, as
@@ -57,9 +78,13 @@ extern const struct conn_type conn_type_tls; /* TLS server side (conn_tls.c) */
  * its TLS context, NULL for plaintext). The conn owns fd from now on; the
  * caller owns the conn (conn_free). NULL on allocation failure (fd
  * closed). A plaintext conn is open at once (conn_is_open); a TLS one
- * reports handler->up when its handshake completed. */
+ * reports handler->up when its handshake completed. With a proxy mode
+ * other than CFG_PROXY_OFF, the PROXY protocol header is read first from
+ * the raw socket (handler->proxied), and only then does the handshake (or,
+ * for plaintext, up) follow; the owner's deadline covers both. */
 struct conn *conn_new(struct ev_loop *loop, int fd, const struct conn_type *type, SSL_CTX *ctx,
-		      size_t out_max, const struct conn_handler *handler, void *owner);
+		      enum cfg_proxy_mode proxy, size_t out_max, const struct conn_handler *handler,
+		      void *owner);
 
 /* Stops all I/O, closes the socket and frees. Call from ev_defer or outside
  * event callbacks of this conn. */
@@ -69,6 +94,7 @@ ssize_t conn_read(struct conn *c, void *p, size_t n);
 bool conn_failed(const struct conn *c);
 bool conn_is_open(const struct conn *c); /* handshake done, not failed or closed */
 bool conn_is_tls(const struct conn *c);
+bool conn_awaiting_proxy(const struct conn *c); /* still reading the PROXY header */
 /* Why the handshake failed, after handler->failed in the handshake. */
 enum conn_fail_class conn_fail_class(const struct conn *c);
 

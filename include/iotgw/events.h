@@ -36,6 +36,10 @@
 	X(TLS_HANDSHAKE_TIMEOUT, "tls_handshake_timeout")                                      \
 	X(TLS_ESTABLISHED, "tls_established")                                                  \
 	X(SESSION_STATE, "session_state")                                                      \
+	X(PROXY_UNTRUSTED, "proxy_untrusted")                                                  \
+	X(PROXY_HEADER, "proxy_header")                                                        \
+	X(PROXY_HEADER_INVALID, "proxy_header_invalid")                                        \
+	X(PROXY_HEADER_TIMEOUT, "proxy_header_timeout")                                        \
 	/* devices */                                                                          \
 	X(IDENTITY_MISSING, "identity_missing")                                                \
 	X(AUTH_FAILED, "auth_failed")                                                          \

@@ -2006,6 +2006,83 @@ static void test_downlink(void **state)
 	expect_error(L(4), "'#' must be the last level");
 }
 
+/* PROXY protocol keys: proxy_protocol, proxy_from, proxy_identity. */
+static void test_proxy_keys(void **state)
+{
+	(void)state;
+	int rc = trust("mutual", "proxy_protocol = v2\n"
+				 "proxy_from = 10.0.0.0/8 192.168.1.7, 2001:db8::/32\n");
+	expect_errors(rc, 0);
+	assert_int_equal(count(CFG_WARNING), 0);
+	const struct cfg_listener *l = &cfg.listeners[1];
+	assert_int_equal(l->proxy_protocol, CFG_PROXY_V2);
+	assert_int_equal(l->proxy_identity, CFG_PROXY_ID_OFF);
+	assert_int_equal(l->nproxy_from, 3);
+	assert_int_equal(l->proxy_from[0].prefix, 8);
+	assert_int_equal(l->proxy_from[1].prefix, 32);
+	assert_int_equal(l->proxy_from[2].prefix, 32);
+	assert_int_equal(cfg.listeners[0].proxy_protocol, CFG_PROXY_OFF);
+	assert_int_equal(cfg.listeners[0].nproxy_from, 0);
+	assert_string_equal(cfg_proxy_mode_name(CFG_PROXY_OPTIONAL), "optional");
+
+	rc = trust("mutual", "proxy_protocol = v1\n");
+	expect_errors(rc, 1);
+	expect_error(LT(1), "listener 't': proxy_protocol = v1 requires proxy_from");
+	rc = trust("mutual", "proxy_from = 10.0.0.0/8\n");
+	expect_errors(rc, 0);
+	expect_warning(LT(1), "'proxy_from' is ignored when proxy_protocol = off");
+	rc = trust("mutual", "proxy_protocol = optional\nproxy_from = 10.0.0.1/8\n");
+	expect_errors(rc, 1);
+	expect_error(LT(2), "proxy_from '10.0.0.1/8': host bits set after the /8 prefix (the "
+			    "range is 10.0.0.0/8)");
+	rc = trust("mutual", "proxy_protocol = v2\nproxy_from = 10.0.0.0/8 gw.example\n");
+	expect_errors(rc, 1);
+	expect_error(LT(2), "proxy_from 'gw.example': not a numeric IPv4 or IPv6 address");
+	rc = trust("mutual", "proxy_protocol = v2\nproxy_from = ::/129\n");
+	expect_errors(rc, 1);
+	expect_error(LT(2), "proxy_from '::/129': prefix length after '/' must be 0-128");
+	rc = trust("mutual", "proxy_protocol = v2\nproxy_from = ,\n");
+	expect_errors(rc, 1);
+	expect_error(LT(2), "empty value for 'proxy_from'");
+	char many[1024] = "proxy_protocol = v2\nproxy_from =";
+	for (int i = 0; i <= CFG_PROXY_FROM_MAX; i++)
+		snprintf(many + strlen(many), sizeof many - strlen(many), " 10.0.%d.0/24", i);
+	snprintf(many + strlen(many), sizeof many - strlen(many), "\n");
+	rc = trust("mutual", many);
+	expect_errors(rc, 1);
+	expect_error(LT(2), "proxy_from '10.0.32.0/24': more than 32 ranges");
+	rc = trust("mutual", "proxy_protocol = v3\n");
+	expect_errors(rc, 1);
+	expect_error(LT(1), "invalid value 'v3' for 'proxy_protocol'");
+
+	/* ssl-cn: tls = off, v2 only, no password_file; the CN is authenticated, so
+	 * client_id applies. */
+	rc = trust("off", "proxy_protocol = v2\nproxy_from = 127.0.0.1\n"
+			  "proxy_identity = ssl-cn\nclient_id = exact\n");
+	expect_errors(rc, 0);
+	assert_int_equal(cfg.listeners[1].proxy_identity, CFG_PROXY_ID_SSL_CN);
+	expect_warning(15, "takes devices authenticated by its balancer (proxy_identity = "
+			   "ssl-cn) over plaintext");
+	for (size_t i = 0; i < ndiags; i++)
+		assert_null(strstr(diags[i].msg, "'client_id' is ignored"));
+	rc = trust("mutual", "proxy_protocol = v2\nproxy_from = 127.0.0.1\n"
+			     "proxy_identity = ssl-cn\n");
+	expect_errors(rc, 1);
+	expect_error(LT(3), "proxy_identity = ssl-cn requires tls = off");
+	rc = trust("off", "proxy_protocol = v1\nproxy_from = 127.0.0.1\n"
+			  "proxy_identity = ssl-cn\n");
+	expect_errors(rc, 1);
+	expect_error(LT(3), "proxy_identity = ssl-cn requires proxy_protocol = v2");
+	rc = trust("off", "proxy_identity = ssl-cn\n");
+	expect_errors(rc, 1);
+	expect_error(LT(1), "proxy_identity = ssl-cn requires proxy_protocol = v2");
+	rc = trust("server", "password_file = /etc/iotgw/pw\nproxy_protocol = v2\n"
+			     "proxy_from = 10.0.0.0/8\nproxy_identity = ssl-cn\n");
+	expect_errors(rc, 2);
+	expect_error(LT(4), "proxy_identity = ssl-cn requires tls = off");
+	expect_error(LT(1), "'password_file' cannot be used with proxy_identity = ssl-cn");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2078,6 +2155,7 @@ int main(void)
 		T(test_many_sections),
 		T(test_trust_every_key),
 		T(test_trust_enums_and_bools),
+		T(test_proxy_keys),
 		T(test_publish_acl),
 		T(test_password_file_and_crl_rules),
 		T(test_trust_keys_ignored_warnings),

@@ -55,12 +55,14 @@ static int teardown(void **state)
 
 /* ---- trust_connect ---- */
 
-enum { NO_PW, PW };
+/* pw: NO_PW or PW (a password_file), or BAL: no password file and
+ * proxy_identity = ssl-cn (the balancer's CN is the certificate identity). */
+enum { NO_PW, PW, BAL };
 
 struct connect_case {
 	int line;
 	enum cfg_tls_mode tls;
-	int pw; /* NO_PW or PW: the listener has a password_file */
+	int pw; /* NO_PW, PW (the listener has a password_file) or BAL */
 	enum auth_cid_policy cid_policy;
 	const char *cert;     /* identity from the certificate; "" when unusable */
 	const char *client_id;
@@ -203,6 +205,18 @@ static const struct connect_case connect_cases[] = {
 	C(SERVER, PW, MATCH, "", "dev1", "dev1", "wrong", BADPW, EV_AUTH_FAILED, "dev1", NULL),
 	C(SERVER, PW, MATCH, "", "dev1", NULL, NULL, BADPW, EV_AUTH_FAILED, "dev1", NULL),
 	C(SERVER, PW, MATCH, "", "", "dev1", "s3cret", IDREJ, EV_CONNECT_REFUSED, "", NULL),
+
+	/* tls = off with proxy_identity = ssl-cn: the CN the balancer verified is
+	 * the device, as a certificate's on tls = mutual; the client id must fit
+	 * it, and without a CN nobody is anybody. */
+	C(OFF, BAL, MATCH, "dev1", "dev1", NULL, NULL, ACC, EV_NONE, "dev1", NULL),
+	C(OFF, BAL, MATCH, "dev1", WATSON1, NULL, NULL, ACC, EV_NONE, "dev1", NULL),
+	C(OFF, BAL, ANY, "dev1", "whatever", NULL, NULL, ACC, EV_NONE, "dev1", NULL),
+	C(OFF, BAL, MATCH, "dev1", "dev2", NULL, NULL, NOTAUTH, EV_CLIENT_ID_MISMATCH, "dev1",
+	  "client id \"dev2\" does not match device dev1 (client_id = match)"),
+	C(OFF, BAL, MATCH, "", "dev2", NULL, NULL, NOTAUTH, EV_CONNECT_REFUSED, "",
+	  "certificate identity is not a usable device id"),
+	C(OFF, BAL, MATCH, "dev 1", "dev 1", NULL, NULL, NOTAUTH, EV_CONNECT_REFUSED, "", NULL),
 };
 
 static struct mqtt_str str_of(const char *s)
@@ -213,6 +227,8 @@ static struct mqtt_str str_of(const char *s)
 static bool run_connect(const struct connect_case *t)
 {
 	struct cfg_listener cfg = {.tls = t->tls, .client_id = t->cid_policy};
+	if (t->pw == BAL)
+		cfg.proxy_identity = CFG_PROXY_ID_SSL_CN;
 	struct trust_policy p;
 	trust_policy_init(&p, LISTENER, &cfg, t->pw == PW ? pwfile : NULL);
 	struct mqtt_connect c = {.protocol_level = 4, .clean_session = true};
@@ -293,6 +309,10 @@ static void test_policy_init(void **state)
 	assert_int_equal(p.tls, CFG_TLS_MUTUAL);
 	assert_int_equal(p.client_id, AUTH_CID_MATCH);
 	assert_null(p.pwfile);
+	assert_false(p.balancer_cn);
+	cfg = (struct cfg_listener){.tls = CFG_TLS_OFF, .proxy_identity = CFG_PROXY_ID_SSL_CN};
+	trust_policy_init(&p, "x", &cfg, NULL);
+	assert_true(p.balancer_cn);
 }
 
 enum acl_setting {
@@ -327,6 +347,9 @@ static const struct acl_case acl_cases[] = {
 	C(SERVER, PW, ACL_DEFAULT, true),
 	C(SERVER, PW, ACL_EXPLICIT, true),
 	C(SERVER, PW, ACL_NONE, false),
+	C(OFF, BAL, ACL_DEFAULT, true),
+	C(OFF, BAL, ACL_EXPLICIT, true),
+	C(OFF, BAL, ACL_NONE, false),
 };
 
 static void test_acl_enforced_table(void **state)
@@ -340,6 +363,7 @@ static void test_acl_enforced_table(void **state)
 		struct cfg_listener cfg = {.tls = t->tls, .line = 3};
 		cfg.password_file.path = t->pw == PW ? "/etc/iotgw/passwd" : NULL;
 		cfg.password_file.line = t->pw == PW ? 7 : 0;
+		cfg.proxy_identity = t->pw == BAL ? CFG_PROXY_ID_SSL_CN : CFG_PROXY_ID_OFF;
 		switch (t->acl) {
 		case ACL_DEFAULT:
 			cfg.publish_acl = (char **)dflt;

@@ -21,6 +21,7 @@
   load        counted load: LoadDevice, Load, Tally, wait_tally
   disk        fill_fs: a file system with no block left
   metrics     the [metrics] listener: http_get, Scrape (the Prometheus format), wait_metric
+  haproxy     HAProxy: the load balancer in front of gateways (PROXY protocol tests)
 
 Tests use `import gw` (or `from gw import NAME`): every public name of these modules is
 re-exported here, so a test never needs to know which module holds what.
@@ -64,6 +65,7 @@ from .load import (MAX_NUMBERED, Load, LoadDevice, Tally, reading_number, readin
 from .disk import fill_fs
 from .passwords import pw_file, pw_line
 from .metrics import Scrape, http_get, parse_metrics, wait_metric
+from .haproxy import HAPROXY, HAProxy, haproxy_available
 
 __all__ = [
     "pw_file", "pw_line",
@@ -91,4 +93,5 @@ __all__ = [
     "wait_tally",
     "fill_fs",
     "Scrape", "http_get", "parse_metrics", "wait_metric",
+    "HAPROXY", "HAProxy", "haproxy_available",
 ]
