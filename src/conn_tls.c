@@ -6,7 +6,13 @@
  * needs it readable) happens when TLS sends a record of its own, e.g. a
  * session ticket or a key update. What the peer's certificate says (identity,
  * description of a refused one, re-verification) is tls_peer's; this file
- * only hands it the SSL. */
+ * only hands it the SSL.
+ *
+ * The parsed peer certificate is released at the first read after the
+ * handshake (tls_peer_release): by then the owner has taken the identity
+ * (handler->up comes first), and an idle connection keeps its encoding
+ * instead of about 7 KiB of parsed certificate and key. The accessors below
+ * work either way. */
 #include "conn_int.h"
 
 #include <errno.h>
@@ -22,6 +28,8 @@
 struct conn_tls {
 	struct conn c; /* first member: a struct conn * is a struct conn_tls * */
 	SSL *ssl;
+	bool released;               /* tls_peer_release was tried */
+	struct tls_peer_kept *kept; /* what it kept, when it released */
 };
 
 static struct conn_tls *tls_of(const struct conn *c)
@@ -135,6 +143,11 @@ static ssize_t tls_result(struct conn *c, int r, bool reading)
 
 static ssize_t tls_read(struct conn *c, void *p, size_t n)
 {
+	struct conn_tls *t = tls_of(c);
+	if (!t->released) {
+		t->released = true;
+		t->kept = tls_peer_release(t->ssl);
+	}
 	ERR_clear_error();
 	errno = 0;
 	return tls_result(c, SSL_read(tls_of(c)->ssl, p, n > INT32_MAX ? INT32_MAX : (int)n), true);
@@ -161,6 +174,7 @@ static void tls_destroy(struct conn *c)
 		}
 		SSL_free(t->ssl);
 	}
+	tls_peer_kept_free(t->kept);
 	free(t);
 }
 
@@ -217,8 +231,10 @@ int conn_peer_identity(struct conn *c, enum cfg_identity source, char *out, size
 		return -1;
 	}
 	char why[sizeof c->error];
-	if (tls_peer_identity(SSL_get0_peer_certificate(tls_of(c)->ssl), source, out, cap, why,
-			      sizeof why) != 0) {
+	const struct conn_tls *t = tls_of(c);
+	if ((t->kept ? tls_peer_kept_identity(t->kept, source, out, cap, why, sizeof why)
+		     : tls_peer_identity(SSL_get0_peer_certificate(t->ssl), source, out, cap, why,
+					 sizeof why)) != 0) {
 		conn_set_error(c, "%s", why);
 		return -1;
 	}
@@ -235,7 +251,7 @@ int conn_refused_identity(struct conn *c, enum cfg_identity source, char *out, s
 
 int conn_peer_not_after(const struct conn *c, time_t *out)
 {
-	return conn_is_tls(c) ? tls_peer_not_after(tls_of(c)->ssl, out) : -1;
+	return conn_is_tls(c) ? tls_peer_not_after(tls_of(c)->ssl, tls_of(c)->kept, out) : -1;
 }
 
 int conn_recheck_peer(const struct conn *c, SSL_CTX *new_ctx, char *why, size_t whylen)
@@ -244,5 +260,5 @@ int conn_recheck_peer(const struct conn *c, SSL_CTX *new_ctx, char *why, size_t 
 		snprintf(why, whylen, "not a TLS connection");
 		return -1;
 	}
-	return tls_peer_recheck(new_ctx, tls_of(c)->ssl, why, whylen);
+	return tls_peer_recheck(new_ctx, tls_of(c)->ssl, tls_of(c)->kept, why, whylen);
 }

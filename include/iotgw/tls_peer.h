@@ -5,7 +5,9 @@
  * "identity" selects), the one printer of certificate names and the one
  * formatter of serial numbers, the certificate a failed handshake refused
  * (which OpenSSL would otherwise forget), the re-verification of an
- * established peer against a new context and the peer's notAfter. It
+ * established peer against a new context and the peer's notAfter, and the
+ * release of an established peer's parsed certificate (what is kept of it
+ * instead: its encoding and notAfter). It
  * returns texts and reasons; its callers (conn_tls, tls_ctx) decide what to
  * log. Names are printed RFC 2253 style with bytes above 0x7f escaped, so the
  * texts are safe in a log line.
@@ -26,6 +28,11 @@ typedef struct x509_st X509;
 typedef struct X509_name_st X509_NAME;
 typedef struct ssl_ctx_st SSL_CTX;
 typedef struct ssl_st SSL;
+
+/* What is kept of an established peer's certificate after tls_peer_release:
+ * the encoding of the certificate and of the intermediate CAs it was
+ * verified with, and its notAfter. Opaque; freed with tls_peer_kept_free. */
+struct tls_peer_kept;
 
 /* "CN=devices-ca,O=..." (RFC 2253 order and escaping, bytes above 0x7f as
  * \XX), truncated to cap - 1 bytes; "?" when n is empty or cannot be printed.
@@ -62,18 +69,44 @@ void tls_peer_set_verify(SSL_CTX *ctx, int mode);
  * was refused. The SSL owns it. */
 X509 *tls_peer_refused(const SSL *ssl);
 
+/* Releases the parsed certificate of an established connection's peer, the
+ * largest part of an idle mutual-TLS connection's memory (about 7 KiB with a
+ * P-256 key: the X509, its public key and a copy of the curve). Call once
+ * the identity has been taken (tls_peer_identity): afterwards the SSL has no
+ * peer certificate, no verified chain and no peer chain. The SSL's session
+ * is decoded in place from an encoding of itself without the certificate
+ * (same protocol, cipher, master secret, ids, host name); sessions for
+ * resumption are stored encoded elsewhere (tls_ctx), so the parsed
+ * certificate is then freed. Returns what is kept instead (the caller's,
+ * tls_peer_kept_free), or NULL when nothing was released and the SSL keeps
+ * its certificate as before: no peer certificate, a session that negotiated
+ * max_fragment_length (the record layer reads it from the session and the
+ * encoding cannot carry it back), out of memory. Relies on OpenSSL 3.0
+ * reading nothing else of an established server session than what the
+ * encoding carries (see docs/architecture.md). */
+struct tls_peer_kept *tls_peer_release(SSL *ssl);
+void tls_peer_kept_free(struct tls_peer_kept *k);
+
+/* tls_peer_identity of a released certificate (parsed again for it). */
+int tls_peer_kept_identity(const struct tls_peer_kept *k, enum cfg_identity source, char *out,
+			   size_t cap, char *why, size_t whylen);
+
 /* Verifies the certificate chain an established connection presented
  * against new_ctx's trust store and CRLs (e.g. after a reload changed the
- * CA or CRL files), at the current time. Uses the chain verified at the
- * handshake when OpenSSL kept it, else the peer's chain; after a resumed
- * handshake only the leaf is known, so intermediates must then be in `ca`.
- * Returns 0 when it still verifies, -1 with a reason in why ("certificate
- * revoked (depth 0, CN=dev0001)") when not or when there is no peer
- * certificate. new_ctx must be a tls = mutual listener context. */
-int tls_peer_recheck(SSL_CTX *new_ctx, SSL *ssl, char *why, size_t whylen);
+ * CA or CRL files), at the current time. Uses kept when the certificate was
+ * released (its intermediates are those of the handshake's verification),
+ * else the chain verified at the handshake when OpenSSL kept it, else the
+ * peer's chain; after a resumed handshake only the leaf is known, so
+ * intermediates must then be in `ca`. Returns 0 when it still verifies, -1
+ * with a reason in why ("certificate revoked (depth 0, CN=dev0001)") when
+ * not or when there is no peer certificate. new_ctx must be a tls = mutual
+ * listener context. */
+int tls_peer_recheck(SSL_CTX *new_ctx, SSL *ssl, const struct tls_peer_kept *kept, char *why,
+		     size_t whylen);
 
-/* notAfter of the peer's certificate as a time_t. 0, or -1 when there is no
- * peer certificate or its time cannot be converted. */
-int tls_peer_not_after(const SSL *ssl, time_t *out);
+/* notAfter of the peer's certificate (kept's when it was released) as a
+ * time_t. 0, or -1 when there is no peer certificate or its time cannot be
+ * converted. */
+int tls_peer_not_after(const SSL *ssl, const struct tls_peer_kept *kept, time_t *out);
 
 #endif

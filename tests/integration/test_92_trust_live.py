@@ -82,6 +82,54 @@ def test_disconnect_revoked_no_keeps_the_connection(make_gateway, upstream, lpki
         d.close()
 
 
+def test_device_under_an_intermediate_is_rechecked_with_its_chain(make_gateway, upstream, lpki,
+                                                                  tmp_path):
+    # The gateway releases a connected device's parsed certificate and keeps its encoding and
+    # that of the intermediate CA the device sent (not in the ca file). A reload re-verifies
+    # the connection from them: kept while it still verifies, closed once revoked.
+    inter = "live-int"
+    if not (lpki.dir / (inter + ".pem")).exists():
+        lpki.run("ca", inter, "--ca", ROOT)
+        lpki.run("client", "live-i", "--ca", inter)
+        lpki.run("client", "live-j", "--ca", inter)
+    crl = tmp_path / "crl.pem"
+    crl_bundle(lpki, crl, cas=(ROOT, inter))
+    g = make_gateway(upstream=upstream, listeners=[
+        gw.listener("mtls", "mutual", ca=lpki.pem(ROOT), crl=str(crl))])
+
+    def chained(name):
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.load_verify_locations(lpki.pem("devices-ca"))
+        ctx.load_cert_chain(str(lpki.dir / (name + ".chain.pem")), lpki.key(name))
+        d = gw.Device(g.port(), name, tls=ctx)
+        d.publish("sensors/%s/t" % name, "21.5")
+        return d
+
+    bad, good = chained("live-i"), chained("live-j")
+    try:
+        crl_bundle(lpki, crl, cas=(ROOT, inter))  # a new CRL that revokes nobody
+        g.reload()
+        g.wait_event("config_reloaded")
+        good.publish("sensors/live-j/t", "22.5")
+        bad.publish("sensors/live-i/t", "22.5")
+        upstream.wait_readings("live-j", g.name, count=2)
+        upstream.wait_readings("live-i", g.name, count=2)
+        assert not g.events("cert_revoked")
+        assert bad.unexpected_disconnects == [] and good.unexpected_disconnects == []
+
+        crl_bundle(lpki, crl, revoke=[("live-i", inter)], cas=(ROOT, inter))
+        g.reload()
+        ev = g.wait_event("cert_revoked", device="live-i")
+        assert "revoked" in ev[0]["msg"], ev[0]["raw"]
+        gw.wait_until(lambda: bad.unexpected_disconnects, what="live-i disconnected")
+        good.publish("sensors/live-j/t", "23.5")
+        upstream.wait_readings("live-j", g.name, count=3)
+        assert good.unexpected_disconnects == []
+    finally:
+        bad.close()
+        good.close()
+
+
 def test_watch_tls_files_reloads_a_changed_crl(make_gateway, upstream, lpki, tmp_path):
     lpki.run("client", "live-w", "--ca", ROOT)
     g = gateway(make_gateway, upstream, lpki, tmp_path,
