@@ -22,6 +22,7 @@
   disk        fill_fs: a file system with no block left
   metrics     the [metrics] listener: http_get, Scrape (the Prometheus format), wait_metric
   haproxy     HAProxy: the load balancer in front of gateways (PROXY protocol tests)
+  netns       Lan: network namespaces on a bridge, one address per "box" (many-boxes test)
 
 Tests use `import gw` (or `from gw import NAME`): every public name of these modules is
 re-exported here, so a test never needs to know which module holds what.
@@ -66,6 +67,7 @@ from .disk import fill_fs
 from .passwords import pw_file, pw_line
 from .metrics import Scrape, http_get, parse_metrics, wait_metric
 from .haproxy import HAPROXY, HAProxy, haproxy_available
+from .netns import Lan, netns_unavailable
 
 __all__ = [
     "pw_file", "pw_line",
@@ -94,4 +96,5 @@ __all__ = [
     "fill_fs",
     "Scrape", "http_get", "parse_metrics", "wait_metric",
     "HAPROXY", "HAProxy", "haproxy_available",
+    "Lan", "netns_unavailable",
 ]

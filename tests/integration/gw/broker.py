@@ -18,7 +18,9 @@ class Upstream:
     certificates required (CN becomes the user name), no anonymous access. Can be stopped
     and started again on the same port to simulate an outage."""
 
-    def __init__(self, pki, workdir, name="upstream"):
+    def __init__(self, pki, workdir, name="upstream", hosts=("127.0.0.1",), cert="broker"):
+        """hosts: the addresses it listens on (one port); cert: its server certificate in
+        pki, whose SAN must name those the gateways connect to."""
         self.pki = pki
         self.dir = Path(workdir)
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -41,14 +43,14 @@ class Upstream:
             "log_type all",
             "connection_messages true",
             "max_queued_messages 100000",
-            "listener %d 127.0.0.1" % self.port,
+        ] + [line for host in hosts for line in (
+            "listener %d %s" % (self.port, host),
             "cafile %s" % pki.pem("upstream-ca"),
-            "certfile %s" % pki.pem("broker"),
-            "keyfile %s" % pki.key("broker"),
+            "certfile %s" % pki.pem(cert),
+            "keyfile %s" % pki.key(cert),
             "require_certificate true",
             "use_identity_as_username true",
-            "",
-        ]))
+        )] + [""]))
         LOG_SOURCES.append(self)
 
     def start(self):

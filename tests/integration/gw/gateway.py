@@ -39,10 +39,12 @@ class Gateway:
     def __init__(self, workdir, pki, upstream=None, name=None, listeners=None, decode=(),
                  gateway=None, upstream_opts=None, spool=None, extra="", env=None,
                  notify=True, log_level="debug", spool_dir=None, durability=None,
-                 max_messages=None, max_bytes=None):
+                 max_messages=None, max_bytes=None, prefix=()):
         """spool: extra [spool] keys (a None value leaves the key out). Every gateway gets a
         state directory of its own, WORKDIR/state, unless spool_dir (or spool={"dir": ..})
-        names another one; two Gateway objects given the same spool_dir share the spool."""
+        names another one; two Gateway objects given the same spool_dir share the spool.
+        prefix: a command that execs the gateway, e.g. ["ip", "netns", "exec", NS] (it must
+        exec, so that the PID is the gateway's)."""
         self.dir = Path(workdir)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.pki = pki
@@ -62,6 +64,7 @@ class Gateway:
         self.extra = extra
         self.env = dict(env or {})
         self.use_notify = notify
+        self.prefix = list(prefix)
         self.conf = self.dir / "iotgw.conf"
         self.logfile = self.dir / "iotgw.stderr"
         self.proc = None
@@ -131,7 +134,8 @@ class Gateway:
         env.update(self.env)
         self.log_fh = open(self.logfile, "ab")
         self.log_offset = self.logfile.stat().st_size
-        self.proc = subprocess.Popen([IOTGW_BIN, "-c", str(self.conf), "--log-stderr", *args],
+        self.proc = subprocess.Popen([*self.prefix, IOTGW_BIN, "-c", str(self.conf),
+                                      "--log-stderr", *args],
                                      stdin=subprocess.DEVNULL, stdout=self.log_fh,
                                      stderr=self.log_fh, env=env)
         _track(self.proc, "iotgw")

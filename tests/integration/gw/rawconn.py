@@ -45,7 +45,10 @@ class RawConn:
         s.settimeout(timeout)
         # Taken before the connect: the gateway's timers for this connection (handshake,
         # CONNECT, keepalive) cannot have started earlier than t_open / t_sent.
-        _bind_unique(s, host)
+        # On loopback the source is the destination's address; elsewhere (a gateway in a
+        # network namespace) any address of ours, the kernel picks the route's.
+        local = host.startswith("127.") or host == "::1"
+        _bind_unique(s, host if local else ("::" if family == socket.AF_INET6 else "0.0.0.0"))
         self.t_open = self.t_sent = time.monotonic()
         s.connect((host, port))
         self.host = host
