@@ -100,26 +100,33 @@ static uint64_t l_max(const struct listener *l)
 #define COUNTER(name, help, value)                                                                 \
 	(prom_family(b, name, "counter", help) | prom_sample_u64(b, name, NULL, (uint64_t)(value)))
 
+/* NAME{listener,reason} of listener l: n samples, counts[i] under reasons[i]. */
+static int by_reason(struct buf *b, const char *name, const struct listener *l,
+		     const char *const *reasons, const uint64_t *counts, int n)
+{
+	char lv[200], labels[300];
+	int rc = 0;
+	for (int r = 0; r < n; r++) {
+		snprintf(labels, sizeof labels, "listener=\"%s\",reason=\"%s\"",
+			 prom_label_value(l->name, lv, sizeof lv), reasons[r]);
+		rc |= prom_sample_u64(b, name, labels, counts[r]);
+	}
+	return rc;
+}
+
 /* Listeners with proxy_protocol only: the others refuse nothing so. */
 static int proxy_refusals(struct buf *b, struct gateway *gw)
 {
 	static const char *const reasons[PROXY_REFUSED__COUNT] = {"untrusted", "invalid",
 								  "timeout"};
-	char lv[200], labels[300];
 	int rc = prom_family(b, "iotgw_proxy_refusals_total", "counter",
 			     "Connections a proxy_protocol listener closed before TLS or MQTT: "
 			     "untrusted (not in proxy_from), invalid (a malformed or cut header), "
 			     "timeout (no header within handshake_timeout).");
-	for (const struct listener *l = gw->listeners; l; l = l->next) {
-		if (l->proxy == CFG_PROXY_OFF)
-			continue;
-		for (int r = 0; r < PROXY_REFUSED__COUNT; r++) {
-			snprintf(labels, sizeof labels, "listener=\"%s\",reason=\"%s\"",
-				 prom_label_value(l->name, lv, sizeof lv), reasons[r]);
-			rc |= prom_sample_u64(b, "iotgw_proxy_refusals_total", labels,
-					      l->m.proxy_refusals[r]);
-		}
-	}
+	for (const struct listener *l = gw->listeners; l; l = l->next)
+		if (l->proxy != CFG_PROXY_OFF)
+			rc |= by_reason(b, "iotgw_proxy_refusals_total", l, reasons,
+					l->m.proxy_refusals, PROXY_REFUSED__COUNT);
 	return rc;
 }
 
@@ -145,16 +152,10 @@ static int listeners(struct buf *b, struct gateway *gw)
 			   "TLS handshakes completed.", l_handshakes);
 	rc |= prom_family(b, "iotgw_handshake_failures_total", "counter",
 			  "TLS handshakes that failed, by reason class.");
-	for (const struct listener *l = gw->listeners; l; l = l->next) {
-		if (l->tls == CFG_TLS_OFF)
-			continue;
-		for (int r = 0; r < CONN_FAIL__COUNT; r++) {
-			snprintf(labels, sizeof labels, "listener=\"%s\",reason=\"%s\"",
-				 prom_label_value(l->name, lv, sizeof lv), fail_names[r]);
-			rc |= prom_sample_u64(b, "iotgw_handshake_failures_total", labels,
-					      l->m.hs_failures[r]);
-		}
-	}
+	for (const struct listener *l = gw->listeners; l; l = l->next)
+		if (l->tls != CFG_TLS_OFF)
+			rc |= by_reason(b, "iotgw_handshake_failures_total", l, fail_names,
+					l->m.hs_failures, CONN_FAIL__COUNT);
 	rc |= prom_family(b, "iotgw_handshakes_in_progress", "gauge",
 			  "TLS handshakes in progress, all listeners (max_handshakes).");
 	rc |= prom_sample_u64(b, "iotgw_handshakes_in_progress", NULL, gw->handshakes);
@@ -172,13 +173,9 @@ static int listeners(struct buf *b, struct gateway *gw)
 			   "MQTT CONNECTs accepted.", l_connects);
 	rc |= prom_family(b, "iotgw_connect_refusals_total", "counter",
 			  "MQTT CONNECTs refused, by CONNACK return code.");
-	for (const struct listener *l = gw->listeners; l; l = l->next)
-		for (int c = 1; c < 6; c++) {
-			snprintf(labels, sizeof labels, "listener=\"%s\",reason=\"%s\"",
-				 prom_label_value(l->name, lv, sizeof lv), connack_names[c]);
-			rc |= prom_sample_u64(b, "iotgw_connect_refusals_total", labels,
-					      l->m.refusals[c]);
-		}
+	for (const struct listener *l = gw->listeners; l; l = l->next) /* codes 1..5 */
+		rc |= by_reason(b, "iotgw_connect_refusals_total", l, connack_names + 1,
+				l->m.refusals + 1, 5);
 	rc |= per_listener(b, gw, "iotgw_protocol_errors_total", "counter",
 			   "Connections closed for malformed or illegal MQTT.", l_protocol_errors);
 	rc |= per_listener(b, gw, "iotgw_acl_denials_total", "counter",

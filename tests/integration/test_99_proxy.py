@@ -8,7 +8,6 @@ a close, while a device behind the balancer goes on publishing; proxy_protocol =
 a header or none."""
 
 import socket
-import ssl
 import struct
 
 import pytest

@@ -2025,35 +2025,9 @@ static void test_proxy_keys(void **state)
 	assert_int_equal(cfg.listeners[0].nproxy_from, 0);
 	assert_string_equal(cfg_proxy_mode_name(CFG_PROXY_OPTIONAL), "optional");
 
-	rc = trust("mutual", "proxy_protocol = v1\n");
-	expect_errors(rc, 1);
-	expect_error(LT(1), "listener 't': proxy_protocol = v1 requires proxy_from");
 	rc = trust("mutual", "proxy_from = 10.0.0.0/8\n");
 	expect_errors(rc, 0);
 	expect_warning(LT(1), "'proxy_from' is ignored when proxy_protocol = off");
-	rc = trust("mutual", "proxy_protocol = optional\nproxy_from = 10.0.0.1/8\n");
-	expect_errors(rc, 1);
-	expect_error(LT(2), "proxy_from '10.0.0.1/8': host bits set after the /8 prefix (the "
-			    "range is 10.0.0.0/8)");
-	rc = trust("mutual", "proxy_protocol = v2\nproxy_from = 10.0.0.0/8 gw.example\n");
-	expect_errors(rc, 1);
-	expect_error(LT(2), "proxy_from 'gw.example': not a numeric IPv4 or IPv6 address");
-	rc = trust("mutual", "proxy_protocol = v2\nproxy_from = ::/129\n");
-	expect_errors(rc, 1);
-	expect_error(LT(2), "proxy_from '::/129': prefix length after '/' must be 0-128");
-	rc = trust("mutual", "proxy_protocol = v2\nproxy_from = ,\n");
-	expect_errors(rc, 1);
-	expect_error(LT(2), "empty value for 'proxy_from'");
-	char many[1024] = "proxy_protocol = v2\nproxy_from =";
-	for (int i = 0; i <= CFG_PROXY_FROM_MAX; i++)
-		snprintf(many + strlen(many), sizeof many - strlen(many), " 10.0.%d.0/24", i);
-	snprintf(many + strlen(many), sizeof many - strlen(many), "\n");
-	rc = trust("mutual", many);
-	expect_errors(rc, 1);
-	expect_error(LT(2), "proxy_from '10.0.32.0/24': more than 32 ranges");
-	rc = trust("mutual", "proxy_protocol = v3\n");
-	expect_errors(rc, 1);
-	expect_error(LT(1), "invalid value 'v3' for 'proxy_protocol'");
 
 	/* ssl-cn: tls = off, v2 only, no password_file; the CN is authenticated, so
 	 * client_id applies. */
@@ -2065,17 +2039,44 @@ static void test_proxy_keys(void **state)
 			   "ssl-cn) over plaintext");
 	for (size_t i = 0; i < ndiags; i++)
 		assert_null(strstr(diags[i].msg, "'client_id' is ignored"));
-	rc = trust("mutual", "proxy_protocol = v2\nproxy_from = 127.0.0.1\n"
-			     "proxy_identity = ssl-cn\n");
+
+	/* One error each, at the line of the key. */
+	static const struct {
+		const char *tls, *extra;
+		int line;
+		const char *error;
+	} bad[] = {
+		{"mutual", "proxy_protocol = v1\n", LT(1),
+		 "listener 't': proxy_protocol = v1 requires proxy_from"},
+		{"mutual", "proxy_protocol = optional\nproxy_from = 10.0.0.1/8\n", LT(2),
+		 "proxy_from '10.0.0.1/8': host bits set after the /8 prefix (the range is "
+		 "10.0.0.0/8)"},
+		{"mutual", "proxy_protocol = v2\nproxy_from = 10.0.0.0/8 gw.example\n", LT(2),
+		 "proxy_from 'gw.example': not a numeric IPv4 or IPv6 address"},
+		{"mutual", "proxy_protocol = v2\nproxy_from = ::/129\n", LT(2),
+		 "proxy_from '::/129': prefix length after '/' must be 0-128"},
+		{"mutual", "proxy_protocol = v2\nproxy_from = ,\n", LT(2),
+		 "empty value for 'proxy_from'"},
+		{"mutual", "proxy_protocol = v3\n", LT(1), "invalid value 'v3' for 'proxy_protocol'"},
+		{"mutual", "proxy_protocol = v2\nproxy_from = 127.0.0.1\nproxy_identity = ssl-cn\n",
+		 LT(3), "proxy_identity = ssl-cn requires tls = off"},
+		{"off", "proxy_protocol = v1\nproxy_from = 127.0.0.1\nproxy_identity = ssl-cn\n",
+		 LT(3), "proxy_identity = ssl-cn requires proxy_protocol = v2"},
+		{"off", "proxy_identity = ssl-cn\n", LT(1),
+		 "proxy_identity = ssl-cn requires proxy_protocol = v2"},
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		rc = trust(bad[i].tls, bad[i].extra);
+		expect_errors(rc, 1);
+		expect_error(bad[i].line, bad[i].error);
+	}
+	char many[1024] = "proxy_protocol = v2\nproxy_from =";
+	for (int i = 0; i <= CFG_PROXY_FROM_MAX; i++)
+		snprintf(many + strlen(many), sizeof many - strlen(many), " 10.0.%d.0/24", i);
+	snprintf(many + strlen(many), sizeof many - strlen(many), "\n");
+	rc = trust("mutual", many);
 	expect_errors(rc, 1);
-	expect_error(LT(3), "proxy_identity = ssl-cn requires tls = off");
-	rc = trust("off", "proxy_protocol = v1\nproxy_from = 127.0.0.1\n"
-			  "proxy_identity = ssl-cn\n");
-	expect_errors(rc, 1);
-	expect_error(LT(3), "proxy_identity = ssl-cn requires proxy_protocol = v2");
-	rc = trust("off", "proxy_identity = ssl-cn\n");
-	expect_errors(rc, 1);
-	expect_error(LT(1), "proxy_identity = ssl-cn requires proxy_protocol = v2");
+	expect_error(LT(2), "proxy_from '10.0.32.0/24': more than 32 ranges");
 	rc = trust("server", "password_file = /etc/iotgw/pw\nproxy_protocol = v2\n"
 			     "proxy_from = 10.0.0.0/8\nproxy_identity = ssl-cn\n");
 	expect_errors(rc, 2);

@@ -1,15 +1,14 @@
 """The upstream broker: a real mosquitto over mutual TLS (Upstream), started, stopped and
 restarted on the same port to simulate outages, with its observer."""
 
-import os
 import signal
 import subprocess
 from pathlib import Path
 
-from .env import MOSQUITTO, STOP_WAIT, WAIT
+from .env import MOSQUITTO, WAIT
 from .net import free_port, wait_port
 from .observer import Observer
-from .proc import LOG_SOURCES, _track, _untrack
+from .proc import LOG_SOURCES, _track, stop_process
 from .util import tail
 
 
@@ -73,13 +72,7 @@ class Upstream:
         p = self.proc
         if p is None or p.poll() is not None:
             return
-        os.kill(p.pid, sig)
-        try:
-            p.wait(STOP_WAIT)
-        except subprocess.TimeoutExpired:
-            os.kill(p.pid, signal.SIGKILL)
-            p.wait(5)
-        _untrack(p)
+        stop_process(p, sig)
         self.stderr.close()
 
     def close(self):

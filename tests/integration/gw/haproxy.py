@@ -6,13 +6,12 @@ in the foreground, started and stopped by PID, optionally inside a network names
 
 import os
 import shutil
-import signal
 import subprocess
 from pathlib import Path
 
-from .env import STOP_WAIT, WAIT
+from .env import WAIT
 from .net import wait_port
-from .proc import LOG_SOURCES, _track, _untrack
+from .proc import LOG_SOURCES, _track, stop_process
 from .util import tail
 
 HAPROXY = os.environ.get("HAPROXY", "/usr/sbin/haproxy")
@@ -77,14 +76,7 @@ class HAProxy:
         p = self.proc
         if p is None:
             return
-        if p.poll() is None:
-            os.kill(p.pid, signal.SIGTERM)  # hard stop: the tests' connections may go
-            try:
-                p.wait(STOP_WAIT)
-            except subprocess.TimeoutExpired:
-                os.kill(p.pid, signal.SIGKILL)
-                p.wait(5)
-        _untrack(p)
+        stop_process(p)  # SIGTERM: a hard stop, the tests' connections may go
         self.log_fh.close()
 
     def close(self):

@@ -10,6 +10,8 @@ import signal
 import subprocess
 import threading
 
+from .env import STOP_WAIT
+
 # Processes started by the helpers, by PID, so that a crashed test run still
 # stops them (conftest calls reap_all() at session end).
 _PROCS = {}
@@ -27,6 +29,19 @@ def _track(proc, what):
 def _untrack(proc):
     with _PROCS_LOCK:
         _PROCS.pop(proc.pid, None)
+
+
+def stop_process(proc, sig=signal.SIGTERM, timeout=None):
+    """Signals a process the helpers started (by PID), waits for it (SIGKILL after timeout,
+    STOP_WAIT by default) and forgets it."""
+    if proc.poll() is None:
+        os.kill(proc.pid, sig)
+        try:
+            proc.wait(STOP_WAIT if timeout is None else timeout)
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(5)
+    _untrack(proc)
 
 
 def reap_all():
