@@ -12,9 +12,8 @@ static bool clear_host_bits(uint8_t *addr, size_t len, unsigned prefix)
 	bool had = false;
 	for (size_t i = 0; i < len; i++) {
 		unsigned first = (unsigned)i * 8; /* the bit this byte starts at */
-		uint8_t keep = prefix >= first + 8 ? 0xff
-			       : prefix <= first   ? 0x00
-						   : (uint8_t)(0xff << (8 - (prefix - first)));
+		unsigned bits = prefix <= first ? 0 : prefix - first; /* of it in the prefix */
+		uint8_t keep = (uint8_t)(bits >= 8 ? 0xffu : 0xff00u >> bits);
 		had = had || (addr[i] & (uint8_t)~keep);
 		addr[i] &= keep;
 	}
