@@ -128,7 +128,7 @@ void conn_update_interest(struct conn *c)
 	uint32_t ev = 0;
 	switch (c->state) {
 	case CONN_STATE_PROXY:
-		ev = EPOLLIN;
+		ev = c->proxy ? EPOLLIN : 0;
 		break;
 	case CONN_STATE_HANDSHAKE:
 		ev = c->hs_want_write ? EPOLLOUT : EPOLLIN;
@@ -228,6 +228,8 @@ static void opened(struct conn *c)
  * header is still in the socket, so epoll reports it in the next round. */
 static void proxy_phase(struct conn *c)
 {
+	if (!c->proxy)
+		return; /* its owner closed it when the phase ended; it is freed soon */
 	struct conn_proxied p;
 	int r = conn_proxy_read(c, &p);
 	if (r == 0)

@@ -41,6 +41,8 @@ bool session_proxied(void *owner, const struct conn_proxied *p)
 	struct session *s = owner;
 	struct listener *l = s->listener;
 	struct gateway *gw = s->gw;
+	if (s->state == SESS_CLOSED)
+		return false; /* closed earlier in this loop turn (a stop); freed after it */
 	if (!p->ok) {
 		l->m.proxy_refusals[PROXY_REFUSED_INVALID]++;
 		session_close(s, LOG_WARNING, EV_PROXY_HEADER_INVALID, "%s; connection closed",
