@@ -9,7 +9,7 @@ from .env import MOSQUITTO, WAIT
 from .net import free_port, wait_port
 from .observer import Observer
 from .proc import LOG_SOURCES, _track, stop_process
-from .util import tail
+from .util import read_log, tail
 
 
 class Upstream:
@@ -88,10 +88,7 @@ class Upstream:
         return self.proc is not None and self.proc.poll() is None
 
     def log_text(self):
-        try:
-            return self.logfile.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
+        return read_log(self.logfile)
 
     def dump(self):
         text = tail(self.log_text(), 80)

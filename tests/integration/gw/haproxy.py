@@ -12,7 +12,7 @@ from pathlib import Path
 from .env import WAIT
 from .net import wait_port
 from .proc import LOG_SOURCES, _track, stop_process
-from .util import tail
+from .util import read_log, tail
 
 HAPROXY = os.environ.get("HAPROXY", "/usr/sbin/haproxy")
 
@@ -85,10 +85,7 @@ class HAProxy:
             LOG_SOURCES.remove(self)
 
     def log_text(self):
-        try:
-            return self.logfile.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
+        return read_log(self.logfile)
 
     def dump(self):
         return ("haproxy %s (%s)" % (self.name, self.conf),

@@ -15,6 +15,14 @@ def tail(text, n=150):
     return "\n".join(lines)
 
 
+def read_log(path):
+    """A log file's text ("" before it exists), undecodable bytes replaced."""
+    try:
+        return open(path, errors="replace").read()
+    except FileNotFoundError:
+        return ""
+
+
 def wait_until(pred, timeout=WAIT, interval=0.02, what="condition"):
     """Polls pred() until it returns something truthy; returns it. AssertionError on timeout."""
     deadline = time.monotonic() + timeout
