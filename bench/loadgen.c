@@ -24,6 +24,18 @@
  *         full TLS handshake (no session resumption: the session cache is off and each
  *         connection has its own SSL), CONNECT, CONNACK, then DISCONNECT, close_notify and
  *         close. Connection-to-CONNACK times go into the same kind of histogram.
+ *   subflood  (hostile load, bench/hostile.py) open N connections, CONNECT, then keep W
+ *         SUBSCRIBE packets of --filters F topic filters each unanswered per connection,
+ *         sending the next one at each SUBACK, until M SUBACKs or the time limit. Filter i
+ *         is --filter with "{i}" replaced by i. Counts the granted and refused return codes.
+ *
+ * pub --phases (with --go-line): after the go line, each further line on stdin starts the
+ * next phase (at most 8) and the line "end" stops publishing; loadgen then waits (at most
+ * --drain seconds) for the PUBACKs still outstanding and prints its result line with one
+ * latency histogram per phase, each PUBACK counted in the phase its PUBLISH was sent in.
+ * sub: each line on stdin is answered with a "count" line (arrivals so far).
+ * --bind ADDR (every mode) makes the connections from that local address (e.g. 127.0.0.2),
+ * so that a hostile load and the honest devices have different source addresses.
  *
  * Output: one JSON object per line on stdout ("event" lines while running, a final result
  * line with "mode"). Diagnostics go to stderr. Timestamps named t_* are CLOCK_MONOTONIC
@@ -68,7 +80,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
-enum mode { MODE_PUB, MODE_IDLE, MODE_SUB, MODE_CONN };
+enum mode { MODE_PUB, MODE_IDLE, MODE_SUB, MODE_CONN, MODE_SUBFLOOD };
 
 enum cstate {
 	CS_PENDING,       /* not started yet */
@@ -88,6 +100,7 @@ struct buf {
 /* A PUBLISH waiting for its PUBACK: packet id (0 = free slot) and when it was sent. */
 struct pending {
 	uint16_t id;
+	uint8_t phase;          /* pub --phases: the phase it was sent in */
 	double t;
 };
 
@@ -111,17 +124,17 @@ struct conn {
 static struct {
 	enum mode mode;
 	const char *host, *port, *ca, *cert, *key, *mint_ca_cert, *mint_ca_key;
-	const char *servername, *prefix, *topic, *filter;
+	const char *servername, *prefix, *topic, *filter, *bind;
 	int tls;                /* 0 any (1.2+), 12, 13 */
-	bool verify_host, go_line;
+	bool verify_host, go_line, phases;
 	long conns, messages, window, max_handshakes, max_conns, keepalive, qos;
-	long show;
-	double time_limit, connect_timeout, idle_exit, rate;
+	long show, filters;
+	double time_limit, connect_timeout, idle_exit, rate, drain;
 } opt = {
 	.host = "127.0.0.1", .port = "8883", .prefix = "bench-", .topic = "iot-2/evt/status/fmt/json",
 	.filter = "#", .tls = 0, .verify_host = true, .conns = 1, .messages = 1000, .window = 10,
 	.max_handshakes = 64, .max_conns = 5000, .keepalive = 60, .qos = 1, .time_limit = 120,
-	.connect_timeout = 30, .idle_exit = 0,
+	.connect_timeout = 30, .idle_exit = 0, .filters = 256, .drain = 30,
 };
 
 static SSL_CTX *g_ctx;
@@ -142,6 +155,18 @@ static bool g_go, g_said_connected, g_stdin_eof; /* pub --go-line */
 static unsigned g_pend_mask;    /* pub: size of each connection's pending table minus 1 */
 static uint64_t g_lat_lost;     /* pub: PUBLISHes whose slot was reused before their PUBACK */
 static uint64_t g_lat_unmatched;/* pub: PUBACKs for no PUBLISH we know of */
+static struct addrinfo *g_bind;  /* --bind: local address of every connection */
+#define MAX_PHASES 8
+static unsigned g_phase;        /* pub --phases: the current phase */
+static uint64_t g_phase_sent[MAX_PHASES], g_phase_acked[MAX_PHASES];
+static double g_phase_t[MAX_PHASES];
+static bool g_pub_ended, g_drain_timed_out; /* pub --phases: "end" read */
+static double g_drain_deadline;
+static char g_line[64];         /* pub --phases: the stdin line being read */
+static size_t g_line_len;
+static unsigned char *g_subflood;       /* subflood: the SUBSCRIBE packet (id at g_subflood_id) */
+static size_t g_subflood_len, g_subflood_id;
+static uint64_t g_codes_granted, g_codes_refused; /* subflood: SUBACK return codes */
 
 #define EV_STDIN  ((uint64_t)-1)
 #define EV_SIGNAL ((uint64_t)-2)
@@ -226,6 +251,7 @@ struct hist {
 };
 
 static struct hist g_lat;       /* pub: PUBACK latency; conn: connect start to CONNACK */
+static struct hist g_phase_lat[MAX_PHASES]; /* pub --phases: PUBACK latency by phase sent */
 
 static unsigned hist_bucket(uint64_t ns)
 {
@@ -410,6 +436,51 @@ static void send_subscribe(struct conn *c)
 	free(body);
 }
 
+/* subflood: the SUBSCRIBE packet, built once (--filters filters, "{i}" in --filter replaced
+ * by the filter's index); each send patches in a fresh packet id. */
+static void build_subflood(void)
+{
+	struct buf b = {0};
+	const unsigned char zero[2] = {0, 0};
+	buf_put(&b, zero, 2);
+	const char *mark = strstr(opt.filter, "{i}");
+	for (long i = 0; i < opt.filters; i++) {
+		char f[1100];
+		int n = mark ? snprintf(f, sizeof f, "%.*s%ld%s", (int)(mark - opt.filter), opt.filter,
+					i, mark + 3)
+			     : snprintf(f, sizeof f, "%s", opt.filter);
+		const unsigned char len[2] = {(unsigned char)(n >> 8), (unsigned char)n};
+		const unsigned char qos = (unsigned char)opt.qos;
+		buf_put(&b, len, 2);
+		buf_put(&b, f, (size_t)n);
+		buf_put(&b, &qos, 1);
+	}
+	unsigned char hdr[5];
+	hdr[0] = 0x82;                            /* 3.8.1: SUBSCRIBE flags are 0010 */
+	size_t h = 1 + put_varlen(hdr + 1, b.len);
+	if (!(g_subflood = malloc(h + b.len)))
+		die("out of memory");
+	memcpy(g_subflood, hdr, h);
+	memcpy(g_subflood + h, b.p, b.len);
+	g_subflood_len = h + b.len;
+	g_subflood_id = h;
+	buf_free(&b);
+}
+
+static void send_subflood(struct conn *c)
+{
+	uint16_t id = next_packet_id(c);
+	buf_reserve(&c->out, g_subflood_len);
+	unsigned char *p = c->out.p + c->out.len;
+	memcpy(p, g_subflood, g_subflood_len);
+	p[g_subflood_id] = (unsigned char)(id >> 8);
+	p[g_subflood_id + 1] = (unsigned char)id;
+	c->out.len += g_subflood_len;
+	c->inflight++;
+	c->last_tx = now_mono();
+	g_sent++;
+}
+
 static void send_publish(struct conn *c)
 {
 	static size_t tlen;
@@ -440,7 +511,9 @@ static void send_publish(struct conn *c)
 	if (pd->id)
 		g_lat_lost++; /* a PUBACK more than the table's size late: its sample is lost */
 	pd->id = id;
+	pd->phase = (uint8_t)g_phase;
 	pd->t = c->last_tx;
+	g_phase_sent[g_phase]++;
 }
 
 static void got_puback(struct conn *c, uint16_t id, double t)
@@ -448,6 +521,8 @@ static void got_puback(struct conn *c, uint16_t id, double t)
 	struct pending *pd = &c->pend[id & g_pend_mask];
 	if (id && pd->id == id) {
 		hist_add(&g_lat, t - pd->t);
+		hist_add(&g_phase_lat[pd->phase], t - pd->t);
+		g_phase_acked[pd->phase]++;
 		pd->id = 0;
 	} else {
 		g_lat_unmatched++;
@@ -570,6 +645,15 @@ static void conn_start(struct conn *c)
 	}
 	int one = 1;
 	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	if (g_bind) {
+		/* The port is chosen at connect(), per destination, not from the bind range. */
+		setsockopt(c->fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+		if (bind(c->fd, g_bind->ai_addr, g_bind->ai_addrlen) < 0) {
+			conn_error(c, "bind", strerror(errno));
+			conn_fail(c);
+			return;
+		}
+	}
 	c->ssl = SSL_new(g_ctx);
 	if (!c->ssl || !SSL_set_fd(c->ssl, c->fd))
 		die("SSL_new failed");
@@ -684,6 +768,8 @@ static void became_ready(struct conn *c)
 
 static void top_up(struct conn *c)
 {
+	if (g_pub_ended)
+		return;
 	if (opt.rate > 0) {
 		/* One reading per 1/rate s; a reading that is due while the window is full goes
 		 * out as soon as a PUBACK frees a slot (its latency is counted from then). */
@@ -696,8 +782,64 @@ static void top_up(struct conn *c)
 		return;
 	}
 	while (g_publishing && c->st == CS_READY && c->inflight < (unsigned)opt.window &&
-	       g_sent < (uint64_t)opt.messages)
-		send_publish(c);
+	       g_sent < (uint64_t)opt.messages) {
+		if (opt.mode == MODE_SUBFLOOD)
+			send_subflood(c);
+		else
+			send_publish(c);
+	}
+}
+
+/* pub --phases after "end": done once no PUBLISH waits for its PUBACK. */
+static void check_drained(void)
+{
+	for (long i = 0; i < g_next_start; i++)
+		if (g_conns[i].st == CS_READY && g_conns[i].inflight)
+			return;
+	g_stop = true;
+}
+
+/* pub --phases: a line on stdin. The first is the go; "end" stops publishing; any other
+ * starts the next phase. */
+static void phase_line(const char *line)
+{
+	if (!g_go) {
+		g_go = true;
+	} else if (!strcmp(line, "end")) {
+		if (!g_pub_ended) {
+			g_pub_ended = true;
+			g_drain_deadline = now_mono() + opt.drain;
+			if (g_publishing)
+				check_drained();
+		}
+	} else if (!g_pub_ended && g_phase + 1 < MAX_PHASES) {
+		g_phase_t[++g_phase] = now_mono();
+	}
+}
+
+/* sub: each line on stdin asks how many have arrived so far (a "count" line). */
+static void count_lines(const char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (p[i] == '\n') {
+			printf("{\"event\":\"count\",\"received\":%" PRIu64 ",\"dups\":%" PRIu64
+			       ",\"t\":%.6f}\n", g_received, g_dups, now_mono());
+			fflush(stdout);
+		}
+	}
+}
+
+static void stdin_lines(const char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (p[i] == '\n') {
+			g_line[g_line_len] = '\0';
+			phase_line(g_line);
+			g_line_len = 0;
+		} else if (p[i] != '\r' && g_line_len + 1 < sizeof g_line) {
+			g_line[g_line_len++] = p[i];
+		}
+	}
 }
 
 static void json_str(const unsigned char *s, size_t n)
@@ -785,6 +927,23 @@ static void handle_packets(struct conn *c)
 			}
 			break;
 		case 9: /* SUBACK 3.9 */
+			if (opt.mode == MODE_SUBFLOOD && c->st == CS_READY && rl >= 2) {
+				for (size_t k = 2; k < rl; k++) {
+					if (body[k] == 0x80)
+						g_codes_refused++;
+					else
+						g_codes_granted++;
+				}
+				if (c->inflight)
+					c->inflight--;
+				g_acked++;
+				g_t_last_ack = now_mono();
+				if (g_acked >= (uint64_t)opt.messages)
+					g_stop = true;
+				else
+					top_up(c);
+				break;
+			}
 			if (c->st != CS_SUBACK || rl < 3 || body[2] == 0x80) {
 				conn_error(c, "subscribe", "refused");
 				g_refused++;
@@ -806,6 +965,8 @@ static void handle_packets(struct conn *c)
 				got_puback(c, (uint16_t)((body[0] << 8) | body[1]), g_t_last_ack);
 			if (opt.mode == MODE_PUB && g_acked >= (uint64_t)opt.messages)
 				g_stop = true;
+			else if (g_pub_ended)
+				check_drained();
 			else
 				top_up(c);
 			break;
@@ -959,6 +1120,7 @@ static void begin_publishing(void)
 {
 	g_publishing = true;
 	g_t_first_pub = now_mono();
+	g_phase_t[0] = g_t_first_pub;
 	for (long i = 0; i < opt.conns; i++) {
 		struct conn *c = &g_conns[i];
 		if (c->st != CS_READY)
@@ -1062,7 +1224,7 @@ static void hold_until_eof(int sfd)
 
 static void usage(FILE *f)
 {
-	fputs("usage: loadgen pub|idle|sub|conn [options]\n"
+	fputs("usage: loadgen pub|idle|sub|conn|subflood [options]\n"
 	      "  -H, --host ADDR          server address (default 127.0.0.1)\n"
 	      "  -p, --port PORT          server port (default 8883)\n"
 	      "      --ca FILE            CA that signed the server certificate (required)\n"
@@ -1091,7 +1253,14 @@ static void usage(FILE *f)
 	      "      --max-conns C        fd budget cap on N (default 5000)\n"
 	      "      --connect-timeout S  per connection, TCP to CONNACK (default 30)\n"
 	      "      --idle-exit S        sub: stop S seconds after the last arrival (default off)\n"
-	      "      --show N             sub: print the first N messages as JSON lines\n",
+	      "      --show N             sub: print the first N messages as JSON lines\n"
+	      "      --phases             pub --go-line: each line after the go starts the next\n"
+	      "                           phase (at most 8), \"end\" stops publishing; latency\n"
+	      "                           per phase in the result\n"
+	      "      --drain S            pub --phases: wait at most S s for the PUBACKs after\n"
+	      "                           \"end\" (default 30)\n"
+	      "      --filters F          subflood: topic filters per SUBSCRIBE (default 256)\n"
+	      "      --bind ADDR          connect from this local address (e.g. 127.0.0.2)\n",
 	      f);
 }
 
@@ -1109,6 +1278,8 @@ static void parse_args(int argc, char **argv)
 		opt.mode = MODE_SUB;
 	else if (!strcmp(argv[1], "conn"))
 		opt.mode = MODE_CONN;
+	else if (!strcmp(argv[1], "subflood"))
+		opt.mode = MODE_SUBFLOOD;
 	else if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
 		usage(stdout);
 		exit(0);
@@ -1117,7 +1288,8 @@ static void parse_args(int argc, char **argv)
 		exit(2);
 	}
 	enum { O_CA = 256, O_CERT, O_KEY, O_MCA, O_MKEY, O_TLS, O_SNI, O_NOVH, O_PREFIX, O_KA,
-	       O_TOPIC, O_FILTER, O_QOS, O_MAXHS, O_MAXC, O_CTO, O_IDLE, O_SHOW, O_RATE, O_GO };
+	       O_TOPIC, O_FILTER, O_QOS, O_MAXHS, O_MAXC, O_CTO, O_IDLE, O_SHOW, O_RATE, O_GO,
+	       O_PHASES, O_DRAIN, O_FILTERS, O_BIND };
 	static const struct option lo[] = {
 		{"host", required_argument, NULL, 'H'}, {"port", required_argument, NULL, 'p'},
 		{"ca", required_argument, NULL, O_CA}, {"cert", required_argument, NULL, O_CERT},
@@ -1141,6 +1313,10 @@ static void parse_args(int argc, char **argv)
 		{"show", required_argument, NULL, O_SHOW},
 		{"rate", required_argument, NULL, O_RATE},
 		{"go-line", no_argument, NULL, O_GO},
+		{"phases", no_argument, NULL, O_PHASES},
+		{"drain", required_argument, NULL, O_DRAIN},
+		{"filters", required_argument, NULL, O_FILTERS},
+		{"bind", required_argument, NULL, O_BIND},
 		{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0},
 	};
 	optind = 2;
@@ -1184,6 +1360,10 @@ static void parse_args(int argc, char **argv)
 		case O_SHOW: opt.show = parse_long("--show", optarg, 0, 1000); break;
 		case O_RATE: opt.rate = parse_double("--rate", optarg, 0.001, 1e6); break;
 		case O_GO: opt.go_line = true; break;
+		case O_PHASES: opt.phases = true; break;
+		case O_DRAIN: opt.drain = parse_double("--drain", optarg, 0.1, 3600); break;
+		case O_FILTERS: opt.filters = parse_long("--filters", optarg, 1, 10000); break;
+		case O_BIND: opt.bind = optarg; break;
 		case 'h': usage(stdout); exit(0);
 		default: usage(stderr); exit(2);
 		}
@@ -1204,6 +1384,8 @@ static void parse_args(int argc, char **argv)
 		opt.conns = 1;
 	if ((opt.rate > 0 || opt.go_line) && opt.mode != MODE_PUB)
 		die("--rate and --go-line are for pub");
+	if (opt.phases && !opt.go_line)
+		die("--phases needs --go-line");
 	/* conn closes each connection at its CONNACK: only those in progress hold an fd. */
 	long fds = opt.mode == MODE_CONN && opt.max_handshakes < opt.conns ? opt.max_handshakes
 									 : opt.conns;
@@ -1269,7 +1451,7 @@ static void print_result(void)
 	double cpu_sys = (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 	double t_end = now_mono();
 	const char *mode = opt.mode == MODE_PUB ? "pub" : opt.mode == MODE_IDLE ? "idle"
-			 : opt.mode == MODE_SUB ? "sub" : "conn";
+			 : opt.mode == MODE_SUB ? "sub" : opt.mode == MODE_CONN ? "conn" : "subflood";
 	printf("{\"mode\":\"%s\",\"connections\":%ld,\"connected\":%ld,\"failed\":%ld,"
 	       "\"refused\":%ld,\"dropped\":%ld,\"timed_out\":%s,\"wall_seconds\":%.3f,"
 	       "\"connect_seconds\":%.3f,\"cpu_user\":%.3f,\"cpu_sys\":%.3f,\"max_rss_kib\":%ld",
@@ -1288,12 +1470,30 @@ static void print_result(void)
 		hist_print(&g_lat, "lat");
 		printf(",\"lat_lost\":%" PRIu64 ",\"lat_unmatched\":%" PRIu64, g_lat_lost,
 		       g_lat_unmatched);
+		if (opt.phases) {
+			printf(",\"drain_timed_out\":%s,\"phases\":[",
+			       g_drain_timed_out ? "true" : "false");
+			for (unsigned i = 0; i <= g_phase; i++) {
+				printf("%s{\"t_start\":%.6f,\"sent\":%" PRIu64 ",\"acked\":%" PRIu64,
+				       i ? "," : "", g_phase_t[i], g_phase_sent[i], g_phase_acked[i]);
+				hist_print(&g_phase_lat[i], "lat");
+				putchar('}');
+			}
+			putchar(']');
+		}
 	} else if (opt.mode == MODE_SUB) {
 		double secs = g_received > 1 ? g_t_last_rx - g_t_first_rx : 0.0;
 		printf(",\"subscribed\":%s,\"received\":%" PRIu64 ",\"dups\":%" PRIu64
 		       ",\"seconds\":%.6f,\"rate\":%.1f,\"t_first\":%.6f,\"t_last\":%.6f",
 		       g_subscribed ? "true" : "false", g_received, g_dups, secs,
 		       secs > 0 ? (double)g_received / secs : 0.0, g_t_first_rx, g_t_last_rx);
+	} else if (opt.mode == MODE_SUBFLOOD) {
+		double secs = g_acked && g_t_last_ack > g_t_first_pub ? g_t_last_ack - g_t_first_pub
+								       : 0.0;
+		printf(",\"window\":%ld,\"filters\":%ld,\"sent\":%" PRIu64 ",\"acked\":%" PRIu64
+		       ",\"seconds\":%.6f,\"rate\":%.1f,\"codes_granted\":%" PRIu64
+		       ",\"codes_refused\":%" PRIu64, opt.window, opt.filters, g_sent, g_acked, secs,
+		       secs > 0 ? (double)g_acked / secs : 0.0, g_codes_granted, g_codes_refused);
 	} else if (opt.mode == MODE_CONN) {
 		double secs = g_t_all_connected > 0 ? g_t_all_connected - g_t0 : t_end - g_t0;
 		printf(",\"max_handshakes\":%ld,\"handshakes\":%ld,\"handshakes_per_s\":%.1f",
@@ -1314,6 +1514,15 @@ int main(int argc, char **argv)
 	int gai = getaddrinfo(opt.host, opt.port, &hints, &g_addr);
 	if (gai)
 		die("%s:%s: %s", opt.host, opt.port, gai_strerror(gai));
+	if (opt.bind) {
+		struct addrinfo bh = {.ai_socktype = SOCK_STREAM, .ai_family = g_addr->ai_family,
+				      .ai_flags = AI_NUMERICHOST | AI_PASSIVE};
+		gai = getaddrinfo(opt.bind, NULL, &bh, &g_bind);
+		if (gai)
+			die("--bind %s: %s", opt.bind, gai_strerror(gai));
+	}
+	if (opt.mode == MODE_SUBFLOOD)
+		build_subflood();
 
 	g_ep = epoll_create1(EPOLL_CLOEXEC);
 	if (g_ep < 0)
@@ -1356,7 +1565,12 @@ int main(int argc, char **argv)
 		if (opt.mode == MODE_SUB && opt.idle_exit > 0 && g_received &&
 		    t - g_t_last_rx >= opt.idle_exit)
 			break;
-		if (opt.mode == MODE_PUB && !g_publishing && g_t_all_connected > 0) {
+		if (g_pub_ended && t >= g_drain_deadline) {
+			g_drain_timed_out = true;
+			break;
+		}
+		if ((opt.mode == MODE_PUB || opt.mode == MODE_SUBFLOOD) && !g_publishing &&
+		    g_t_all_connected > 0) {
 			if (!g_connected)
 				break;
 			if (!opt.go_line || g_go) {
@@ -1378,7 +1592,7 @@ int main(int argc, char **argv)
 		double wait = deadline - t;
 		if (wait > 0.2)
 			wait = 0.2;
-		if (g_publishing && opt.rate > 0) {
+		if (g_publishing && !g_pub_ended && opt.rate > 0) {
 			double due = rate_tick(t) - now_mono();
 			if (due < wait)
 				wait = due > 0 ? due : 0;
@@ -1398,7 +1612,11 @@ int main(int argc, char **argv)
 			} else if (id == EV_STDIN) {
 				char tmp[256];
 				ssize_t r = read(0, tmp, sizeof tmp);
-				if (r > 0)
+				if (r > 0 && opt.phases)
+					stdin_lines(tmp, (size_t)r);
+				else if (r > 0 && opt.mode == MODE_SUB)
+					count_lines(tmp, (size_t)r);
+				else if (r > 0)
 					g_go = true; /* pub --go-line: any input is the go */
 				if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR))
 					g_stop = true;
@@ -1418,14 +1636,21 @@ int main(int argc, char **argv)
 	disconnect_all();
 	free(g_conns);
 	freeaddrinfo(g_addr);
+	if (g_bind)
+		freeaddrinfo(g_bind);
+	free(g_subflood);
 	SSL_CTX_free(g_ctx);
 	X509_free(g_mint_ca);
 	EVP_PKEY_free(g_mint_key);
 	close(sfd);
 	close(g_ep);
 	/* Exit status: 0 when the goal was met, 1 when the run ended short (timeouts, failures). */
+	if (opt.mode == MODE_PUB && opt.phases)
+		return g_acked >= g_sent && !g_failed && !g_drain_timed_out ? 0 : 1;
 	if (opt.mode == MODE_PUB)
 		return g_acked >= (uint64_t)opt.messages && !g_failed ? 0 : 1;
+	if (opt.mode == MODE_SUBFLOOD)
+		return g_failed ? 1 : 0;
 	if (opt.mode == MODE_IDLE)
 		return g_failed || g_closed_after_up ? 1 : 0;
 	if (opt.mode == MODE_CONN)
