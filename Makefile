@@ -4,6 +4,7 @@
 #   make test-sanitize   the same suite under ASan + UBSan (build-asan/)
 #   make demo       end-to-end demo: PKI, upstream mosquitto, iotgw, a sensor
 #   make bench      benchmarks (not part of make test)
+#   make test-hostile    honest devices measured beside hostile loads (not part of make test)
 #   make fuzz       build and briefly run the libFuzzer targets (clang)
 #   make install    PREFIX=/usr/local DESTDIR=
 
@@ -109,6 +110,13 @@ demo: deps
 bench: deps
 	$(MAKE) --no-print-directory all
 	IOTGW_BIN=$(abspath $(BUILD)/iotgw) $(PYTHON) bench/bench.py
+
+# Issue 12: every hostile load with honest devices measured beside it (about 12 minutes;
+# HOSTILE_ARGS="--smoke" or "--only NAME" for less). Figures in docs/security.md.
+.PHONY: test-hostile
+test-hostile: deps
+	$(MAKE) --no-print-directory all
+	IOTGW_BIN=$(abspath $(BUILD)/iotgw) $(PYTHON) bench/hostile.py $(HOSTILE_ARGS)
 
 FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_SECONDS ?= 30
