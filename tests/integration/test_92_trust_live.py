@@ -47,21 +47,28 @@ def gateway(make_gateway, upstream, pki, tmp_path, **opts):
     return g
 
 
+def revoke_and_expect_closed(g, upstream, pki, crl, bad, good, revoke, cas):
+    """Revokes (NAME, CA) in a new CRL at crl and reloads: the connected device `bad` (that
+    NAME) gets cert_revoked and is disconnected; `good` is untouched and keeps publishing."""
+    name = revoke[0]
+    crl_bundle(pki, crl, revoke=[revoke], cas=cas)
+    g.reload()
+    ev = g.wait_event("cert_revoked", device=name)
+    assert "revoked" in ev[0]["msg"], ev[0]["raw"]
+    gw.wait_until(lambda: bad.unexpected_disconnects, what="%s disconnected" % name)
+    seen = len(upstream.readings(good.client_id, g.name))
+    good.publish("sensors/%s/t" % good.client_id, "22.5")
+    upstream.wait_readings(good.client_id, g.name, count=seen + 1)
+    assert good.unexpected_disconnects == []
+    assert not g.events("cert_revoked", device=good.client_id)
+
+
 def test_connected_device_is_disconnected_when_revoked(make_gateway, upstream, lpki, tmp_path):
     g = gateway(make_gateway, upstream, lpki, tmp_path)
     bad, good = connected(lpki, g, "live-a"), connected(lpki, g, "live-b")
     try:
-        crl_bundle(lpki, g.crl, revoke=[("live-a", ROOT)], cas=(ROOT,))
-        g.reload()
-        ev = g.wait_event("cert_revoked", device="live-a")
-        assert "revoked" in ev[0]["msg"], ev[0]["raw"]
-        gw.wait_until(lambda: bad.unexpected_disconnects, what="live-a disconnected")
-        # The good device is untouched and keeps publishing; live-a cannot come back.
-        good.publish("sensors/live-b/t", "22.5")
-        upstream.wait_readings("live-b", g.name, count=2)
-        assert good.unexpected_disconnects == []
-        assert not g.events("cert_revoked", device="live-b")
-        assert device(g, "live-a").refused
+        revoke_and_expect_closed(g, upstream, lpki, g.crl, bad, good, ("live-a", ROOT), (ROOT,))
+        assert device(g, "live-a").refused  # and it cannot come back
     finally:
         bad.close()
         good.close()
@@ -117,14 +124,8 @@ def test_device_under_an_intermediate_is_rechecked_with_its_chain(make_gateway, 
         assert not g.events("cert_revoked")
         assert bad.unexpected_disconnects == [] and good.unexpected_disconnects == []
 
-        crl_bundle(lpki, crl, revoke=[("live-i", inter)], cas=(ROOT, inter))
-        g.reload()
-        ev = g.wait_event("cert_revoked", device="live-i")
-        assert "revoked" in ev[0]["msg"], ev[0]["raw"]
-        gw.wait_until(lambda: bad.unexpected_disconnects, what="live-i disconnected")
-        good.publish("sensors/live-j/t", "23.5")
-        upstream.wait_readings("live-j", g.name, count=3)
-        assert good.unexpected_disconnects == []
+        revoke_and_expect_closed(g, upstream, lpki, crl, bad, good, ("live-i", inter),
+                                 (ROOT, inter))
     finally:
         bad.close()
         good.close()
