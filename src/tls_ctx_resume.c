@@ -160,7 +160,10 @@ static int store_new(SSL *ssl, SSL_SESSION *sess)
 	if (old)
 		store_drop(st, old);
 	uint64_t now = mono_s();
-	store_trim(st, now, st->max ? st->max - 1 : 0);
+	/* Every store loses its expired sessions, also the store of a listener
+	 * that a reload removed or renamed (nothing is looked up there). */
+	for (struct sess_store *o = stores; o; o = o->next)
+		store_trim(o, now, o == st ? (st->max ? st->max - 1 : 0) : SIZE_MAX);
 	e->len = (size_t)len;
 	e->idlen = idlen;
 	memcpy(e->id, id, idlen);
