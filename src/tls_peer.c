@@ -324,14 +324,13 @@ struct tls_peer_kept *tls_peer_release(SSL *ssl)
 	 * its intermediates. */
 	const SSL_CIPHER *cipher = SSL_SESSION_get0_cipher(sess);
 	const unsigned char *q = bare;
-	SSL_SESSION *same = d2i_SSL_SESSION(&sess, &q, barelen);
+	(void)d2i_SSL_SESSION(&sess, &q, barelen);
 	OPENSSL_clear_free(bare, (size_t)barelen);
-	if (same != sess || SSL_SESSION_set_cipher(sess, cipher) != 1 ||
-	    SSL_get0_peer_certificate(ssl) != NULL) {
-		/* Not as expected (out of memory): keep the kept copy all the
-		 * same; the accessors use it. */
-		ERR_clear_error();
-	}
+	/* Also after a failed decoding (out of memory), which may have got
+	 * past the cipher: the object stays the SSL's either way, and the
+	 * accessors read the kept copy. */
+	(void)SSL_SESSION_set_cipher(sess, cipher);
+	ERR_clear_error();
 	empty_certs(vc);
 	empty_certs(SSL_get_peer_cert_chain(ssl));
 	return k;
