@@ -577,8 +577,8 @@ SCENARIOS = [
              "their PUBACKs",
              lambda h: h.engine("noread", port=h.ports["plain"], n=h.sz["n"], src="127.0.0.2",
                                 max_bytes=1 << 30),
-             "max_message_rate (1000/s per device); a device with more than 16 KiB of "
-             "replies unread is not read (device_not_reading)",
+             "max_message_rate (1000/s per device, rate_limit_action = slow: each is read "
+             "more slowly); device_not_reading once 16 KiB of PUBACKs are unread",
              sizes={"n": (100, 10)}),
     Scenario("flood", "2a", "one valid device flooding with window 1000 "
              "(max_message_rate = 1000, the default)", flood,
@@ -620,8 +620,8 @@ SCENARIOS = [
     Scenario("connect-idle", "5b", "idle TCP connections from one address, up to {n} "
              "(opened at 1000/s, again when closed; device listener)",
              lambda h: h.engine("swarm", port=h.ports["devices"], srcs=["127.0.0.2"],
-                                per_src=h.sz["n"], open_rate=1000, max_opens=10 * h.sz["n"],
-                                payload="idle"),
+                                per_src=h.sz["n"], open_rate=1000,
+                                max_opens=h.opens(1000), payload="idle"),
              "max_connection_rate_per_address (100/s), max_handshakes_per_address (128), "
              "handshake_timeout (10 s)",
              sizes={"n": (5000, 500)}),
@@ -635,15 +635,17 @@ SCENARIOS = [
              "from each of {addrs} addresses (device listener)",
              lambda h: h.engine("swarm", port=h.ports["devices"],
                                 srcs=addrs("127.0.1", h.sz["addrs"]), per_src=100,
-                                open_rate=2000, max_opens=10 * h.sz["total"], payload="hello"),
-             "max_handshakes (1024 in all), max_handshakes_per_address (128), "
-             "handshake_timeout (10 s)",
+                                open_rate=2000, max_opens=h.opens(2000),
+                                payload="hello"),
+             "max_handshakes (1024 in all: new devices are refused while they are held), "
+             "max_handshakes_per_address (128), handshake_timeout (10 s)",
              sizes={"addrs": (50, 5), "total": (5000, 500)}),
     Scenario("partial-connect", "7a", "{total} partial CONNECTs of 16 KiB (all but the last "
              "byte) held open, 100 from each of {addrs} addresses (plaintext listener)",
              lambda h: h.engine("swarm", port=h.ports["plain"],
                                 srcs=addrs("127.0.2", h.sz["addrs"]), per_src=100,
-                                open_rate=2000, max_opens=10 * h.sz["total"], payload="connect",
+                                open_rate=2000, max_opens=h.opens(2000),
+                                payload="connect",
                                 remaining=16384, send_max=1 << 20),
              "max_preauth_memory (64M for all connections before CONNECT), 16 KiB at most "
              "each; connect_timeout (10 s)",
@@ -652,7 +654,8 @@ SCENARIOS = [
              "(256 KiB sent) with max_packet_size = 1M, 30 from each of {addrs} addresses",
              lambda h: h.engine("swarm", port=h.ports["plain"],
                                 srcs=addrs("127.0.3", h.sz["addrs"]), per_src=30,
-                                open_rate=2000, max_opens=10 * h.sz["total"], payload="connect",
+                                open_rate=2000, max_opens=h.opens(2000),
+                                payload="connect",
                                 remaining=1 << 20, send_max=256 << 10),
              "the first packet before CONNECT is at most 16 KiB whatever max_packet_size "
              "says",
@@ -802,6 +805,11 @@ dir = {state}
             return None
         ev = read_json_line(counter, 5, "count")
         return ev["received"] if ev else None
+
+    def opens(self, rate):
+        """A bound on the connections a swarm opens: enough to go on at `rate` per second
+        through the whole load."""
+        return int(rate * (self.during + 10))
 
     def engine(self, kind, **params):
         """An attacker of this file (ATTACKS[kind]) with these parameters."""
