@@ -137,7 +137,8 @@ def tcp_socket(src, linger_reset=False):
 def paced_workers(p, stop, deadline, attempt, threads):
     """Call attempt(i) at p["rate"] per second from `threads` threads, at most p["max"] times,
     until stop or deadline. A slot more than 1 s late is skipped (counted), not bunched.
-    Returns (collections.Counter of attempt results, attempts, skipped, seconds)."""
+    Returns the attacker's summary: how many attempts gave each result, attempts, skipped,
+    per_s."""
     lock = threading.Lock()
     k = [0]
     res = collections.Counter()
@@ -172,7 +173,10 @@ def paced_workers(p, stop, deadline, attempt, threads):
     for t in ts:
         t.join(3)
     secs = time.monotonic() - t0
-    return res, sum(res.values()), skipped[0], secs
+    n = sum(res.values())
+    out = dict(res)
+    out.update(attempts=n, skipped=skipped[0], per_s=round(n / secs, 1) if secs else 0)
+    return out
 
 
 def attack_noread(p, stop, deadline):
@@ -264,10 +268,7 @@ def attack_passwords(p, stop, deadline):
         finally:
             s.close()
 
-    res, n, skipped, secs = paced_workers(p, stop, deadline, attempt, p.get("threads", 32))
-    out = dict(res)
-    out.update(attempts=n, skipped=skipped, per_s=round(n / secs, 1) if secs else 0)
-    return out
+    return paced_workers(p, stop, deadline, attempt, p.get("threads", 32))
 
 
 def attack_connflood(p, stop, deadline):
@@ -288,10 +289,7 @@ def attack_connflood(p, stop, deadline):
         finally:
             s.close()
 
-    res, n, skipped, secs = paced_workers(p, stop, deadline, attempt, p.get("threads", 4))
-    out = dict(res)
-    out.update(attempts=n, skipped=skipped, per_s=round(n / secs, 1) if secs else 0)
-    return out
+    return paced_workers(p, stop, deadline, attempt, p.get("threads", 4))
 
 
 def attack_hellos(p, stop, deadline):
@@ -315,10 +313,8 @@ def attack_hellos(p, stop, deadline):
         finally:
             s.close()
 
-    res, n, skipped, secs = paced_workers(p, stop, deadline, attempt, p.get("threads", 8))
-    out = dict(res)
-    out.update(attempts=n, skipped=skipped, per_s=round(n / secs, 1) if secs else 0,
-               hello_bytes=len(hello))
+    out = paced_workers(p, stop, deadline, attempt, p.get("threads", 8))
+    out["hello_bytes"] = len(hello)
     return out
 
 
@@ -450,6 +446,30 @@ def attack_main(kind, params):
 
 # ---- measuring ------------------------------------------------------------------------
 
+def free_ports(n):
+    """n different free ports (bench.free_port() called n times may return one twice)."""
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            socks.append(s)
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def result_line(proc, timeout):
+    """loadgen's result line (the JSON line with "mode"), skipping event lines, or None."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ev = read_json_line(proc, max(0.1, deadline - time.monotonic()))
+        if ev is None or "mode" in ev:
+            return ev
+    return None
+
+
 def fds(pid):
     try:
         return len(os.listdir(f"/proc/{pid}/fd"))
@@ -567,6 +587,19 @@ def subflood(h):
                                          "--filter", "iot-2/cmd/c{i}/fmt/json"])
 
 
+def swarm(h, listener, srcs, per_src, open_rate=2000, **payload):
+    """The swarm attacker (attack_swarm): per_src connections held from each of srcs."""
+    return h.engine("swarm", port=h.ports[listener], srcs=srcs, per_src=per_src,
+                    open_rate=open_rate, max_opens=h.opens(open_rate), **payload)
+
+
+def partial_connects(net, per_src, remaining, send_max):
+    """Partial CONNECTs (remaining length `remaining`, at most send_max bytes sent) held on
+    the plaintext listener, per_src from each of h.sz["addrs"] addresses net.1, net.2..."""
+    return lambda h: swarm(h, "plain", addrs(net, h.sz["addrs"]), per_src, payload="connect",
+                           remaining=remaining, send_max=send_max)
+
+
 def passwords(h):
     return h.engine("passwords", port=h.ports["pw"], tls=True, rate=h.sz["rate"],
                     max=100000, srcs=addrs("127.0.5", 4), device="victim")
@@ -619,9 +652,8 @@ SCENARIOS = [
              sizes={"rate": (2000, 500)}),
     Scenario("connect-idle", "5b", "idle TCP connections from one address, up to {n} "
              "(opened at 1000/s, again when closed; device listener)",
-             lambda h: h.engine("swarm", port=h.ports["devices"], srcs=["127.0.0.2"],
-                                per_src=h.sz["n"], open_rate=1000,
-                                max_opens=h.opens(1000), payload="idle"),
+             lambda h: swarm(h, "devices", ["127.0.0.2"], h.sz["n"], open_rate=1000,
+                             payload="idle"),
              "max_connection_rate_per_address (100/s), max_handshakes_per_address (128), "
              "handshake_timeout (10 s)",
              sizes={"n": (5000, 500)}),
@@ -633,30 +665,20 @@ SCENARIOS = [
              sizes={"rate": (2000, 500)}),
     Scenario("slow-hello", "6b", "{total} partial ClientHellos (100 bytes) held open, 100 "
              "from each of {addrs} addresses (device listener)",
-             lambda h: h.engine("swarm", port=h.ports["devices"],
-                                srcs=addrs("127.0.1", h.sz["addrs"]), per_src=100,
-                                open_rate=2000, max_opens=h.opens(2000),
-                                payload="hello"),
+             lambda h: swarm(h, "devices", addrs("127.0.1", h.sz["addrs"]), 100,
+                             payload="hello"),
              "max_handshakes (1024 in all: new devices are refused while they are held), "
              "max_handshakes_per_address (128), handshake_timeout (10 s)",
              sizes={"addrs": (50, 5), "total": (5000, 500)}),
     Scenario("partial-connect", "7a", "{total} partial CONNECTs of 16 KiB (all but the last "
              "byte) held open, 100 from each of {addrs} addresses (plaintext listener)",
-             lambda h: h.engine("swarm", port=h.ports["plain"],
-                                srcs=addrs("127.0.2", h.sz["addrs"]), per_src=100,
-                                open_rate=2000, max_opens=h.opens(2000),
-                                payload="connect",
-                                remaining=16384, send_max=1 << 20),
+             partial_connects("127.0.2", 100, 16384, 1 << 20),
              "max_preauth_memory (64M for all connections before CONNECT), 16 KiB at most "
              "each; connect_timeout (10 s)",
              sizes={"addrs": (50, 5), "total": (5000, 500)}),
     Scenario("partial-connect-1m", "7b", "{total} partial CONNECTs announcing 1 MiB "
              "(256 KiB sent) with max_packet_size = 1M, 30 from each of {addrs} addresses",
-             lambda h: h.engine("swarm", port=h.ports["plain"],
-                                srcs=addrs("127.0.3", h.sz["addrs"]), per_src=30,
-                                open_rate=2000, max_opens=h.opens(2000),
-                                payload="connect",
-                                remaining=1 << 20, send_max=256 << 10),
+             partial_connects("127.0.3", 30, 1 << 20, 256 << 10),
              "the first packet before CONNECT is at most 16 KiB whatever max_packet_size "
              "says",
              sizes={"addrs": (50, 5), "total": (1500, 150)},
@@ -731,7 +753,7 @@ class Hostile(bench.Env):
         binary = self.opts.iotgw
         if not binary or not os.access(binary, os.X_OK):
             raise BenchError(f"iotgw binary not found: {binary!r} (set IOTGW_BIN or run make)")
-        self.ports = {k: bench.free_port() for k in ("devices", "plain", "pw")}
+        self.ports = dict(zip(("devices", "plain", "pw"), free_ports(3)))
         state = os.path.join(self.state_root, f"state-{name}")
         shutil.rmtree(state, ignore_errors=True)
         gwx = "".join(f"{k} = {v}\n" for k, v in sc.gateway.items())
@@ -847,9 +869,7 @@ dir = {state}
                              os.path.join(self.tmp, f"probe-{self.run_name}.log"),
                              stdout=subprocess.PIPE)
         try:
-            res = read_json_line(p, 45, None)
-            while res is not None and "mode" not in res:
-                res = read_json_line(p, 45, None)
+            res = result_line(p, 45)
         finally:
             self.procs.stop(p)
         if not res:
@@ -945,14 +965,7 @@ dir = {state}
                 attack = None
             honest.stdin.write(b"end\n")
             honest.stdin.flush()
-            pub = None
-            deadline = time.monotonic() + 60
-            while pub is None and time.monotonic() < deadline:
-                ev = read_json_line(honest, max(0.1, deadline - time.monotonic()))
-                if ev is None:
-                    break
-                if "mode" in ev:
-                    pub = ev
+            pub = result_line(honest, 60)
             if not pub:
                 raise BenchError("the honest devices printed no result:\n"
                                  + log_tail(honest.bench_log))
@@ -1297,7 +1310,7 @@ def main():
                   f"phases {args.before:g}/{args.during:g}/{args.after:g} s",
     }
     results = []
-    failed = False
+    failed = interrupted = False
     t_start = time.monotonic()
     try:
         loadgen = bench.build_loadgen(tmp)
@@ -1325,36 +1338,40 @@ def main():
         failed = True
         print(f"hostile: {e}", file=sys.stderr)
     except KeyboardInterrupt:
-        print("hostile: interrupted", file=sys.stderr)
-        procs.stop_all()
-        if not args.keep:
-            shutil.rmtree(tmp, ignore_errors=True)
-        return 130
+        interrupted = True
     finally:
         procs.stop_all()
     meta["seconds"] = round(time.monotonic() - t_start, 1)
-    if results:
-        print_summary(results, meta)
-        if args.markdown:
-            print_summary(results, meta, markdown=True)
-        noisy = [r for r in results if any((x.get("other_cpu_s") or 0) > 1.0
-                                           for x in r["phases"].values())]
-        if noisy:
-            print("\nnote: other processes used the CPUs during "
-                  + ", ".join(r["key"] for r in noisy)
-                  + " (column 'other'): those figures are noisy.")
-        print(f"\n{len(results)} of {len(scenarios)} scenarios ran in {meta['seconds']:.0f} s"
-              + ("; FAILED: " + ", ".join(r["key"] for r in results
-                                          if r.get("problems") or not r.get("survived"))
-                 if failed else ""))
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"meta": meta, "results": results}, f, indent=2)
-    if args.keep or failed:
+    if interrupted:
+        print("hostile: interrupted", file=sys.stderr)
+    elif results:
+        report(results, meta, args, len(scenarios), failed)
+    code = 130 if interrupted else 1 if failed else 0
+    if code == 1 or args.keep:
         print(f"hostile: logs and configuration kept in {tmp}", file=sys.stderr)
     else:
         shutil.rmtree(tmp, ignore_errors=True)
-    return 1 if failed else 0
+    return code
+
+
+def report(results, meta, args, planned, failed):
+    """The summary (and the Markdown table, the JSON file) after the scenarios."""
+    print_summary(results, meta)
+    if args.markdown:
+        print_summary(results, meta, markdown=True)
+    noisy = [r for r in results if any((x.get("other_cpu_s") or 0) > 1.0
+                                       for x in r["phases"].values())]
+    if noisy:
+        print("\nnote: other processes used the CPUs during "
+              + ", ".join(r["key"] for r in noisy)
+              + " (column 'other'): those figures are noisy.")
+    print(f"\n{len(results)} of {planned} scenarios ran in {meta['seconds']:.0f} s"
+          + ("; FAILED: " + ", ".join(r["key"] for r in results
+                                      if r.get("problems") or not r.get("survived"))
+             if failed else ""))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"meta": meta, "results": results}, f, indent=2)
 
 
 if __name__ == "__main__":
