@@ -528,6 +528,18 @@ enum mqtt_result mqtt_decode_unsubscribe(const uint8_t *body, size_t len, uint16
 	return decode_filters(body, len, false, packet_id, count, why);
 }
 
+bool mqtt_filter_next(const uint8_t *body, size_t len, bool with_qos, size_t *off,
+		      struct mqtt_str *filter, uint8_t *qos)
+{
+	struct rd r = {body, len, *off < 2 ? 2 : *off}; /* past the packet identifier */
+	uint8_t q = 0;
+	if (rd_left(&r) == 0 || !rd_lenbytes(&r, filter) || (with_qos && !rd_u8(&r, &q)))
+		return false;
+	*qos = q;
+	*off = r.off;
+	return true;
+}
+
 bool mqtt_filter_at(const uint8_t *body, size_t len, bool with_qos, size_t i,
 		    struct mqtt_str *filter, uint8_t *qos)
 {

@@ -630,8 +630,12 @@ void session_process_input(struct session *s)
 		size_t total = fr.header_len + fr.remaining_length;
 		if (s->in.len - off < total)
 			break;
-		/* Over its rate: the PUBLISH waits in `in` until it is within. */
-		if (fr.type == MQTT_PUBLISH && s->state == SESS_ACTIVE &&
+		/* Over its rate: the packet waits in `in` until it is within.
+		 * SUBSCRIBE and UNSUBSCRIBE count too (a flood of them costs
+		 * more than one of PUBLISHes). */
+		if ((fr.type == MQTT_PUBLISH || fr.type == MQTT_SUBSCRIBE ||
+		     fr.type == MQTT_UNSUBSCRIBE) &&
+		    s->state == SESS_ACTIVE &&
 		    !session_rate_admit(s, total))
 			break;
 		o = handle_packet(s, &fr, s->in.data + off + fr.header_len, &v);

@@ -31,10 +31,11 @@ const char *session_subscribe(struct session *s, const uint8_t *body, size_t len
 		return "more than 256 topic filters in one packet";
 	struct downlink *dl = s->gw->dl;
 	uint8_t codes[FILTERS_MAX];
+	size_t off = 0;
 	for (size_t i = 0; i < count; i++) {
 		struct mqtt_str f;
 		uint8_t qos;
-		if (!mqtt_filter_at(body, len, !unsub, i, &f, &qos))
+		if (!mqtt_filter_next(body, len, !unsub, &off, &f, &qos))
 			return "malformed packet"; /* the decoder accepted it: unreachable */
 		if (unsub) {
 			downlink_unsubscribe(dl, s->dl_dev, f.ptr, f.len);

@@ -140,6 +140,10 @@ size_t mqtt_encode_connack(uint8_t *out, size_t cap, bool session_present, uint8
  * _unsubscribe accepted; false past the last. The view points into body. */
 bool mqtt_filter_at(const uint8_t *body, size_t len, bool with_qos, size_t i,
 		    struct mqtt_str *filter, uint8_t *qos);
+/* The same in one pass: *off starts at 0 and is advanced past each filter
+ * (mqtt_filter_at starts over each time: quadratic for a whole packet). */
+bool mqtt_filter_next(const uint8_t *body, size_t len, bool with_qos, size_t *off,
+		      struct mqtt_str *filter, uint8_t *qos);
 
 /* A PUBLISH from the server (3.3), QoS 0 or 1, never retained: the whole
  * packet, or 0 when it does not fit cap or the arguments break a rule

@@ -1067,6 +1067,16 @@ static void test_subscribe_ok(void **state)
 	struct mqtt_str none;
 	uint8_t qn;
 	assert_false(mqtt_filter_at(g_body.b, g_body.len, true, n, &none, &qn));
+	size_t off = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct mqtt_str fs;
+		uint8_t qos = 9;
+		assert_true(mqtt_filter_next(g_body.b, g_body.len, true, &off, &fs, &qos));
+		assert_int_equal(fs.len, strlen(f[i]));
+		assert_memory_equal(fs.ptr, f[i], fs.len);
+		assert_int_equal(qos, q[i]);
+	}
+	assert_false(mqtt_filter_next(g_body.b, g_body.len, true, &off, &none, &qn));
 	make_frame(&g_frame, 0x82, &g_body);
 	assert_int_equal(stream_step(g_frame.b, g_frame.len, 1024), MQTT_OK);
 }
