@@ -214,66 +214,19 @@ bool auth_acl_is_none(const struct auth_acl *acl)
 	return acl && acl->none;
 }
 
-static bool pattern_matches(const struct acl_pattern *pat, const char *device, size_t dlen,
-			    bool device_ok, const char *topic, size_t tlen)
-{
-	/* 4.7.2: $-topics are for the server; a leading wildcard skips them. */
-	if (topic[0] == '$' && (pat->levels[0].kind == ACL_PLUS || pat->levels[0].kind == ACL_HASH))
-		return false;
-	size_t pos = 0;
-	bool more = true; /* a topic level starts at pos */
-	for (size_t i = 0; i < pat->nlevels; i++) {
-		const struct acl_level *l = &pat->levels[i];
-		if (l->kind == ACL_HASH)
-			return true; /* 4.7.1.2: any rest, also none (the parent level) */
-		if (!more)
-			return false;
-		const char *seg = topic + pos;
-		const char *slash = memchr(seg, '/', tlen - pos);
-		size_t n = slash ? (size_t)(slash - seg) : tlen - pos;
-		switch (l->kind) {
-		case ACL_LIT:
-			if (n != l->len || memcmp(seg, l->lit, n) != 0)
-				return false;
-			break;
-		case ACL_DEVICE:
-			if (!device_ok || n != dlen || memcmp(seg, device, n) != 0)
-				return false;
-			break;
-		case ACL_PLUS: /* 4.7.1.3: one level, possibly empty */
-		case ACL_HASH:
-			break;
-		}
-		if (slash)
-			pos += n + 1;
-		else
-			more = false;
-	}
-	return !more;
-}
-
 bool auth_topic_allowed(const struct auth_acl *acl, const char *device, const char *topic,
 			size_t topic_len)
 {
-	if (!acl)
-		return false;
-	if (acl->none)
-		return true;
-	if (!topic || topic_len == 0) /* 4.7.3-1: not a topic name */
-		return false;
-	/* {device} must stand for exactly one level of literal text: an id with
-	 * a separator or wildcard would let a device reach other trees. */
-	size_t dlen = device ? strlen(device) : 0;
-	bool device_ok = dlen > 0 && !strpbrk(device, "/+#");
-	for (size_t i = 0; i < acl->npats; i++)
-		if (pattern_matches(&acl->pats[i], device, dlen, device_ok, topic, topic_len))
-			return true;
-	return false;
+	/* 4.7.3-1: an empty topic is not a topic name. A topic has no
+	 * wildcard levels, so "covered by a pattern" is "matched by it". */
+	return auth_filter_allowed(acl, device, topic, topic_len);
 }
 
-/* Does pattern cover every topic filter f can match? Level by level: a
- * pattern '#' covers the rest, '+' covers one level that is not '#', a
- * literal or {device} only the same literal text. */
+/* Does pattern cover every topic filter f can match (for a topic name,
+ * which has no wildcards: does it match, MQTT 4.7)? Level by level: a
+ * pattern '#' covers the rest (also none: the parent level, 4.7.1.2),
+ * '+' one level that is not '#' (possibly empty, 4.7.1.3), a literal or
+ * {device} only the same literal text. */
 static bool pattern_covers(const struct acl_pattern *pat, const char *device, size_t dlen,
 			   bool device_ok, const char *f, size_t flen)
 {
