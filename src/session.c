@@ -30,14 +30,11 @@
 #define READ_CHUNK 4096
 #define OUT_MAX (64 * 1024)
 #define LINGER_MS 2000
-#define UNREAD_MAX 16384 /* replies a device may leave unread (4096 PUBACKs) */
 /* The largest first packet read before a device is known: a CONNECT with
  * a 64-character id, user name, password and a small will fits many times
  * over; the pre-authentication memory a connection can claim stays small. */
 #define CONNECT_MAX 16384
 #define CONNECT_MAX_TEXT "16384 bytes"
-static const char *const sess_state_names[] = {"handshake", "await-connect", "active", "closing",
-					       "closed"};
 
 static const struct conn_handler session_conn_handler;
 
@@ -56,122 +53,9 @@ static struct session *session_of(void *p)
 	return s;
 }
 
-static struct log_fields fields_of(const struct session *s)
-{
-	return (struct log_fields){
-		.device = s->device[0] ? s->device : NULL,
-		.peer = s->peer,
-		.listener = s->listener->name,
-		.tls_version = s->conn ? conn_tls_version(s->conn) : NULL,
-	};
-}
 
-/* What connections that have not sent their CONNECT yet hold in input
- * buffers, all together: bounded by max_preauth_memory, so that many
- * partial CONNECTs cannot take the memory honest devices need. Counted
- * whenever the buffer changes size or the session leaves that state. */
-static void preauth_account(struct session *s)
-{
-	size_t now = s->state == SESS_AWAIT_CONNECT || s->state == SESS_HANDSHAKE ? s->in.cap : 0;
-	s->gw->preauth_bytes += now;
-	s->gw->preauth_bytes -= s->preauth;
-	s->preauth = now;
-}
 
-static void set_state(struct session *s, enum sess_state next)
-{
-	if (s->state == SESS_HANDSHAKE && next != SESS_HANDSHAKE && s->conn &&
-	    conn_is_tls(s->conn))
-		gateway_hs_end(s->gw, s->peer);
-	if (log_enabled(LOG_DEBUG)) {
-		struct log_fields f = fields_of(s);
-		log_event(LOG_DEBUG, EV_SESSION_STATE, &f, "state %s -> %s",
-			  sess_state_names[s->state], sess_state_names[next]);
-	}
-	s->state = next;
-	preauth_account(s);
-}
 
-static void session_destroy(void *p)
-{
-	struct session *s = p;
-	conn_free(s->conn);
-	buf_free(&s->in);
-	ackq_free(&s->acks);
-	free(s->client_id);
-	metrics_conn_closed(s->listener, s->tls_slot);
-	s->listener->nconns--; /* the gateway frees a closed listener at 0 */
-	s->magic = 0; /* a stale pointer must not pass the magic check */
-	free(s);
-}
-
-static void stop_awaiting(struct session *s)
-{
-	list_del(&s->gw->awaiting_commit, s, COMMIT_LINK);
-	list_del(&s->gw->awaiting_flush, s, FLUSH_LINK);
-}
-
-static void unlink_session(struct session *s)
-{
-	struct gateway *gw = s->gw;
-	/* Acks still held are dropped: the device resends after reconnecting,
-	 * and the spool already has (or will commit) the reading. */
-	stop_awaiting(s);
-	downlink_detach(gw->dl, s->dl_dev, s);
-	s->dl_dev = NULL;
-	if (s->registered) {
-		gateway_registry_release(gw, s->client_id, s);
-		s->registered = false;
-	}
-	if (s->prev)
-		s->prev->next = s->next;
-	else
-		gw->sessions = s->next;
-	if (s->next)
-		s->next->prev = s->prev;
-	gw->nsessions--;
-}
-
-/* Tears down without logging (the caller logged why). */
-static void teardown(struct session *s)
-{
-	if (s->state == SESS_CLOSED)
-		return;
-	set_state(s, SESS_CLOSED);
-	ev_timer_stop(s->gw->loop, &s->timer);
-	session_rate_stop(s);
-	if (s->pw_job) { /* its answer is no longer wanted */
-		pwcheck_cancel(s->pw_job);
-		s->pw_job = NULL;
-	}
-	if (s->conn)
-		conn_pause_reading(s->conn);
-	unlink_session(s);
-	ev_defer(s->gw->loop, session_destroy, s);
-}
-
-/* The session's log line for a verdict, under its handler's name. */
-static void emit(struct session *s, const struct verdict *v)
-{
-	struct log_fields f = fields_of(s);
-	log_event_at(v->w.file, v->w.line, v->w.func, v->prio, v->event, &f, "%s", v->msg);
-}
-
-void session_close_at(const char *file, int line, const char *func, struct session *s, int prio,
-		      enum iotgw_event event, const char *fmt, ...)
-{
-	if (s->state == SESS_CLOSED)
-		return;
-	if (log_enabled(prio)) {
-		struct verdict v;
-		va_list ap;
-		va_start(ap, fmt);
-		verdict_vset(&v, (struct where){file, func, line}, prio, event, fmt, ap);
-		va_end(ap);
-		emit(s, &v);
-	}
-	teardown(s);
-}
 
 /* Malformed or illegal MQTT: the connection is closed. */
 #define violation(v, what, why)                                                                   \
@@ -194,19 +78,19 @@ static bool carry_out(struct session *s, enum outcome o, const struct verdict *v
 		if (s->state == SESS_CLOSED)
 			break;
 		if (log_enabled(v->prio))
-			emit(s, v);
-		teardown(s);
+			session_emit(s, v);
+		session_teardown(s);
 		break;
 	case OUT_LINGER:
 		if (s->state == SESS_CLOSED || s->state == SESS_CLOSING)
 			break;
 		if (log_enabled(v->prio))
-			emit(s, v);
+			session_emit(s, v);
 		if (conn_pending_output(s->conn) == 0) {
-			teardown(s);
+			session_teardown(s);
 			break;
 		}
-		set_state(s, SESS_CLOSING);
+		session_set_state(s, SESS_CLOSING);
 		conn_pause_reading(s->conn);
 		ev_timer_start(s->gw->loop, &s->timer, LINGER_MS);
 		break;
@@ -214,27 +98,6 @@ static bool carry_out(struct session *s, enum outcome o, const struct verdict *v
 	return s->state == SESS_AWAIT_CONNECT || s->state == SESS_ACTIVE;
 }
 
-int session_send(struct session *s, const uint8_t *p, size_t n)
-{
-	if (conn_send(s->conn, p, n) == 0) {
-		/* A device that does not read its PUBACKs would go on publishing
-		 * into the spool for as long as its socket took them: stop
-		 * reading it until it has read what it was sent (on_drained). */
-		if (!s->unread && conn_pending_output(s->conn) > UNREAD_MAX) {
-			s->unread = true;
-			conn_pause_reading(s->conn);
-			struct log_fields f = fields_of(s);
-			log_event(LOG_NOTICE, EV_DEVICE_NOT_READING, &f,
-				  "device does not read its acknowledgements (%zu bytes waiting); "
-				  "not read until it does",
-				  conn_pending_output(s->conn));
-		}
-		return 0;
-	}
-	session_close(s, LOG_NOTICE, EV_DEVICE_DISCONNECTED, "send failed: %s",
-		      conn_error(s->conn));
-	return -1;
-}
 
 /* ---- timers ---- */
 
@@ -285,11 +148,20 @@ static void on_timer(struct ev_loop *loop, struct ev_timer *t)
 		break;
 	}
 	case SESS_CLOSING:
-		teardown(s);
+		session_teardown(s);
 		break;
 	case SESS_CLOSED:
 		break;
 	}
+}
+
+/* Back within its rates (session_rate.c held it). */
+static void on_rate_timer(struct ev_loop *loop, struct ev_timer *t)
+{
+	(void)loop;
+	struct session *s = session_of(t->arg);
+	s->throttled = false;
+	session_resume_reading(s);
 }
 
 /* ---- packet handlers ---- */
@@ -396,7 +268,7 @@ static enum outcome handle_connect(struct session *s, uint8_t flags, const uint8
 	if (s->listener->tls == CFG_TLS_MUTUAL && conn_peer_not_after(s->conn, &not_after) == 0 &&
 	    trust_cert_expiring(not_after, time(NULL), s->listener->cert_expiry_warning_s, s->device,
 				msg, sizeof msg)) {
-		struct log_fields f = fields_of(s);
+		struct log_fields f = session_fields(s);
 		log_event(LOG_WARNING, EV_CERT_EXPIRING, &f, "%s", msg);
 	}
 
@@ -418,7 +290,7 @@ static enum outcome handle_connect(struct session *s, uint8_t flags, const uint8
 	if (max && (ka == 0 || ka > max))
 		ka = max;
 	s->keepalive_ms = ka * 1000u;
-	set_state(s, SESS_ACTIVE);
+	session_set_state(s, SESS_ACTIVE);
 	ev_timer_stop(gw->loop, &s->timer);
 	arm_keepalive(s);
 	gateway_device_seen(gw, s->device);
@@ -428,7 +300,7 @@ static enum outcome handle_connect(struct session *s, uint8_t flags, const uint8
 	if (s->state == SESS_CLOSED)
 		return OUT_DONE; /* the send failed and said so */
 	s->listener->m.connects++;
-	struct log_fields f = fields_of(s);
+	struct log_fields f = session_fields(s);
 	log_event(LOG_INFO, EV_DEVICE_CONNECTED, &f,
 		  "device %s connected (client id %s, MQTT %s, keepalive %u s%s%s)", s->device,
 		  s->client_id, c.protocol_level == 3 ? "3.1" : "3.1.1", ka,
@@ -445,22 +317,6 @@ static bool qos2_pending(const struct session *s, uint16_t id)
 	return false;
 }
 
-/* Holds a reply until the spool commit in progress succeeded; is_ack: a
- * PUBACK/PUBREC, whose PUBLISH was read in this loop iteration. */
-static int hold_reply(struct session *s, const uint8_t *pkt, size_t n, bool is_ack)
-{
-	if (ackq_append(&s->acks, pkt, n, is_ack, ev_now_us(s->gw->loop)) != 0) {
-		session_close(s, LOG_WARNING, EV_DEVICE_DISCONNECTED,
-			      "too many messages awaiting the spool commit; connection closed");
-		return -1;
-	}
-	if (ackq_len(&s->acks) >= ACKS_HOLD && !s->held) {
-		s->held = true;
-		conn_pause_reading(s->conn);
-	}
-	list_add(&s->gw->awaiting_commit, s, COMMIT_LINK);
-	return 0;
-}
 
 /* A PUBACK or PUBREC: its reading must be durable first. */
 static void queue_ack(struct session *s, enum mqtt_type type, uint16_t id)
@@ -468,24 +324,10 @@ static void queue_ack(struct session *s, enum mqtt_type type, uint16_t id)
 	uint8_t pkt[4];
 	size_t n = mqtt_encode_ack(pkt, sizeof pkt, type, id);
 	assert(n == sizeof pkt);
-	(void)hold_reply(s, pkt, n, true);
+	(void)session_hold_reply(s, pkt, n, true);
 }
 
-/* Replies go out in the order the device's packets came in (a client may
- * rely on it): behind any acks held for the commit, or at once. */
-void session_reply(struct session *s, const uint8_t *p, size_t n)
-{
-	assert(n > 0); /* an encoder that did not fit its buffer */
-	if (ackq_len(&s->acks))
-		(void)hold_reply(s, p, n, false);
-	else
-		(void)session_send(s, p, n);
-}
 
-struct log_fields session_fields(const struct session *s)
-{
-	return fields_of(s);
-}
 
 static void send_ack(struct session *s, enum mqtt_type type, uint16_t id)
 {
@@ -519,7 +361,7 @@ static enum outcome handle_publish(struct session *s, uint8_t flags, const uint8
 			      "connection closed",
 			      (int)(p.topic.len > 200 ? 200 : p.topic.len), p.topic.ptr,
 			      s->listener->name);
-	struct log_fields f = fields_of(s);
+	struct log_fields f = session_fields(s);
 	if (gateway_ingest(s->gw, s->device, &f, &p) == INGEST_FULL) {
 		gateway_spool_full(s->gw);
 		session_pause(s); /* a device that connected while the spool was full */
@@ -656,17 +498,17 @@ static void on_up(void *owner)
 		/* Verified but unusable certificate: refused at CONNECT with
 		 * "not authorized", after this reason is logged. */
 		s->cert_identity[0] = '\0';
-		struct log_fields f = fields_of(s);
+		struct log_fields f = session_fields(s);
 		log_event(LOG_WARNING, EV_IDENTITY_MISSING, &f, "%s", conn_error(s->conn));
 	} else if (s->listener->tls == CFG_TLS_MUTUAL) {
 		snprintf(s->device, sizeof s->device, "%s", s->cert_identity);
 	}
 	s->tls_slot = (int8_t)metrics_conn_opened(s->listener, conn_tls_version(s->conn));
-	set_state(s, SESS_AWAIT_CONNECT);
+	session_set_state(s, SESS_AWAIT_CONNECT);
 	s->last_rx_ms = ev_now_ms(s->gw->loop);
 	ev_timer_start(s->gw->loop, &s->timer, s->gw->cfg->gateway.connect_timeout_ms);
 	if (conn_is_tls(s->conn) && log_enabled(LOG_DEBUG)) {
-		struct log_fields f = fields_of(s);
+		struct log_fields f = session_fields(s);
 		log_event(LOG_DEBUG, EV_TLS_ESTABLISHED, &f, "TLS up, cipher %s",
 			  conn_tls_cipher(s->conn));
 	}
@@ -709,7 +551,7 @@ static void on_readable(void *owner)
 		ssize_t n = conn_read(s->conn, s->in.data + s->in.len, s->in.cap - s->in.len);
 		if (n > 0) {
 			s->in.len += (size_t)n;
-			preauth_account(s);
+			session_preauth_account(s);
 			s->last_rx_ms = ev_now_ms(s->gw->loop);
 			session_process_input(s);
 			continue;
@@ -724,14 +566,14 @@ static void on_readable(void *owner)
 		break; /* would block */
 	}
 	buf_shrink_if_empty(&s->in);
-	preauth_account(s);
+	session_preauth_account(s);
 }
 
 static void on_drained(void *owner)
 {
 	struct session *s = session_of(owner);
 	if (s->state == SESS_CLOSING) {
-		teardown(s);
+		session_teardown(s);
 		return;
 	}
 	if (s->unread) {
@@ -760,7 +602,7 @@ static void on_failed(void *owner)
 		return;
 	}
 	if (s->state == SESS_CLOSING) {
-		teardown(s);
+		session_teardown(s);
 		return;
 	}
 	session_close(s, LOG_NOTICE, EV_DEVICE_DISCONNECTED, "%s", conn_error(s->conn));
@@ -791,7 +633,7 @@ struct session *session_new(struct gateway *gw, struct listener *l, int fd, cons
 	buf_init(&s->in, (size_t)gw->cfg->gateway.max_packet_size + 5 + READ_CHUNK);
 	ackq_init(&s->acks, ACKS_MAX);
 	ev_timer_init(&s->timer, on_timer, s);
-	session_rate_init(s);
+	ev_timer_init(&s->rate_timer, on_rate_timer, s);
 	s->next = gw->sessions;
 	if (gw->sessions)
 		gw->sessions->prev = s;

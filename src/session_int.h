@@ -1,8 +1,12 @@
-/* session_int: one device session as session.c (its MQTT state machine)
- * and session_news.c (what durability news does to it) both see it. Not
- * a public interface: the rest of the daemon holds a struct session * only
- * through gateway_int.h. session_news.c calls into session.c, never the
- * other way round. */
+/* session_int: one device session as the files of the session module see
+ * it. Not a public interface: the rest of the daemon holds a struct
+ * session * only through gateway_int.h. Calls go one way, down:
+ *   session_news.c (what durability news does to sessions)
+ *     -> session.c (the MQTT state machine, packet handlers, timers)
+ *       -> session_sub.c, session_rate.c, session_proxy.c (one concern each)
+ *         -> session_io.c (state changes, replies, closing)
+ * A lower file never calls a higher one; what must come back up (a rate
+ * timer, a password check's answer) is a callback session.c registers. */
 #ifndef IOTGW_SESSION_INT_H
 #define IOTGW_SESSION_INT_H
 
@@ -119,22 +123,40 @@ const char *session_subscribe(struct session *s, const uint8_t *body, size_t len
 
 /* session_rate.c: may s handle a PUBLISH of `bytes` now? false: it is over
  * its rate and is not read until it is back within it (or it was closed:
- * rate_limit_action = disconnect). session_rate_stop at teardown. */
+ * rate_limit_action = disconnect). */
 bool session_rate_admit(struct session *s, size_t bytes);
-void session_rate_init(struct session *s);
-void session_rate_stop(struct session *s);
-
-/* session.c, for session_sub.c: a reply in the order packets came in. */
-void session_reply(struct session *s, const uint8_t *p, size_t n);
-struct log_fields session_fields(const struct session *s);
 
 /* session_proxy.c: what the PROXY protocol header does to a session (the
  * conn handler's proxied), and no header within handshake_timeout. */
 bool session_proxied(void *owner, const struct conn_proxied *p);
 void session_proxy_timeout(struct session *s);
 
-/* session.c, for session_news.c */
+/* session_io.c */
+struct verdict;
+void session_set_state(struct session *s, enum sess_state next);
+/* Counts s's input buffer in gw->preauth_bytes while s has no CONNECT. */
+void session_preauth_account(struct session *s);
 int session_send(struct session *s, const uint8_t *p, size_t n); /* closes on failure */
+/* Holds a reply until the commit in progress succeeded (is_ack: a PUBACK
+ * or PUBREC for a PUBLISH read in this iteration); -1: closed. */
+int session_hold_reply(struct session *s, const uint8_t *pkt, size_t n, bool is_ack);
+/* A reply in the order packets came in: behind held acks, or at once. */
+void session_reply(struct session *s, const uint8_t *p, size_t n);
+void session_emit(struct session *s, const struct verdict *v); /* its log line */
+void session_teardown(struct session *s); /* without logging: the caller did */
+
+/* The log fields that name s: device, peer, listener, TLS version. */
+static inline struct log_fields session_fields(const struct session *s)
+{
+	return (struct log_fields){
+		.device = s->device[0] ? s->device : NULL,
+		.peer = s->peer,
+		.listener = s->listener->name,
+		.tls_version = s->conn ? conn_tls_version(s->conn) : NULL,
+	};
+}
+
+/* session.c, for session_news.c */
 void session_process_input(struct session *s); /* the packets already in `in` */
 void session_pause(struct session *s);
 void session_resume(struct session *s);

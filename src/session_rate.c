@@ -2,28 +2,10 @@
  * listener's max_message_rate and max_byte_rate. One second of burst; a
  * device over either is not read until it is back within it, so TCP slows
  * it and it holds up nobody else (rate_limit_action = slow), or it is
- * disconnected (= disconnect). One log line per episode: it starts when the
+ * disconnected (= disconnect); session.c's rate timer reads it again. One log line per episode: it starts when the
  * device is first held and ends once its buckets are full again. */
 #include "iotgw/log.h"
 #include "session_int.h"
-
-static void on_rate_timer(struct ev_loop *loop, struct ev_timer *t)
-{
-	(void)loop;
-	struct session *s = t->arg;
-	s->throttled = false;
-	session_resume_reading(s);
-}
-
-void session_rate_init(struct session *s)
-{
-	ev_timer_init(&s->rate_timer, on_rate_timer, s);
-}
-
-void session_rate_stop(struct session *s)
-{
-	ev_timer_stop(s->gw->loop, &s->rate_timer);
-}
 
 bool session_rate_admit(struct session *s, size_t bytes)
 {
