@@ -236,7 +236,13 @@ static void log_listener(const struct listener *l)
 	struct log_fields f = {.listener = l->name};
 	log_event(LOG_INFO, EV_LISTENER_BOUND, &f, "listening on %s (tls %s)", l->bind_desc,
 		  cfg_tls_mode_name(l->tls));
-	if (l->tls == CFG_TLS_OFF)
+	if (l->tls == CFG_TLS_OFF && l->proxy_identity == CFG_PROXY_ID_SSL_CN)
+		log_event(LOG_WARNING, EV_PLAINTEXT_LISTENER, &f,
+			  "listener %s on %s is plaintext behind a TLS-terminating balancer: "
+			  "devices are named by its certificate CN (proxy_identity = ssl-cn), "
+			  "so any host in proxy_from can claim any device",
+			  l->name, l->bind_desc);
+	else if (l->tls == CFG_TLS_OFF)
 		log_event(LOG_WARNING, EV_PLAINTEXT_LISTENER, &f,
 			  "listener %s on %s is plaintext: readings and client ids travel "
 			  "unencrypted and devices are not authenticated",

@@ -261,7 +261,7 @@ int main(int argc, char **argv)
 	}
 	status = gateway_run(gw);
 	gateway_free(gw);
-	tls_ctx_cleanup(); /* the ticket keys, wiped once no context uses them */
+	tls_ctx_cleanup(); /* the TLS session stores, once no context uses them */
 	mosquitto_lib_cleanup();
 	return status;
 }

@@ -319,6 +319,11 @@ def test_ssl_cn_identity(g, lb, upstream, pki):
         gw.assert_reading(m, "dev0004", g.name, 19.75, "number")
     finally:
         c.close()
+    # Its start-up warning says who authenticates the devices (the
+    # balancer), not that nobody does.
+    (w,) = g.events("plaintext_listener", listener="sslcn")
+    assert "proxy_identity = ssl-cn" in w["msg"], w["raw"]
+    assert "not authenticated" not in w["msg"], w["raw"]
 
 
 def test_ssl_cn_client_id_must_match(g, lb, pki):
