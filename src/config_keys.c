@@ -558,6 +558,7 @@ const struct opt cfg_opts[] = {
 	O_DUR(GW, "connect_timeout", connect_timeout_ms, 1, 1 * SEC, 300 * SEC, false, 10 * SEC),
 	O_DUR(GW, "max_keepalive", max_keepalive_s, 1000, 1 * SEC, 18 * HOUR, true, 1 * HOUR),
 	O_BOOL(GW, "watch_tls_files", watch_tls_files, 0),
+	O_BOOL(GW, "keep_tls_sessions", keep_tls_sessions, 1),
 	O_DUR(GW, "expiry_warning", expiry_warning_s, 1000, 1 * HOUR, 365 * DAY, true, 30 * DAY),
 	O_UINT(GW, "max_handshakes", max_handshakes, 1, 1000000, 1024),
 	O_UINT(GW, "max_handshakes_per_address", max_handshakes_per_address, 1, 1000000, 128),

@@ -3,8 +3,8 @@
  * configuration through gateway_config.c), gateway_run runs the loop, and
  * SIGTERM or SIGINT stops it: listeners close, sessions end, and the
  * upstream gets a moment to take what is queued. Also the periodic work:
- * DIR/status and STATUS=, the stats_topic message, the daily expiry check
- * and the watchdog. */
+ * DIR/status and STATUS=, the stats_topic message, the daily expiry check,
+ * the watchdog, and DIR/tls-sessions (keep_tls_sessions). */
 #include "iotgw/gateway.h"
 
 #include <errno.h>
@@ -38,6 +38,10 @@
 #define STATUS_INTERVAL_MS 1000
 #define EXPIRY_INTERVAL_MS (24ull * 3600 * 1000) /* own certificates and CRLs, daily */
 #define SHUTDOWN_DRAIN_MS 5000 /* on stop, give upstream this long to take the queue */
+/* DIR/tls-sessions is rewritten this often when sessions changed: after a
+ * crash, devices whose sessions are older resume; the rest reconnect with
+ * full handshakes. */
+#define TLS_SESSIONS_SAVE_MS (5u * 60 * 1000)
 
 /* ---- status and watchdog ---- */
 
@@ -241,6 +245,58 @@ static bool device_known(void *arg, const char *device)
 	return strmap_get(gw->devices, device) != NULL;
 }
 
+/* ---- TLS sessions across restarts (keep_tls_sessions) ---- */
+
+static int tls_sessions_path(const struct gateway *gw, char *out, size_t cap)
+{
+	return snprintf(out, cap, "%s/tls-sessions", gw->cfg->spool.dir) < (int)cap ? 0 : -1;
+}
+
+static void load_tls_sessions(struct gateway *gw)
+{
+	char path[4096], err[512];
+	if (!gw->cfg->gateway.keep_tls_sessions || tls_sessions_path(gw, path, sizeof path) != 0)
+		return;
+	long n = tls_ctx_sessions_load(path, err, sizeof err);
+	if (n < 0)
+		log_event(LOG_WARNING, EV_TLS_SESSIONS, NULL,
+			  "%s; devices whose sessions were lost do full handshakes", err);
+	else if (n > 0)
+		log_event(LOG_INFO, EV_TLS_SESSIONS, NULL,
+			  "%ld TLS session(s) from %s: their devices can resume", n, path);
+}
+
+/* Also when keep_tls_sessions was turned off by a reload: the file is
+ * removed then, so that no stale secrets stay on disk. */
+static void save_tls_sessions(struct gateway *gw, bool at_exit)
+{
+	char path[4096], err[512];
+	if (tls_sessions_path(gw, path, sizeof path) != 0)
+		return;
+	if (!gw->cfg->gateway.keep_tls_sessions) {
+		(void)unlink(path);
+		return;
+	}
+	if (!at_exit && !tls_ctx_sessions_changed())
+		return;
+	long n = tls_ctx_sessions_save(path, err, sizeof err);
+	if (n < 0)
+		log_event(LOG_WARNING, EV_TLS_SESSIONS, NULL,
+			  "cannot keep the TLS sessions: %s; after a restart devices do full "
+			  "handshakes",
+			  err);
+	else if (at_exit)
+		log_event(LOG_INFO, EV_TLS_SESSIONS, NULL,
+			  "%ld TLS session(s) kept in %s for the next start", n, path);
+}
+
+static void on_tls_sessions_timer(struct ev_loop *loop, struct ev_timer *t)
+{
+	struct gw_runtime *rt = t->arg;
+	save_tls_sessions(&rt->gw, false);
+	ev_timer_start(loop, t, TLS_SESSIONS_SAVE_MS);
+}
+
 static int open_spool(struct gw_runtime *rt, const struct cfg_spool *cfg)
 {
 	struct gateway *gw = &rt->gw;
@@ -324,6 +380,7 @@ struct gateway *gateway_new(const char *path, int *status)
 	ev_timer_init(&rt->expiry_timer, on_expiry_timer, rt);
 	ev_timer_init(&rt->stats_timer, on_stats_timer, rt);
 	ev_timer_init(&rt->forget_timer, on_forget_timer, rt);
+	ev_timer_init(&rt->tls_sessions_timer, on_tls_sessions_timer, rt);
 	ev_set_before_sleep(gw->loop, before_sleep, gw);
 
 	/* Startup goes through the same prepare/apply path as a reload; the
@@ -351,6 +408,7 @@ struct gateway *gateway_new(const char *path, int *status)
 		return NULL;
 	}
 	gateway_update_watch(rt);
+	load_tls_sessions(gw);
 	return gw;
 }
 
@@ -369,6 +427,7 @@ int gateway_run(struct gateway *gw)
 	gateway_restart_stats(rt);
 	ev_timer_start(gw->loop, &rt->expiry_timer, EXPIRY_INTERVAL_MS);
 	ev_timer_start(gw->loop, &rt->forget_timer, 0);
+	ev_timer_start(gw->loop, &rt->tls_sessions_timer, TLS_SESSIONS_SAVE_MS);
 	rt->watchdog_ms = sdn_watchdog_interval_ms();
 	if (rt->watchdog_ms) {
 		sdn_watchdog();
@@ -379,6 +438,7 @@ int gateway_run(struct gateway *gw)
 		return 1;
 	}
 	gateway_commit(gw);
+	save_tls_sessions(gw, true);
 	uint64_t left = spool_count(gw->spool);
 	if (left)
 		log_event(LOG_NOTICE, EV_SPOOL_KEPT, NULL,
@@ -419,6 +479,7 @@ void gateway_free(struct gateway *gw)
 		ev_timer_stop(gw->loop, &rt->expiry_timer);
 		ev_timer_stop(gw->loop, &rt->stats_timer);
 		ev_timer_stop(gw->loop, &rt->forget_timer);
+		ev_timer_stop(gw->loop, &rt->tls_sessions_timer);
 		ev_timer_stop(gw->loop, &gw->commit_retry);
 		ev_io_stop(gw->loop, &gw->flush_io);
 		watch_free(rt->watch);

@@ -27,6 +27,7 @@ struct gw_runtime {
 	struct ev_timer expiry_timer; /* daily look at our certificates' and CRLs' expiry */
 	struct ev_timer stats_timer;  /* [upstream] stats_topic */
 	struct ev_timer forget_timer; /* [spool] forget_devices_after */
+	struct ev_timer tls_sessions_timer; /* keep_tls_sessions */
 	uint64_t watchdog_ms;
 	struct watch *watch; /* watch_tls_files = yes */
 };

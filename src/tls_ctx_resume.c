@@ -6,14 +6,19 @@
  * get-session callbacks that fill and read it, the server session cache
  * settings and the session id context digest. tls_ctx.c calls
  * tls_ctx_resumption once per listener context (tls_ctx_int.h);
- * tls_ctx_cleanup wipes the stores. */
+ * tls_ctx_sessions_save and _load carry the stores across a restart;
+ * tls_ctx_cleanup wipes them. */
 #include "iotgw/tls_ctx.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -57,6 +62,8 @@ struct sess_store {
 
 static struct sess_store *stores;
 static int store_index = -1;
+/* Bumped by every new session: what tls_ctx_sessions_save has not seen. */
+static uint64_t generation, saved_generation;
 
 static uint64_t mono_s(void)
 {
@@ -120,6 +127,7 @@ static void store_drop(struct sess_store *st, struct stored *e)
 	else
 		st->newest = e->older;
 	OPENSSL_clear_free(e, sizeof *e + e->len);
+	generation++;
 }
 
 /* Expired entries first, then the oldest while more than room remain. */
@@ -132,6 +140,34 @@ static void store_trim(struct sess_store *st, uint64_t now, size_t room)
 static struct sess_store *store_of(SSL *ssl)
 {
 	return store_index < 0 ? NULL : SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), store_index);
+}
+
+/* Files e (its der filled in) under id, the newest of st; replaces an
+ * entry of the same id. Frees e when it cannot be filed. */
+static void store_insert(struct sess_store *st, struct stored *e, const unsigned char *id,
+			 unsigned idlen, size_t len, uint64_t expires)
+{
+	char key[2 * SSL_MAX_SSL_SESSION_ID_LENGTH + 1];
+	hex_id(id, idlen, key);
+	struct stored *old = strmap_get(st->by_id, key);
+	if (old)
+		store_drop(st, old);
+	e->len = len;
+	e->idlen = idlen;
+	memcpy(e->id, id, idlen);
+	e->expires = expires;
+	if (strmap_put(st->by_id, key, e) != 0) {
+		OPENSSL_clear_free(e, sizeof *e + e->len);
+		return;
+	}
+	e->newer = NULL;
+	e->older = st->newest;
+	if (st->newest)
+		st->newest->newer = e;
+	else
+		st->oldest = e;
+	st->newest = e;
+	generation++;
 }
 
 /* OpenSSL's new-session callback: a full handshake made a resumable
@@ -154,31 +190,12 @@ static int store_new(SSL *ssl, SSL_SESSION *sess)
 		OPENSSL_clear_free(e, sizeof *e + (size_t)len);
 		return 0;
 	}
-	char key[2 * SSL_MAX_SSL_SESSION_ID_LENGTH + 1];
-	hex_id(id, idlen, key);
-	struct stored *old = strmap_get(st->by_id, key);
-	if (old)
-		store_drop(st, old);
 	uint64_t now = mono_s();
 	/* Every store loses its expired sessions, also the store of a listener
 	 * that a reload removed or renamed (nothing is looked up there). */
 	for (struct sess_store *o = stores; o; o = o->next)
 		store_trim(o, now, o == st ? (st->max ? st->max - 1 : 0) : SIZE_MAX);
-	e->len = (size_t)len;
-	e->idlen = idlen;
-	memcpy(e->id, id, idlen);
-	e->expires = now + st->lifetime_s;
-	if (strmap_put(st->by_id, key, e) != 0) {
-		OPENSSL_clear_free(e, sizeof *e + e->len);
-		return 0;
-	}
-	e->newer = NULL;
-	e->older = st->newest;
-	if (st->newest)
-		st->newest->newer = e;
-	else
-		st->oldest = e;
-	st->newest = e;
+	store_insert(st, e, id, idlen, (size_t)len, now + st->lifetime_s);
 	return 0;
 }
 
@@ -217,6 +234,166 @@ void tls_ctx_cleanup(void)
 		free(st->listener);
 		free(st);
 	}
+}
+
+/* ---- across a restart ---- */
+
+/* The file: FILE_MAGIC, then one record per session,
+ *   u8 name length, listener name, u8 id length, id,
+ *   u64 expiry (Unix seconds), u32 length, the session's encoding,
+ * and a record with name length 0 at the end (a file without it was cut
+ * short). Numbers little-endian as this host writes them: the file is
+ * read back by the same gateway on the same box. */
+static const char FILE_MAGIC[8] = {'I', 'O', 'T', 'G', 'W', 'T', 'S', '1'};
+
+static int put(FILE *f, const void *p, size_t n)
+{
+	return fwrite(p, 1, n, f) == n ? 0 : -1;
+}
+
+static int save_store(FILE *f, const struct sess_store *st, uint64_t mono_now, uint64_t wall_now,
+		      long *n)
+{
+	size_t nl = strlen(st->listener);
+	if (nl == 0 || nl > 255)
+		return 0;
+	uint8_t nl8 = (uint8_t)nl;
+	for (const struct stored *e = st->oldest; e; e = e->newer) {
+		if (e->expires <= mono_now)
+			continue;
+		uint64_t exp = wall_now + (e->expires - mono_now);
+		uint8_t il = (uint8_t)e->idlen;
+		uint32_t len = (uint32_t)e->len;
+		if (put(f, &nl8, 1) || put(f, st->listener, nl) || put(f, &il, 1) ||
+		    put(f, e->id, il) || put(f, &exp, sizeof exp) || put(f, &len, sizeof len) ||
+		    put(f, e->der, e->len))
+			return -1;
+		(*n)++;
+	}
+	return 0;
+}
+
+long tls_ctx_sessions_save(const char *path, char *err, size_t errlen)
+{
+	char tmp[4096];
+	if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) {
+		snprintf(err, errlen, "%s: path too long", path);
+		return -1;
+	}
+	/* 0600: a session holds its master secret. */
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
+	if (!f) {
+		snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	long n = 0;
+	uint64_t mono_now = mono_s(), wall_now = (uint64_t)time(NULL);
+	uint8_t end = 0;
+	int rc = put(f, FILE_MAGIC, sizeof FILE_MAGIC);
+	for (const struct sess_store *st = stores; st && rc == 0; st = st->next)
+		rc = save_store(f, st, mono_now, wall_now, &n);
+	if (rc == 0)
+		rc = put(f, &end, 1);
+	int saved_errno = errno;
+	if (fclose(f) != 0 && rc == 0) {
+		rc = -1;
+		saved_errno = errno;
+	}
+	/* No fsync: a file lost to a power cut costs full handshakes, and a
+	 * torn one is refused by the end record and by OpenSSL's decoding. */
+	if (rc != 0 || rename(tmp, path) != 0) {
+		snprintf(err, errlen, "%s: %s", rc ? tmp : path, strerror(rc ? saved_errno : errno));
+		(void)unlink(tmp);
+		return -1;
+	}
+	saved_generation = generation;
+	return n;
+}
+
+bool tls_ctx_sessions_changed(void)
+{
+	return generation != saved_generation;
+}
+
+static int get(FILE *f, void *p, size_t n)
+{
+	return fread(p, 1, n, f) == n ? 0 : -1;
+}
+
+/* One record into its listener's store (if that listener still has one and
+ * the session has not expired); 1: the end record, -1: cut short. */
+static int load_one(FILE *f, uint64_t mono_now, uint64_t wall_now, long *n)
+{
+	uint8_t nl, il;
+	char name[256];
+	unsigned char id[256];
+	uint64_t exp;
+	uint32_t len;
+	if (get(f, &nl, 1))
+		return -1;
+	if (nl == 0)
+		return 1;
+	if (get(f, name, nl) || get(f, &il, 1) || get(f, id, il) || get(f, &exp, sizeof exp) ||
+	    get(f, &len, sizeof len) || len == 0 || len > STORED_MAX ||
+	    il > SSL_MAX_SSL_SESSION_ID_LENGTH || il == 0)
+		return -1;
+	name[nl] = '\0';
+	struct stored *e = malloc(sizeof *e + len);
+	if (!e || get(f, e->der, len)) {
+		free(e);
+		return -1;
+	}
+	struct sess_store *st = stores;
+	while (st && strcmp(st->listener, name) != 0)
+		st = st->next;
+	/* Decodes as a session: a corrupt one is never offered to OpenSSL. */
+	const unsigned char *p = e->der;
+	SSL_SESSION *sess = d2i_SSL_SESSION(NULL, &p, (long)len);
+	bool ok = sess && p == e->der + len;
+	SSL_SESSION_free(sess);
+	if (!ok) {
+		OPENSSL_clear_free(e, sizeof *e + len);
+		return -1;
+	}
+	if (!st || exp <= wall_now || strmap_size(st->by_id) >= st->max) {
+		OPENSSL_clear_free(e, sizeof *e + len);
+		return 0;
+	}
+	uint64_t left = exp - wall_now;
+	if (left > st->lifetime_s) /* session_lifetime was shortened since */
+		left = st->lifetime_s;
+	store_insert(st, e, id, il, len, mono_now + left);
+	(*n)++;
+	return 0;
+}
+
+long tls_ctx_sessions_load(const char *path, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "rbe");
+	if (!f) {
+		if (errno == ENOENT)
+			return 0;
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	char magic[sizeof FILE_MAGIC];
+	long n = 0;
+	int rc = get(f, magic, sizeof magic) || memcmp(magic, FILE_MAGIC, sizeof magic) ? -1 : 0;
+	uint64_t mono_now = mono_s(), wall_now = (uint64_t)time(NULL);
+	while (rc == 0)
+		rc = load_one(f, mono_now, wall_now, &n);
+	fclose(f);
+	saved_generation = generation;
+	if (rc < 0) {
+		snprintf(err, errlen,
+			 "%s: not a complete session file (%ld session(s) read before the damage)",
+			 path, n);
+		return -1;
+	}
+	return n;
 }
 
 /* ---- session id context ---- */

@@ -142,6 +142,7 @@ struct cfg_gateway {
 	unsigned connect_timeout_ms;  /* transport up -> CONNECT received */
 	unsigned max_keepalive_s;     /* keepalive cap (0 = none): 0 from a device is replaced by this */
 	bool watch_tls_files;         /* inotify on cert/key/ca/crl files: reload on change */
+	bool keep_tls_sessions;       /* resumable TLS sessions kept in DIR/tls-sessions */
 	unsigned expiry_warning_s;    /* own certificates and CRLs: warn this long ahead; 0 off */
 	unsigned max_handshakes;      /* TLS handshakes in progress, all listeners */
 	unsigned max_handshakes_per_address; /* ... from one source address */

@@ -35,6 +35,7 @@
 	X(TLS_HANDSHAKE_FAILED, "tls_handshake_failed")                                        \
 	X(TLS_HANDSHAKE_TIMEOUT, "tls_handshake_timeout")                                      \
 	X(TLS_ESTABLISHED, "tls_established")                                                  \
+	X(TLS_SESSIONS, "tls_sessions")                                                        \
 	X(SESSION_STATE, "session_state")                                                      \
 	X(PROXY_UNTRUSTED, "proxy_untrusted")                                                  \
 	X(PROXY_HEADER, "proxy_header")                                                        \

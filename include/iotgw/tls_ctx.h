@@ -84,4 +84,16 @@ void tls_ctx_expiry(SSL_CTX *ctx, time_t *cert, time_t *ca, time_t *crl);
  * resumption needs them to. */
 void tls_ctx_cleanup(void);
 
+/* Across a restart: every unexpired session of every store, written to
+ * path (0600, through path.tmp and a rename; it holds master secrets), and
+ * read back into the stores of the listeners that exist (call it after the
+ * contexts are built). A session is resumed only if its listener, trust
+ * and cipher policy are unchanged (the session id context) and it has not
+ * expired. Both return how many sessions, or -1 with err (load: the
+ * sessions before the damage are kept); a missing file loads 0. */
+long tls_ctx_sessions_save(const char *path, char *err, size_t errlen);
+long tls_ctx_sessions_load(const char *path, char *err, size_t errlen);
+/* A session was made or dropped since the last save or load. */
+bool tls_ctx_sessions_changed(void);
+
 #endif
