@@ -667,8 +667,9 @@ SCENARIOS = [
              "from each of {addrs} addresses (device listener)",
              lambda h: swarm(h, "devices", addrs("127.0.1", h.sz["addrs"]), 100,
                              payload="hello"),
-             "max_handshakes (1024 in all: new devices are refused while they are held), "
-             "max_handshakes_per_address (128), handshake_timeout (10 s)",
+             "max_handshakes (1024 in all: a new connection evicts the oldest handshake "
+             "without a complete ClientHello), max_handshakes_per_address (128), "
+             "handshake_timeout (10 s)",
              sizes={"addrs": (50, 5), "total": (5000, 500)}),
     Scenario("partial-connect", "7a", "{total} partial CONNECTs of 16 KiB (all but the last "
              "byte) held open, 100 from each of {addrs} addresses (plaintext listener)",

@@ -41,6 +41,8 @@ struct conn *conn_new(struct ev_loop *loop, int fd, const struct conn_type *type
 		c->type->destroy(c);
 		return NULL;
 	}
+	if (c->state == CONN_STATE_HANDSHAKE && type->handshake_begin)
+		type->handshake_begin(c);
 	return c;
 }
 
@@ -249,6 +251,8 @@ static void proxy_phase(struct conn *c)
 		return;
 	}
 	conn_set_state(c, CONN_STATE_HANDSHAKE);
+	if (c->type->handshake_begin)
+		c->type->handshake_begin(c);
 	conn_update_interest(c);
 }
 

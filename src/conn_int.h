@@ -23,6 +23,9 @@ struct conn_type {
 	struct conn *(*create)(SSL_CTX *ctx, int fd, char *err, size_t errlen);
 	bool handshakes; /* starts in CONN_STATE_HANDSHAKE */
 	int (*handshake)(struct conn *c); /* 1 done, 0 again, -1 failed */
+	/* The conn entered CONN_STATE_HANDSHAKE (at conn_new, or after the
+	 * PROXY header). NULL: nothing to do. */
+	void (*handshake_begin)(struct conn *c);
 	ssize_t (*read)(struct conn *c, void *p, size_t n);
 	ssize_t (*write)(struct conn *c, const void *p, size_t n);
 	/* Bytes already read from the socket and not yet returned by read

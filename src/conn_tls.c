@@ -12,7 +12,19 @@
  * handshake (tls_peer_release): by then the owner has taken the identity
  * (handler->up comes first), and an idle connection keeps its encoding
  * instead of about 7 KiB of parsed certificate and key. The accessors below
- * work either way. */
+ * work either way.
+ *
+ * Handshakes that have not read a complete ClientHello yet wait in one list,
+ * oldest first, so that at max_handshakes a new connection can take the slot
+ * of the oldest (conn_evict_stalled_hello): an honest device sends its
+ * ClientHello in one segment right after connecting, so it leaves the list
+ * within a loop iteration or two, and what stays there is a peer that
+ * connected and then sent nothing, or part of a hello, which costs it
+ * nothing to keep doing from many addresses (issue 12, scenario 6b). Oldest
+ * first rather than "from the address that holds the most": under such a
+ * load the oldest waiting handshakes are the attacker's anyway, and the
+ * per-address choice would need the counts ordered (a structure per
+ * address); max_handshakes_per_address already bounds one address. */
 #include "conn_int.h"
 
 #include <errno.h>
@@ -30,7 +42,36 @@ struct conn_tls {
 	SSL *ssl;
 	bool released;               /* tls_peer_release was tried */
 	struct tls_peer_kept *kept; /* what it kept, when it released */
+	/* In hello_wait while the handshake has not read a whole ClientHello
+	 * (waiting), since waiting_since_ms; evicted: failed by
+	 * conn_evict_stalled_hello, reported at the next handshake step. */
+	struct conn_tls *wait_prev, *wait_next;
+	bool waiting, evicted;
+	uint64_t waiting_since_ms;
 };
+
+/* The handshakes waiting for their ClientHello, oldest at the head. One
+ * list for the process, like the one event loop and gateway it serves:
+ * max_handshakes counts every listener together. */
+static struct {
+	struct conn_tls *head, *tail;
+} hello_wait;
+
+static void wait_unlink(struct conn_tls *t)
+{
+	if (!t->waiting)
+		return;
+	if (t->wait_prev)
+		t->wait_prev->wait_next = t->wait_next;
+	else
+		hello_wait.head = t->wait_next;
+	if (t->wait_next)
+		t->wait_next->wait_prev = t->wait_prev;
+	else
+		hello_wait.tail = t->wait_prev;
+	t->wait_prev = t->wait_next = NULL;
+	t->waiting = false;
+}
 
 static struct conn_tls *tls_of(const struct conn *c)
 {
@@ -93,12 +134,44 @@ static void describe_failure(struct conn *c, SSL *ssl, int ret, const char *op)
 	ERR_clear_error();
 }
 
+static void tls_handshake_begin(struct conn *c)
+{
+	struct conn_tls *t = tls_of(c);
+	if (t->waiting)
+		return;
+	t->waiting = true;
+	t->waiting_since_ms = ev_now_ms(c->loop);
+	t->wait_prev = hello_wait.tail;
+	t->wait_next = NULL;
+	if (hello_wait.tail)
+		hello_wait.tail->wait_next = t;
+	else
+		hello_wait.head = t;
+	hello_wait.tail = t;
+}
+
+/* Has the handshake read a complete ClientHello? The server side sits in
+ * TLS_ST_BEFORE until a whole record of it arrived and in
+ * TLS_ST_SR_CLNT_HELLO while the message is incomplete (a hello split over
+ * records) or being processed; any later state means it was read, for TLS
+ * 1.2 and 1.3 alike (a HelloRetryRequest included: the server answered). */
+static bool hello_read(SSL *ssl)
+{
+	OSSL_HANDSHAKE_STATE st = SSL_get_state(ssl);
+	return st != TLS_ST_BEFORE && st != TLS_ST_SR_CLNT_HELLO;
+}
+
 static int tls_handshake(struct conn *c)
 {
-	SSL *ssl = tls_of(c)->ssl;
+	struct conn_tls *t = tls_of(c);
+	SSL *ssl = t->ssl;
+	if (t->evicted)
+		return -1; /* conn_evict_stalled_hello set the error and class */
 	ERR_clear_error();
 	errno = 0;
 	int r = SSL_accept(ssl);
+	if (t->waiting && (r == 1 || hello_read(ssl)))
+		wait_unlink(t);
 	if (r == 1)
 		return 1;
 	switch (SSL_get_error(ssl, r)) {
@@ -109,9 +182,33 @@ static int tls_handshake(struct conn *c)
 		c->hs_want_write = true;
 		return 0;
 	default:
+		wait_unlink(t);
 		describe_failure(c, ssl, r, "handshake");
 		return -1;
 	}
+}
+
+bool conn_evict_stalled_hello(void)
+{
+	struct conn_tls *t;
+	while ((t = hello_wait.head) != NULL) {
+		wait_unlink(t);
+		struct conn *c = &t->c;
+		/* Failed already, or paused by an owner that is closing it (the
+		 * only pause in a handshake): evicting it would free nothing. */
+		if (c->state != CONN_STATE_HANDSHAKE || c->read_paused)
+			continue;
+		t->evicted = true;
+		c->fail_class = CONN_FAIL_TIMEOUT;
+		conn_set_error(c,
+			       "evicted: no complete ClientHello after %llu ms while "
+			       "max_handshakes was reached",
+			       (unsigned long long)(ev_now_ms(c->loop) - t->waiting_since_ms));
+		/* tls_handshake reports it on the next iteration. */
+		ev_io_feed(c->loop, &c->io, EPOLLIN);
+		return true;
+	}
+	return false;
 }
 
 /* The one mapping of an SSL_read/SSL_write result: > 0 bytes; -1 to try
@@ -174,6 +271,7 @@ static void tls_destroy(struct conn *c)
 		}
 		SSL_free(t->ssl);
 	}
+	wait_unlink(t);
 	tls_peer_kept_free(t->kept);
 	free(t);
 }
@@ -208,6 +306,7 @@ const struct conn_type conn_type_tls = {
 	.create = tls_create,
 	.handshakes = true,
 	.handshake = tls_handshake,
+	.handshake_begin = tls_handshake_begin,
 	.read = tls_read,
 	.write = tls_write,
 	.pending = tls_pending,

@@ -178,6 +178,7 @@ struct gateway {
 	size_t preauth_bytes;
 	uint64_t preauth_refusals;
 	uint64_t hs_refused, hs_refused_total;
+	uint64_t hs_evicted, hs_evicted_total; /* stalled hellos evicted at max_handshakes */
 	bool hs_full;
 	void (*news)(struct gateway *gw, enum ingest_news n); /* session_news */
 	struct metrics_http *http; /* [metrics] bind; NULL when off */
@@ -263,7 +264,9 @@ void gateway_registry_release(struct gateway *gw, const char *client_id,
 
 /* registry.c: TLS handshakes in progress, counted by source address (of
  * peer, "addr:port"). admit: may a new connection from peer start one?
- * (false: refused, and logged once per episode at max_handshakes);
+ * (at max_handshakes: yes when the oldest handshake without a complete
+ * ClientHello could be evicted to make room; false: refused, and logged
+ * once per episode at max_handshakes);
  * begin/end: one started / finished or failed. */
 bool gateway_hs_admit(struct gateway *gw, const struct listener *l, const char *peer);
 /* registry.c: within the listener's max_connection_rate_per_address? A

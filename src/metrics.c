@@ -164,6 +164,10 @@ static int listeners(struct buf *b, struct gateway *gw)
 			  "max_handshakes_per_address.");
 	rc |= prom_sample_u64(b, "iotgw_handshake_limit_refusals_total", NULL,
 			      gw->hs_refused_total);
+	rc |= COUNTER("iotgw_handshake_evictions_total",
+		      "TLS handshakes without a complete ClientHello closed at max_handshakes "
+		      "to admit a new connection.",
+		      gw->hs_evicted_total);
 	rc |= GAUGE("iotgw_preauth_memory_bytes",
 		    "Input buffers of connections that have not sent CONNECT (max_preauth_memory).",
 		    (double)gw->preauth_bytes);

@@ -4,7 +4,9 @@
  * client id strings from the sessions (a session releases its entry before
  * it frees them); and the TLS handshakes in progress, in all and by source
  * address, which bound what unauthenticated peers can make us compute and
- * hold (max_handshakes, max_handshakes_per_address); and new connections per
+ * hold (max_handshakes, max_handshakes_per_address; at max_handshakes a new
+ * connection evicts the oldest handshake still without a complete
+ * ClientHello, conn_evict_stalled_hello); and new connections per
  * source address per second (max_connection_rate_per_address). */
 #include <stdint.h>
 #include <stdlib.h>
@@ -56,18 +58,30 @@ bool gateway_hs_admit(struct gateway *gw, const struct listener *l, const char *
 	const char *addr = addr_of(peer, a, sizeof a);
 	const struct cfg_gateway *c = &gw->cfg->gateway;
 	struct log_fields f = {.listener = l->name, .peer = peer};
+	bool addr_full = addr_count(gw, addr) >= c->max_handshakes_per_address;
 	if (gw->handshakes >= c->max_handshakes) {
 		if (!gw->hs_full)
 			log_event(LOG_WARNING, EV_CONNECTION_LIMIT, &f,
-				  "%u TLS handshakes in progress (max_handshakes): refusing new TLS "
-				  "connections until some finish",
+				  "%u TLS handshakes in progress (max_handshakes): new TLS "
+				  "connections evict the oldest handshake without a complete "
+				  "ClientHello, and are refused while there is none",
 				  gw->handshakes);
 		gw->hs_full = true;
+		/* Not at an address that is over its own limit: it would be
+		 * refused after the eviction. The evicted handshake still counts
+		 * until its session closes on the next iteration, so the count
+		 * may pass max_handshakes meanwhile by the connections admitted
+		 * this way, each of which evicted one. */
+		if (!addr_full && conn_evict_stalled_hello()) {
+			gw->hs_evicted++;
+			gw->hs_evicted_total++;
+			return true;
+		}
 		gw->hs_refused++;
 		gw->hs_refused_total++;
 		return false;
 	}
-	if (addr_count(gw, addr) >= c->max_handshakes_per_address) {
+	if (addr_full) {
 		/* One line per refusal; a flood is summarized by the log. */
 		log_event(LOG_WARNING, EV_CONNECTION_LIMIT, &f,
 			  "%u TLS handshakes in progress from %s (max_handshakes_per_address); "
@@ -100,10 +114,12 @@ void gateway_hs_end(struct gateway *gw, const char *peer)
 		(void)strmap_put(gw->hs_by_addr, addr, (void *)(uintptr_t)(n - 1));
 	if (gw->hs_full && gw->handshakes < gw->cfg->gateway.max_handshakes) {
 		log_event(LOG_NOTICE, EV_CONNECTION_LIMIT, NULL,
-			  "below max_handshakes again; %llu TLS connection(s) were refused",
-			  (unsigned long long)gw->hs_refused);
+			  "below max_handshakes again; %llu TLS connection(s) were refused, "
+			  "%llu stalled handshake(s) evicted",
+			  (unsigned long long)gw->hs_refused, (unsigned long long)gw->hs_evicted);
 		gw->hs_full = false;
 		gw->hs_refused = 0;
+		gw->hs_evicted = 0;
 	}
 }
 

@@ -109,6 +109,15 @@ void conn_pause_reading(struct conn *c);
  * all the same (ev_io_feed). */
 void conn_resume_reading(struct conn *c);
 
+/* At max_handshakes (registry.c): fails the TLS connection that has waited
+ * longest for a complete ClientHello (its handshake read less than one, so
+ * it never cost a key exchange), to make room for a new one. The conn
+ * fails with an "evicted: ..." error and the class CONN_FAIL_TIMEOUT, and
+ * its owner hears handler->failed on the next loop iteration, never from
+ * inside this call. false: no handshake is waiting for its ClientHello
+ * (each one read it, or is past it). O(1) amortized. */
+bool conn_evict_stalled_hello(void);
+
 /* Why it failed, for a log line; the conn owns the text. */
 const char *conn_error(const struct conn *c);
 

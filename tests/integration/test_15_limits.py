@@ -80,8 +80,10 @@ def closed_at_once(s, what):
 
 def test_handshakes_in_progress_are_bounded(make_gateway, upstream, pki):
     """max_handshakes_per_address caps the TLS handshakes one address has in progress,
-    max_handshakes all of them: beyond, new TLS connections are closed at once (logged once
-    per episode for the global cap), and a finished handshake makes room again."""
+    max_handshakes all of them: beyond the first, new TLS connections are closed at once;
+    at the second a new one evicts the oldest handshake still without a ClientHello (the
+    full behaviour, and the refusal when there is none, are test_18_hs_evict.py's); logged
+    once per episode for the global cap, and a finished handshake makes room again."""
     g = make_gateway(upstream=upstream,
                      listeners=[gw.listener("mtls", "mutual"), gw.listener("plain", "off")],
                      gateway={"max_handshakes": 3, "max_handshakes_per_address": 2})
@@ -92,24 +94,28 @@ def test_handshakes_in_progress_are_bounded(make_gateway, upstream, pki):
     closed_at_once(extra, "a third handshake from 127.0.0.1")
     ev = g.wait_event("connection_limit")[0]
     assert "max_handshakes_per_address" in ev["msg"], ev["raw"]
-    # Another address still gets in, up to the global cap of 3.
+    # Another address still gets in, up to the global cap of 3; a fourth connection takes
+    # the place of the oldest, a[0], which never sent a ClientHello.
     b = idle_tcp(port, "127.0.0.2")
     g.loop_barrier("plain")
     over = idle_tcp(port, "127.0.0.3")
-    closed_at_once(over, "a fourth handshake in all")
+    closed_at_once(a[0], "the oldest handshake, evicted")
     ev = g.wait_event("connection_limit", count=2)[1]
-    assert "(max_handshakes): refusing" in ev["msg"], ev["raw"]
-    # One gives up: room again, and the episode's end says how many were refused.
-    a[0].close()
+    assert "(max_handshakes): new TLS connections evict" in ev["msg"], ev["raw"]
+    ev = g.wait_event("tls_handshake_failed")[0]
+    assert "evicted: no complete ClientHello" in ev["msg"], ev["raw"]
+    # One gives up: room again, and the episode's end says what happened in it.
+    over.close()
     ev = g.wait_event("connection_limit", count=3)[2]
-    assert "below max_handshakes again; 1 TLS connection(s) were refused" in ev["msg"], ev["raw"]
+    assert "below max_handshakes again; 0 TLS connection(s) were refused, 1 stalled " \
+        "handshake(s) evicted" in ev["msg"], ev["raw"]
     d = gw.RawConn(port)
     d.start_tls(pki.client_ctx(cert="dev0001"), "127.0.0.1")
     d.connect("dev0001")
     d.send(gw.publish_pkt("dev0001/t", "21.5", qos=1, pid=1))
     d.expect(b"\x40\x02\x00\x01", what="PUBACK over a handshake admitted again")
     d.close()
-    for s in (a[1], b):
+    for s in (a[0], a[1], b):
         s.close()
 
 
