@@ -303,7 +303,8 @@ long tls_ctx_sessions_save(const char *path, char *err, size_t errlen)
 		saved_errno = errno;
 	}
 	/* No fsync: a file lost to a power cut costs full handshakes, and a
-	 * torn one is refused by the end record and by OpenSSL's decoding. */
+	 * torn one is refused by its end record (a session that does not decode
+	 * is dropped when a device asks for it). */
 	if (rc != 0 || rename(tmp, path) != 0) {
 		snprintf(err, errlen, "%s: %s", rc ? tmp : path, strerror(rc ? saved_errno : errno));
 		(void)unlink(tmp);
@@ -349,15 +350,9 @@ static int load_one(FILE *f, uint64_t mono_now, uint64_t wall_now, long *n)
 	struct sess_store *st = stores;
 	while (st && strcmp(st->listener, name) != 0)
 		st = st->next;
-	/* Decodes as a session: a corrupt one is never offered to OpenSSL. */
-	const unsigned char *p = e->der;
-	SSL_SESSION *sess = d2i_SSL_SESSION(NULL, &p, (long)len);
-	bool ok = sess && p == e->der + len;
-	SSL_SESSION_free(sess);
-	if (!ok) {
-		OPENSSL_clear_free(e, sizeof *e + len);
-		return -1;
-	}
+	/* Not decoded here (a start with 20k sessions would pay 20k certificate
+	 * parses): store_get decodes each when it is asked for, and drops one
+	 * that does not decode. */
 	if (!st || exp <= wall_now || strmap_size(st->by_id) >= st->max) {
 		OPENSSL_clear_free(e, sizeof *e + len);
 		return 0;
