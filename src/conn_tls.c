@@ -315,7 +315,11 @@ const struct conn_type conn_type_tls = {
 
 const char *conn_tls_version(const struct conn *c)
 {
-	return conn_is_tls(c) ? SSL_get_version(tls_of(c)->ssl) : NULL;
+	/* Before its ClientHello is read nothing is negotiated: SSL_get_version
+	 * would name the highest version allowed, not one the peer spoke. */
+	if (!conn_is_tls(c) || !hello_read(tls_of(c)->ssl))
+		return NULL;
+	return SSL_get_version(tls_of(c)->ssl);
 }
 
 const char *conn_tls_cipher(const struct conn *c)

@@ -64,6 +64,8 @@ def test_partial_hellos_are_evicted_for_a_new_device(make_gateway, upstream, raw
     assert ev[0]["listener"] == "mtls", ev[0]["raw"]
     assert "evicted: no complete ClientHello after" in ev[0]["msg"], ev[0]["raw"]
     assert "while max_handshakes was reached" in ev[0]["msg"], ev[0]["raw"]
+    # Nothing was negotiated: the line names no TLS version.
+    assert ev[0].get("tls") is None, ev[0]["raw"]
     t, got = held[0].wait_closed()
     assert got == b"", got
     limit = g.wait_event("connection_limit")
