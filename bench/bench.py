@@ -146,13 +146,14 @@ def wait_port(port, proc, timeout):
                      + log_tail(proc.bench_log))
 
 
-def wait_log(proc, needle, timeout):
-    """Wait until the process's log contains needle."""
+def wait_log(proc, needle, timeout, count=1):
+    """Wait until the process's log contains needle (count times: a restarted process
+    appends to the same log)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
             with open(proc.bench_log, "rb") as f:
-                if needle.encode() in f.read():
+                if f.read().count(needle.encode()) >= count:
                     return
         except OSError:
             pass
@@ -832,9 +833,9 @@ class Env:
 
     # -- the systems under test --
 
-    def start_iotgw(self, label, durability=None, metrics_port=None):
+    def start_iotgw(self, label, durability=None, metrics_port=None, gateway_extra=""):
         """Starts iotgw with a fresh state directory; returns (process, port, state dir).
-        metrics_port: also serve [metrics] there."""
+        metrics_port: also serve [metrics] there; gateway_extra: more [gateway] lines."""
         a = self.args
         binary = a.iotgw
         if not binary or not os.access(binary, os.X_OK):
@@ -848,7 +849,9 @@ class Env:
 [gateway]
 name = bench
 log_level = notice
-
+# All devices come from 127.0.0.1 (see the listener): no per-address handshake cap either.
+max_handshakes_per_address = 1000000
+{gateway_extra}
 [listener devices]
 bind = 127.0.0.1:{port}
 tls = mutual
@@ -886,6 +889,7 @@ max_bytes = 1G
             raise BenchError(f"iotgw -t rejected the benchmark configuration:\n{r.stderr}")
         gw = self.procs.spawn(f"iotgw ({label})", [binary, "-c", path, "--log-stderr"],
                               os.path.join(self.tmp, f"iotgw-{label}.log"))
+        gw.bench_argv = [binary, "-c", path, "--log-stderr"]
         # Readiness from the log, not a TCP probe (a probe is a failed TLS handshake).
         wait_log(gw, "event=gateway_ready", 15)
         self.log(f"iotgw {binary} ({label}) on 127.0.0.1:{port} (pid {gw.pid}), "
@@ -1019,7 +1023,8 @@ max_bytes = 1G
             mode["throughput_ratio"] = mode["readings_per_s"] / base if base else None
         return res
 
-    def bridge(self):
+    def start_bridge(self, label="bridge"):
+        """Starts the Mosquitto bridge; returns (process, port)."""
         a = self.args
         port = free_port()
         conf = mosquitto_common(a.inflight) + [
@@ -1043,15 +1048,91 @@ max_bytes = 1G
             "bridge_tls_version tlsv1.3",
             "topic iot-2/# out 1",
         ]
-        path = write(os.path.join(self.tmp, "bridge.conf"), "\n".join(conf) + "\n")
+        path = write(os.path.join(self.tmp, f"{label}.conf"), "\n".join(conf) + "\n")
         gw = self.procs.spawn("mosquitto bridge", ["mosquitto", "-c", path],
-                              os.path.join(self.tmp, "bridge.log"))
+                              os.path.join(self.tmp, f"{label}.log"))
+        gw.bench_argv = ["mosquitto", "-c", path]
+        wait_port(port, gw, 10)
+        self.log(f"mosquitto bridge on 127.0.0.1:{port} (pid {gw.pid})")
+        return gw, port
+
+    def bridge(self):
+        gw, port = self.start_bridge()
         try:
-            wait_port(port, gw, 10)
-            self.log(f"mosquitto bridge on 127.0.0.1:{port} (pid {gw.pid})")
             res = self.bench_system("mosquitto-bridge", gw, port, "iot-2/#")
         finally:
             self.procs.stop(gw)
+        return res
+
+    def restart(self, proc, port, kind):
+        """SIGTERM, wait, start again with the same command line and state; returns the new
+        process once it is ready, and the monotonic times of the stop and of readiness."""
+        t_stop = time.monotonic()
+        status = self.procs.stop(proc, timeout=30)
+        if status != 0:
+            raise BenchError(f"{proc.bench_name} did not stop cleanly (status {status}):\n"
+                             + log_tail(proc.bench_log))
+        new = self.procs.spawn(proc.bench_name, proc.bench_argv, proc.bench_log)
+        new.bench_argv = proc.bench_argv
+        if kind == "iotgw":
+            wait_log(new, "event=gateway_ready", 60, count=2)
+        else:
+            wait_port(port, new, 30)
+        return new, t_stop, time.monotonic()
+
+    def storm(self):
+        """The reconnect storm: K devices connected, each with a reading acknowledged; the
+        server restarted (SIGTERM, start again, as `systemctl restart` does); the time from
+        its readiness until every device is back with a new reading acknowledged, and the
+        server's CPU in that time. Devices back off 100-500 ms between attempts and offer
+        their last TLS session. iotgw with keep_tls_sessions = yes (they resume) and = no
+        (full handshakes), and the bridge (Mosquitto keeps no sessions across a restart)."""
+        a = self.args
+        k = a.storm
+        res = {"system": "storm", "devices": k, "max_handshakes": a.storm_handshakes,
+               "variants": {}}
+        limit = 120 + k / 50
+        for label, kind, keep in (("iotgw, sessions kept", "iotgw", "yes"),
+                                  ("iotgw, not kept", "iotgw", "no"),
+                                  ("mosquitto bridge", "bridge", None)):
+            if kind == "iotgw":
+                srv, port, _ = self.start_iotgw(f"storm-{keep}",
+                                                gateway_extra=f"keep_tls_sessions = {keep}\n")
+            else:
+                srv, port = self.start_bridge("storm-bridge")
+            lg = None
+            try:
+                argv = self.device_args("storm", port) + [
+                    "-n", str(k), "--prefix", "storm-", "--max-conns", str(max(k, 5000)),
+                    "--max-handshakes", str(a.storm_handshakes), "--resume",
+                    "-T", str(limit)]
+                lg = self.procs.spawn("loadgen storm", argv,
+                                      os.path.join(self.tmp, f"loadgen-storm-{kind}.log"),
+                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+                if not read_json_line(lg, limit, "ready"):
+                    raise BenchError(f"storm: {k} devices were not all up within {limit:.0f} s:"
+                                     "\n" + log_tail(lg.bench_log))
+                wait_cpu_quiet(srv)
+                srv, t_stop, t_ready = self.restart(srv, port, kind)
+                cpu0 = cpu_seconds(srv.pid)
+                back = read_json_line(lg, limit, "back")
+                cpu1 = cpu_seconds(srv.pid)
+                if not back:
+                    raise BenchError(f"storm ({label}): not every device was back within "
+                                     f"{limit:.0f} s:\n" + log_tail(lg.bench_log))
+                out = {"storm_seconds": back["t_back"] - t_ready,
+                       "restart_seconds": t_ready - t_stop,
+                       "gateway_cpu_s": cpu1 - cpu0,
+                       "resumed": back["resumed"], "full": back["full"]}
+            finally:
+                if lg:
+                    self.procs.stop(lg)
+                self.procs.stop(srv, timeout=30)
+            self.log(f"  storm, {label}: {k} devices back {out['storm_seconds']:.2f} s after "
+                     f"the restart was ready (restart {out['restart_seconds']:.2f} s), server "
+                     f"CPU {out['gateway_cpu_s']:.2f} s, {out['resumed']} resumed, "
+                     f"{out['full']} full handshakes")
+            res["variants"][label] = out
         return res
 
 
@@ -1151,7 +1232,7 @@ def comparison(systems):
 def print_table(report):
     p = report["parameters"]
     everything = report["results"]
-    systems = [s for s in everything if s["system"] not in ("durability", "scrape")]
+    systems = [s for s in everything if s["system"] not in ("durability", "scrape", "storm")]
     print()
     print(f"iotgw benchmark{' (--smoke: tiny numbers, not figures)' if p.get('smoke') else ''}"
           f", {report['machine']}")
@@ -1235,6 +1316,28 @@ def print_table(report):
                   "use --state-dir on a disk.")
         noisy += [m for m in modes.values() if m.get("other_cpu_s") is not None
                   and m["other_cpu_s"] > max(0.2, 0.1 * m["bench_cpu_s"])]
+    for d in everything:
+        if d["system"] != "storm" or not d.get("variants"):
+            continue
+        v = d["variants"]
+        print()
+        print(f"reconnect storm: {d['devices']} mutual-TLS devices connected, the server "
+              f"restarted (SIGTERM, start); from its readiness until every device is back with "
+              f"a reading acknowledged; devices back off 100-500 ms, offer their last TLS "
+              f"session, at most {d['max_handshakes']} connecting at once; one thread "
+              f"(iotgw has no threads = N yet)")
+        print(f"{'':{w0}}" + "".join(f"{k:>22}" for k in v))
+        for label, key, spec in (("seconds until all are back", "storm_seconds", ".2f"),
+                                 ("server CPU s in that time", "gateway_cpu_s", ".2f"),
+                                 ("handshakes resumed", "resumed", "d"),
+                                 ("full handshakes", "full", "d"),
+                                 ("restart (stop to ready) s", "restart_seconds", ".2f")):
+            print(f"{label:{w0}}" + "".join(f"{fmt(m.get(key), spec):>22}" for m in v.values()))
+        kept, br = v.get("iotgw, sessions kept"), v.get("mosquitto bridge")
+        if kept and br and br["storm_seconds"] > 0 and br["gateway_cpu_s"] > 0:
+            print(f"{'iotgw (sessions kept) / bridge':{w0}}time "
+                  f"{kept['storm_seconds'] / br['storm_seconds']:.2f}x, server CPU "
+                  f"{kept['gateway_cpu_s'] / br['gateway_cpu_s']:.2f}x")
     if noisy:
         print("\nWARNING: other processes used the CPUs during the timed runs (see above):")
         print("  throughput and CPU figures are noisy; re-run on an otherwise idle machine.")
@@ -1277,7 +1380,11 @@ def main():
                     help="do not count syscalls with perf stat")
     ap.add_argument("--time-limit", type=float, default=90.0,
                     help="seconds allowed for one throughput run (90)")
-    ap.add_argument("--only", choices=["iotgw", "mosquitto", "durability", "scrape"],
+    ap.add_argument("--storm", type=int,
+                    help="devices of the reconnect-storm run (10000; 0 skips; at most 15000)")
+    ap.add_argument("--storm-handshakes", type=int, default=512,
+                    help="devices connecting at once in the storm (512)")
+    ap.add_argument("--only", choices=["iotgw", "mosquitto", "durability", "scrape", "storm"],
                     help="run one part only")
     ap.add_argument("--durability-messages", type=int,
                     help="readings per durability run (fsync, then os) (50000; 0 skips)")
@@ -1300,6 +1407,7 @@ def main():
                                     ("durability_messages", 50000, 10000, 300),
                                     ("scrape_messages", 50000, 10000, 300),
                                     ("handshakes", 2000, 500, 50),
+                                    ("storm", 10000, 1000, 50),
                                     ("light_seconds", 10.0, 5.0, 2.0)):
         if getattr(args, key) is None:
             setattr(args, key, {"full": full, "quick": quick, "smoke": smoke}[size])
@@ -1308,13 +1416,14 @@ def main():
             and 1 <= args.inflight <= 65535 and args.durability_messages >= 0
             and 0 <= args.handshakes <= 100000 and 1 <= args.max_handshakes <= 1000
             and 1 <= args.light_devices <= 5000 and 0.1 <= args.light_rate <= 1000
-            and 0 <= args.light_seconds <= 600
+            and 0 <= args.light_seconds <= 600 and 0 <= args.storm <= 15000
+            and 1 <= args.storm_handshakes <= 5000
             and args.light_devices * args.light_rate * args.light_seconds < 10_000_000):
         ap.error("out of range: --devices 1..5000, --messages >= 1, --idle 0..15000, "
                  "--repeat 1..20, --window 1..65000, --inflight 1..65535, "
                  "--durability-messages >= 0, --handshakes 0..100000, --max-handshakes "
                  "1..1000, --light-devices 1..5000, --light-rate 0.1..1000, "
-                 "--light-seconds 0..600")
+                 "--light-seconds 0..600, --storm 0..15000, --storm-handshakes 1..5000")
     args.idle_time_limit = 60 + args.idle / 50
     # Memory: how long the RSS must hold still (tiny numbers settle at once).
     args.settle, args.settle_interval = (0.3, 0.3) if args.smoke else (2.0, 1.0)
@@ -1337,7 +1446,8 @@ def main():
                                                      "durability_messages", "scrape_messages",
                                                      "handshakes",
                                                      "max_handshakes", "light_devices",
-                                                     "light_rate", "light_seconds", "smoke")},
+                                                     "light_rate", "light_seconds", "storm",
+                                                     "smoke")},
         "results": [],
     }
     t_start = time.monotonic()
@@ -1354,6 +1464,8 @@ def main():
             systems.append(("durability", env.durability))
         if args.scrape_messages:
             systems.append(("scrape", env.scrape))
+        if args.storm:
+            systems.append(("storm", env.storm))
         for name, fn in systems:
             if args.only and not name.startswith(args.only):
                 continue
@@ -1383,7 +1495,7 @@ def main():
     finally:
         procs.stop_all()
     report["comparison"] = comparison([r for r in report["results"]
-                                       if r["system"] not in ("durability", "scrape")])
+                                       if r["system"] not in ("durability", "scrape", "storm")])
     report["seconds"] = round(time.monotonic() - t_start, 1)
     if args.json:
         print(json.dumps(report, indent=2))

@@ -24,6 +24,14 @@
  *         full TLS handshake (no session resumption: the session cache is off and each
  *         connection has its own SSL), CONNECT, CONNACK, then DISCONNECT, close_notify and
  *         close. Connection-to-CONNACK times go into the same kind of histogram.
+ *   storm open N connections as idle does, each publishing one QoS 1 reading after its
+ *         CONNACK, and print a "ready" line once every one has its PUBACK. From then on a
+ *         lost connection reconnects (after 100 ms, doubling per failed attempt up to
+ *         500 ms, with jitter, as device firmware does), offering its last TLS session
+ *         with --resume, and publishes one reading again. Once every connection is back
+ *         with its reading acknowledged, a "back" line gives the time of the first loss
+ *         and of the last return (t_* monotonic) and how many handshakes resumed, and the
+ *         run ends: the reconnect storm after a server restart.
  *   subflood  (hostile load, bench/hostile.py) open N connections, CONNECT, then keep W
  *         SUBSCRIBE packets of --filters F topic filters each unanswered per connection,
  *         sending the next one at each SUBACK, until M SUBACKs or the time limit. Filter i
@@ -80,7 +88,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
-enum mode { MODE_PUB, MODE_IDLE, MODE_SUB, MODE_CONN, MODE_SUBFLOOD };
+enum mode { MODE_PUB, MODE_IDLE, MODE_SUB, MODE_CONN, MODE_SUBFLOOD, MODE_STORM };
 
 enum cstate {
 	CS_PENDING,       /* not started yet */
@@ -119,6 +127,11 @@ struct conn {
 	double last_tx;         /* last time anything was queued for sending */
 	double next_due;        /* pub --rate: when the next reading is due */
 	struct pending *pend;   /* pub: unacknowledged PUBLISHes, indexed by id & pend_mask */
+	/* storm */
+	bool up;                /* its reading after the last CONNACK was acknowledged */
+	unsigned tries;         /* failed attempts since it was last up (backoff) */
+	double retry_at;        /* when it reconnects (on the retry queue) */
+	SSL_SESSION *sess;      /* --resume: the last session the server gave it */
 };
 
 static struct {
@@ -126,7 +139,7 @@ static struct {
 	const char *host, *port, *ca, *cert, *key, *mint_ca_cert, *mint_ca_key;
 	const char *servername, *prefix, *topic, *filter, *bind;
 	int tls;                /* 0 any (1.2+), 12, 13 */
-	bool verify_host, go_line, phases;
+	bool verify_host, go_line, phases, resume;
 	long conns, messages, window, max_handshakes, max_conns, keepalive, qos;
 	long show, filters;
 	double time_limit, connect_timeout, idle_exit, rate, drain;
@@ -167,6 +180,12 @@ static size_t g_line_len;
 static unsigned char *g_subflood;       /* subflood: the SUBSCRIBE packet (id at g_subflood_id) */
 static size_t g_subflood_len, g_subflood_id;
 static uint64_t g_codes_granted, g_codes_refused; /* subflood: SUBACK return codes */
+static long g_up;               /* storm: connections up with their reading acknowledged */
+static bool g_storm_ready;      /* storm: all were up once ("ready" printed) */
+static double g_t_drop, g_t_back; /* storm: first loss after ready, all back again */
+static long g_resumed, g_full;  /* storm: handshakes after the first loss */
+static long *g_retry;           /* storm: FIFO of connections waiting to reconnect */
+static long g_retry_head, g_retry_len;
 
 #define EV_STDIN  ((uint64_t)-1)
 #define EV_SIGNAL ((uint64_t)-2)
@@ -571,6 +590,60 @@ static void conn_close(struct conn *c)
 
 static void check_all_done(void);
 
+/* storm: c was lost; keep its session (--resume) and queue its reconnection. */
+static void storm_lost(struct conn *c)
+{
+	if (opt.resume && c->ssl && SSL_is_init_finished(c->ssl)) {
+		SSL_SESSION *s = SSL_get1_session(c->ssl);
+		if (s && SSL_SESSION_is_resumable(s)) {
+			SSL_SESSION_free(c->sess);
+			c->sess = s;
+		} else {
+			SSL_SESSION_free(s);
+		}
+		/* SSL_free of a connection that was not shut down marks its session not
+		 * resumable (ssl_clear_bad_session); a device keeps it whatever ended the
+		 * connection, as mbedTLS and BearSSL clients do. */
+		SSL_set_shutdown(c->ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+	}
+	conn_close(c);
+	if (c->up) {
+		c->up = false;
+		g_up--;
+		if (g_storm_ready && g_t_drop == 0)
+			g_t_drop = now_mono();
+	}
+	if (g_stop)
+		return;
+	double delay = 0.1 * (double)(1u << (c->tries < 3 ? c->tries : 3));
+	if (delay > 0.5)
+		delay = 0.5;
+	c->tries++;
+	/* Jitter, +-25 %: firmware that backs off in lockstep would hit the server in waves. */
+	delay *= 0.75 + 0.5 * (double)(rand() % 1000) / 1000.0;
+	c->retry_at = now_mono() + delay;
+	c->st = CS_PENDING;
+	g_retry[(g_retry_head + g_retry_len++) % opt.conns] = c->idx;
+}
+
+static void conn_start(struct conn *c);
+
+/* storm: start the reconnections that are due (delays are near FIFO: one jittered later
+ * than its successor waits behind it by at most the jitter). Returns the seconds until the
+ * next is due, or 1. */
+static double storm_retry(double t)
+{
+	while (g_retry_len && g_in_progress < opt.max_handshakes) {
+		struct conn *c = &g_conns[g_retry[g_retry_head]];
+		if (c->retry_at > t)
+			return c->retry_at - t;
+		g_retry_head = (g_retry_head + 1) % opt.conns;
+		g_retry_len--;
+		conn_start(c);
+	}
+	return g_retry_len ? 0.001 : 1.0;
+}
+
 static void conn_fail(struct conn *c)
 {
 	if (c->st == CS_DEAD)
@@ -583,6 +656,10 @@ static void conn_fail(struct conn *c)
 		g_failed++;
 	}
 	c->st = CS_DEAD;
+	if (opt.mode == MODE_STORM) {
+		storm_lost(c);
+		return;
+	}
 	conn_close(c);
 	check_all_done();
 }
@@ -635,7 +712,8 @@ static void conn_start(struct conn *c)
 {
 	c->t_start = now_mono();
 	g_in_progress++;
-	if (opt.mode == MODE_PUB && !(c->pend = calloc((size_t)g_pend_mask + 1, sizeof *c->pend)))
+	if ((opt.mode == MODE_PUB || opt.mode == MODE_STORM) &&
+	    !(c->pend = calloc((size_t)g_pend_mask + 1, sizeof *c->pend)))
 		die("out of memory");
 	c->fd = socket(g_addr->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (c->fd < 0) {
@@ -658,6 +736,16 @@ static void conn_start(struct conn *c)
 	if (!c->ssl || !SSL_set_fd(c->ssl, c->fd))
 		die("SSL_new failed");
 	SSL_set_connect_state(c->ssl);
+	if (c->sess) {
+		/* A copy per attempt: a failed handshake (the server refused or went away)
+		 * sends a fatal alert, which marks the offered session not resumable, and a
+		 * device keeps its session across failed attempts. */
+		SSL_SESSION *s = SSL_SESSION_dup(c->sess);
+		if (s) {
+			SSL_set_session(c->ssl, s);
+			SSL_SESSION_free(s);
+		}
+	}
 	if (opt.servername) {
 		SSL_set_tlsext_host_name(c->ssl, opt.servername);
 		if (opt.verify_host)
@@ -868,6 +956,29 @@ static void show_message(const unsigned char *topic, size_t tl, const unsigned c
 	fflush(stdout);
 }
 
+/* storm: c's reading after its CONNACK was acknowledged: it is up. */
+static void storm_acked(struct conn *c)
+{
+	if (c->up)
+		return;
+	c->up = true;
+	c->tries = 0;
+	if (++g_up < opt.conns)
+		return;
+	if (!g_storm_ready) {
+		g_storm_ready = true;
+		printf("{\"event\":\"ready\",\"connected\":%ld,\"connect_seconds\":%.3f}\n", g_up,
+		       now_mono() - g_t0);
+	} else if (g_t_drop > 0) {
+		g_t_back = now_mono();
+		printf("{\"event\":\"back\",\"t_drop\":%.6f,\"t_back\":%.6f,\"resumed\":%ld,"
+		       "\"full\":%ld}\n",
+		       g_t_drop, g_t_back, g_resumed, g_full);
+		g_stop = true;
+	}
+	fflush(stdout);
+}
+
 /* Parse every complete MQTT packet in c->in. */
 static void handle_packets(struct conn *c)
 {
@@ -922,8 +1033,15 @@ static void handle_packets(struct conn *c)
 				return;
 			} else {
 				became_ready(c);
-				if (g_publishing)
+				if (opt.mode == MODE_STORM) {
+					if (SSL_session_reused(c->ssl))
+						g_resumed += g_t_drop > 0;
+					else
+						g_full += g_t_drop > 0;
+					send_publish(c);
+				} else if (g_publishing) {
 					top_up(c);
+				}
 			}
 			break;
 		case 9: /* SUBACK 3.9 */
@@ -963,7 +1081,9 @@ static void handle_packets(struct conn *c)
 			g_t_last_ack = now_mono();
 			if (c->pend && rl >= 2)
 				got_puback(c, (uint16_t)((body[0] << 8) | body[1]), g_t_last_ack);
-			if (opt.mode == MODE_PUB && g_acked >= (uint64_t)opt.messages)
+			if (opt.mode == MODE_STORM)
+				storm_acked(c);
+			else if (opt.mode == MODE_PUB && g_acked >= (uint64_t)opt.messages)
 				g_stop = true;
 			else if (g_pub_ended)
 				check_drained();
@@ -1224,7 +1344,7 @@ static void hold_until_eof(int sfd)
 
 static void usage(FILE *f)
 {
-	fputs("usage: loadgen pub|idle|sub|conn|subflood [options]\n"
+	fputs("usage: loadgen pub|idle|sub|conn|subflood|storm [options]\n"
 	      "  -H, --host ADDR          server address (default 127.0.0.1)\n"
 	      "  -p, --port PORT          server port (default 8883)\n"
 	      "      --ca FILE            CA that signed the server certificate (required)\n"
@@ -1260,7 +1380,8 @@ static void usage(FILE *f)
 	      "      --drain S            pub --phases: wait at most S s for the PUBACKs after\n"
 	      "                           \"end\" (default 30)\n"
 	      "      --filters F          subflood: topic filters per SUBSCRIBE (default 256)\n"
-	      "      --bind ADDR          connect from this local address (e.g. 127.0.0.2)\n",
+	      "      --bind ADDR          connect from this local address (e.g. 127.0.0.2)\n"
+	      "      --resume             storm: reconnect offering the last TLS session\n",
 	      f);
 }
 
@@ -1280,6 +1401,8 @@ static void parse_args(int argc, char **argv)
 		opt.mode = MODE_CONN;
 	else if (!strcmp(argv[1], "subflood"))
 		opt.mode = MODE_SUBFLOOD;
+	else if (!strcmp(argv[1], "storm"))
+		opt.mode = MODE_STORM;
 	else if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
 		usage(stdout);
 		exit(0);
@@ -1289,7 +1412,7 @@ static void parse_args(int argc, char **argv)
 	}
 	enum { O_CA = 256, O_CERT, O_KEY, O_MCA, O_MKEY, O_TLS, O_SNI, O_NOVH, O_PREFIX, O_KA,
 	       O_TOPIC, O_FILTER, O_QOS, O_MAXHS, O_MAXC, O_CTO, O_IDLE, O_SHOW, O_RATE, O_GO,
-	       O_PHASES, O_DRAIN, O_FILTERS, O_BIND };
+	       O_PHASES, O_DRAIN, O_FILTERS, O_BIND, O_RESUME };
 	static const struct option lo[] = {
 		{"host", required_argument, NULL, 'H'}, {"port", required_argument, NULL, 'p'},
 		{"ca", required_argument, NULL, O_CA}, {"cert", required_argument, NULL, O_CERT},
@@ -1316,7 +1439,7 @@ static void parse_args(int argc, char **argv)
 		{"phases", no_argument, NULL, O_PHASES},
 		{"drain", required_argument, NULL, O_DRAIN},
 		{"filters", required_argument, NULL, O_FILTERS},
-		{"bind", required_argument, NULL, O_BIND},
+		{"bind", required_argument, NULL, O_BIND}, {"resume", no_argument, NULL, O_RESUME},
 		{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0},
 	};
 	optind = 2;
@@ -1364,6 +1487,7 @@ static void parse_args(int argc, char **argv)
 		case O_DRAIN: opt.drain = parse_double("--drain", optarg, 0.1, 3600); break;
 		case O_FILTERS: opt.filters = parse_long("--filters", optarg, 1, 10000); break;
 		case O_BIND: opt.bind = optarg; break;
+		case O_RESUME: opt.resume = true; break;
 		case 'h': usage(stdout); exit(0);
 		default: usage(stderr); exit(2);
 		}
@@ -1451,7 +1575,8 @@ static void print_result(void)
 	double cpu_sys = (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 	double t_end = now_mono();
 	const char *mode = opt.mode == MODE_PUB ? "pub" : opt.mode == MODE_IDLE ? "idle"
-			 : opt.mode == MODE_SUB ? "sub" : opt.mode == MODE_CONN ? "conn" : "subflood";
+			 : opt.mode == MODE_SUB ? "sub" : opt.mode == MODE_CONN ? "conn"
+			 : opt.mode == MODE_STORM ? "storm" : "subflood";
 	printf("{\"mode\":\"%s\",\"connections\":%ld,\"connected\":%ld,\"failed\":%ld,"
 	       "\"refused\":%ld,\"dropped\":%ld,\"timed_out\":%s,\"wall_seconds\":%.3f,"
 	       "\"connect_seconds\":%.3f,\"cpu_user\":%.3f,\"cpu_sys\":%.3f,\"max_rss_kib\":%ld",
@@ -1536,7 +1661,8 @@ int main(int argc, char **argv)
 	struct epoll_event e = {.events = EPOLLIN, .data.u64 = EV_SIGNAL};
 	if (sfd < 0 || epoll_ctl(g_ep, EPOLL_CTL_ADD, sfd, &e) < 0)
 		die("signalfd: %s", strerror(errno));
-	if (opt.mode == MODE_IDLE || opt.mode == MODE_SUB || opt.go_line) {
+	if (opt.mode == MODE_IDLE || opt.mode == MODE_SUB || opt.mode == MODE_STORM ||
+	    opt.go_line) {
 		/* EOF on stdin ends idle/sub runs (and pub --go-line ones); stdin that epoll refuses (/dev/null, a regular
 		 * file) is simply not watched. */
 		e.data.u64 = EV_STDIN;
@@ -1551,6 +1677,9 @@ int main(int argc, char **argv)
 		g_conns[i].fd = -1;
 		g_conns[i].idx = (int)i;
 	}
+	if (opt.mode == MODE_STORM && !(g_retry = calloc((size_t)opt.conns, sizeof *g_retry)))
+		die("out of memory");
+	srand((unsigned)getpid());
 
 	g_t0 = now_mono();
 	double deadline = g_t0 + opt.time_limit, last_hk = g_t0;
@@ -1583,7 +1712,7 @@ int main(int argc, char **argv)
 				g_said_connected = true;
 			}
 		}
-		if (g_connected + g_in_progress == 0 && g_next_start >= opt.conns)
+		if (g_connected + g_in_progress + g_retry_len == 0 && g_next_start >= opt.conns)
 			break; /* nothing left alive */
 		if (t - last_hk >= 1.0) {
 			housekeeping(t);
@@ -1596,6 +1725,11 @@ int main(int argc, char **argv)
 			double due = rate_tick(t) - now_mono();
 			if (due < wait)
 				wait = due > 0 ? due : 0;
+		}
+		if (opt.mode == MODE_STORM) {
+			double due = storm_retry(t);
+			if (due < wait)
+				wait = due;
 		}
 		/* Round up to whole milliseconds: waking early would only spin. */
 		int n = epoll_wait(g_ep, evs, (int)(sizeof evs / sizeof evs[0]),
@@ -1634,6 +1768,9 @@ int main(int argc, char **argv)
 	if (opt.go_line && !g_stdin_eof && !g_timed_out)
 		hold_until_eof(sfd);
 	disconnect_all();
+	for (long i = 0; i < opt.conns; i++)
+		SSL_SESSION_free(g_conns[i].sess);
+	free(g_retry);
 	free(g_conns);
 	freeaddrinfo(g_addr);
 	if (g_bind)
@@ -1655,5 +1792,7 @@ int main(int argc, char **argv)
 		return g_failed || g_closed_after_up ? 1 : 0;
 	if (opt.mode == MODE_CONN)
 		return g_handshakes == opt.conns ? 0 : 1;
+	if (opt.mode == MODE_STORM)
+		return g_t_back > 0 ? 0 : 1;
 	return g_subscribed && (opt.messages == 0 || g_received >= (uint64_t)opt.messages) ? 0 : 1;
 }
