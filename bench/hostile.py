@@ -428,8 +428,42 @@ def attack_swarm(p, stop, deadline):
     return out
 
 
+def attack_churn(p, stop, deadline):
+    """Client ids rotated: at p["rate"]/s, from p["srcs"] in turn, a plaintext connection
+    with a client id never used before (p["prefix"] + i) that publishes one QoS 1 reading,
+    waits for its PUBACK, sends DISCONNECT and closes, so that each id becomes a device the
+    gateway remembers (its seq, its last-seen time). Results: acked, refused (a CONNACK
+    other than 0), closed, timeout."""
+    srcs = p["srcs"]
+    reading = publish_stream(1)
+
+    def attempt(i):
+        s = tcp_socket(srcs[i % len(srcs)])
+        try:
+            s.settimeout(5)
+            s.connect(("127.0.0.1", p["port"]))
+            s.sendall(connect_pkt("%s%07d" % (p["prefix"], i)) + reading)
+            data = b""
+            while len(data) < 8:  # CONNACK, PUBACK
+                chunk = s.recv(8 - len(data))
+                if not chunk:
+                    return "closed" if len(data) < 4 or data[3] == 0 else "refused"
+                data += chunk
+            s.sendall(b"\xe0\x00")
+            return "acked" if data[3] == 0 and data[4] == 0x40 else "refused"
+        except socket.timeout:
+            return "timeout"
+        except OSError:
+            return "closed"
+        finally:
+            s.close()
+
+    return paced_workers(p, stop, deadline, attempt, p.get("threads", 16))
+
+
 ATTACKS = {"noread": attack_noread, "passwords": attack_passwords,
-           "connflood": attack_connflood, "hellos": attack_hellos, "swarm": attack_swarm}
+           "connflood": attack_connflood, "hellos": attack_hellos, "swarm": attack_swarm,
+           "churn": attack_churn}
 
 
 def attack_main(kind, params):
@@ -691,6 +725,15 @@ SCENARIOS = [
              "log lines of one event limited to 1000 per 10 s (log_suppressed); "
              "max_connection_rate_per_address",
              sizes={"rate": (2000, 500)}),
+    Scenario("id-churn", "9", "client ids rotated: {rate} plaintext connections/s from 20 "
+             "addresses, each with a client id never used before, publishing one QoS 1 "
+             "reading",
+             lambda h: h.engine("churn", port=h.ports["plain"], rate=h.sz["rate"],
+                                max=10 ** 6, srcs=addrs("127.0.6", 20), prefix="churn-"),
+             "client ids and devices in SipHash tables with a random key (no chosen "
+             "collisions); each new id is a device kept until forget_devices_after (90d) "
+             "without it: memory and spool grow per id until then (see RSS)",
+             sizes={"rate": (1000, 200)}),
 ]
 
 
