@@ -354,7 +354,7 @@ static void cb_connect(struct mosquitto *mosq, void *obj, int rc)
 		(void)mosquitto_publish(up->mosq, NULL, up->presence_topic, (int)strlen(up->birth),
 					up->birth, 1, true);
 	if (up->sub_filter)
-		(void)mosquitto_subscribe(up->mosq, NULL, up->sub_filter, 1);
+		(void)mosquitto_subscribe(up->mosq, &up->sub_mid, up->sub_filter, 1);
 	ev_timer_stop(up->loop, &up->connack_timer);
 	log_event(LOG_NOTICE, EV_UPSTREAM_CONNECTED, &f,
 		  "connected to upstream %s:%u as %s (%llu queued)", up->set.host, up->set.port,
@@ -380,6 +380,28 @@ static void cb_publish(struct mosquitto *mosq, void *obj, int mid)
 	prom_observe(&up->m.puback, (double)(ev_clock_us() - sent_us) / 1e6, 1);
 }
 
+/* The broker's SUBACK for the downlink's subscription: the moment commands
+ * can arrive, or the reason they never will (a broker ACL refusing the
+ * filter answers 0x80, which nothing else would reveal). */
+static void cb_subscribe(struct mosquitto *mosq, void *obj, int mid, int n, const int *granted)
+{
+	(void)mosq;
+	struct upstream *up = obj;
+	if (mid != up->sub_mid || !up->sub_filter || n < 1)
+		return; /* a subscription a reload replaced since */
+	up->sub_mid = 0;
+	struct log_fields f = up_fields(up);
+	if (granted[0] >= 0 && granted[0] <= 2)
+		log_event(LOG_INFO, EV_DOWNLINK_SUBSCRIBED, &f,
+			  "subscribed to %s upstream (QoS %d granted): commands can arrive",
+			  up->sub_filter, granted[0]);
+	else
+		log_event(LOG_ERR, EV_DOWNLINK_SUBSCRIBE_REFUSED, &f,
+			  "upstream refused the subscription to %s (return code %d): no "
+			  "command can arrive; check the broker's ACL for client id %s",
+			  up->sub_filter, granted[0], up->set.client_id);
+}
+
 static void cb_message(struct mosquitto *mosq, void *obj, const struct mosquitto_message *msg)
 {
 	(void)mosq;
@@ -401,7 +423,7 @@ int upstream_set_downlink(struct upstream *up, const char *filter,
 		if (up->sub_filter)
 			(void)mosquitto_unsubscribe(up->mosq, NULL, up->sub_filter);
 		if (f)
-			(void)mosquitto_subscribe(up->mosq, NULL, f, 1);
+			(void)mosquitto_subscribe(up->mosq, &up->sub_mid, f, 1);
 	}
 	free(up->sub_filter);
 	up->sub_filter = f;
@@ -540,6 +562,7 @@ static void up_connect(struct upstream *up)
 	mosquitto_disconnect_callback_set(m, cb_disconnect);
 	mosquitto_publish_callback_set(m, cb_publish);
 	mosquitto_message_callback_set(m, cb_message);
+	mosquitto_subscribe_callback_set(m, cb_subscribe);
 	mosquitto_log_callback_set(m, cb_log);
 	int rc = MOSQ_ERR_SUCCESS;
 	if (up->presence_topic)

@@ -74,6 +74,7 @@ struct upstream {
 	/* The downlink (upstream_set_downlink): its subscription (NULL: off),
 	 * where commands go, and whether their PUBACKs must wait. */
 	char *sub_filter;
+	int sub_mid; /* message id of its SUBSCRIBE in flight (0: none) */
 	void (*on_command)(void *arg, const char *topic, const void *payload, size_t len);
 	bool (*hold)(void *arg);
 	void *dl_arg;

@@ -76,6 +76,8 @@
 	X(SPOOL_KEPT, "spool_kept")                                                            \
 	/* upstream */                                                                         \
 	X(UPSTREAM_CONNECTED, "upstream_connected")                                            \
+	X(DOWNLINK_SUBSCRIBED, "downlink_subscribed")                                          \
+	X(DOWNLINK_SUBSCRIBE_REFUSED, "downlink_subscribe_refused")                            \
 	X(UPSTREAM_CONNECT_FAILED, "upstream_connect_failed")                                  \
 	X(UPSTREAM_DOWN, "upstream_down")                                                      \
 	X(UPSTREAM_REJECTED, "upstream_rejected")                                              \

@@ -8,6 +8,7 @@ Real parts: the upstream is mosquitto, commands are sent with mosquitto_pub over
 devices are paho clients over mutual TLS or raw sockets where the test needs to see the bytes
 (packet ids, the DUP flag)."""
 
+import json
 import subprocess
 import threading
 
@@ -36,6 +37,14 @@ def send_command(g, device, command, payload, upstream):
                        timeout=gw.WAIT)
     assert r.returncode == 0, "mosquitto_pub failed: %s%s" % (r.stdout, r.stderr)
     return topic
+
+
+def subscribed(g):
+    """g once the broker granted its downlink subscription: a command published before
+    that reaches no one (no broker keeps messages for a subscription not made yet)."""
+    ev = g.wait_event("downlink_subscribed")
+    assert "commands can arrive" in ev[0]["msg"], ev[0]["raw"]
+    return g
 
 
 def wait_status(upstream, topic, status, count=1):
@@ -81,9 +90,10 @@ def mtls_device(devices, g, name, **kw):
 
 @pytest.fixture
 def gwd(make_gateway, upstream):
-    return make_gateway(upstream=upstream, listeners=[gw.listener("m", "mutual"),
-                                                      gw.listener("plain", "off")],
-                        extra=downlink())
+    return subscribed(make_gateway(upstream=upstream,
+                                   listeners=[gw.listener("m", "mutual"),
+                                              gw.listener("plain", "off")],
+                                   extra=downlink()))
 
 
 def test_command_reaches_its_device_only(gwd, upstream, devices):
@@ -105,9 +115,9 @@ def test_command_reaches_its_device_only(gwd, upstream, devices):
 
 
 def test_another_devices_commands_cannot_be_subscribed(make_gateway, upstream, devices):
-    g = make_gateway(upstream=upstream, listeners=[
+    g = subscribed(make_gateway(upstream=upstream, listeners=[
         gw.listener("m", "mutual", subscribe_acl="devices/{device}/cmd/# " + WATSON)],
-        extra=downlink(device_topic="devices/{device}/cmd/{command}"))
+        extra=downlink(device_topic="devices/{device}/cmd/{command}")))
     d = mtls_device(devices, g, "dev0001")
     r = Receiver(d, filters=[("devices/dev0002/cmd/#", 1), ("devices/+/cmd/#", 1),
                              ("devices/dev0001/cmd/#", 2), ("#", 0)])
@@ -120,7 +130,7 @@ def test_another_devices_commands_cannot_be_subscribed(make_gateway, upstream, d
 
 
 def test_unknown_device_and_too_large_rejected(make_gateway, upstream):
-    g = make_gateway(upstream=upstream, extra=downlink(max_payload=16))
+    g = subscribed(make_gateway(upstream=upstream, extra=downlink(max_payload=16)))
     topic = send_command(g, "nosuchdev", "display", "{}", upstream)
     st = wait_status(upstream, topic, "rejected")
     assert "no such device" in st["reason"], st
@@ -200,9 +210,9 @@ def test_clean_session_device_gets_it_again_after_resubscribing(gwd, upstream, r
 
 def test_offline_device_gets_it_on_return_and_expiry_is_reported(make_gateway, upstream,
                                                                   devices, raw):
-    g = make_gateway(upstream=upstream, listeners=[gw.listener("m", "mutual"),
-                                                    gw.listener("plain", "off")],
-                     extra=downlink(command_ttl="2s"))
+    g = subscribed(make_gateway(upstream=upstream, listeners=[gw.listener("m", "mutual"),
+                                                              gw.listener("plain", "off")],
+                                extra=downlink(command_ttl="2s")))
     d = mtls_device(devices, g, "dev0003")
     d.close()  # seen once, now offline
     g.wait_event("device_disconnected", device="dev0003")
@@ -225,7 +235,7 @@ def test_offline_device_gets_it_on_return_and_expiry_is_reported(make_gateway, u
 
 
 def test_queued_commands_survive_a_gateway_restart(make_gateway, upstream, raw):
-    g = make_gateway(upstream=upstream, extra=downlink())
+    g = subscribed(make_gateway(upstream=upstream, extra=downlink()))
     g.pub("dev0972", "esp/t", "20")
     topic = send_command(g, "dev0972", "display", "one", upstream)
     send_command(g, "dev0972", "display", "two", upstream)
@@ -264,8 +274,8 @@ def test_no_downlink_refuses_subscriptions(make_gateway, upstream, raw):
 
 def test_metrics_count_commands(make_gateway, upstream, raw):
     port = gw.free_port()
-    g = make_gateway(upstream=upstream,
-                     extra=downlink() + "\n[metrics]\nbind = 127.0.0.1:%d\n" % port)
+    g = subscribed(make_gateway(upstream=upstream,
+                                extra=downlink() + "\n[metrics]\nbind = 127.0.0.1:%d\n" % port))
     c, _ = raw_subscriber(raw, g, "dev0974", clean=True)
     c.read_packet()
     send_command(g, "dev0974", "display", "m", upstream)
@@ -284,8 +294,8 @@ def test_token_auth_device_receives_commands(make_gateway, upstream, devices, tm
     """A Watson device with token auth (use-token-auth, the device id in the client id) over
     server-authenticated TLS, as the ESP8266 sketch connects."""
     pw = gw.pw_file(tmp_path / "passwd", {"pwdev05": "token-05"})
-    g = make_gateway(upstream=upstream, extra=downlink(), listeners=[
-        gw.listener("tok", "server", password_file=str(pw))])
+    g = subscribed(make_gateway(upstream=upstream, extra=downlink(), listeners=[
+        gw.listener("tok", "server", password_file=str(pw))]))
     d = devices(g.port(), "d:myorg:esp8266:pwdev05", host="localhost",
                 tls=g.pki.client_ctx(), username="use-token-auth", password="token-05")
     r = Receiver(d, filters=[("iot-2/cmd/display/fmt/json", 1)])
@@ -296,7 +306,7 @@ def test_token_auth_device_receives_commands(make_gateway, upstream, devices, tm
 
 
 def test_queue_limits_reject(make_gateway, upstream, raw):
-    g = make_gateway(upstream=upstream, extra=downlink(max_queued_per_device=2))
+    g = subscribed(make_gateway(upstream=upstream, extra=downlink(max_queued_per_device=2)))
     g.pub("dev0975", "esp/t", "20")
     for i in range(2):
         send_command(g, "dev0975", "c%d" % i, "x", upstream)
@@ -314,7 +324,7 @@ def test_queue_limits_reject(make_gateway, upstream, raw):
 def test_command_survives_kill9(make_gateway, upstream, raw):
     """Once the gateway said it took a command (logged command_received, and the broker has
     its PUBACK), a crash does not lose it."""
-    g = make_gateway(upstream=upstream, extra=downlink())
+    g = subscribed(make_gateway(upstream=upstream, extra=downlink()))
     g.pub("dev0976", "esp/t", "20")
     send_command(g, "dev0976", "display", "kept", upstream)
     g.wait_event("command_received", device="dev0976")
@@ -327,30 +337,56 @@ def test_command_survives_kill9(make_gateway, upstream, raw):
 
 
 def test_reload_moves_the_subscription(make_gateway, upstream, raw):
-    g = make_gateway(upstream=upstream, extra=downlink())
+    g = subscribed(make_gateway(upstream=upstream, extra=downlink()))
     c, _ = raw_subscriber(raw, g, "dev0977", clean=True)
     c.read_packet()
     g.extra = downlink(topic="cmd/{gateway}/{device}/{command}")
     g.write_config()
     g.reload()
-    # The broker's SUBACK for the new filter is not visible here: retry the first command
-    # until it arrives (each one that arrives before the subscription is simply not there).
+    # The broker's SUBACK for the new filter: from then on commands there arrive.
+    ev = g.wait_event("downlink_subscribed", count=2)
+    assert "cmd/%s/+/+" % g.name in ev[-1]["msg"], ev[-1]["raw"]
     pki = upstream.pki
 
-    def try_new():
+    def send_new():
         subprocess.run([gw.MOSQUITTO_PUB, "-h", "127.0.0.1", "-p", str(upstream.port),
                         "--cafile", pki.pem("upstream-ca"), "--cert", pki.pem("observer"),
                         "--key", pki.key("observer"), "-q", "1",
                         "-t", "cmd/%s/dev0977/display" % g.name, "-m", "new"],
                        check=True, timeout=gw.WAIT)
-        return g.events("command_received", device="dev0977")
-    gw.wait_until(try_new, gw.WAIT, interval=0.2, what="a command on the new topic")
+    send_new()
     first = split_publish(c.read_packet())
     assert (first[1], first[3]) == ("iot-2/cmd/display/fmt/json", b"new")
     # The old topic is no longer subscribed: a command there never reaches the gateway,
     # and one on the new topic sent after it is the next thing the device gets.
     send_command(g, "dev0977", "old", "old", upstream)
-    gw.wait_until(try_new, gw.WAIT, what="another")
+    send_new()
     nxt = split_publish(c.read_packet())
     assert nxt[3] == b"new", nxt
     assert not g.events("command_rejected"), [e["raw"] for e in g.events("command_rejected")]
+
+
+DYNSEC = "/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so"
+
+
+def test_a_refused_subscription_is_an_error(make_gateway, pki, tmp_path):
+    # A broker whose access control lets clients publish but not subscribe (Mosquitto's
+    # dynamic security plugin, subscribe denied by default) answers the SUBSCRIBE with
+    # 0x80: without this line nothing would say why no command ever arrives.
+    dynsec = tmp_path / "dynsec.json"
+    dynsec.write_text(json.dumps({"defaultACLAccess": {
+        "publishClientSend": True, "publishClientReceive": True, "subscribe": False,
+        "unsubscribe": True}, "clients": [], "groups": [], "roles": []}))
+    up = gw.Upstream(pki, tmp_path / "dynsec-upstream",
+                     conf=["plugin %s" % DYNSEC, "plugin_opt_config_file %s" % dynsec])
+    up.start()
+    try:
+        g = make_gateway(upstream=up, extra=downlink())
+        (ev,) = g.wait_event("downlink_subscribe_refused")
+        assert ev["level"] == "err", ev["raw"]
+        assert "commands/%s/+/+" % g.name in ev["msg"], ev["raw"]
+        assert "iotgw-%s" % g.name in ev["msg"], ev["raw"]
+        assert not g.events("downlink_subscribed"), g.events("downlink_subscribed")
+        g.stop()
+    finally:
+        up.close()

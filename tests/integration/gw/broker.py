@@ -17,9 +17,11 @@ class Upstream:
     certificates required (CN becomes the user name), no anonymous access. Can be stopped
     and started again on the same port to simulate an outage."""
 
-    def __init__(self, pki, workdir, name="upstream", hosts=("127.0.0.1",), cert="broker"):
+    def __init__(self, pki, workdir, name="upstream", hosts=("127.0.0.1",), cert="broker",
+                 conf=()):
         """hosts: the addresses it listens on (one port); cert: its server certificate in
-        pki, whose SAN must name those the gateways connect to."""
+        pki, whose SAN must name those the gateways connect to; conf: more lines of
+        mosquitto.conf (e.g. a plugin)."""
         self.pki = pki
         self.dir = Path(workdir)
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -42,7 +44,7 @@ class Upstream:
             "log_type all",
             "connection_messages true",
             "max_queued_messages 100000",
-        ] + [line for host in hosts for line in (
+        ] + list(conf) + [line for host in hosts for line in (
             "listener %d %s" % (self.port, host),
             "cafile %s" % pki.pem("upstream-ca"),
             "certfile %s" % pki.pem(cert),
