@@ -42,6 +42,7 @@ PURE_SRCS += src/text.c src/log_level.c src/config_keys.c src/auth_pwfile.c
 PURE_SRCS += src/numfmt.c src/jscan.c
 PURE_SRCS += src/cmdtopic.c src/tbucket.c
 PURE_SRCS += src/proxyproto.c src/cidr.c
+PURE_SRCS += src/share.c
 DAEMON_SRCS := $(filter-out $(PURE_SRCS),$(wildcard src/*.c))
 PURE_OBJS := $(PURE_SRCS:src/%.c=$(BUILD)/obj/%.o)
 DAEMON_OBJS := $(DAEMON_SRCS:src/%.c=$(BUILD)/obj/%.o)
@@ -67,6 +68,7 @@ $(BUILD)/tests/%: tests/unit/%.c $(PURE_OBJS) | $(BUILD)/tests
 # temporary directory.
 $(BUILD)/tests/test_spool: tests/unit/test_spool.c $(PURE_OBJS) $(BUILD)/obj/spool.o \
 		$(BUILD)/obj/spool_disk.o $(BUILD)/obj/spool_vfs.o $(BUILD)/obj/spool_sync.o \
+		$(BUILD)/obj/spool_owner.o $(BUILD)/obj/strmap.o \
 		| $(BUILD)/tests
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 

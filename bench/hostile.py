@@ -590,12 +590,15 @@ class Scenario:
     attack (h.sz[name] while it runs); attack(h) starts it and returns an Attack."""
 
     def __init__(self, key, num, title, attack, answer, sizes=None, gateway=None,
-                 devices=None, downlink=None, note=None, password_probe=False):
+                 devices=None, downlink=None, note=None, password_probe=False, spool=None,
+                 upstream=None):
         self.key, self.num, self.title, self.attack, self.answer = key, num, title, attack, answer
         self.sizes = sizes or {}
         self.gateway = gateway or {}    # [gateway] keys changed from their defaults
         self.devices = devices or {}    # [listener devices] keys changed
         self.downlink = downlink or {}  # [downlink] keys set
+        self.spool = spool or {}        # [spool] keys changed
+        self.upstream = upstream or {}  # [upstream] keys changed
         self.note = note                # which limit differs from its default, and why
         self.password_probe = password_probe
 
@@ -734,6 +737,25 @@ SCENARIOS = [
              "collisions); each new id is a device kept until forget_devices_after (90d) "
              "without it: memory and spool grow per id until then (see RSS)",
              sizes={"rate": (1000, 200)}),
+    Scenario("spool-hog", "10a", "a runaway device flooding (window 1000, rate limits off) "
+             "while the upstream drains slowly (inflight = 1) into a spool of {max} readings",
+             flood,
+             "fair_share (default): from half full, a device holding more than max_messages "
+             "/ devices competing is not read; the others are",
+             sizes={"max": (200000, 20000)},
+             devices={"max_message_rate": "0", "max_byte_rate": "0"},
+             spool={"max_messages": "{max}"}, upstream={"inflight": "1"},
+             note="max_message_rate = 0, max_byte_rate = 0; [spool] max_messages = 200000 "
+                  "(smoke: 20000); [upstream] inflight = 1"),
+    Scenario("spool-hog-unfair", "10b", "the same runaway with fair_share = no",
+             flood,
+             "only the spool's limit: at it every device is held back, and read again in "
+             "turns as the upstream drains",
+             sizes={"max": (200000, 20000)},
+             devices={"max_message_rate": "0", "max_byte_rate": "0"},
+             spool={"max_messages": "{max}", "fair_share": "no"},
+             upstream={"inflight": "1"},
+             note="as 10a, and [spool] fair_share = no"),
 ]
 
 
@@ -802,6 +824,8 @@ class Hostile(bench.Env):
         shutil.rmtree(state, ignore_errors=True)
         gwx = "".join(f"{k} = {v}\n" for k, v in sc.gateway.items())
         devx = "".join(f"{k} = {v}\n" for k, v in sc.devices.items())
+        spx = "".join(f"{k} = {str(v).format(**self.sz)}\n" for k, v in sc.spool.items())
+        upx = "".join(f"{k} = {v}\n" for k, v in sc.upstream.items())
         dl = ""
         if sc.downlink:
             dl = "\n[downlink]\n" + "".join(f"{k} = {v}\n" for k, v in sc.downlink.items())
@@ -836,10 +860,10 @@ ca = {self.p('upstream-ca.pem')}
 cert = {self.p('gateway-upstream.pem')}
 key = {self.p('gateway-upstream.key')}
 topic = sensors/{{gateway}}/{{event}}/{{device}}
-{dl}
+{upx}{dl}
 [spool]
 dir = {state}
-"""
+{spx}"""
         path = bench.write(os.path.join(self.tmp, f"iotgw-{name}.conf"), conf)
         r = subprocess.run([binary, "-t", "-c", path], capture_output=True, text=True,
                            timeout=30)

@@ -407,6 +407,26 @@ static void check_metrics(struct parser *p, const struct secrec *s)
 	}
 }
 
+/* A per-device limit at or above the spool's own never holds anyone back
+ * before the spool is full: almost certainly a unit mistake. */
+static void check_share(struct parser *p, const struct secrec *s, const char *key, uint64_t v,
+			const char *spool_key, uint64_t max)
+{
+	if (v >= max)
+		cfg_diag(p, CFG_WARNING, cfg_key_line(s, key),
+			 "%s (%llu) is not below %s (%llu): it never applies", key,
+			 (unsigned long long)v, spool_key, (unsigned long long)max);
+}
+
+static void check_spool(struct parser *p, const struct secrec *s)
+{
+	const struct cfg_spool *sp = &p->cfg->spool;
+	check_share(p, s, "max_messages_per_device", sp->max_messages_per_device, "max_messages",
+		    sp->max_messages);
+	check_share(p, s, "max_bytes_per_device", sp->max_bytes_per_device, "max_bytes",
+		    sp->max_bytes);
+}
+
 void cfg_cross_checks(struct parser *p)
 {
 	const struct secrec *up = NULL;
@@ -424,6 +444,9 @@ void cfg_cross_checks(struct parser *p)
 			check_metrics(p, s);
 		else if (s->kind == SEC_DOWNLINK)
 			check_downlink(p, s);
+		else if (s->kind == SEC_SPOOL && cfg_key_line(s, "max_messages_per_device") +
+							cfg_key_line(s, "max_bytes_per_device"))
+			check_spool(p, s);
 	}
 	if (up)
 		check_upstream(p, up);

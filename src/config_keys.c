@@ -630,6 +630,9 @@ const struct opt cfg_opts[] = {
 	O_UINT(SP, "max_messages", max_messages, 1, 100000000, 10000000),
 	O_SIZE(SP, "max_bytes", max_bytes, 4 * KIB, 64 * GIB, 2 * GIB),
 	O_SIZE(SP, "min_free", min_free, 256 * KIB, 64 * GIB, 64 * MIB),
+	O_UINT(SP, "max_messages_per_device", max_messages_per_device, 0, 100000000, 0),
+	O_SIZE(SP, "max_bytes_per_device", max_bytes_per_device, 0, 64 * GIB, 0),
+	O_BOOL(SP, "fair_share", fair_share, 1),
 	O_DUR(SP, "forget_devices_after", forget_devices_after_s, 1000, 1 * SEC, 3650 * DAY, true,
 	      90 * DAY),
 

@@ -194,7 +194,7 @@ static void report(struct downlink *dl, const struct cmd *c, const char *status,
 		body = cJSON_PrintUnformatted(o);
 	cJSON_Delete(o);
 	/* Through the spool, like a reading: durable, in order, at least once. */
-	if (!body || spool_put(dl->spool, topic, body, strlen(body), wall_ms()) != 0) {
+	if (!body || spool_put(dl->spool, NULL, topic, body, strlen(body), wall_ms()) != 0) {
 		struct log_fields f = {.device = c->device};
 		log_event(LOG_WARNING, EV_COMMAND_STATUS_DROPPED, &f,
 			  "status '%s' of command %s not sent: %s", status, c->name,

@@ -119,6 +119,7 @@ struct gw_metrics {
 	uint64_t full_ms;       /* in episodes that ended */
 	uint64_t full_since_ms; /* monotonic start of the current one */
 	uint64_t write_errors;  /* failed commits */
+	uint64_t share_episodes; /* devices held back over their share of the spool */
 	uint64_t reloads_ok, reloads_failed;
 	int64_t start_unix_ms;
 };
@@ -133,6 +134,7 @@ enum ingest_news {
 	NEWS_ALL_DURABLE,   /* no flush needed: every committed ack may go out */
 	NEWS_HOLD_DEVICES,  /* the spool is full or failing: stop reading devices */
 	NEWS_READ_DEVICES,  /* room again: read them */
+	NEWS_SHARE_ROOM,    /* the spool took readings away: recheck devices held over their share */
 };
 
 struct gateway {
@@ -142,6 +144,14 @@ struct gateway {
 	struct listener *retired; /* closed, still named by sessions (listener_reap) */
 	struct session *sessions; /* doubly linked through session.prev/next */
 	size_t nsessions;
+	size_t nactive; /* sessions past their CONNECT: devices competing for the spool */
+	/* Sessions not read because their device is over its share of the
+	 * spool (session_news.c keeps the list), and the spool's count when
+	 * they were last rechecked. */
+	struct session *share_held;
+	size_t nshare_held;
+	uint64_t share_checked_count;
+	struct device_state *share_logged; /* ingest.c: devices in a logged episode */
 	struct strmap *by_client_id; /* client id -> struct session * */
 	struct strmap *devices;      /* device id -> struct device_state * */
 	struct spool *spool;
@@ -185,7 +195,9 @@ struct gateway {
 	struct downlink *dl;       /* commands to devices (downlink.c) */
 };
 
-enum ingest_result { INGEST_OK, INGEST_FULL };
+/* INGEST_OVER_SHARE: this device alone is over its share of the spool
+ * (iotgw/share.h): hold it back, read the others. */
+enum ingest_result { INGEST_OK, INGEST_FULL, INGEST_OVER_SHARE };
 
 /* ingest.c: a device connected (it counts as known, and as seen now for
  * forget_devices_after); forget those not seen for that long, in memory
@@ -201,6 +213,9 @@ enum ingest_result gateway_ingest(struct gateway *gw, const char *device,
 
 /* The spool filled up: stop reading from devices. */
 void gateway_spool_full(struct gateway *gw);
+/* May a device held back over its share be read again (its use below
+ * SHARE_RESUME)? */
+bool gateway_share_room(struct gateway *gw, const char *device);
 
 /* ingest.c: the group commit, run once per loop iteration before the loop
  * sleeps; on success the held acks go out and upstream gets the entries. */

@@ -19,6 +19,7 @@
 #include "iotgw/log.h"
 #include "iotgw/reading.h"
 #include "iotgw/sdnotify.h"
+#include "iotgw/share.h"
 
 /* Devices are read again once the spool is below its limit by this much
  * (1%): close to the limit, so that at the limit devices go at the rate
@@ -36,6 +37,10 @@
 struct device_state {
 	uint64_t seq;
 	int64_t last_seen_ms; /* wall clock: a reading or a connection */
+	/* Held over its share, logged, and not yet well within it again: on
+	 * gw->share_logged (through share_next) until then. */
+	bool share_episode;
+	struct device_state *share_next;
 	bool dirty;
 	struct device_state *dirty_next;
 	char name[]; /* the key, for staging the seq */
@@ -76,7 +81,7 @@ static bool forgotten(void *ctx, const char *key, void *value)
 {
 	(void)key;
 	const struct device_state *d = value;
-	return !d->dirty && d->last_seen_ms < *(const int64_t *)ctx;
+	return !d->dirty && !d->share_episode && d->last_seen_ms < *(const int64_t *)ctx;
 }
 
 void gateway_forget_devices(struct gateway *gw)
@@ -137,6 +142,97 @@ void gateway_free_devices(struct gateway *gw)
 	strmap_free(gw->devices, free_device);
 	gw->devices = NULL;
 	gw->dirty_devices = NULL;
+	gw->share_logged = NULL;
+}
+
+/* ---- a device's share of the spool ---- */
+
+/* Does any share limit apply now? Without per-device limits and below
+ * SHARE_FAIR_FROM (the usual case) nothing is looked up per reading. */
+static bool shares_apply(struct gateway *gw)
+{
+	const struct cfg_spool *c = &gw->cfg->spool;
+	return c->max_messages_per_device || c->max_bytes_per_device ||
+	       (c->fair_share && spool_fill(gw->spool) >= SHARE_FAIR_FROM);
+}
+
+/* The device's use of its share, with `more` messages of `bytes` added. */
+static double share_of(struct gateway *gw, const char *device, uint64_t more, uint64_t bytes,
+		       struct share_in *in, enum share_limit *which, uint64_t *limit)
+{
+	const struct cfg_spool *c = &gw->cfg->spool;
+	spool_device_usage(gw->spool, device, &in->messages, &in->bytes);
+	in->messages += more;
+	in->bytes += bytes;
+	in->max_messages_per_device = c->max_messages_per_device;
+	in->max_bytes_per_device = c->max_bytes_per_device;
+	in->fair = c->fair_share;
+	in->fill = spool_fill(gw->spool);
+	in->max_messages = c->max_messages;
+	in->max_bytes = c->max_bytes;
+	size_t held = spool_devices(gw->spool);
+	in->devices = gw->nactive > held ? gw->nactive : held;
+	return share_use(in, which, limit);
+}
+
+/* Ends the episodes of devices now well within their share, with one
+ * line each: when the upstream takes readings, whether or not the device
+ * publishes again. */
+static void share_episodes_end(struct gateway *gw)
+{
+	struct device_state **pp = &gw->share_logged;
+	while (*pp) {
+		struct device_state *dev = *pp;
+		struct share_in in;
+		if (share_of(gw, dev->name, 0, 0, &in, NULL, NULL) >= SHARE_EPISODE_END) {
+			pp = &dev->share_next;
+			continue;
+		}
+		*pp = dev->share_next;
+		dev->share_next = NULL;
+		dev->share_episode = false;
+		struct log_fields f = {.device = dev->name};
+		log_event(LOG_NOTICE, EV_SPOOL_SHARE_RELEASED, &f,
+			  "device %s is back within its share of the spool (it holds %llu "
+			  "reading(s), %llu bytes; spool %.0f%% full)",
+			  dev->name, (unsigned long long)in.messages,
+			  (unsigned long long)in.bytes, in.fill * 100);
+	}
+}
+
+/* Over its share with this reading (cost bytes)? Logs the start of an
+ * episode. */
+static bool over_share(struct gateway *gw, struct device_state *dev, const struct log_fields *f,
+		       uint64_t cost)
+{
+	if (!dev->share_episode && !shares_apply(gw))
+		return false;
+	struct share_in in;
+	enum share_limit which;
+	uint64_t limit;
+	double use = share_of(gw, dev->name, 1, cost, &in, &which, &limit);
+	if (use <= 1.0)
+		return false;
+	if (!dev->share_episode) {
+		dev->share_episode = true;
+		dev->share_next = gw->share_logged;
+		gw->share_logged = dev;
+		gw->m.share_episodes++;
+		log_event(LOG_WARNING, EV_SPOOL_SHARE_EXCEEDED, f,
+			  "device %s holds %llu reading(s), %llu bytes, of the spool (%.0f%% full, "
+			  "%zu device(s) competing): over its %s of %llu; not read until the "
+			  "upstream takes some, other devices are read",
+			  dev->name, (unsigned long long)in.messages - 1,
+			  (unsigned long long)(in.bytes - cost), in.fill * 100, in.devices,
+			  share_limit_name(which), (unsigned long long)limit);
+	}
+	return true;
+}
+
+bool gateway_share_room(struct gateway *gw, const char *device)
+{
+	struct share_in in;
+	return share_of(gw, device, 0, 0, &in, NULL, NULL) < SHARE_RESUME;
 }
 
 /* ---- ingestion ---- */
@@ -199,8 +295,14 @@ enum ingest_result gateway_ingest(struct gateway *gw, const char *device,
 	}
 	if (jrc != 0 || tlen < 0)
 		return INGEST_FULL;
+	/* A full spool holds everyone back; short of that, the device over
+	 * its share alone. */
+	if (!spool_has_room(gw->spool, (size_t)tlen, json->len))
+		return INGEST_FULL;
+	if (over_share(gw, dev, f, spool_entry_cost((size_t)tlen, json->len)))
+		return INGEST_OVER_SHARE;
 	int64_t now_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-	if (spool_put(gw->spool, topic, json->data, json->len, now_ms) != 0)
+	if (spool_put(gw->spool, device, topic, json->data, json->len, now_ms) != 0)
 		return INGEST_FULL;
 	if (ok) {
 		dev->seq++;
@@ -267,6 +369,15 @@ void gateway_spool_full(struct gateway *gw)
 
 void gateway_maybe_resume(struct gateway *gw)
 {
+	/* The upstream took readings: devices held over their share may
+	 * have room again (a few runaways, so rechecking them is cheap). */
+	if ((gw->share_held || gw->share_logged) &&
+	    spool_count(gw->spool) != gw->share_checked_count) {
+		gw->share_checked_count = spool_count(gw->spool);
+		if (gw->share_held)
+			gw->news(gw, NEWS_SHARE_ROOM);
+		share_episodes_end(gw);
+	}
 	if (gw->spool_full && !gw->write_failed && !spool_disk_low(gw->spool) &&
 	    spool_fill(gw->spool) < RESUME_FILL) {
 		gw->spool_full = false;

@@ -278,6 +278,14 @@ static int spool(struct buf *b, struct gateway *gw)
 	rc |= prom_sample(b, "iotgw_spool_full_seconds_total", NULL, (double)full_ms / 1000);
 	rc |= COUNTER("iotgw_spool_write_errors_total", "Spool commits that failed.",
 		      gw->m.write_errors);
+	rc |= GAUGE("iotgw_spool_devices", "Devices holding readings in the spool.",
+		    (double)spool_devices(sp));
+	rc |= GAUGE("iotgw_devices_over_share",
+		    "Connections not read because their device is over its share of the spool.",
+		    (double)gw->nshare_held);
+	rc |= COUNTER("iotgw_spool_share_episodes_total",
+		      "Times a device was held back over its share of the spool.",
+		      gw->m.share_episodes);
 	return rc;
 }
 

@@ -362,9 +362,18 @@ static enum outcome handle_publish(struct session *s, uint8_t flags, const uint8
 			      (int)(p.topic.len > 200 ? 200 : p.topic.len), p.topic.ptr,
 			      s->listener->name);
 	struct log_fields f = session_fields(s);
-	if (gateway_ingest(s->gw, s->device, &f, &p) == INGEST_FULL) {
+	switch (gateway_ingest(s->gw, s->device, &f, &p)) {
+	case INGEST_OK:
+		break;
+	case INGEST_FULL:
 		gateway_spool_full(s->gw);
 		session_pause(s); /* a device that connected while the spool was full */
+		return OUT_RETRY;
+	case INGEST_OVER_SHARE:
+		/* This device alone waits (ingest logged it); read again when
+		 * the upstream takes some of its readings (NEWS_SHARE_ROOM). */
+		session_share_hold(s);
+		session_pause(s);
 		return OUT_RETRY;
 	}
 	/* Acknowledged only once durable: the ack waits for the group commit
@@ -669,7 +678,7 @@ void session_pause(struct session *s)
 
 void session_resume(struct session *s)
 {
-	if (!s->paused || s->state == SESS_CLOSED)
+	if (!s->paused || s->share_held || s->state == SESS_CLOSED)
 		return;
 	s->paused = false;
 	session_resume_reading(s);

@@ -60,6 +60,10 @@ struct session {
 	struct ackq acks;
 	struct sess_link await_commit, await_flush;
 	struct sess_link resume; /* on session_release_acks' list to read again */
+	/* Not read because its device is over its share of the spool: on
+	 * gw->share_held until the upstream takes some of its readings. */
+	struct sess_link share;
+	bool share_held;
 	bool held; /* not read until its acks go out (ACKS_HOLD) */
 	/* Not read until it reads its acknowledgements: more than UNREAD_MAX
 	 * bytes of replies it has not taken wait in its output buffer. */
@@ -84,6 +88,7 @@ struct session {
 #define COMMIT_LINK offsetof(struct session, await_commit)
 #define FLUSH_LINK offsetof(struct session, await_flush)
 #define RESUME_LINK offsetof(struct session, resume)
+#define SHARE_LINK offsetof(struct session, share)
 
 static inline struct sess_link *link_of(struct session *s, size_t off)
 {
@@ -144,6 +149,11 @@ int session_hold_reply(struct session *s, const uint8_t *pkt, size_t n, bool is_
 void session_reply(struct session *s, const uint8_t *p, size_t n);
 void session_emit(struct session *s, const struct verdict *v); /* its log line */
 void session_teardown(struct session *s); /* without logging: the caller did */
+/* s's device is over its share of the spool: on gw->share_held (counted
+ * in nshare_held) until released; session_resume leaves it paused
+ * meanwhile. */
+void session_share_hold(struct session *s);
+void session_share_release(struct session *s);
 
 /* The log fields that name s: device, peer, listener, TLS version. */
 static inline struct log_fields session_fields(const struct session *s)
@@ -159,6 +169,7 @@ static inline struct log_fields session_fields(const struct session *s)
 /* session.c, for session_news.c */
 void session_process_input(struct session *s); /* the packets already in `in` */
 void session_pause(struct session *s);
+/* Reads s again unless it is held over its share (session_share_hold). */
 void session_resume(struct session *s);
 /* Reads again if nothing else holds s back (paused, held, unread, throttled). */
 void session_resume_reading(struct session *s);

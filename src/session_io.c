@@ -49,8 +49,30 @@ void session_set_state(struct session *s, enum sess_state next)
 		log_event(LOG_DEBUG, EV_SESSION_STATE, &f, "state %s -> %s",
 			  sess_state_names[s->state], sess_state_names[next]);
 	}
+	if (s->state == SESS_ACTIVE && next != SESS_ACTIVE)
+		s->gw->nactive--;
+	else if (next == SESS_ACTIVE && s->state != SESS_ACTIVE)
+		s->gw->nactive++;
 	s->state = next;
 	session_preauth_account(s);
+}
+
+void session_share_hold(struct session *s)
+{
+	if (s->share_held)
+		return;
+	s->share_held = true;
+	list_add(&s->gw->share_held, s, SHARE_LINK);
+	s->gw->nshare_held++;
+}
+
+void session_share_release(struct session *s)
+{
+	if (!s->share_held)
+		return;
+	s->share_held = false;
+	list_del(&s->gw->share_held, s, SHARE_LINK);
+	s->gw->nshare_held--;
 }
 
 static void session_destroy(void *p)
@@ -78,6 +100,7 @@ static void unlink_session(struct session *s)
 	/* Acks still held are dropped: the device resends after reconnecting,
 	 * and the spool already has (or will commit) the reading. */
 	stop_awaiting(s);
+	session_share_release(s);
 	downlink_detach(gw->dl, s->dl_dev, s);
 	s->dl_dev = NULL;
 	if (s->registered) {

@@ -94,6 +94,21 @@ static void read_devices(struct gateway *gw)
 	}
 }
 
+/* Devices held over their share whose share has room again are read
+ * (unless the spool as a whole holds everyone back). */
+static void read_share_held(struct gateway *gw)
+{
+	struct session *s = gw->share_held, *next;
+	for (; s; s = next) {
+		next = s->share.next;
+		if (!gateway_share_room(gw, s->device))
+			continue;
+		session_share_release(s);
+		if (!gw->spool_full)
+			session_resume(s); /* may hold it again, or close it: next is kept */
+	}
+}
+
 void session_news(struct gateway *gw, enum ingest_news n)
 {
 	switch (n) {
@@ -113,6 +128,9 @@ void session_news(struct gateway *gw, enum ingest_news n)
 		break;
 	case NEWS_READ_DEVICES:
 		read_devices(gw);
+		break;
+	case NEWS_SHARE_ROOM:
+		read_share_held(gw);
 		break;
 	}
 }

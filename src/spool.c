@@ -54,7 +54,7 @@ static int64_t wall_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static uint64_t entry_cost(size_t topic_len, size_t payload_len)
+uint64_t spool_entry_cost(size_t topic_len, size_t payload_len)
 {
 	return (uint64_t)topic_len + payload_len + SPOOL_ENTRY_OVERHEAD;
 }
@@ -143,14 +143,15 @@ static int prepare_all(struct spool *s)
 		const char *sql;
 	} stmts[] = {
 		{offsetof(struct spool, st_insert),
-		 "INSERT INTO spool(id, topic, payload, enqueued_ms) VALUES (?1, ?2, ?3, ?4)"},
+		 "INSERT INTO spool(id, topic, payload, enqueued_ms, device) "
+		 "VALUES (?1, ?2, ?3, ?4, ?5)"},
 		{offsetof(struct spool, st_delete), "DELETE FROM spool WHERE id = ?1"},
 		{offsetof(struct spool, st_seq),
 		 "INSERT INTO device_seq(device, seq, last_seen_ms) VALUES (?1, ?2, ?3) "
 		 "ON CONFLICT(device) DO UPDATE SET seq = excluded.seq, "
 		 "last_seen_ms = excluded.last_seen_ms"},
 		{offsetof(struct spool, st_load),
-		 "SELECT id, topic, payload, enqueued_ms FROM spool WHERE id > ?1 ORDER BY id "
+		 "SELECT id, topic, payload, enqueued_ms, device FROM spool WHERE id > ?1 ORDER BY id "
 		 "LIMIT ?2"},
 		{offsetof(struct spool, st_oldest),
 		 "SELECT enqueued_ms FROM spool WHERE id > ?1 ORDER BY id LIMIT 1"},
@@ -175,54 +176,46 @@ static const char schema[] =
 	" id INTEGER PRIMARY KEY,"
 	" topic TEXT NOT NULL,"
 	" payload BLOB NOT NULL,"
-	" enqueued_ms INTEGER NOT NULL);"
+	" enqueued_ms INTEGER NOT NULL,"
+	" device TEXT);"
 	"CREATE TABLE IF NOT EXISTS device_seq("
 	" device TEXT PRIMARY KEY,"
 	" seq INTEGER NOT NULL,"
 	" last_seen_ms INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;";
 
-/* A spool from before last_seen_ms: the column is added, and its devices
+/* 1: the table has the column, 0: not, -1: error. */
+static int has_column(sqlite3 *db, const char *table, const char *column)
+{
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(db, "SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2", -1, &st,
+			       NULL) != SQLITE_OK)
+		return -1;
+	sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, column, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* Spools of earlier versions. Without spool.device, their entries are
+ * charged to no device. Without device_seq.last_seen_ms, their devices
  * count as seen now (forget_devices_after then starts from the upgrade). */
 static int migrate(struct spool *s)
 {
-	sqlite3_stmt *st;
-	if (sqlite3_prepare_v2(s->db, "SELECT 1 FROM pragma_table_info('device_seq') "
-				      "WHERE name = 'last_seen_ms'",
-			       -1, &st, NULL) != SQLITE_OK)
+	int dev = has_column(s->db, "spool", "device");
+	if (dev < 0 || (dev == 0 && exec(s->db, "ALTER TABLE spool ADD COLUMN device TEXT") !=
+					    SQLITE_OK))
 		return -1;
-	int rc = sqlite3_step(st);
-	sqlite3_finalize(st);
-	if (rc == SQLITE_ROW)
-		return 0;
-	if (rc != SQLITE_DONE ||
-	    exec(s->db, "ALTER TABLE device_seq ADD COLUMN last_seen_ms INTEGER NOT NULL "
+	int seen = has_column(s->db, "device_seq", "last_seen_ms");
+	if (seen != 0)
+		return seen > 0 ? 0 : -1;
+	if (exec(s->db, "ALTER TABLE device_seq ADD COLUMN last_seen_ms INTEGER NOT NULL "
 			"DEFAULT 0") != SQLITE_OK)
 		return -1;
 	char sql[96];
 	snprintf(sql, sizeof sql, "UPDATE device_seq SET last_seen_ms = %lld",
 		 (long long)wall_ms());
 	return exec(s->db, sql) == SQLITE_OK ? 0 : -1;
-}
-
-/* Counts what survived from the previous run. */
-static int load_totals(struct spool *s)
-{
-	sqlite3_stmt *st;
-	if (sqlite3_prepare_v2(s->db,
-			       "SELECT count(*), coalesce(sum(length(CAST(topic AS BLOB)) + "
-			       "length(payload)), 0), coalesce(max(id), 0) FROM spool",
-			       -1, &st, NULL) != SQLITE_OK)
-		return -1;
-	int rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		uint64_t n = (uint64_t)sqlite3_column_int64(st, 0);
-		s->count = n;
-		s->unloaded = n;
-		s->bytes = (uint64_t)sqlite3_column_int64(st, 1) + n * SPOOL_ENTRY_OVERHEAD;
-		s->next_id = (uint64_t)sqlite3_column_int64(st, 2) + 1;
-	}
-	sqlite3_finalize(st);
-	return rc == SQLITE_ROW ? 0 : -1;
 }
 
 struct spool *spool_open(const struct cfg_spool *cfg, char *err, size_t errlen)
@@ -280,7 +273,7 @@ struct spool *spool_open(const struct cfg_spool *cfg, char *err, size_t errlen)
 				  sqlite3_errmsg(s->db));
 		goto fail;
 	}
-	if (exec(s->db, schema) != SQLITE_OK || migrate(s) != 0 || load_totals(s) != 0 ||
+	if (exec(s->db, schema) != SQLITE_OK || migrate(s) != 0 || spool_load_totals(s) != 0 ||
 	    prepare_all(s) != 0) {
 		(void)reason_fail(err, errlen, "%s: %s", s->path, sqlite3_errmsg(s->db));
 		goto fail;
@@ -360,6 +353,7 @@ void spool_close(struct spool *s)
 	free(s->deletes);
 	clear_seqs(s);
 	free(s->seqs);
+	spool_owners_free(s);
 	free(s);
 }
 
@@ -384,11 +378,11 @@ const char *spool_path(const struct spool *s)
 bool spool_has_room(const struct spool *s, size_t topic_len, size_t payload_len)
 {
 	return !s->disk_low && s->count < s->max_messages &&
-	       s->bytes + entry_cost(topic_len, payload_len) <= s->max_bytes;
+	       s->bytes + spool_entry_cost(topic_len, payload_len) <= s->max_bytes;
 }
 
-int spool_put(struct spool *s, const char *topic, const void *payload, size_t len,
-	      int64_t now_ms)
+int spool_put(struct spool *s, const char *device, const char *topic, const void *payload,
+	      size_t len, int64_t now_ms)
 {
 	size_t tlen = strlen(topic);
 	if (!spool_has_room(s, tlen, len))
@@ -396,6 +390,10 @@ int spool_put(struct spool *s, const char *topic, const void *payload, size_t le
 	struct spool_entry *e = entry_new(s->next_id, topic, tlen, payload, len, now_ms);
 	if (!e)
 		return -1;
+	if (device && !(e->owner = spool_owner_charge(s, device, spool_entry_cost(tlen, len)))) {
+		entry_free(e);
+		return -1;
+	}
 	s->next_id++;
 	if (s->staged_tail)
 		s->staged_tail->next = e;
@@ -403,7 +401,7 @@ int spool_put(struct spool *s, const char *topic, const void *payload, size_t le
 		s->staged_head = e;
 	s->staged_tail = e;
 	s->count++;
-	s->bytes += entry_cost(tlen, len);
+	s->bytes += spool_entry_cost(tlen, len);
 	return 0;
 }
 
@@ -520,6 +518,10 @@ static int write_entries(struct spool *s)
 		sqlite3_bind_text(s->st_insert, 2, e->topic, -1, SQLITE_STATIC);
 		sqlite3_bind_blob64(s->st_insert, 3, e->payload, e->len, SQLITE_STATIC);
 		sqlite3_bind_int64(s->st_insert, 4, e->enqueued_ms);
+		if (e->owner)
+			sqlite3_bind_text(s->st_insert, 5, e->owner->name, -1, SQLITE_STATIC);
+		else
+			sqlite3_bind_null(s->st_insert, 5);
 		if (step_reset(s->st_insert) != 0)
 			return -1;
 	}
@@ -569,7 +571,7 @@ int spool_commit(struct spool *s, char *err, size_t errlen)
 		return 0;
 	uint64_t written = PAGE_ESTIMATE * (1 + s->ndeletes / 64 + s->nseqs / 32);
 	for (struct spool_entry *e = s->staged_head; e; e = e->next)
-		written += entry_cost(strlen(e->topic), e->len);
+		written += spool_entry_cost(strlen(e->topic), e->len);
 	if (transaction(s, false, err, errlen) != 0) {
 		/* Most likely the disk is full. Stop taking new entries, give
 		 * the WAL back, and let the deletes through on their own: they
@@ -640,6 +642,9 @@ static void load_batch(struct spool *s)
 				  sqlite3_column_int64(s->st_load, 3));
 		if (!e)
 			break; /* out of memory: retried at the next call */
+		/* Charged at its spool_put or at open (spool_load_totals). */
+		e->owner = spool_owner_find(
+			s, (const char *)sqlite3_column_text(s->st_load, 4));
 		ready_append(s, e);
 		s->unloaded--;
 	}
@@ -687,7 +692,9 @@ int spool_ack(struct spool *s, int mid, uint64_t *sent_us)
 			s->tail = prev;
 		s->nready--;
 		s->count--;
-		s->bytes -= entry_cost(strlen(e->topic), e->len);
+		uint64_t cost = spool_entry_cost(strlen(e->topic), e->len);
+		s->bytes -= cost;
+		spool_owner_release(s, e->owner, cost);
 		s->inflight--;
 		if (sent_us)
 			*sent_us = e->sent_us;

@@ -1,7 +1,7 @@
 /* spool_int: the spool's state, shared by spool.c (the queue: opening,
- * staging, committing, sending, flushing) and spool_disk.c (the free-space
- * reserve). Not part of the spool interface: nothing outside these two
- * files includes it. */
+ * staging, committing, sending, flushing), spool_disk.c (the free-space
+ * reserve) and spool_owner.c (what each device holds). Not part of the
+ * spool interface: nothing outside these files includes it. */
 #ifndef IOTGW_SPOOL_INT_H
 #define IOTGW_SPOOL_INT_H
 
@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "iotgw/spool.h"
+#include "iotgw/strmap.h"
 
 #define PAGE_ESTIMATE 4096 /* bytes a commit writes to the WAL at least */
 
@@ -53,6 +54,7 @@ struct spool {
 	size_t nseqs, capseqs;
 
 	uint64_t count, bytes;
+	struct strmap *owners; /* device -> struct spool_owner (spool_owner.c) */
 	unsigned inflight;
 	uint64_t max_messages, max_bytes;
 	uint64_t commits;
@@ -80,6 +82,27 @@ static inline int64_t mono_ms(void)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
+
+/* spool_owner.c: what each device holds in the spool, counted so that
+ * ingest can hold back a device over its share. An owner exists while
+ * the device has entries (staged, in memory or on disk); entries point to
+ * theirs. */
+struct spool_owner {
+	uint64_t count, bytes;
+	char name[]; /* the device id, written with its entries */
+};
+/* Charges an entry of cost to device: its owner (created if needed), or
+ * NULL when out of memory. */
+struct spool_owner *spool_owner_charge(struct spool *s, const char *device, uint64_t cost);
+/* An entry of cost charged to o is gone (acknowledged). */
+void spool_owner_release(struct spool *s, struct spool_owner *o, uint64_t cost);
+/* The owner of device's entries, or NULL when it has none. */
+struct spool_owner *spool_owner_find(const struct spool *s, const char *device);
+/* At open: counts what survived from the previous run, in all and per
+ * device; sets count, bytes, unloaded and next_id. 0, or -1 (SQLite's
+ * error on the connection). */
+int spool_load_totals(struct spool *s);
+void spool_owners_free(struct spool *s);
 
 /* spool_disk.c */
 /* After a failed commit: gives the WAL back to the file system. */

@@ -184,6 +184,11 @@ struct cfg_spool {
 	uint64_t max_messages;
 	uint64_t max_bytes;
 	uint64_t min_free; /* free space kept on the spool's file system */
+	/* One device's share (iotgw/share.h): 0 = no fixed limit; fair_share
+	 * divides the spool among the devices once it is half full. */
+	uint64_t max_messages_per_device;
+	uint64_t max_bytes_per_device;
+	bool fair_share;
 	unsigned forget_devices_after_s; /* devices not seen this long are forgotten; 0 never */
 };
 

@@ -70,6 +70,8 @@
 	X(SPOOL_ERROR, "spool_error")                                                          \
 	X(SPOOL_FULL, "spool_full")                                                            \
 	X(SPOOL_RESUMED, "spool_resumed")                                                      \
+	X(SPOOL_SHARE_EXCEEDED, "spool_share_exceeded")                                        \
+	X(SPOOL_SHARE_RELEASED, "spool_share_released")                                        \
 	X(SPOOL_WRITE_FAILED, "spool_write_failed")                                            \
 	X(SPOOL_WRITE_RECOVERED, "spool_write_recovered")                                      \
 	X(SPOOL_FLUSH_FAILED, "spool_flush_failed")                                            \

@@ -44,6 +44,7 @@ struct spool_entry {
 	bool inflight;
 	unsigned sends;   /* times published (in this process) */
 	uint64_t sent_us; /* monotonic, when last published */
+	struct spool_owner *owner; /* the device it is charged to, or NULL */
 };
 
 struct spool;
@@ -62,9 +63,22 @@ const char *spool_path(const struct spool *s);
  * system must keep min_free)? */
 bool spool_has_room(const struct spool *s, size_t topic_len, size_t payload_len);
 
-/* Stages a copy for the next commit. 0, or -1 when full or out of memory. */
-int spool_put(struct spool *s, const char *topic, const void *payload, size_t len,
-	      int64_t now_ms);
+/* Stages a copy for the next commit, charged to device (NULL: to nobody,
+ * e.g. the downlink's status reports). 0, or -1 when full or out of
+ * memory. */
+int spool_put(struct spool *s, const char *device, const char *topic, const void *payload,
+	      size_t len, int64_t now_ms);
+/* What one device holds in the spool (staged entries count, and entries
+ * still on disk from before a restart): entries and their cost against
+ * max_bytes; 0 and 0 for a device with none. The spool keeps these counts
+ * per device (spool_owner.c), so ingest can hold back the device over its
+ * share (iotgw/share.h). */
+void spool_device_usage(const struct spool *s, const char *device, uint64_t *messages,
+			uint64_t *bytes);
+/* Devices holding entries. */
+size_t spool_devices(const struct spool *s);
+/* What an entry of this size costs against max_bytes. */
+uint64_t spool_entry_cost(size_t topic_len, size_t payload_len);
 /* Stages a device's latest sequence number for the next commit (which
  * also records the device as seen then). */
 int spool_put_seq(struct spool *s, const char *device, uint64_t seq);

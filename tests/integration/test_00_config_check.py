@@ -387,3 +387,18 @@ def test_expiry_is_warned_ahead_of_time(tmp_path, pki):
     r = run_check(path)
     assert r.returncode == 0 and "soon-gw" not in r.stderr and "CRL of" not in r.stderr, \
         r.stderr
+
+
+def test_per_device_spool_limit_not_below_the_spool_is_a_warning(pki, tmp_path):
+    c = base_conf(pki, gw.free_port())
+    c.add("[spool]")
+    c.add("max_messages = 1000")
+    c.add("max_messages_per_device = 1000", "per_device")
+    c.add("max_bytes_per_device = 1M", "per_device_bytes")
+    path = tmp_path / "share.conf"
+    path.write_text(c.text())
+    r = run_check(path)
+    assert r.returncode == 0, "exit %d:\n%s%s" % (r.returncode, r.stdout, r.stderr)
+    assert ("%s:%d: warning: max_messages_per_device (1000) is not below max_messages (1000)"
+            % (path, c.tags["per_device"])) in r.stderr, r.stderr
+    assert "max_bytes_per_device" not in r.stderr, r.stderr

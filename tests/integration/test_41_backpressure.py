@@ -10,13 +10,6 @@ SPOOL = 5
 N = 12
 
 
-def pubacks(pkts):
-    """The packet ids of a list of PUBACKs (AssertionError for any other packet)."""
-    for p in pkts:
-        assert p[:2] == b"\x40\x02" and len(p) == 4, "not a PUBACK: %s" % p.hex(" ")
-    return [int.from_bytes(p[2:4], "big") for p in pkts]
-
-
 def test_full_spool_applies_back_pressure(make_gateway, upstream, raw):
     upstream.stop()
     try:
@@ -30,10 +23,10 @@ def test_full_spool_applies_back_pressure(make_gateway, upstream, raw):
         # The spool takes exactly SPOOL readings; their PUBACKs follow the disk flush.
         acked = []
         while len(acked) < SPOOL:
-            acked += pubacks([d.read_packet(gw.WAIT)])
+            acked += gw.pubacks([d.read_packet(gw.WAIT)])
         # Barrier: a later loop iteration. Nothing beyond the spool's room was acknowledged.
         g.loop_barrier()
-        extra = pubacks(d.available_packets())
+        extra = gw.pubacks(d.available_packets())
         assert not extra, "PUBACKs beyond a spool of %d with the upstream down: %s" % (
             SPOOL, acked + extra)
         assert acked == list(range(1, SPOOL + 1)), acked
@@ -42,7 +35,7 @@ def test_full_spool_applies_back_pressure(make_gateway, upstream, raw):
         upstream.start()
     # The rest is acknowledged once the spool drains, in order, on the same connection.
     while len(acked) < N:
-        acked += pubacks([d.read_packet(gw.WAIT + 5)])
+        acked += gw.pubacks([d.read_packet(gw.WAIT + 5)])
     assert acked == list(range(1, N + 1)), acked
     g.wait_event("spool_resumed")
     got = upstream.wait_readings("dev0410", g.name, count=N, timeout=gw.WAIT + 5)

@@ -13,6 +13,8 @@
 
 #include <cmocka.h>
 
+#include <sqlite3.h>
+
 #include "iotgw/spool.h"
 
 static char dir[64];
@@ -47,11 +49,23 @@ static struct spool *open_spool(uint64_t max_messages, uint64_t max_bytes)
 	return s;
 }
 
+/* Stages reading-n, charged to device d<n % 3>. */
 static void put(struct spool *s, int n)
 {
-	char payload[32];
+	char payload[32], device[8];
 	int len = snprintf(payload, sizeof payload, "reading-%d", n);
-	assert_int_equal(spool_put(s, "sensors/d/temperature", payload, (size_t)len, 1000 + n), 0);
+	snprintf(device, sizeof device, "d%d", n % 3);
+	assert_int_equal(
+		spool_put(s, device, "sensors/d/temperature", payload, (size_t)len, 1000 + n), 0);
+}
+
+static uint64_t usage(struct spool *s, const char *device)
+{
+	uint64_t n, bytes;
+	spool_device_usage(s, device, &n, &bytes);
+	/* Every test entry has the same topic and a payload of 9 or 10 bytes. */
+	assert_in_range(bytes, n * spool_entry_cost(21, 9), n * spool_entry_cost(21, 10));
+	return n;
 }
 
 static void commit(struct spool *s)
@@ -201,7 +215,7 @@ static void test_backlog_larger_than_the_memory_window_keeps_order(void **state)
 	}
 	assert_int_equal(spool_count(s), N);
 	assert_false(spool_has_room(s, 10, 10)); /* max_messages reached */
-	assert_int_equal(spool_put(s, "t", "x", 1, 0), -1);
+	assert_int_equal(spool_put(s, "d0", "t", "x", 1, 0), -1);
 	/* Send and ack everything, adding more behind it while draining. */
 	int want = 1;
 	while (want < next) {
@@ -221,6 +235,72 @@ static void test_backlog_larger_than_the_memory_window_keeps_order(void **state)
 	spool_close(s);
 	s = open_spool(N, 64 << 20);
 	assert_int_equal(spool_count(s), 0);
+	spool_close(s);
+}
+
+/* What each device holds: charged when staged, released when the broker's
+ * ack deletes an entry, rebuilt from the rows at open (also for a backlog
+ * read back from disk), and nobody's for entries without a device. */
+static void test_devices_are_charged_and_released(void **state)
+{
+	(void)state;
+	struct spool *s = open_spool(100, 1 << 20);
+	for (int i = 1; i <= 6; i++)
+		put(s, i);
+	assert_int_equal(spool_put(s, NULL, "status", "x", 1, 0), 0);
+	assert_int_equal(spool_devices(s), 3);
+	assert_int_equal(usage(s, "d1"), 2);
+	assert_int_equal(usage(s, "nobody"), 0);
+	commit(s);
+	expect_next(s, 1, 1);
+	assert_int_equal(spool_ack(s, 1, NULL), 0);
+	assert_int_equal(usage(s, "d1"), 1);
+	assert_int_equal(usage(s, "d0"), 2);
+	spool_close(s);
+
+	s = open_spool(100, 1 << 20);
+	assert_int_equal(spool_count(s), 6);
+	assert_int_equal(spool_devices(s), 3);
+	assert_int_equal(usage(s, "d1"), 1);
+	assert_int_equal(usage(s, "d2"), 2);
+	for (int n = 2, mid = 1; n <= 6; n++, mid++) {
+		expect_next(s, n, mid);
+		assert_int_equal(spool_ack(s, mid, NULL), 0);
+	}
+	assert_int_equal(spool_devices(s), 0);
+	assert_int_equal(spool_count(s), 1); /* the status entry, nobody's */
+	spool_close(s);
+}
+
+/* A spool.db of an earlier version (no device column) opens: its rows are
+ * kept and sent, charged to nobody; new ones are charged. */
+static void test_spool_without_device_column_is_upgraded(void **state)
+{
+	(void)state;
+	char path[128];
+	snprintf(path, sizeof path, "%s/%s", dir, SPOOL_DB_NAME);
+	sqlite3 *db;
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(
+		sqlite3_exec(db,
+			     "PRAGMA journal_mode=WAL;"
+			     "CREATE TABLE spool(id INTEGER PRIMARY KEY, topic TEXT NOT NULL,"
+			     " payload BLOB NOT NULL, enqueued_ms INTEGER NOT NULL);"
+			     "INSERT INTO spool VALUES (1, 'sensors/d/temperature', "
+			     "CAST('reading-1' AS BLOB), 1001);",
+			     NULL, NULL, NULL),
+		SQLITE_OK);
+	sqlite3_close(db);
+	struct spool *s = open_spool(100, 1 << 20);
+	assert_int_equal(spool_count(s), 1);
+	assert_int_equal(spool_devices(s), 0);
+	put(s, 2);
+	commit(s);
+	expect_next(s, 1, 1);
+	expect_next(s, 2, 2);
+	spool_close(s);
+	s = open_spool(100, 1 << 20);
+	assert_int_equal(usage(s, "d2"), 1);
 	spool_close(s);
 }
 
@@ -325,6 +405,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			test_backlog_larger_than_the_memory_window_keeps_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_byte_limit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_devices_are_charged_and_released, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_spool_without_device_column_is_upgraded,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_second_open_of_the_same_dir_is_refused, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_one_flush_covers_many_commits,

@@ -55,7 +55,8 @@ from .status import STATUS_RE, SpoolStats, parse_kv, parse_status, spool_stats
 from .gateway import Gateway, listener, module_gateway
 from .devices import Device
 from .packets import (CONNACK_OK, DISCONNECT, PINGREQ, PINGRESP, connect_pkt, mstr, packet,
-                      publish_pkt, pubrel_pkt, subscribe_pkt, unsubscribe_pkt, varint)
+                      publish_pkt, pubacks, pubrel_pkt, subscribe_pkt, unsubscribe_pkt,
+                      varint)
 from .rawconn import Closed, RawConn
 from .sclient import (PUBACK_7, SClient, SClientProcess, s_client, s_client_device,
                       s_client_publish)

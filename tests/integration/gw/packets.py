@@ -55,6 +55,13 @@ def publish_pkt(topic, payload, qos=0, pid=None, dup=False, retain=False):
     return packet(first, body + payload)
 
 
+def pubacks(pkts):
+    """The packet ids of a list of PUBACKs (AssertionError for any other packet)."""
+    for p in pkts:
+        assert p[:2] == b"\x40\x02" and len(p) == 4, "not a PUBACK: %s" % p.hex(" ")
+    return [int.from_bytes(p[2:4], "big") for p in pkts]
+
+
 def pubrel_pkt(pid):
     return b"\x62\x02" + pid.to_bytes(2, "big")
 
