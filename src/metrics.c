@@ -217,6 +217,11 @@ static int commands(struct buf *b, struct gateway *gw)
 		      "Command PUBLISHes sent again (reconnect, resubscribe).", dm->resent);
 	rc |= GAUGE("iotgw_commands_queued", "Commands held for devices, on disk.",
 		    (double)downlink_queued(gw->dl));
+	if (downlink_subscription(gw->dl))
+		rc |= GAUGE("iotgw_downlink_subscribed",
+			    "1 once the broker granted the command subscription on this "
+			    "connection, else 0 (no command can arrive).",
+			    upstream_metrics(gw->up)->downlink_subscribed ? 1 : 0);
 	return rc;
 }
 

@@ -180,6 +180,7 @@ static void up_drop(struct upstream *up, enum up_drop_class cls, const char *rea
 		up->m.down_since_ms = ev_now_ms(up->loop);
 	up->lib_error[0] = '\0';
 	up->awaiting_connack = false;
+	up->m.downlink_subscribed = false;
 	bool was_connected = up->state == UP_CONNECTED;
 	ev_io_stop(up->loop, &up->io);
 	ev_timer_stop(up->loop, &up->misc_timer);
@@ -391,7 +392,8 @@ static void cb_subscribe(struct mosquitto *mosq, void *obj, int mid, int n, cons
 		return; /* a subscription a reload replaced since */
 	up->sub_mid = 0;
 	struct log_fields f = up_fields(up);
-	if (granted[0] >= 0 && granted[0] <= 2)
+	up->m.downlink_subscribed = granted[0] >= 0 && granted[0] <= 2;
+	if (up->m.downlink_subscribed)
 		log_event(LOG_INFO, EV_DOWNLINK_SUBSCRIBED, &f,
 			  "subscribed to %s upstream (QoS %d granted): commands can arrive",
 			  up->sub_filter, granted[0]);
@@ -419,6 +421,8 @@ int upstream_set_downlink(struct upstream *up, const char *filter,
 	if (filter && !f)
 		return -1;
 	bool same = (!f && !up->sub_filter) || (f && up->sub_filter && strcmp(f, up->sub_filter) == 0);
+	if (!same)
+		up->m.downlink_subscribed = false;
 	if (!same && up->state == UP_CONNECTED) {
 		if (up->sub_filter)
 			(void)mosquitto_unsubscribe(up->mosq, NULL, up->sub_filter);

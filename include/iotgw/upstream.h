@@ -47,6 +47,10 @@ struct upstream_metrics {
 	int64_t last_connected_unix_ms; /* 0: never */
 	uint64_t down_since_ms;         /* monotonic; meaningful while not connected */
 	char why[512];                  /* the last failure, explained; "" while connected */
+	/* The broker granted the downlink's subscription on this connection
+	 * (its SUBACK); false while not connected, before the SUBACK, after a
+	 * refusal, and while a reload's new filter awaits its SUBACK. */
+	bool downlink_subscribed;
 };
 
 /* on_progress is called (from the loop) after entries were acknowledged and

@@ -232,6 +232,27 @@ ALERT_CASES = [
      "alert_rule_test": [
          expect("IotgwReadingsDropped", "5m"),
          expect("IotgwReadingsDropped", "20m")]},
+    # Connected, the subscription never granted (a broker ACL): critical after 5 min. Not
+    # while the upstream is down, and not when it comes at minute 3.
+    {"interval": "1m",
+     "input_series": [series("iotgw_downlink_subscribed", "0x20"),
+                      series("iotgw_upstream_up", "1x20")],
+     "alert_rule_test": [
+         expect("IotgwDownlinkNotSubscribed", "4m"),
+         expect("IotgwDownlinkNotSubscribed", "6m",
+                "iotgw gw1:9883: no command subscription upstream", "critical")]},
+    {"interval": "1m",
+     "input_series": [series("iotgw_downlink_subscribed", "0 0 0 1x20"),
+                      series("iotgw_upstream_up", "0 0 1x20")],
+     "alert_rule_test": [expect("IotgwDownlinkNotSubscribed", "10m")]},
+    {"interval": "1m",
+     "input_series": [series("iotgw_devices_over_share", "0 0 1x20 0x10")],
+     "alert_rule_test": [
+         expect("IotgwDeviceOverShare", "10m"),
+         expect("IotgwDeviceOverShare", "20m",
+                "iotgw gw1:9883: 1 device(s) held back over their share of the spool",
+                "warning"),
+         expect("IotgwDeviceOverShare", "30m")]},
     {"interval": "1m",
      "input_series": [series("iotgw_spool_full", "0 0 1x5 0x5")],
      "alert_rule_test": [

@@ -288,6 +288,14 @@ def test_metrics_count_commands(make_gateway, upstream, raw):
     assert m.get("iotgw_commands_total", outcome="expired") == 0
     assert m.get("iotgw_commands_queued") == 0
     assert m.get("iotgw_subscribe_refusals_total", listener="plain") == 0
+    assert m.get("iotgw_downlink_subscribed") == 1
+    # Upstream gone: no subscription until the next connection's SUBACK.
+    upstream.stop()
+    try:
+        gw.wait_metric(port, "iotgw_downlink_subscribed", lambda v: v == 0)
+    finally:
+        upstream.start()
+    gw.wait_metric(port, "iotgw_downlink_subscribed", lambda v: v == 1)
 
 
 def test_token_auth_device_receives_commands(make_gateway, upstream, devices, tmp_path):
@@ -381,8 +389,11 @@ def test_a_refused_subscription_is_an_error(make_gateway, pki, tmp_path):
                      conf=["plugin %s" % DYNSEC, "plugin_opt_config_file %s" % dynsec])
     up.start()
     try:
-        g = make_gateway(upstream=up, extra=downlink())
+        port = gw.free_port()
+        g = make_gateway(upstream=up,
+                         extra=downlink() + "\n[metrics]\nbind = 127.0.0.1:%d\n" % port)
         (ev,) = g.wait_event("downlink_subscribe_refused")
+        assert gw.Scrape(port).get("iotgw_downlink_subscribed") == 0
         assert ev["level"] == "err", ev["raw"]
         assert "commands/%s/+/+" % g.name in ev["msg"], ev["raw"]
         assert "iotgw-%s" % g.name in ev["msg"], ev["raw"]
