@@ -113,7 +113,7 @@ bench: deps
 	$(MAKE) --no-print-directory all
 	IOTGW_BIN=$(abspath $(BUILD)/iotgw) $(PYTHON) bench/bench.py
 
-# Issue 12: every hostile load with honest devices measured beside it (about 10 minutes;
+# Issue 12: every hostile load with honest devices measured beside it (about 12 minutes;
 # HOSTILE_ARGS="--smoke" or "--only NAME" for less). Figures in docs/security.md.
 .PHONY: test-hostile
 test-hostile: deps
