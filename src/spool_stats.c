@@ -83,11 +83,20 @@ static void print_live(const char *dir, FILE *out)
 	fclose(f);
 }
 
+/* Counting the devices sorts the queue, and a long read holds back the
+ * daemon's checkpoints: only up to this many entries. */
+#define TOP_DEVICES_MAX_QUEUED 1000000
+
 /* The devices holding most of the queue ("which device fills my
  * spool?"), on one line: "top_devices: dev1=120 dev7=33". Nothing for a
  * spool written before entries carried their device. */
-static void print_top_devices(sqlite3 *db, FILE *out)
+static void print_top_devices(sqlite3 *db, uint64_t queued, FILE *out)
 {
+	if (queued > TOP_DEVICES_MAX_QUEUED) {
+		fprintf(out, "top_devices: not counted (more than %d queued)\n",
+			TOP_DEVICES_MAX_QUEUED);
+		return;
+	}
 	sqlite3_stmt *st;
 	if (sqlite3_prepare_v2(db,
 			       "SELECT device, count(*) AS n FROM spool WHERE device IS NOT NULL "
@@ -142,7 +151,7 @@ int spool_stats_print(const char *dir, FILE *out, FILE *err)
 		(unsigned long long)(bytes + queued * SPOOL_ENTRY_OVERHEAD));
 	fprintf(out, "oldest_age_s: %llu\n", (unsigned long long)age);
 	fprintf(out, "devices: %llu\n", (unsigned long long)devices);
-	print_top_devices(db, out);
+	print_top_devices(db, queued, out);
 	sqlite3_close(db);
 	long pid = spool_running_pid(dir);
 	if (pid > 0) {
