@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 static void conn_on_io(struct ev_loop *loop, struct ev_io *io, uint32_t events);
@@ -103,6 +104,16 @@ bool conn_is_tls(const struct conn *c)
 bool conn_awaiting_proxy(const struct conn *c)
 {
 	return c->state == CONN_STATE_PROXY;
+}
+
+int conn_socket_peer(const struct conn *c, struct sockaddr_storage *ss)
+{
+	socklen_t len = sizeof *ss;
+	if (c->io.fd < 0) {
+		errno = EBADF;
+		return -1;
+	}
+	return getpeername(c->io.fd, (struct sockaddr *)ss, &len);
 }
 
 enum conn_fail_class conn_fail_class(const struct conn *c)

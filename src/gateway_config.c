@@ -543,11 +543,11 @@ void gateway_reload(struct gw_runtime *rt)
 		gw->m.reloads_ok++;
 		gateway_update_watch(rt);
 		gateway_restart_stats(rt);
-		/* Devices whose certificate the new CA/CRL no longer accepts. */
+		/* Devices the new configuration would not let in any more. */
 		struct session *next;
 		for (struct session *s = gw->sessions; s; s = next) {
 			next = session_next(s);
-			session_recheck_cert(s);
+			session_recheck(s);
 		}
 	}
 	free(path);

@@ -320,8 +320,10 @@ void session_close_at(const char *file, int line, const char *func, struct sessi
  * again). */
 void session_news(struct gateway *gw, enum ingest_news n);
 struct session *session_next(const struct session *s);
-/* After a reload: closes the session if its certificate chain no longer
- * verifies against the listener's new CA/CRL (disconnect_revoked). */
-void session_recheck_cert(struct session *s);
+/* After a reload: closes the session if the new configuration would refuse
+ * it now: its certificate chain no longer verifies against the listener's
+ * new CA/CRL (disconnect_revoked), or it came through a balancer no longer
+ * in the listener's proxy_from. */
+void session_recheck(struct session *s);
 
 #endif

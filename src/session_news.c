@@ -3,7 +3,12 @@
  * through gw->news): a commit makes the held acks committed; a finished
  * disk flush (or none needed) sends them and reads again the devices held
  * for them; a full or failing spool holds every device back, and room
- * reads them again. A reload's new CA or CRL (session_recheck_cert). */
+ * reads them again. A reload's new CA or CRL, or a balancer no longer
+ * trusted (session_recheck). */
+#include <netdb.h>
+#include <sys/socket.h>
+
+#include "iotgw/cidr.h"
 #include "session_int.h"
 
 static void acks_committed(struct gateway *gw)
@@ -135,11 +140,9 @@ void session_news(struct gateway *gw, enum ingest_news n)
 	}
 }
 
-void session_recheck_cert(struct session *s)
+static void recheck_cert(struct session *s)
 {
 	const struct listener *l = s->listener;
-	if (s->state != SESS_AWAIT_CONNECT && s->state != SESS_ACTIVE)
-		return;
 	if (l->tls != CFG_TLS_MUTUAL || !l->disconnect_revoked || !l->ctx)
 		return;
 	char why[256];
@@ -147,6 +150,35 @@ void session_recheck_cert(struct session *s)
 		session_close(s, LOG_WARNING, EV_CERT_REVOKED,
 			      "certificate no longer accepted after reload: %s; connection closed",
 			      why);
+}
+
+/* A balancer taken out of proxy_from could otherwise keep claiming any
+ * address (and, with ssl-cn, any device) on the connections it has open.
+ * The connection's own TCP peer is the balancer, whatever its header said. */
+static void recheck_balancer(struct session *s)
+{
+	struct listener *l = s->listener;
+	struct sockaddr_storage ss;
+	if (l->proxy == CFG_PROXY_OFF || conn_socket_peer(s->conn, &ss) != 0 ||
+	    cidr_contains(l->proxy_from, l->nproxy_from, (const struct sockaddr *)&ss))
+		return;
+	char host[64] = "?";
+	(void)getnameinfo((const struct sockaddr *)&ss, sizeof ss, host, sizeof host, NULL, 0,
+			  NI_NUMERICHOST);
+	l->m.proxy_refusals[PROXY_REFUSED_UNTRUSTED]++;
+	session_close(s, LOG_WARNING, EV_PROXY_UNTRUSTED,
+		      "balancer %s is no longer in proxy_from of listener %s after reload; "
+		      "connection closed",
+		      host, l->name);
+}
+
+void session_recheck(struct session *s)
+{
+	if (s->state != SESS_AWAIT_CONNECT && s->state != SESS_ACTIVE)
+		return;
+	recheck_balancer(s);
+	if (s->state != SESS_CLOSED)
+		recheck_cert(s);
 }
 
 struct session *session_next(const struct session *s)

@@ -95,6 +95,10 @@ bool conn_failed(const struct conn *c);
 bool conn_is_open(const struct conn *c); /* handshake done, not failed or closed */
 bool conn_is_tls(const struct conn *c);
 bool conn_awaiting_proxy(const struct conn *c); /* still reading the PROXY header */
+/* The address the TCP connection comes from: the balancer's when a PROXY
+ * header named the device's. 0, or -1 (errno). */
+struct sockaddr_storage;
+int conn_socket_peer(const struct conn *c, struct sockaddr_storage *ss);
 /* Why the handshake failed, after handler->failed in the handshake. */
 enum conn_fail_class conn_fail_class(const struct conn *c);
 

@@ -379,3 +379,27 @@ def test_metrics_count_refusals(g):
     assert s.get("iotgw_proxy_refusals_total", listener="untrusted", reason="untrusted") >= 1
     assert not any(k[0] == "iotgw_proxy_refusals_total" and ("listener", "barrier") in k[1]
                    for k in s.samples)
+
+
+def test_reload_that_drops_a_balancer_closes_its_connections(make_gateway, upstream, raw):
+    # Taking a balancer out of proxy_from must end what it already has open, as a new
+    # connection from it would be refused: else it could go on claiming any address.
+    lst = gw.listener("lb", "off", proxy_protocol="v1", proxy_from="127.0.0.0/8")
+    g2 = make_gateway(upstream=upstream, listeners=[lst])
+    c = raw(g2.port())
+    c.send(v1_header(src="192.0.2.77", sport=4077) + gw.connect_pkt("dev0997"))
+    c.expect(gw.CONNACK_OK, what="CONNACK through the balancer")
+    # A reload that keeps the balancer keeps the connection.
+    lst["opts"]["proxy_from"] = "10.0.0.0/8, 127.0.0.1/32"
+    g2.write_config()
+    g2.reload()
+    c.send(gw.PINGREQ)
+    c.expect(gw.PINGRESP, what="PINGRESP after a reload that kept the balancer")
+    lst["opts"]["proxy_from"] = "10.0.0.0/8"
+    g2.write_config()
+    g2.reload()
+    (ev,) = g2.wait_event("proxy_untrusted", device="dev0997")
+    assert ev["level"] == "warning" and ev["peer"] == "192.0.2.77:4077", ev["raw"]
+    assert ev["msg"] == ("balancer 127.0.0.1 is no longer in proxy_from of listener lb after "
+                         "reload; connection closed"), ev["raw"]
+    c.wait_closed()
