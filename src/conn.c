@@ -213,6 +213,13 @@ void conn_pause_reading(struct conn *c)
 	conn_update_interest(c);
 }
 
+void conn_yield_reading(struct conn *c)
+{
+	if (c->state == CONN_STATE_OPEN && !c->read_paused && c->type->pending &&
+	    c->type->pending(c))
+		ev_io_feed(c->loop, &c->io, EPOLLIN);
+}
+
 void conn_resume_reading(struct conn *c)
 {
 	if (!c->read_paused)

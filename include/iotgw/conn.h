@@ -108,6 +108,10 @@ int conn_send(struct conn *c, const void *p, size_t n);
 size_t conn_pending_output(const struct conn *c);
 
 void conn_pause_reading(struct conn *c);
+/* The owner stops reading for this loop turn although more may be there:
+ * it gets a readable event again on the next iteration (epoll reports what
+ * the socket holds; what TLS already decrypted is fed). */
+void conn_yield_reading(struct conn *c);
 /* Resumes reading; if decrypted bytes are already buffered inside TLS (which
  * epoll cannot see), the owner gets a readable event on the next iteration
  * all the same (ev_io_feed). */

@@ -78,3 +78,40 @@ def test_pipelined_burst_is_fully_acknowledged(g, raw, upstream, pki, listener, 
     # The device is still served after its burst.
     c.send(gw.PINGREQ)
     c.expect(b"\xd0\x00", what="PINGRESP")
+
+
+QOS0_READINGS = 100000
+
+
+@pytest.mark.parametrize("listener", ["plain", "mtls"])
+def test_qos0_flood_is_read_in_turns(make_gateway, upstream, raw, pki, listener):
+    """QoS 0 has no acks to hold a device back. Sent faster than the gateway parses (the rate
+    limits are off in tests), a flood used to be read in one go: every other device waited
+    and the readings sat staged in memory until the next commit (5 M readings, 890 MB in one
+    commit, in a probe). Now a connection is read 64 KiB at a time, then the others are
+    served, and each loop turn ends with its group commit (over TLS what OpenSSL already
+    decrypted may be read once more in the same turn): 100 000 readings of 16 bytes (1.6 MB,
+    all in the socket buffers at once) take at least 12 turns, so at least that many commits.
+    Before, they went in one."""
+    mport = gw.free_port()
+    upstream.stop()  # no deletes: every commit carries readings
+    try:
+        g2 = make_gateway(upstream=upstream, gateway={"log_level": "notice"},
+                          listeners=[gw.listener(listener, "off" if listener == "plain"
+                                                 else "mutual")],
+                          extra="[metrics]\nbind = 127.0.0.1:%d\n" % mport)
+        d = raw(g2.port())
+        if listener == "mtls":
+            d.start_tls(pki.client_ctx(cert="dev0004"), "127.0.0.1")
+        d.connect("dev0004")
+        before = gw.Scrape(mport).get("iotgw_spool_commits_total")
+        d.send(gw.publish_pkt("dev0004/t", "21.5", qos=0) * QOS0_READINGS)
+        gw.wait_metric(mport, "iotgw_readings_accepted_total",
+                       lambda v: v == QOS0_READINGS, timeout=gw.WAIT + 30)
+        commits = gw.Scrape(mport).get("iotgw_spool_commits_total") - before
+        assert commits >= 1600000 // (2 * 65536), "%d readings in %d commits" % (
+            QOS0_READINGS, commits)
+        d.send(gw.PINGREQ)
+        d.expect(gw.PINGRESP, what="PINGRESP after the flood")
+    finally:
+        upstream.start()
