@@ -88,13 +88,14 @@ def connect_pkt(client_id, username=None, password=None, keepalive=60):
     return b"\x10" + varint(len(body)) + body
 
 
-def publish_stream(count):
-    """count QoS 1 PUBLISHes (packet ids 1..count) of a valid reading, back to back."""
+def publish_stream(count, qos=1):
+    """count QoS 1 PUBLISHes (packet ids 1..count), or QoS 0 ones, of a valid reading, back to
+    back."""
     out = bytearray()
     for i in range(1, count + 1):
         payload = b'{"d":{"temp":%d.5,"humidity":40}}' % (15 + i % 10)
-        body = mstr(HOSTILE_TOPIC) + i.to_bytes(2, "big") + payload
-        out += b"\x32" + varint(len(body)) + body
+        body = mstr(HOSTILE_TOPIC) + (i.to_bytes(2, "big") if qos else b"") + payload
+        out += (b"\x32" if qos else b"\x30") + varint(len(body)) + body
     return bytes(out)
 
 
@@ -180,9 +181,10 @@ def paced_workers(p, stop, deadline, attempt, threads):
 
 
 def attack_noread(p, stop, deadline):
-    """p["n"] plaintext connections from p["src"]: CONNECT, then QoS 1 PUBLISHes as fast as
-    the socket takes them, never reading anything (PUBACKs pile up unread)."""
-    stream = memoryview(publish_stream(4096))
+    """p["n"] plaintext connections from p["src"]: CONNECT, then QoS 1 PUBLISHes (QoS 0 with
+    p["qos"] = 0) as fast as the socket takes them, never reading anything (PUBACKs pile up
+    unread)."""
+    stream = memoryview(publish_stream(4096, p.get("qos", 1)))
     sel = selectors.DefaultSelector()
     st = collections.Counter()
     for i in range(p["n"]):
@@ -591,13 +593,14 @@ class Scenario:
 
     def __init__(self, key, num, title, attack, answer, sizes=None, gateway=None,
                  devices=None, downlink=None, note=None, password_probe=False, spool=None,
-                 upstream=None):
+                 upstream=None, plain=None):
         self.key, self.num, self.title, self.attack, self.answer = key, num, title, attack, answer
         self.sizes = sizes or {}
         self.gateway = gateway or {}    # [gateway] keys changed from their defaults
         self.devices = devices or {}    # [listener devices] keys changed
         self.downlink = downlink or {}  # [downlink] keys set
         self.spool = spool or {}        # [spool] keys changed
+        self.plain = plain or {}        # [listener plain] keys changed
         self.upstream = upstream or {}  # [upstream] keys changed
         self.note = note                # which limit differs from its default, and why
         self.password_probe = password_probe
@@ -659,6 +662,14 @@ SCENARIOS = [
              "nothing per device (the limits are off): only the spool's bounds",
              devices={"max_message_rate": "0", "max_byte_rate": "0"},
              note="max_message_rate = 0, max_byte_rate = 0 on the device listener"),
+    Scenario("flood-qos0", "2c", "one plaintext connection sending QoS 0 readings as fast as "
+             "its socket takes them, with the rate limits off",
+             lambda h: h.engine("noread", port=h.ports["plain"], n=1, src="127.0.0.2",
+                                max_bytes=1 << 40, qos=0),
+             "a connection is read at most 64 KiB per loop turn (READ_BUDGET), then the others "
+             "are served and the turn's group commit runs",
+             plain={"max_message_rate": "0", "max_byte_rate": "0"},
+             note="max_message_rate = 0, max_byte_rate = 0 on the plaintext listener"),
     Scenario("subscribe", "3a", "{n} valid devices sending SUBSCRIBE with 256 filters in a "
              "loop, 8 unanswered each (no [downlink]: every filter refused)", subflood,
              "256 filters per SUBSCRIBE at most; refusals logged at most 1000 per 10 s "
@@ -824,6 +835,7 @@ class Hostile(bench.Env):
         shutil.rmtree(state, ignore_errors=True)
         gwx = "".join(f"{k} = {v}\n" for k, v in sc.gateway.items())
         devx = "".join(f"{k} = {v}\n" for k, v in sc.devices.items())
+        plx = "".join(f"{k} = {v}\n" for k, v in sc.plain.items())
         spx = "".join(f"{k} = {str(v).format(**self.sz)}\n" for k, v in sc.spool.items())
         upx = "".join(f"{k} = {v}\n" for k, v in sc.upstream.items())
         dl = ""
@@ -843,7 +855,7 @@ ca = {self.p('devices-ca.pem')}
 [listener plain]
 bind = 127.0.0.1:{self.ports['plain']}
 tls = off
-
+{plx}
 [listener pw]
 bind = 127.0.0.1:{self.ports['pw']}
 tls = server

@@ -184,7 +184,8 @@ static void share_episodes_end(struct gateway *gw)
 	while (*pp) {
 		struct device_state *dev = *pp;
 		struct share_in in;
-		if (share_of(gw, dev->name, 0, 0, &in, NULL, NULL) >= SHARE_EPISODE_END) {
+		(void)share_of(gw, dev->name, 0, 0, &in, NULL, NULL);
+		if (share_episode_use(&in) >= SHARE_EPISODE_END) {
 			pp = &dev->share_next;
 			continue;
 		}

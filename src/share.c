@@ -39,6 +39,13 @@ double share_use(const struct share_in *in, enum share_limit *which, uint64_t *l
 	return best;
 }
 
+double share_episode_use(const struct share_in *in)
+{
+	struct share_in always = *in;
+	always.fill = 1.0;
+	return share_use(&always, NULL, NULL);
+}
+
 const char *share_limit_name(enum share_limit which)
 {
 	switch (which) {

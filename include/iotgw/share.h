@@ -48,6 +48,13 @@ enum share_limit { SHARE_NONE, SHARE_MESSAGES, SHARE_BYTES, SHARE_FAIR_MESSAGES,
  * *limit (may be NULL) that limit's value. */
 double share_use(const struct share_in *in, enum share_limit *which, uint64_t *limit);
 
+/* The same, with the fair share applying whatever the spool's fill: what
+ * ends an episode. A device held back at half full is read again when the
+ * upstream brings the spool below it, and held again when it crosses it;
+ * its episode (one line each way) lasts until it holds less than
+ * SHARE_EPISODE_END of its fair share, not until the next crossing. */
+double share_episode_use(const struct share_in *in);
+
 /* A short description of the limit for log lines ("max_messages_per_device"...). */
 const char *share_limit_name(enum share_limit which);
 

@@ -96,12 +96,28 @@ static void test_fair_share(void **state)
 	assert_int_equal(w, SHARE_MESSAGES);
 }
 
+/* Below half full the fair share does not hold a device back, but its
+ * episode lasts until it is well within that share. */
+static void test_episode_ignores_the_fill(void **state)
+{
+	(void)state;
+	struct share_in in = base();
+	in.devices = 4;
+	in.fill = 0.49;
+	in.messages = 400;
+	assert_true(share_use(&in, NULL, NULL) == 0.0);
+	assert_true(share_episode_use(&in) > 1.0);
+	in.messages = 200;
+	assert_true(share_episode_use(&in) < SHARE_EPISODE_END);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_no_limit_applies),
 		cmocka_unit_test(test_fixed_limits),
 		cmocka_unit_test(test_fair_share),
+		cmocka_unit_test(test_episode_ignores_the_fill),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
