@@ -1,7 +1,8 @@
 # iotgw -- non-recursive Makefile.
 #   make            build build/iotgw
 #   make test       install missing packages, run unit + integration tests
-#   make test-sanitize   the same suite under ASan + UBSan (build-asan/)
+#   make test-sanitize   the same suite under ASan + UBSan (build-asan/), threads = 1
+#   make test-tsan  the same suite under ThreadSanitizer (build-tsan/), threads = 2
 #   make demo       end-to-end demo: PKI, upstream mosquitto, iotgw, a sensor
 #   make bench      benchmarks (not part of make test)
 #   make test-hostile    honest devices measured beside hostile loads (not part of make test)
@@ -29,10 +30,16 @@ WARN := -Wall -Wextra -Werror -Wshadow -Wconversion -Wno-sign-conversion \
 CFLAGS ?= -O2 -g
 ALL_CFLAGS := -std=c11 -D_GNU_SOURCE -Iinclude $(WARN) $(CFLAGS) $(PKG_CFLAGS)
 LDLIBS := $(PKG_LIBS) -lm
-ifneq ($(SANITIZE),)
+ifeq ($(SANITIZE),thread)
+ALL_CFLAGS += -fsanitize=thread -fno-omit-frame-pointer
+LDFLAGS += -fsanitize=thread
+else ifneq ($(SANITIZE),)
 ALL_CFLAGS += -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 LDFLAGS += -fsanitize=address,undefined
 endif
+# [gateway] threads for the integration suite (tests/integration/gw/gateway.py): `make test`
+# runs it with 2 (a handshake thread beside the loop), test-sanitize with 1, test-tsan with 2.
+TEST_THREADS ?= 2
 
 # Pure modules: no I/O, linked into unit tests and fuzz targets as well.
 PURE_SRCS := src/buf.c src/mqtt_codec.c src/decoder.c src/reading.c src/ini.c src/config.c \
@@ -93,13 +100,22 @@ test: deps
 test-run: unit integration
 
 test-sanitize: deps
-	$(MAKE) --no-print-directory BUILD=build-asan SANITIZE=1 CFLAGS="-O1 -g" test-run
+	$(MAKE) --no-print-directory BUILD=build-asan SANITIZE=1 CFLAGS="-O1 -g" TEST_THREADS=1 \
+	  test-run
+
+# ThreadSanitizer over the integration suite with a handshake thread (issue 14); any report
+# fails the test whose gateway printed it (tests/integration/gw/gateway.py).
+test-tsan: deps
+	TSAN_OPTIONS="suppressions=$(abspath tests/tsan.supp) second_deadlock_stack=1" \
+	  $(MAKE) --no-print-directory BUILD=build-tsan SANITIZE=thread CFLAGS="-O1 -g" \
+	  TEST_THREADS=2 test-run
 
 unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
 
 integration: $(BUILD)/iotgw
-	IOTGW_BIN=$(abspath $(BUILD)/iotgw) $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration
+	IOTGW_BIN=$(abspath $(BUILD)/iotgw) IOTGW_TEST_THREADS=$(TEST_THREADS) \
+	  $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration
 
 checksrc:
 	@! grep -nE '\b(atoi|atol|sprintf|strcpy|strcat|strtok|gets)\s*\(' src/*.c include/iotgw/*.h \
@@ -162,4 +178,4 @@ uninstall:
 	  $(DESTDIR)$(TMPFILESDIR)/iotgw.conf
 
 clean:
-	rm -rf build build-asan build-fuzz
+	rm -rf build build-asan build-tsan build-fuzz

@@ -384,6 +384,27 @@ static int set_devices(struct parser *p, void *obj, const char *v, int line)
 
 /* `proxy_from = RANGE [RANGE ...]`: CIDR ranges (cidr_parse), separated
  * by spaces or commas; all or nothing. */
+/* threads = auto | N: auto (0) is resolved at start to the CPUs the process
+ * may run on. */
+static int set_threads(struct parser *p, void *obj, const char *v, int line)
+{
+	struct cfg_gateway *g = obj;
+	uint64_t n;
+	if (strcmp(v, "auto") == 0) {
+		g->threads = 0;
+		return 0;
+	}
+	if (ini_parse_uint(v, &n) != 0 || n < 1 || n > CFG_THREADS_MAX) {
+		char qb[CFG_QUOTE_CAP];
+		cfg_diag(p, CFG_ERROR, line,
+			 "invalid value '%s' for 'threads' (allowed: auto, or 1 to %d)",
+			 cfg_quote(v, qb), CFG_THREADS_MAX);
+		return -1;
+	}
+	g->threads = (unsigned)n;
+	return 0;
+}
+
 static int set_proxy_from(struct parser *p, void *obj, const char *v, int line)
 {
 	struct cfg_listener *l = obj;
@@ -564,6 +585,7 @@ const struct opt cfg_opts[] = {
 	O_UINT(GW, "max_handshakes_per_address", max_handshakes_per_address, 1, 1000000, 128),
 	O_UINT(GW, "auth_backoff_after", auth_backoff_after, 0, 1000000, 10),
 	O_SIZE(GW, "max_preauth_memory", max_preauth_memory, 64 * KIB, 16 * GIB, 64 * MIB),
+	O_CUSTOM(SEC_GATEWAY, "threads", set_threads, NULL, NULL),
 
 	O_CUSTOM(SEC_LISTENER, "bind", set_bind, release_bind, NULL),
 	O_ENUM(LS, "tls", tls, tls_names, tls_values, CFG_TLS_MUTUAL),

@@ -29,6 +29,7 @@ struct conn *conn_new(struct ev_loop *loop, int fd, const struct conn_type *type
 	c->type = type;
 	c->loop = loop;
 	c->io.fd = -1;
+	c->fd = fd;
 	c->state = type->handshakes ? CONN_STATE_HANDSHAKE : CONN_STATE_OPEN; /* the start */
 	if (proxy != CFG_PROXY_OFF)
 		c->state = CONN_STATE_PROXY;
@@ -47,17 +48,24 @@ struct conn *conn_new(struct ev_loop *loop, int fd, const struct conn_type *type
 	return c;
 }
 
-void conn_free(struct conn *c)
+void conn_destroy(struct conn *c)
 {
-	if (!c)
-		return;
-	int fd = c->io.fd;
+	int fd = c->fd;
 	ev_io_stop(c->loop, &c->io);
 	buf_free(&c->out);
 	conn_proxy_end(c);
 	c->type->destroy(c); /* TLS: best-effort close_notify while fd is open */
 	if (fd >= 0)
 		close(fd);
+}
+
+void conn_free(struct conn *c)
+{
+	if (!c)
+		return;
+	if (c->away && conn_offload_abandon(c))
+		return; /* its handshake thread frees it */
+	conn_destroy(c);
 }
 
 static const char *const state_names[] = {"proxy", "handshake", "open", "error", "eof"};
@@ -86,13 +94,20 @@ void conn_set_state(struct conn *c, enum conn_state next)
 	c->state = next;
 }
 
+/* While a handshake thread has it (away), a conn is "in its handshake" to
+ * the loop: the accessors below answer so without looking inside. */
+
 bool conn_failed(const struct conn *c)
 {
+	if (c->away)
+		return false;
 	return c->state == CONN_STATE_ERROR || c->state == CONN_STATE_EOF;
 }
 
 bool conn_is_open(const struct conn *c)
 {
+	if (c->away)
+		return false;
 	return c->state == CONN_STATE_OPEN;
 }
 
@@ -103,17 +118,19 @@ bool conn_is_tls(const struct conn *c)
 
 bool conn_awaiting_proxy(const struct conn *c)
 {
+	if (c->away)
+		return false;
 	return c->state == CONN_STATE_PROXY;
 }
 
 int conn_socket_peer(const struct conn *c, struct sockaddr_storage *ss)
 {
 	socklen_t len = sizeof *ss;
-	if (c->io.fd < 0) {
+	if (c->fd < 0) {
 		errno = EBADF;
 		return -1;
 	}
-	return getpeername(c->io.fd, (struct sockaddr *)ss, &len);
+	return getpeername(c->fd, (struct sockaddr *)ss, &len);
 }
 
 enum conn_fail_class conn_fail_class(const struct conn *c)
@@ -123,6 +140,8 @@ enum conn_fail_class conn_fail_class(const struct conn *c)
 
 const char *conn_error(const struct conn *c)
 {
+	if (c->away)
+		return "handshake in progress";
 	if (c->error[0])
 		return c->error;
 	return c->state == CONN_STATE_EOF ? "connection closed by peer" : "no error";
@@ -160,7 +179,7 @@ void conn_update_interest(struct conn *c)
 
 ssize_t conn_read(struct conn *c, void *p, size_t n)
 {
-	if (c->state != CONN_STATE_OPEN)
+	if (c->away || c->state != CONN_STATE_OPEN)
 		return -1;
 	ssize_t r = c->type->read(c, p, n);
 	if (c->want_write_for_read)
@@ -189,7 +208,7 @@ static int flush(struct conn *c)
 
 int conn_send(struct conn *c, const void *p, size_t n)
 {
-	if (c->state != CONN_STATE_OPEN)
+	if (c->away || c->state != CONN_STATE_OPEN)
 		return -1;
 	if (buf_append(&c->out, p, n) != 0) {
 		conn_set_error(c, "output buffer full (%zu bytes unsent)", c->out.len);
@@ -210,12 +229,13 @@ void conn_pause_reading(struct conn *c)
 	if (c->read_paused)
 		return;
 	c->read_paused = true;
-	conn_update_interest(c);
+	if (!c->away) /* else the interest is set when it comes back */
+		conn_update_interest(c);
 }
 
 void conn_yield_reading(struct conn *c)
 {
-	if (c->state == CONN_STATE_OPEN && !c->read_paused && c->type->pending &&
+	if (!c->away && c->state == CONN_STATE_OPEN && !c->read_paused && c->type->pending &&
 	    c->type->pending(c))
 		ev_io_feed(c->loop, &c->io, EPOLLIN);
 }
@@ -225,6 +245,8 @@ void conn_resume_reading(struct conn *c)
 	if (!c->read_paused)
 		return;
 	c->read_paused = false;
+	if (c->away)
+		return;
 	conn_update_interest(c);
 	/* What the type already holds, epoll will never report (Redis keeps
 	 * a pending list for the same reason in its tls.c). */
@@ -274,6 +296,25 @@ static void proxy_phase(struct conn *c)
 	conn_update_interest(c);
 }
 
+void conn_handshake_returned(struct conn *c)
+{
+	if (ev_io_start(c->loop, &c->io, c->fd, EPOLLIN, conn_on_io, c) != 0) {
+		if (c->state == CONN_STATE_HANDSHAKE)
+			conn_set_state(c, CONN_STATE_ERROR);
+		if (c->hs_result > 0) {
+			c->fail_class = CONN_FAIL_PROTOCOL;
+			conn_set_error(c, "epoll after the handshake: %s", strerror(errno));
+		}
+		c->hs_result = -1;
+	}
+	if (c->hs_result < 0) {
+		conn_update_interest(c);
+		c->handler->failed(c->owner);
+		return;
+	}
+	opened(c);
+}
+
 static void conn_on_io(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 {
 	(void)loop;
@@ -285,6 +326,12 @@ static void conn_on_io(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 	}
 	if (c->state == CONN_STATE_HANDSHAKE) {
 		int r = c->type->handshake(c);
+		if (r == CONN_HS_OFFLOAD) {
+			conn_offload_send(c);
+			return;
+		}
+		if (r != 0)
+			conn_offload_count_home();
 		if (r < 0) {
 			conn_set_state(c, CONN_STATE_ERROR);
 			conn_update_interest(c);

@@ -34,10 +34,21 @@ struct conn_type {
 	void (*destroy)(struct conn *c); /* releases type-specific state and c */
 };
 
+/* Where a connection is, for the handshake threads (conn_offload.c). */
+enum conn_where {
+	CONN_HOME,      /* the loop thread's */
+	CONN_TO_THREAD, /* queued for a handshake thread */
+	CONN_ON_THREAD, /* a handshake thread has it */
+	CONN_TO_HOME,   /* handed back, not yet reported by the loop */
+};
+
+struct hs_thread;
+
 struct conn {
 	const struct conn_type *type;
-	struct ev_loop *loop;
+	struct ev_loop *loop; /* of the thread that has it */
 	struct ev_io io;
+	int fd; /* the socket, also while io is stopped */
 	enum conn_state state;
 	bool read_paused;
 	bool want_read_for_write; /* TLS: a write needs the socket readable */
@@ -49,6 +60,18 @@ struct conn {
 	const struct conn_handler *handler;
 	void *owner;
 	char error[160];
+	/* The handshake threads. away: the loop's own flag, set while a
+	 * thread may have it (the loop then touches nothing but this, fd and
+	 * out); where, abandoned and off_next under conn_offload's mutex;
+	 * th_next and th_abandoned the thread's; hs_result how the handshake
+	 * ended there (1 done, -1 failed), read by the loop once back. */
+	bool away;
+	enum conn_where where;
+	bool abandoned;
+	bool th_abandoned;
+	int hs_result;
+	struct conn *off_next, *th_next;
+	struct hs_thread *thread;
 };
 
 void conn_set_error(struct conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -57,6 +80,27 @@ void conn_set_error(struct conn *c, const char *fmt, ...) __attribute__((format(
 void conn_set_state(struct conn *c, enum conn_state next);
 /* Recomputes epoll interest after a type changed what it waits for. */
 void conn_update_interest(struct conn *c);
+
+/* Frees a connection at once, on the thread that has it (conn_free, or a
+ * handshake thread for an abandoned one). */
+void conn_destroy(struct conn *c);
+/* A handshake thread handed c back (hs_result): report it to the owner as
+ * conn_on_io would have. Loop thread. */
+void conn_handshake_returned(struct conn *c);
+
+/* conn_offload.c, loop thread: pick: should the connection whose
+ * ClientHello was just read go to a handshake thread (round-robin); send:
+ * hand it over; abandon: its owner frees it while away: true when its
+ * thread will free it, false when it is the loop's again (conn_free goes
+ * on); count_home: a handshake finished on the loop. */
+bool conn_offload_pick(void);
+void conn_offload_send(struct conn *c);
+bool conn_offload_abandon(struct conn *c);
+void conn_offload_count_home(void);
+
+/* What a type's handshake returns besides 1, 0 and -1: the ClientHello is
+ * read and the handshake goes on on a handshake thread (conn_offload_pick). */
+#define CONN_HS_OFFLOAD 2
 
 /* conn_proxy.c: the PROXY protocol phase. begin: its state for mode (-1
  * out of memory); read: what the socket holds of the header, consuming

@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -335,6 +336,41 @@ static int open_spool(struct gw_runtime *rt, const struct cfg_spool *cfg)
 	return 0;
 }
 
+unsigned gateway_threads_resolve(unsigned configured)
+{
+	if (configured)
+		return configured;
+	cpu_set_t set;
+	int n = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 1;
+	if (n < 1)
+		n = 1;
+	return n > CFG_THREADS_MAX ? CFG_THREADS_MAX : (unsigned)n;
+}
+
+void gateway_threads_name(unsigned configured, char *out, size_t cap)
+{
+	if (configured)
+		snprintf(out, cap, "%u", configured);
+	else
+		snprintf(out, cap, "auto");
+}
+
+/* The handshake threads, before the listeners open. */
+static int start_threads(struct ev_loop *loop, const struct cfg_gateway *g)
+{
+	unsigned n = gateway_threads_resolve(g->threads);
+	char err[160], name[16];
+	if (conn_threads_start(loop, n - 1, err, sizeof err) != 0) {
+		log_event(LOG_CRIT, EV_STARTUP_FAILED, NULL, "%s", err);
+		return -1;
+	}
+	gateway_threads_name(g->threads, name, sizeof name);
+	log_event(LOG_INFO, EV_THREADS_STARTED, NULL,
+		  "threads = %s: TLS handshakes on %u thread(s), the event loop's included", name,
+		  n);
+	return 0;
+}
+
 struct gateway *gateway_new(const char *path, int *status)
 {
 	*status = 1;
@@ -391,6 +427,11 @@ struct gateway *gateway_new(const char *path, int *status)
 	if (!errors)
 		log_set_level(p.cfg.gateway.log_level); /* before the spool logs */
 	if (!errors && open_spool(rt, &p.cfg.spool) != 0) {
+		gateway_prepared_free(&p);
+		gateway_free(gw);
+		return NULL;
+	}
+	if (!errors && start_threads(gw->loop, &p.cfg.gateway) != 0) {
 		gateway_prepared_free(&p);
 		gateway_free(gw);
 		return NULL;
@@ -485,6 +526,8 @@ void gateway_free(struct gateway *gw)
 		watch_free(rt->watch);
 		ev_loop_free(gw->loop); /* runs deferred frees of sessions */
 	}
+	/* After the sessions: a handshake thread frees what they abandoned. */
+	conn_threads_stop();
 	listener_reap(gw); /* no session is left to name them */
 	if (rt->sigfd >= 0)
 		close(rt->sigfd);

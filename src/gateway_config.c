@@ -141,6 +141,8 @@ int gateway_prepare(const char *path, struct prepared *p, cfg_diag_fn diag, void
 		if (l->tls == CFG_TLS_OFF)
 			continue;
 		p->parts[i].ctx = tls_ctx_listener(l, path, counting_diag, &dc);
+		if (p->parts[i].ctx)
+			conn_tls_setup_ctx(p->parts[i].ctx);
 	}
 	for (size_t i = 0; i < p->cfg.nlisteners; i++)
 		prepare_auth(&p->cfg.listeners[i], &p->parts[i], path, &dc);
@@ -408,6 +410,17 @@ int gateway_apply(struct gateway *gw, struct prepared *p)
 	free(fresh);
 	free(keep);
 
+	if (gw->cfg && gw->cfg->gateway.threads != p->cfg.gateway.threads) {
+		/* Threads are started once; connections may be on them. */
+		char was[16], now[16];
+		gateway_threads_name(gw->cfg->gateway.threads, was, sizeof was);
+		gateway_threads_name(p->cfg.gateway.threads, now, sizeof now);
+		log_event(LOG_WARNING, EV_CONFIG_WARNING, NULL,
+			  "[gateway] threads changed to %s: takes effect at the next start; still "
+			  "%s (%u thread(s))",
+			  now, was, conn_threads());
+		p->cfg.gateway.threads = gw->cfg->gateway.threads;
+	}
 	if (gw->cfg && strcmp(gw->cfg->spool.dir, p->cfg.spool.dir) != 0) {
 		/* The open spool and its lock stay where they are. */
 		log_event(LOG_WARNING, EV_CONFIG_WARNING, NULL,

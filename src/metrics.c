@@ -164,6 +164,18 @@ static int listeners(struct buf *b, struct gateway *gw)
 			  "max_handshakes_per_address.");
 	rc |= prom_sample_u64(b, "iotgw_handshake_limit_refusals_total", NULL,
 			      gw->hs_refused_total);
+	rc |= GAUGE("iotgw_threads",
+		    "Threads doing TLS handshakes, the event loop's included ([gateway] threads).",
+		    (double)conn_threads());
+	rc |= prom_family(b, "iotgw_thread_handshakes_total", "counter",
+			  "TLS handshakes finished (done or failed) on each thread; "
+			  "thread 0 is the event loop.");
+	for (unsigned i = 0; i < conn_threads(); i++) {
+		char tl[32];
+		snprintf(tl, sizeof tl, "thread=\"%u\"", i);
+		rc |= prom_sample_u64(b, "iotgw_thread_handshakes_total", tl,
+				      conn_thread_handshakes(i));
+	}
 	rc |= COUNTER("iotgw_handshake_evictions_total",
 		      "TLS handshakes without a complete ClientHello closed at max_handshakes "
 		      "to admit a new connection.",

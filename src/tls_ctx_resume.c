@@ -20,6 +20,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <pthread.h>
+
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/ssl.h>
@@ -60,6 +62,11 @@ struct sess_store {
 /* A session longer than this is not kept (a device with a huge chain). */
 #define STORED_MAX 16384
 
+/* Handshake threads ([gateway] threads) fill and read the stores from
+ * OpenSSL's callbacks: everything below that touches them holds store_mu
+ * (taken once per full or resumed handshake, and by the loop for a reload
+ * or a save). */
+static pthread_mutex_t store_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct sess_store *stores;
 static int store_index = -1;
 /* Bumped by every new session: what tls_ctx_sessions_save has not seen. */
@@ -173,7 +180,7 @@ static void store_insert(struct sess_store *st, struct stored *e, const unsigned
 /* OpenSSL's new-session callback: a full handshake made a resumable
  * session (TLS 1.3: with each ticket). Returns 0: the store keeps an
  * encoding, no reference. */
-static int store_new(SSL *ssl, SSL_SESSION *sess)
+static int store_new_locked(SSL *ssl, SSL_SESSION *sess)
 {
 	struct sess_store *st = store_of(ssl);
 	unsigned idlen = 0;
@@ -204,7 +211,7 @@ static int store_new(SSL *ssl, SSL_SESSION *sess)
  * NULL. OpenSSL then checks its lifetime, session id context (a reload that
  * changed trust makes old sessions useless) and cipher. A TLS 1.3 ticket is
  * used once: the resumed handshake issues the device a new one. */
-static SSL_SESSION *store_get(SSL *ssl, const unsigned char *id, int idlen, int *copy)
+static SSL_SESSION *store_get_locked(SSL *ssl, const unsigned char *id, int idlen, int *copy)
 {
 	*copy = 0;
 	struct sess_store *st = store_of(ssl);
@@ -223,8 +230,25 @@ static SSL_SESSION *store_get(SSL *ssl, const unsigned char *id, int idlen, int 
 	return sess;
 }
 
+static int store_new(SSL *ssl, SSL_SESSION *sess)
+{
+	pthread_mutex_lock(&store_mu);
+	int r = store_new_locked(ssl, sess);
+	pthread_mutex_unlock(&store_mu);
+	return r;
+}
+
+static SSL_SESSION *store_get(SSL *ssl, const unsigned char *id, int idlen, int *copy)
+{
+	pthread_mutex_lock(&store_mu);
+	SSL_SESSION *sess = store_get_locked(ssl, id, idlen, copy);
+	pthread_mutex_unlock(&store_mu);
+	return sess;
+}
+
 void tls_ctx_cleanup(void)
 {
+	pthread_mutex_lock(&store_mu);
 	while (stores) {
 		struct sess_store *st = stores;
 		stores = st->next;
@@ -234,6 +258,7 @@ void tls_ctx_cleanup(void)
 		free(st->listener);
 		free(st);
 	}
+	pthread_mutex_unlock(&store_mu);
 }
 
 /* ---- across a restart ---- */
@@ -273,7 +298,7 @@ static int save_store(FILE *f, const struct sess_store *st, uint64_t mono_now, u
 	return 0;
 }
 
-long tls_ctx_sessions_save(const char *path, char *err, size_t errlen)
+static long sessions_save_locked(const char *path, char *err, size_t errlen)
 {
 	char tmp[4096];
 	if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) {
@@ -314,9 +339,22 @@ long tls_ctx_sessions_save(const char *path, char *err, size_t errlen)
 	return n;
 }
 
+/* Under the lock throughout: a few thousand sessions are written in a few
+ * milliseconds, and handshakes wait that long, once every few minutes. */
+long tls_ctx_sessions_save(const char *path, char *err, size_t errlen)
+{
+	pthread_mutex_lock(&store_mu);
+	long n = sessions_save_locked(path, err, errlen);
+	pthread_mutex_unlock(&store_mu);
+	return n;
+}
+
 bool tls_ctx_sessions_changed(void)
 {
-	return generation != saved_generation;
+	pthread_mutex_lock(&store_mu);
+	bool changed = generation != saved_generation;
+	pthread_mutex_unlock(&store_mu);
+	return changed;
 }
 
 static int get(FILE *f, void *p, size_t n)
@@ -365,7 +403,7 @@ static int load_one(FILE *f, uint64_t mono_now, uint64_t wall_now, long *n)
 	return 0;
 }
 
-long tls_ctx_sessions_load(const char *path, char *err, size_t errlen)
+static long sessions_load_locked(const char *path, char *err, size_t errlen)
 {
 	FILE *f = fopen(path, "rbe");
 	if (!f) {
@@ -388,6 +426,14 @@ long tls_ctx_sessions_load(const char *path, char *err, size_t errlen)
 			 path, n);
 		return -1;
 	}
+	return n;
+}
+
+long tls_ctx_sessions_load(const char *path, char *err, size_t errlen)
+{
+	pthread_mutex_lock(&store_mu);
+	long n = sessions_load_locked(path, err, errlen);
+	pthread_mutex_unlock(&store_mu);
 	return n;
 }
 
@@ -461,8 +507,10 @@ static int setup_sessions(struct cfg_diag_sink *d, SSL_CTX *ctx, const struct cf
 	/* One session per device is the usual need; more connections than
 	 * max_connections have rarely been made within a lifetime. */
 	unsigned long cap = l->max_connections;
+	pthread_mutex_lock(&store_mu);
 	struct sess_store *st = store_for(l->name, l->session_lifetime_s,
 					  cap < 256 ? 256 : cap > 20480 ? 20480 : cap);
+	pthread_mutex_unlock(&store_mu);
 	if (!st || SSL_CTX_set_ex_data(ctx, store_index, st) != 1) {
 		cfg_report(d, CFG_ERROR, l->line, "listener %s: cannot set up session resumption",
 			   l->name);

@@ -148,7 +148,12 @@ struct cfg_gateway {
 	unsigned max_handshakes_per_address; /* ... from one source address */
 	unsigned auth_backoff_after; /* wrong passwords from an address before it waits; 0 off */
 	uint64_t max_preauth_memory; /* input buffers of connections before CONNECT, in all */
+	unsigned threads; /* threads doing TLS handshakes, the loop's included; 0 = auto (CPUs) */
 };
+
+/* The most `threads` may say: more handshake threads than this buys nothing
+ * on any box iotgw is meant for. */
+#define CFG_THREADS_MAX 64
 
 struct cfg_upstream {
 	char *host;

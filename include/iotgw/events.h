@@ -11,6 +11,7 @@
 	/* the process */                                                                      \
 	X(STARTUP_FAILED, "startup_failed")                                                    \
 	X(GATEWAY_READY, "gateway_ready")                                                      \
+	X(THREADS_STARTED, "threads_started")                                                  \
 	X(GATEWAY_STOPPING, "gateway_stopping")                                                \
 	X(GATEWAY_STOPPED, "gateway_stopped")                                                  \
 	X(LOOP_FAILED, "loop_failed")                                                          \

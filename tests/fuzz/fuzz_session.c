@@ -131,7 +131,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	char conf[512], text[2048];
 	snprintf(conf, sizeof conf, "%s/iotgw.conf", dir);
 	snprintf(text, sizeof text,
-		 "[gateway]\nname = fuzz\nlog_level = err\nmax_packet_size = 64K\n"
+		 "[gateway]\nname = fuzz\nlog_level = err\nmax_packet_size = 64K\nthreads = 1\n"
 		 "[listener plain]\nbind = 127.0.0.1:%d\ntls = off\npublish_acl = none\n"
 		 "max_message_rate = 0\nmax_connection_rate_per_address = 0\n"
 		 "[upstream]\nhost = 127.0.0.1\nport = 9\ntls = off\nreconnect_min = 10s\n"

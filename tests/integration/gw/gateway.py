@@ -54,6 +54,10 @@ class Gateway:
         self.decode = list(decode)
         self.gateway_opts = dict(gateway or {})
         self.gateway_opts.setdefault("log_level", log_level)
+        # The suite runs with threads = 1 and with 2 (the Makefile's TEST_THREADS): a test that
+        # means one or the other says so in its gateway options.
+        if os.environ.get("IOTGW_TEST_THREADS"):
+            self.gateway_opts.setdefault("threads", os.environ["IOTGW_TEST_THREADS"])
         self.upstream_opts = dict(upstream_opts or {})
         # Every gateway gets its own spool directory: a shared one would be locked by the
         # first gateway and replay its backlog into the next.

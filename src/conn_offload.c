@@ -1,0 +1,410 @@
+/* conn_offload: TLS handshakes on more than one core ([gateway] threads).
+ *
+ * A full mutual-TLS handshake costs about a millisecond of CPU (key
+ * exchange, signature, the device's chain verified), everything a device
+ * does afterwards a few microseconds per reading. So the minute after a
+ * restart, when every device of a site reconnects at once, is bound by
+ * handshakes, and they are what this file spreads over threads; everything
+ * else (MQTT, sessions, the spool, the upstream) stays with the loop
+ * thread, which keeps one owner for every rule about devices.
+ *
+ * The loop reads a connection's PROXY header and its ClientHello itself
+ * (cheap, and where max_handshakes and its eviction of stalled hellos
+ * work), then conn_tls's client-hello callback picks a thread, round-robin
+ * over the loop (0) and the n handshake threads. A connection picked for a
+ * thread leaves the loop's epoll and crosses to that thread, which runs the
+ * rest of the handshake on its own epoll and hands the connection back,
+ * done or failed; the loop then reports it to its owner exactly as if it
+ * had handshaken there. An SSL is used by one thread at a time; the
+ * hand-overs go through one mutex (once per connection each way, never per
+ * reading) and an eventfd per thread.
+ *
+ * Who may touch what: `where` and `abandoned` under `mu`; while a
+ * connection is away (c->away, the loop's own flag) its thread owns
+ * everything else in it, and the loop's conn.c entry points answer from
+ * "handshake in progress" without looking. An owner that frees a
+ * connection that is away (its handshake deadline) does not wait: the
+ * connection is marked abandoned and its thread frees it. */
+#include "conn_int.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "iotgw/log.h"
+
+struct hs_thread {
+	unsigned index; /* 1..n (0 is the loop) */
+	pthread_t tid;
+	bool started;
+	struct ev_loop *loop;
+	int efd;
+	struct ev_io efd_io;
+	struct conn *inbox; /* under mu: to take (CONN_TO_THREAD) or to free (abandoned) */
+	bool stop;          /* under mu */
+	atomic_uint_fast64_t done; /* handshakes finished here, failed ones included */
+	atomic_uint held;          /* connections it holds now */
+};
+
+static struct {
+	pthread_mutex_t mu;
+	struct ev_loop *loop; /* the loop thread's */
+	int efd;
+	struct ev_io efd_io;
+	struct conn *back; /* under mu: handed back (CONN_TO_HOME), in order */
+	struct conn *back_tail;
+	struct hs_thread *threads;
+	unsigned n;    /* handshake threads besides the loop */
+	unsigned next; /* loop thread: the round-robin position, 0 = the loop */
+	unsigned turn; /* loop thread: the handshake thread that wins the next tie */
+	atomic_uint_fast64_t home_done; /* handshakes finished on the loop */
+} off = {.mu = PTHREAD_MUTEX_INITIALIZER, .efd = -1};
+
+static void wake(int efd)
+{
+	uint64_t one = 1;
+	ssize_t w = write(efd, &one, sizeof one);
+	(void)w; /* EAGAIN: the counter is already non-zero, the reader wakes anyway */
+}
+
+static void drain_efd(int efd)
+{
+	uint64_t v;
+	ssize_t r = read(efd, &v, sizeof v);
+	(void)r;
+}
+
+/* Intrusive singly linked lists, all under mu. */
+static void push(struct conn **head, struct conn *c)
+{
+	c->off_next = *head;
+	*head = c;
+}
+
+static bool unlink_from(struct conn **head, struct conn **tail, struct conn *c)
+{
+	struct conn *prev = NULL;
+	for (struct conn *x = *head; x; prev = x, x = x->off_next) {
+		if (x != c)
+			continue;
+		if (prev)
+			prev->off_next = c->off_next;
+		else
+			*head = c->off_next;
+		if (tail && *tail == c)
+			*tail = prev;
+		c->off_next = NULL;
+		return true;
+	}
+	return false;
+}
+
+/* ---- on a handshake thread ---- */
+
+static void destroy_later(void *p)
+{
+	conn_destroy(p);
+}
+
+/* Events of this batch may still name it: freed after the batch. */
+static void thread_free_conn(struct hs_thread *th, struct conn *c)
+{
+	ev_io_stop(th->loop, &c->io);
+	atomic_fetch_sub(&th->held, 1);
+	ev_defer(th->loop, destroy_later, c);
+}
+
+/* Hands a finished handshake back to the loop, unless its owner gave up
+ * meanwhile: then the request is in our inbox and the next drain frees it. */
+static void hand_back(struct hs_thread *th, struct conn *c)
+{
+	pthread_mutex_lock(&off.mu);
+	if (c->abandoned) {
+		pthread_mutex_unlock(&off.mu);
+		return;
+	}
+	atomic_fetch_sub(&th->held, 1);
+	c->where = CONN_TO_HOME;
+	c->off_next = NULL;
+	if (off.back_tail)
+		off.back_tail->off_next = c;
+	else
+		off.back = c;
+	off.back_tail = c;
+	pthread_mutex_unlock(&off.mu);
+	wake(off.efd);
+}
+
+/* One step of the handshake; when it ended, back to the loop. */
+static void thread_step(struct hs_thread *th, struct conn *c)
+{
+	int r = c->type->handshake(c);
+	if (r == 0) {
+		conn_update_interest(c);
+		return;
+	}
+	ev_io_stop(th->loop, &c->io);
+	if (r < 0)
+		conn_set_state(c, CONN_STATE_ERROR);
+	c->hs_result = r < 0 ? -1 : 1;
+	atomic_fetch_add(&th->done, 1);
+	hand_back(th, c);
+}
+
+static void thread_on_io(struct ev_loop *loop, struct ev_io *io, uint32_t events)
+{
+	(void)loop;
+	(void)events;
+	struct conn *c = io->arg;
+	struct hs_thread *th = c->thread;
+	thread_step(th, c);
+}
+
+static void thread_on_wake(struct ev_loop *loop, struct ev_io *io, uint32_t events)
+{
+	(void)events;
+	struct hs_thread *th = io->arg;
+	drain_efd(th->efd);
+	/* Taken under mu into a list of the thread's own (th_next): once a
+	 * connection is ON_THREAD the loop may queue it again, abandoned,
+	 * through off_next. */
+	struct conn *list = NULL, **tail = &list;
+	pthread_mutex_lock(&off.mu);
+	for (struct conn *c = th->inbox; c; c = c->off_next) {
+		c->th_abandoned = c->abandoned;
+		if (!c->abandoned)
+			c->where = CONN_ON_THREAD;
+		c->th_next = NULL;
+		*tail = c;
+		tail = &c->th_next;
+	}
+	th->inbox = NULL;
+	bool stop = th->stop;
+	pthread_mutex_unlock(&off.mu);
+	while (list) {
+		struct conn *c = list;
+		list = c->th_next;
+		if (c->th_abandoned) {
+			thread_free_conn(th, c);
+			continue;
+		}
+		c->loop = loop;
+		if (ev_io_start(loop, &c->io, c->fd, EPOLLIN, thread_on_io, c) != 0) {
+			conn_set_error(c, "handshake thread %u: epoll: %s", th->index,
+				       strerror(errno));
+			c->fail_class = CONN_FAIL_PROTOCOL;
+			conn_set_state(c, CONN_STATE_ERROR);
+			c->hs_result = -1;
+			hand_back(th, c);
+			continue;
+		}
+		/* The ClientHello is already inside the SSL: go on at once. */
+		thread_step(th, c);
+	}
+	if (stop)
+		ev_stop(loop);
+}
+
+static void *thread_main(void *arg)
+{
+	struct hs_thread *th = arg;
+	/* Signals are the loop thread's (signalfd): the mask is inherited
+	 * from it, blocked, and stays so. */
+	(void)ev_run(th->loop);
+	return NULL;
+}
+
+/* ---- on the loop thread ---- */
+
+static void home_on_wake(struct ev_loop *loop, struct ev_io *io, uint32_t events)
+{
+	(void)loop;
+	(void)io;
+	(void)events;
+	drain_efd(off.efd);
+	for (;;) {
+		/* One at a time: an owner's callback may free another
+		 * connection still queued here (conn_free finds it under mu). */
+		pthread_mutex_lock(&off.mu);
+		struct conn *c = off.back;
+		if (c) {
+			off.back = c->off_next;
+			if (!off.back)
+				off.back_tail = NULL;
+			c->off_next = NULL;
+			c->where = CONN_HOME;
+		}
+		pthread_mutex_unlock(&off.mu);
+		if (!c)
+			break;
+		c->away = false;
+		c->thread = NULL;
+		c->loop = off.loop;
+		conn_handshake_returned(c);
+	}
+}
+
+bool conn_offload_pick(void)
+{
+	if (off.n == 0)
+		return false;
+	unsigned pick = off.next;
+	off.next = (off.next + 1) % (off.n + 1);
+	return pick != 0;
+}
+
+void conn_offload_send(struct conn *c)
+{
+	/* The thread holding the fewest handshakes, ties taken in turn: a
+	 * thread held up by slow peers gets fewer new ones. */
+	struct hs_thread *th = NULL;
+	for (unsigned k = 0; k < off.n; k++) {
+		struct hs_thread *x = &off.threads[(off.turn + k) % off.n];
+		if (!th || atomic_load(&x->held) < atomic_load(&th->held))
+			th = x;
+	}
+	off.turn = (th->index) % off.n; /* the one after it goes first next time */
+	ev_io_stop(c->loop, &c->io);
+	c->away = true;
+	c->thread = th;
+	atomic_fetch_add(&th->held, 1);
+	pthread_mutex_lock(&off.mu);
+	c->where = CONN_TO_THREAD;
+	push(&th->inbox, c);
+	pthread_mutex_unlock(&off.mu);
+	wake(th->efd);
+}
+
+bool conn_offload_abandon(struct conn *c)
+{
+	struct hs_thread *th = c->thread;
+	pthread_mutex_lock(&off.mu);
+	switch (c->where) {
+	case CONN_TO_THREAD: /* not taken yet: ours again */
+		(void)unlink_from(&th->inbox, NULL, c);
+		c->where = CONN_HOME;
+		pthread_mutex_unlock(&off.mu);
+		atomic_fetch_sub(&th->held, 1);
+		c->away = false;
+		return false;
+	case CONN_TO_HOME: /* already back, not yet reported */
+		(void)unlink_from(&off.back, &off.back_tail, c);
+		c->where = CONN_HOME;
+		pthread_mutex_unlock(&off.mu);
+		c->away = false;
+		c->loop = off.loop;
+		return false;
+	case CONN_ON_THREAD:
+		c->abandoned = true;
+		push(&th->inbox, c);
+		pthread_mutex_unlock(&off.mu);
+		wake(th->efd);
+		return true; /* its thread frees it */
+	case CONN_HOME:
+		break;
+	}
+	pthread_mutex_unlock(&off.mu);
+	c->away = false;
+	return false;
+}
+
+void conn_offload_count_home(void)
+{
+	atomic_fetch_add(&off.home_done, 1);
+}
+
+static void stop_threads(void)
+{
+	pthread_mutex_lock(&off.mu);
+	for (unsigned i = 0; i < off.n; i++)
+		off.threads[i].stop = true;
+	pthread_mutex_unlock(&off.mu);
+	for (unsigned i = 0; i < off.n; i++) {
+		struct hs_thread *th = &off.threads[i];
+		if (!th->started)
+			continue;
+		wake(th->efd);
+		pthread_join(th->tid, NULL);
+	}
+}
+
+int conn_threads_start(struct ev_loop *loop, unsigned n, char *err, size_t errlen)
+{
+	off.loop = loop;
+	if (n == 0)
+		return 0;
+	off.threads = calloc(n, sizeof *off.threads);
+	off.efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (!off.threads || off.efd < 0 ||
+	    ev_io_start(loop, &off.efd_io, off.efd, EPOLLIN, home_on_wake, NULL) != 0) {
+		snprintf(err, errlen, "handshake threads: %s", strerror(errno ? errno : ENOMEM));
+		conn_threads_stop();
+		return -1;
+	}
+	off.n = n;
+	for (unsigned i = 0; i < n; i++)
+		off.threads[i].efd = -1;
+	for (unsigned i = 0; i < n; i++) {
+		struct hs_thread *th = &off.threads[i];
+		th->index = i + 1;
+		th->loop = ev_loop_new();
+		th->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		int rc = 0;
+		if (!th->loop || th->efd < 0 ||
+		    ev_io_start(th->loop, &th->efd_io, th->efd, EPOLLIN, thread_on_wake, th) != 0 ||
+		    (rc = pthread_create(&th->tid, NULL, thread_main, th)) != 0) {
+			snprintf(err, errlen, "handshake thread %u: %s", i + 1,
+				 strerror(rc ? rc : errno ? errno : ENOMEM));
+			conn_threads_stop();
+			return -1;
+		}
+		th->started = true;
+	}
+	return 0;
+}
+
+void conn_threads_stop(void)
+{
+	if (off.threads) {
+		stop_threads();
+		for (unsigned i = 0; i < off.n; i++) {
+			struct hs_thread *th = &off.threads[i];
+			if (th->loop) {
+				if (th->efd >= 0)
+					ev_io_stop(th->loop, &th->efd_io);
+				ev_loop_free(th->loop);
+			}
+			if (th->efd >= 0)
+				close(th->efd);
+		}
+		free(off.threads);
+	}
+	/* The loop's watcher is not stopped: the loop may be freed already
+	 * (gateway_free frees it first, for the sessions' deferred frees);
+	 * closing the descriptor takes it out of a live epoll all the same. */
+	if (off.efd >= 0)
+		close(off.efd);
+	off.threads = NULL;
+	off.n = 0;
+	off.next = 0;
+	off.turn = 0;
+	off.efd = -1;
+}
+
+unsigned conn_threads(void)
+{
+	return off.n + 1;
+}
+
+uint64_t conn_thread_handshakes(unsigned i)
+{
+	if (i == 0)
+		return atomic_load(&off.home_done);
+	return i <= off.n ? atomic_load(&off.threads[i - 1].done) : 0;
+}
