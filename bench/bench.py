@@ -30,6 +30,14 @@ reading. Everything runs on loopback and is bounded in count and time. In one ru
   * monitoring cost: iotgw with [metrics] on, one run of S readings each with no scraper,
     with a scrape of /metrics every second, and with one client scraping back to back:
     readings/s against the run without a scraper, gateway CPU, PUBACK p99,
+  * reconnect storm: K devices connected, the server restarted; the time until all are back
+    and the server's CPU (iotgw with TLS sessions kept and not kept, the bridge),
+  * scaling with [gateway] threads (issue 14): for each count in --threads (1,2), a fresh
+    iotgw with threads = N: memory per idle connection, the handshake run (concurrent
+    handshakes from --threads-loadgens load generator processes, so that neither the
+    gateway nor one loadgen thread is handed them one at a time), which thread did the
+    work (/proc/PID/task), and the storm with sessions kept and not kept; a table with
+    each count's figures and the ratio to the first count's,
   * prints a table (or JSON with --json).
 
 --smoke runs every step with tiny numbers (for CI: it checks that the benchmark still works,
@@ -221,6 +229,45 @@ def rss_kib(pid):
             if key in ("VmRSS", "RssAnon"):
                 out[key] = int(val.split()[0])
     return out
+
+
+def os_threads(pid):
+    """Threads of the process now (/proc/PID/status), or None."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("Threads:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def thread_cpu(pid):
+    """{tid: (name, CPU seconds)} for every thread of the process (/proc/PID/task)."""
+    out = {}
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                head, _, tail = f.read().rpartition(")")
+            fields = tail.split()
+            out[int(tid)] = (head.partition("(")[2],
+                             (int(fields[11]) + int(fields[12])) / CLK_TCK)
+        except (OSError, ValueError, IndexError):
+            continue  # the thread ended meanwhile
+    return out
+
+
+def thread_cpu_delta(before, after):
+    """Per-thread CPU between two thread_cpu() samples, busiest first: [{tid, name, cpu_s}]
+    (threads that started in between count from 0, threads that ended are lost)."""
+    rows = [{"tid": tid, "name": name, "cpu_s": round(cpu - before.get(tid, ("", 0.0))[1], 3)}
+            for tid, (name, cpu) in after.items()]
+    return sorted(rows, key=lambda r: -r["cpu_s"])
 
 
 def settled_rss(proc, settle, max_wait=15.0, interval=1.0):
@@ -580,49 +627,110 @@ class Env:
                  f"{ready['connect_seconds']:.1f} s)")
         return out
 
-    def measure_handshakes(self, gw, port, n):
+    def measure_handshakes(self, gw, port, n, loadgens=1, prefix="hs-"):
         """Gateway CPU for n full mutual-TLS handshakes: new connections (no session
         resumption), each TCP connect, handshake, CONNECT, CONNACK, DISCONNECT, close, at most
-        --max-handshakes in progress (waves)."""
+        --max-handshakes in progress (waves).
+
+        The handshakes are concurrent (up to --max-handshakes in flight), never one after
+        another: a server with more than one handshake thread can only go faster when more
+        than one handshake is waiting for it. loadgens > 1 splits them over that many
+        load generator processes started together (each n/loadgens connections and its
+        share of the --max-handshakes in flight): one loadgen is one thread, and minting a
+        client certificate and doing the device's side of each handshake costs it more CPU
+        than the gateway spends (about 1.0 ms against 0.75 ms on a 2-core test machine), so
+        a single loadgen caps the rate below what one gateway thread does, whatever the
+        gateway's threads. The rate is then n over the longest loadgen's time from its
+        start to its last CONNACK (they start together)."""
         a = self.args
+        loadgens = max(1, min(loadgens, n))
         wait_cpu_quiet(gw)  # whatever the previous step left (closing idle connections)
         busy0, self0, cpu0 = system_busy_seconds(), self_cpu_seconds(), cpu_seconds(gw.pid)
         up0 = cpu_seconds(self.upstream.pid)
+        tcpu0 = thread_cpu(gw.pid)
         limit = 60 + n / 20
-        argv = self.device_args("conn", port) + [
-            "-n", str(n), "--prefix", "hs-", "--max-handshakes", str(a.max_handshakes),
-            "-T", str(limit)]
-        r = subprocess.run(argv, capture_output=True, text=True, timeout=limit + 30)
-        res = last_json(r.stdout)
+        lgs = []
+        try:
+            for i in range(loadgens):
+                share = n // loadgens + (1 if i < n % loadgens else 0)
+                inflight = max(1, a.max_handshakes // loadgens
+                               + (1 if i < a.max_handshakes % loadgens else 0))
+                pfx = prefix if loadgens == 1 else f"{prefix}{i}-"
+                argv = self.device_args("conn", port) + [
+                    "-n", str(share), "--prefix", pfx, "--max-handshakes", str(inflight),
+                    "-T", str(limit)]
+                self.nrun += 1
+                lg = self.procs.spawn(f"loadgen conn {i + 1}/{loadgens}", argv,
+                                      os.path.join(self.tmp, f"loadgen-conn-{self.nrun}.log"),
+                                      stdout=subprocess.PIPE)
+                lg.bench_share = share
+                lgs.append(lg)
+            results = []
+            for lg in lgs:
+                try:
+                    out, _ = lg.communicate(timeout=limit + 30)
+                except subprocess.TimeoutExpired:
+                    raise BenchError(f"handshakes: {lg.bench_name} did not finish within "
+                                     f"{limit + 30:.0f} s:\n" + log_tail(lg.bench_log))
+                results.append((lg, last_json(out.decode(errors="replace"))))
+        finally:
+            for lg in lgs:
+                self.procs.stop(lg)
         wait_cpu_quiet(gw)  # the gateway finishes with the last connections
         cpu1, up1 = cpu_seconds(gw.pid), cpu_seconds(self.upstream.pid)
+        tcpu1 = thread_cpu(gw.pid)
         busy1, self1 = system_busy_seconds(), self_cpu_seconds()
         if gw.poll() is not None:
             raise BenchError(f"{gw.bench_name} died during the handshake run:\n"
                              + log_tail(gw.bench_log))
-        if not res or res.get("handshakes") != n:
-            raise BenchError(f"handshakes: {res.get('handshakes') if res else '?'} of {n} "
-                             f"completed (loadgen status {r.returncode}):\n"
-                             + "\n".join("    " + x for x in r.stderr.splitlines()[-10:])
-                             + f"\n  {gw.bench_name} log:\n" + log_tail(gw.bench_log))
-        ours = ((cpu1 - cpu0) + (up1 - up0) + res["cpu_user"] + res["cpu_sys"]
-                + (self1 - self0))
+        for lg, res in results:
+            if not res or res.get("handshakes") != lg.bench_share:
+                raise BenchError(f"handshakes: {res.get('handshakes') if res else '?'} of "
+                                 f"{lg.bench_share} completed ({lg.bench_name}, status "
+                                 f"{lg.returncode}):\n" + log_tail(lg.bench_log, 10)
+                                 + f"\n  {gw.bench_name} log:\n" + log_tail(gw.bench_log))
+        rs = [res for _, res in results]
+        lg_cpu = sum(r["cpu_user"] + r["cpu_sys"] for r in rs)
+        # connect_seconds: from the loadgen's start to its last CONNACK (what its own
+        # handshakes_per_s divides by).
+        secs = max(r["connect_seconds"] for r in rs)
+        ours = (cpu1 - cpu0) + (up1 - up0) + lg_cpu + (self1 - self0)
+        threads = thread_cpu_delta(tcpu0, tcpu1)
+        tsum = sum(t["cpu_s"] for t in threads)
         out = {
             "handshakes": n,
             "max_in_progress": a.max_handshakes,
+            "loadgens": loadgens,
+            "seconds": secs,
             "gateway_cpu_s": cpu1 - cpu0,
             "gateway_cpu_s_per_1000": (cpu1 - cpu0) * 1000 / n,
-            "handshakes_per_s": res["handshakes_per_s"],
-            "connack_p50_ms": res["connack_p50_ms"],
-            "connack_p99_ms": res["connack_p99_ms"],
-            "loadgen_cpu_s": res["cpu_user"] + res["cpu_sys"],
+            "gateway_cpu_ms_per_handshake": (cpu1 - cpu0) * 1000 / n,
+            # CPUs the gateway kept busy: above 1 only with more than one thread.
+            "gateway_cpus_used": (cpu1 - cpu0) / secs if secs > 0 else None,
+            "handshakes_per_s": (rs[0]["handshakes_per_s"] if loadgens == 1
+                                 else n / secs if secs > 0 else None),
+            "connack_p50_ms": (rs[0]["connack_p50_ms"] if loadgens == 1
+                               else statistics.median(r["connack_p50_ms"] for r in rs)),
+            "connack_p99_ms": max(r["connack_p99_ms"] for r in rs),
+            "loadgen_cpu_s": lg_cpu,
+            "loadgen_cpu_ms_per_handshake": lg_cpu * 1000 / n,
+            # Every process of the run (gateway, load generators, upstream, this script).
+            "bench_cpu_ms_per_handshake": ours * 1000 / n,
+            "gateway_threads_cpu": threads,
+            "busiest_thread_share": threads[0]["cpu_s"] / tsum if threads and tsum > 0
+            else None,
             "other_cpu_s": max(0.0, (busy1 - busy0) - ours),
             "bench_cpu_s": ours,
         }
+        busy = sum(1 for t in threads if tsum > 0 and t["cpu_s"] >= 0.05 * tsum)
         self.log(f"  handshakes: {n} full mutual-TLS handshakes at "
-                 f"{out['handshakes_per_s']:.0f}/s, gateway CPU "
-                 f"{out['gateway_cpu_s_per_1000']:.2f} s per 1000, connect to CONNACK p50 "
-                 f"{out['connack_p50_ms']:.1f} ms, p99 {out['connack_p99_ms']:.1f} ms")
+                 f"{fmt(out['handshakes_per_s'], '.0f')}/s"
+                 + (f" ({loadgens} load generators)" if loadgens > 1 else "")
+                 + f", gateway CPU {out['gateway_cpu_s_per_1000']:.2f} s per 1000 on "
+                 f"{busy} thread(s) ({fmt(out['gateway_cpus_used'], '.2f')} CPUs), load "
+                 f"generator {out['loadgen_cpu_ms_per_handshake']:.2f} ms each, connect to "
+                 f"CONNACK p50 {out['connack_p50_ms']:.1f} ms, p99 "
+                 f"{out['connack_p99_ms']:.1f} ms")
         return out
 
     def run_load(self, gw, port, filt, m, label, show=0, devices=None, window=None, rate=None,
@@ -858,7 +966,7 @@ tls = mutual
 cert = {self.p('gateway.pem')}
 key = {self.p('gateway.key')}
 ca = {self.p('devices-ca.pem')}
-max_connections = {max(10000, a.idle + a.devices + 100)}
+max_connections = {max(10000, max(a.idle, a.threads_idle) + a.devices + 100, (a.storm or 0) + 100, (a.threads_storm or 0) + 100)}
 # Every load generator connection comes from 127.0.0.1 and publishes as fast as its
 # window allows: the per-device and per-address limits (which the bridge does not have)
 # are off.
@@ -1091,48 +1199,120 @@ max_bytes = 1G
         k = a.storm
         res = {"system": "storm", "devices": k, "max_handshakes": a.storm_handshakes,
                "variants": {}}
-        limit = 120 + k / 50
         for label, kind, keep in (("iotgw, sessions kept", "iotgw", "yes"),
                                   ("iotgw, not kept", "iotgw", "no"),
                                   ("mosquitto bridge", "bridge", None)):
-            if kind == "iotgw":
-                srv, port, _ = self.start_iotgw(f"storm-{keep}",
-                                                gateway_extra=f"keep_tls_sessions = {keep}\n")
-            else:
-                srv, port = self.start_bridge("storm-bridge")
-            lg = None
-            try:
+            res["variants"][label] = self.storm_variant(label, kind, keep, k)
+        return res
+
+    def storm_variant(self, label, kind, keep, k, gateway_extra="", tag="", loadgens=1):
+        """One reconnect storm (see storm()) against a fresh server: iotgw (kind "iotgw",
+        keep_tls_sessions = keep, more [gateway] lines in gateway_extra) or the bridge.
+        loadgens > 1 splits the K devices (and the --storm-handshakes connecting at once)
+        over that many load generator processes, so that the devices' side of the
+        handshakes is not one thread's work; the storm ends when the last one is back."""
+        a = self.args
+        limit = 120 + k / 50
+        loadgens = max(1, min(loadgens, k))
+        if kind == "iotgw":
+            srv, port, _ = self.start_iotgw(f"storm-{tag + '-' if tag else ''}{keep}",
+                                            gateway_extra=f"keep_tls_sessions = {keep}\n"
+                                            + gateway_extra)
+        else:
+            srv, port = self.start_bridge("storm-bridge")
+        lgs = []
+        try:
+            for i in range(loadgens):
+                share = k // loadgens + (1 if i < k % loadgens else 0)
+                hs = max(1, a.storm_handshakes // loadgens
+                         + (1 if i < a.storm_handshakes % loadgens else 0))
                 argv = self.device_args("storm", port) + [
-                    "-n", str(k), "--prefix", "storm-", "--max-conns", str(max(k, 5000)),
-                    "--max-handshakes", str(a.storm_handshakes), "--resume",
-                    "-T", str(limit)]
-                lg = self.procs.spawn("loadgen storm", argv,
-                                      os.path.join(self.tmp, f"loadgen-storm-{kind}.log"),
-                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-                if not read_json_line(lg, limit, "ready"):
+                    "-n", str(share),
+                    "--prefix", "storm-" if loadgens == 1 else f"storm-{i}-",
+                    "--max-conns", str(max(share, 5000)),
+                    "--max-handshakes", str(hs), "--resume", "-T", str(limit)]
+                lgs.append(self.procs.spawn(
+                    "loadgen storm" if loadgens == 1 else f"loadgen storm {i + 1}/{loadgens}",
+                    argv, os.path.join(self.tmp, f"loadgen-storm-{kind}{'-' + tag if tag else ''}"
+                                       f"{'-' + str(i) if loadgens > 1 else ''}.log"),
+                    stdin=subprocess.PIPE, stdout=subprocess.PIPE))
+            deadline = time.monotonic() + limit
+            for lg in lgs:
+                if not read_json_line(lg, max(0.1, deadline - time.monotonic()), "ready"):
                     raise BenchError(f"storm: {k} devices were not all up within {limit:.0f} s:"
                                      "\n" + log_tail(lg.bench_log))
-                wait_cpu_quiet(srv)
-                srv, t_stop, t_ready = self.restart(srv, port, kind)
-                cpu0 = cpu_seconds(srv.pid)
-                back = read_json_line(lg, limit, "back")
-                cpu1 = cpu_seconds(srv.pid)
+            wait_cpu_quiet(srv)
+            srv, t_stop, t_ready = self.restart(srv, port, kind)
+            cpu0 = cpu_seconds(srv.pid)
+            deadline = time.monotonic() + limit
+            backs = []
+            for lg in lgs:
+                back = read_json_line(lg, max(0.1, deadline - time.monotonic()), "back")
                 if not back:
                     raise BenchError(f"storm ({label}): not every device was back within "
                                      f"{limit:.0f} s:\n" + log_tail(lg.bench_log))
-                out = {"storm_seconds": back["t_back"] - t_ready,
-                       "restart_seconds": t_ready - t_stop,
-                       "gateway_cpu_s": cpu1 - cpu0,
-                       "resumed": back["resumed"], "full": back["full"]}
+                backs.append(back)
+            cpu1 = cpu_seconds(srv.pid)
+            t_back = max(b["t_back"] for b in backs)
+            out = {"storm_seconds": t_back - t_ready,
+                   "restart_seconds": t_ready - t_stop,
+                   "gateway_cpu_s": cpu1 - cpu0,
+                   "resumed": sum(b["resumed"] for b in backs),
+                   "full": sum(b["full"] for b in backs)}
+            if loadgens > 1:
+                out["loadgens"] = loadgens
+        finally:
+            for lg in lgs:
+                self.procs.stop(lg)
+            self.procs.stop(srv, timeout=30)
+        self.log(f"  storm, {label}: {k} devices back {out['storm_seconds']:.2f} s after "
+                 f"the restart was ready (restart {out['restart_seconds']:.2f} s), server "
+                 f"CPU {out['gateway_cpu_s']:.2f} s, {out['resumed']} resumed, "
+                 f"{out['full']} full handshakes")
+        return out
+
+    def threads(self):
+        """Scaling with [gateway] threads (issue 14): for each count in --threads, a fresh
+        iotgw with threads = N: memory per idle connection, full mutual-TLS handshakes
+        (rate, gateway CPU per handshake, how the CPU spread over its threads), then the
+        reconnect storm with TLS sessions kept and not kept. The same load generators
+        (--threads-loadgens processes) for every N, so only the gateway changes."""
+        a = self.args
+        res = {"system": "threads", "thread_counts": a.threads, "handshakes": a.handshakes,
+               "max_handshakes": a.max_handshakes, "loadgens": a.threads_loadgens,
+               "repeat": a.repeat,
+               "idle": a.threads_idle, "storm_devices": a.threads_storm,
+               "storm_handshakes": a.storm_handshakes, "runs": {}}
+        for t in a.threads:
+            run = res["runs"][str(t)] = {}
+            extra = f"threads = {t}\n"
+            gw, port, _ = self.start_iotgw(f"threads-{t}", gateway_extra=extra)
+            stopped = {}
+            try:
+                run["gateway_os_threads"] = os_threads(gw.pid)
+                self.log(f"  threads = {t}: the gateway process has "
+                         f"{run['gateway_os_threads']} OS thread(s)")
+                if a.threads_idle > 0:
+                    run["memory"] = self.measure_idle(gw, port, a.threads_idle)
+                if a.handshakes > 0:
+                    # --repeat runs, the median of each figure: the ratios are the point here,
+                    # and one short run is noisy by about 10 %.
+                    hs = [self.measure_handshakes(gw, port, a.handshakes,
+                                                  loadgens=a.threads_loadgens,
+                                                  prefix=f"hs{t}r{i}-")
+                          for i in range(a.repeat)]
+                    run["handshakes"] = median_runs(hs)
             finally:
-                if lg:
-                    self.procs.stop(lg)
-                self.procs.stop(srv, timeout=30)
-            self.log(f"  storm, {label}: {k} devices back {out['storm_seconds']:.2f} s after "
-                     f"the restart was ready (restart {out['restart_seconds']:.2f} s), server "
-                     f"CPU {out['gateway_cpu_s']:.2f} s, {out['resumed']} resumed, "
-                     f"{out['full']} full handshakes")
-            res["variants"][label] = out
+                self.stop_iotgw(gw, stopped)
+            if stopped.get("error"):
+                res.setdefault("error", f"threads = {t}: {stopped['error']}")
+            if a.threads_storm > 0:
+                run["storm"] = {}
+                for label, keep in a.threads_storm_variants:
+                    run["storm"][label] = self.storm_variant(
+                        f"iotgw threads = {t}, {label}", "iotgw", keep, a.threads_storm,
+                        gateway_extra=extra, tag=f"threads{t}", loadgens=a.threads_loadgens)
+        res["scaling"] = scaling_rows(res)
         return res
 
 
@@ -1207,6 +1387,86 @@ ROWS = [
 ]
 
 
+# Scaling with [gateway] threads (issue 14): (label, where the value is in one thread count's
+# run, format, which way is better: "higher", "lower", "" for a figure with no direction,
+# None for context rows, which get no ratio).
+SCALING_ROWS = [
+    ("gateway", None, None, None),
+    ("OS threads of the gateway process", _get("gateway_os_threads"), "d", None),
+    ("full mutual-TLS handshakes", None, None, None),
+    ("handshakes/s", _get("handshakes", "handshakes_per_s"), ",.0f", "higher"),
+    ("gateway CPU ms per handshake", _get("handshakes", "gateway_cpu_ms_per_handshake"),
+     ".3f", "lower"),
+    ("CPUs the gateway kept busy", _get("handshakes", "gateway_cpus_used"), ".2f", ""),
+    ("busiest gateway thread, share of its CPU", _get("handshakes", "busiest_thread_share"),
+     ".2f", ""),
+    ("load generator CPU ms per handshake", _get("handshakes", "loadgen_cpu_ms_per_handshake"),
+     ".3f", ""),
+    ("all bench processes, CPU ms per handshake",
+     _get("handshakes", "bench_cpu_ms_per_handshake"), ".3f", "lower"),
+    ("connect to CONNACK p50 (ms)", _get("handshakes", "connack_p50_ms"), ".1f", "lower"),
+    ("connect to CONNACK p99 (ms)", _get("handshakes", "connack_p99_ms"), ".1f", "lower"),
+    ("CPU s used by other processes", _get("handshakes", "other_cpu_s"), ".1f", None),
+    ("memory", None, None, None),
+    ("memory per idle mTLS connection (KiB)", _get("memory", "kib_per_idle_connection"),
+     ".1f", "lower"),
+    ("RSS, 0 connections (KiB)", _get("memory", "rss_0_kib"), ",d", "lower"),
+    ("RSS, K idle connections (KiB)", _get("memory", "rss_k_kib"), ",d", "lower"),
+    ("reconnect storm, TLS sessions kept", None, None, None),
+    ("seconds until all are back", _get("storm", "sessions kept", "storm_seconds"), ".2f",
+     "lower"),
+    ("server CPU s in that time", _get("storm", "sessions kept", "gateway_cpu_s"), ".2f",
+     "lower"),
+    ("handshakes resumed", _get("storm", "sessions kept", "resumed"), "d", None),
+    ("full handshakes", _get("storm", "sessions kept", "full"), "d", None),
+    ("reconnect storm, TLS sessions not kept", None, None, None),
+    ("seconds until all are back", _get("storm", "not kept", "storm_seconds"), ".2f",
+     "lower"),
+    ("server CPU s in that time", _get("storm", "not kept", "gateway_cpu_s"), ".2f", "lower"),
+    ("full handshakes", _get("storm", "not kept", "full"), "d", None),
+]
+
+
+def median_runs(runs):
+    """Several results of one measurement as one: the median of every number (the first
+    run's value for anything else), and every run under "runs" when there are several."""
+    out = dict(runs[0])
+    for k, v in out.items():
+        vals = [r.get(k) for r in runs]
+        if all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in vals):
+            out[k] = statistics.median(vals)
+    if len(runs) > 1:
+        out["runs"] = runs
+    return out
+
+
+def scaling_rows(res):
+    """Rows of the scaling table: the value for each thread count, and each count's value
+    over the first count's ("2/1")."""
+    counts = [str(t) for t in res["thread_counts"]]
+    runs = res["runs"]
+    rows = []
+    section = None
+    for label, get, spec, better in SCALING_ROWS:
+        if get is None:
+            section = label
+            continue
+        values = {t: get(runs.get(t, {})) for t in counts}
+        if all(v is None for v in values.values()):
+            continue
+        base = values[counts[0]]
+        ratios = {}
+        if better is not None:
+            for t in counts[1:]:
+                v = values[t]
+                ratios[f"{t}/{counts[0]}"] = (
+                    v / base if isinstance(v, (int, float)) and isinstance(base, (int, float))
+                    and base else None)
+        rows.append({"section": section, "figure": label, "values": values,
+                     "ratios": ratios, "better": better or None, "format": spec})
+    return rows
+
+
 def comparison(systems):
     """Rows of the goal table: both systems' values and iotgw / bridge."""
     by = {s["system"]: s for s in systems}
@@ -1232,7 +1492,8 @@ def comparison(systems):
 def print_table(report):
     p = report["parameters"]
     everything = report["results"]
-    systems = [s for s in everything if s["system"] not in ("durability", "scrape", "storm")]
+    systems = [s for s in everything
+               if s["system"] not in ("durability", "scrape", "storm", "threads")]
     print()
     print(f"iotgw benchmark{' (--smoke: tiny numbers, not figures)' if p.get('smoke') else ''}"
           f", {report['machine']}")
@@ -1324,8 +1585,8 @@ def print_table(report):
         print(f"reconnect storm: {d['devices']} mutual-TLS devices connected, the server "
               f"restarted (SIGTERM, start); from its readiness until every device is back with "
               f"a reading acknowledged; devices back off 100-500 ms, offer their last TLS "
-              f"session, at most {d['max_handshakes']} connecting at once; one thread "
-              f"(iotgw has no threads = N yet)")
+              f"session, at most {d['max_handshakes']} connecting at once; iotgw with its "
+              f"default threads (auto: one per CPU), the bridge on one thread")
         print(f"{'':{w0}}" + "".join(f"{k:>22}" for k in v))
         for label, key, spec in (("seconds until all are back", "storm_seconds", ".2f"),
                                  ("server CPU s in that time", "gateway_cpu_s", ".2f"),
@@ -1338,6 +1599,43 @@ def print_table(report):
             print(f"{'iotgw (sessions kept) / bridge':{w0}}time "
                   f"{kept['storm_seconds'] / br['storm_seconds']:.2f}x, server CPU "
                   f"{kept['gateway_cpu_s'] / br['gateway_cpu_s']:.2f}x")
+    for d in everything:
+        if d["system"] != "threads" or not d.get("scaling"):
+            continue
+        counts = [str(t) for t in d["thread_counts"]]
+        print()
+        parts = []
+        if d.get("idle"):
+            parts.append(f"VmRSS with 0 vs {d['idle']} idle connections")
+        if d.get("handshakes"):
+            parts.append(f"{d['handshakes']} full mutual-TLS handshakes, {d['max_handshakes']} "
+                         f"in progress at once, from {d['loadgens']} load generator process(es), "
+                         f"median of {d['repeat']} run(s)")
+        if d.get("storm_devices"):
+            parts.append(f"reconnect storms of {d['storm_devices']} devices (as above, from "
+                         f"{d['loadgens']} load generator process(es))")
+        print(f"scaling with threads (iotgw [gateway] threads = "
+              f"{', '.join(counts)}, a fresh gateway each): " + "; ".join(parts))
+        print(f"  the load generators share the {report['cpus']} CPUs with the gateway: "
+              "handshakes/s and storm times are bounded by both; the gateway's CPU per "
+              "handshake is its own")
+        ratios = [f"{t}/{counts[0]}" for t in counts[1:]]
+        print(f"{'':{w0}}" + "".join(f"{'threads=' + t:>{w1}}" for t in counts)
+              + "".join(f"{r:>{w1}}" for r in ratios) + "  better")
+        section = None
+        for r in d["scaling"]:
+            if r["section"] != section:
+                section = r["section"]
+                print(f"{section}:")
+            print(f"  {r['figure']:{w0 - 2}}"
+                  + "".join(f"{fmt(r['values'][t], r['format']):>{w1}}" for t in counts)
+                  + "".join(f"{fmt(r['ratios'].get(x), '.2f') if x in r['ratios'] else '':>{w1}}"
+                            for x in ratios)
+                  + f"  {r['better'] or ''}")
+        noisy += [run["handshakes"] for run in d["runs"].values()
+                  if run.get("handshakes", {}).get("other_cpu_s") is not None
+                  and run["handshakes"]["other_cpu_s"]
+                  > max(0.2, 0.1 * run["handshakes"]["bench_cpu_s"])]
     if noisy:
         print("\nWARNING: other processes used the CPUs during the timed runs (see above):")
         print("  throughput and CPU figures are noisy; re-run on an otherwise idle machine.")
@@ -1354,7 +1652,8 @@ def main():
                     "5 s light load, 1 run): about 1.5 min")
     ap.add_argument("--smoke", action="store_true",
                     help="tiny numbers (3 devices, 300 readings, 20 idle, 50 handshakes, 2 s "
-                    "light load): checks that every step works, in well under a minute (CI)")
+                    "light load; the threads scaling part without its memory figure and its "
+                    "sessions-kept storm): checks that every step works, in about 30 s (CI)")
     ap.add_argument("--devices", type=int, help="device connections for throughput (50)")
     ap.add_argument("--messages", type=int, help="QoS 1 readings per run (100000)")
     ap.add_argument("--idle", type=int, help="idle TLS connections for the memory figure "
@@ -1384,8 +1683,21 @@ def main():
                     help="devices of the reconnect-storm run (10000; 0 skips; at most 15000)")
     ap.add_argument("--storm-handshakes", type=int, default=512,
                     help="devices connecting at once in the storm (512)")
-    ap.add_argument("--only", choices=["iotgw", "mosquitto", "durability", "scrape", "storm"],
+    ap.add_argument("--only", choices=["iotgw", "mosquitto", "durability", "scrape", "storm",
+                                       "threads"],
                     help="run one part only")
+    ap.add_argument("--threads", default="1,2", metavar="LIST",
+                    help="iotgw [gateway] threads counts for the scaling part, comma-separated "
+                    "(1..64 each; the first is the base of the ratios) (1,2; '' or 0 skips)")
+    ap.add_argument("--threads-loadgens", type=int, metavar="P",
+                    help="load generator processes for the scaling part's handshakes and "
+                    "storms, the same for every count (default: the largest count)")
+    ap.add_argument("--threads-storm", type=int, metavar="K",
+                    help="devices of the scaling part's reconnect storms (default: --storm; "
+                    "0 skips them)")
+    ap.add_argument("--threads-idle", type=int, metavar="K",
+                    help="idle connections for the scaling part's memory figure (default: "
+                    "--idle; 0 skips it)")
     ap.add_argument("--durability-messages", type=int,
                     help="readings per durability run (fsync, then os) (50000; 0 skips)")
     ap.add_argument("--scrape-messages", type=int,
@@ -1424,7 +1736,30 @@ def main():
                  "--durability-messages >= 0, --handshakes 0..100000, --max-handshakes "
                  "1..1000, --light-devices 1..5000, --light-rate 0.1..1000, "
                  "--light-seconds 0..600, --storm 0..15000, --storm-handshakes 1..5000")
-    args.idle_time_limit = 60 + args.idle / 50
+    try:
+        spec = args.threads.strip()
+        args.threads = [] if spec in ("", "0", "none") else \
+            [int(x) for x in spec.split(",") if x.strip()]
+    except ValueError:
+        ap.error(f"--threads: a comma-separated list of thread counts, not {args.threads!r}")
+    if any(not 1 <= t <= 64 for t in args.threads) or len(set(args.threads)) != len(args.threads):
+        ap.error("--threads: distinct counts, each 1..64")
+    if args.threads_loadgens is None:
+        args.threads_loadgens = max(args.threads, default=1)
+    # --smoke keeps its ~30 s: the scaling part skips the memory figure (the same code as
+    # the main run's) and the storm with sessions kept; the rest runs with tiny numbers.
+    if args.threads_storm is None:
+        args.threads_storm = args.storm
+    if args.threads_idle is None:
+        args.threads_idle = 0 if args.smoke else args.idle
+    args.threads_storm_variants = [("sessions kept", "yes"), ("not kept", "no")]
+    if args.smoke:
+        args.threads_storm_variants = args.threads_storm_variants[1:]
+    if not (1 <= args.threads_loadgens <= 64 and 0 <= args.threads_storm <= 15000
+            and 0 <= args.threads_idle <= 15000):
+        ap.error("out of range: --threads-loadgens 1..64, --threads-storm 0..15000, "
+                 "--threads-idle 0..15000")
+    args.idle_time_limit = 60 + max(args.idle, args.threads_idle) / 50
     # Memory: how long the RSS must hold still (tiny numbers settle at once).
     args.settle, args.settle_interval = (0.3, 0.3) if args.smoke else (2.0, 1.0)
 
@@ -1447,6 +1782,8 @@ def main():
                                                      "handshakes",
                                                      "max_handshakes", "light_devices",
                                                      "light_rate", "light_seconds", "storm",
+                                                     "threads", "threads_loadgens",
+                                                     "threads_storm", "threads_idle",
                                                      "smoke")},
         "results": [],
     }
@@ -1466,6 +1803,8 @@ def main():
             systems.append(("scrape", env.scrape))
         if args.storm:
             systems.append(("storm", env.storm))
+        if args.threads and (args.threads_idle or args.handshakes or args.threads_storm):
+            systems.append(("threads", env.threads))
         for name, fn in systems:
             if args.only and not name.startswith(args.only):
                 continue
@@ -1495,7 +1834,8 @@ def main():
     finally:
         procs.stop_all()
     report["comparison"] = comparison([r for r in report["results"]
-                                       if r["system"] not in ("durability", "scrape", "storm")])
+                                       if r["system"] not in ("durability", "scrape", "storm",
+                                                              "threads")])
     report["seconds"] = round(time.monotonic() - t_start, 1)
     if args.json:
         print(json.dumps(report, indent=2))

@@ -50,6 +50,8 @@ struct hs_thread {
 	bool stop;          /* under mu */
 	atomic_uint_fast64_t done; /* handshakes finished here, failed ones included */
 	atomic_uint held;          /* connections it holds now */
+	bool wake_due;      /* loop thread: connections queued for it in this batch */
+	bool wake_home_due; /* this thread: connections handed back in this batch */
 };
 
 static struct {
@@ -120,6 +122,15 @@ static void thread_free_conn(struct hs_thread *th, struct conn *c)
 	ev_defer(th->loop, destroy_later, c);
 }
 
+/* One wake-up of the loop for every connection handed back in a batch of
+ * events (a storm finishes several per batch). */
+static void wake_home(void *arg)
+{
+	struct hs_thread *th = arg;
+	th->wake_home_due = false;
+	wake(off.efd);
+}
+
 /* Hands a finished handshake back to the loop, unless its owner gave up
  * meanwhile: then the request is in our inbox and the next drain frees it. */
 static void hand_back(struct hs_thread *th, struct conn *c)
@@ -138,7 +149,10 @@ static void hand_back(struct hs_thread *th, struct conn *c)
 		off.back = c;
 	off.back_tail = c;
 	pthread_mutex_unlock(&off.mu);
-	wake(off.efd);
+	if (!th->wake_home_due) {
+		th->wake_home_due = true;
+		ev_defer(th->loop, wake_home, th);
+	}
 }
 
 /* One step of the handshake; when it ended, back to the loop. */
@@ -250,6 +264,14 @@ static void home_on_wake(struct ev_loop *loop, struct ev_io *io, uint32_t events
 	}
 }
 
+/* One wake-up of a thread for every connection sent to it in a batch. */
+static void wake_thread(void *arg)
+{
+	struct hs_thread *th = arg;
+	th->wake_due = false;
+	wake(th->efd);
+}
+
 bool conn_offload_pick(void)
 {
 	if (off.n == 0)
@@ -278,7 +300,10 @@ void conn_offload_send(struct conn *c)
 	c->where = CONN_TO_THREAD;
 	push(&th->inbox, c);
 	pthread_mutex_unlock(&off.mu);
-	wake(th->efd);
+	if (!th->wake_due) {
+		th->wake_due = true;
+		ev_defer(off.loop, wake_thread, th);
+	}
 }
 
 bool conn_offload_abandon(struct conn *c)
@@ -365,6 +390,10 @@ int conn_threads_start(struct ev_loop *loop, unsigned n, char *err, size_t errle
 			return -1;
 		}
 		th->started = true;
+		char name[32]; /* top -H, ps -L, perf: which thread is which */
+		snprintf(name, sizeof name, "iotgw-hs%u", i + 1);
+		name[15] = '\0'; /* the kernel's limit; "iotgw-hs64" fits */
+		(void)pthread_setname_np(th->tid, name);
 	}
 	return 0;
 }

@@ -60,6 +60,11 @@ def test_handshakes_spread_over_threads(make_gateway, upstream, raw, pki, mport)
     g = start(make_gateway, upstream, mport, 3)
     ev = g.events("threads_started")
     assert len(ev) == 1 and "TLS handshakes on 3 thread(s)" in ev[0]["msg"], ev
+    # Named for top -H and perf.
+    names = [open("/proc/%d/task/%s/comm" % (g.pid, t)).read().strip()
+             for t in os.listdir("/proc/%d/task" % g.pid)]
+    assert sorted(n for n in names if n.startswith("iotgw-hs")) == ["iotgw-hs1", "iotgw-hs2"], \
+        names
     devices = ["dev%04d" % (1 + i % 3) for i in range(30)]
     for i, dev in enumerate(devices):
         publish_one(raw, pki, g, dev, i + 1).close()
