@@ -9,7 +9,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -334,25 +333,6 @@ static int open_spool(struct gw_runtime *rt, const struct cfg_spool *cfg)
 		return -1;
 	}
 	return 0;
-}
-
-unsigned gateway_threads_resolve(unsigned configured)
-{
-	if (configured)
-		return configured;
-	cpu_set_t set;
-	int n = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 1;
-	if (n < 1)
-		n = 1;
-	return n > CFG_THREADS_MAX ? CFG_THREADS_MAX : (unsigned)n;
-}
-
-void gateway_threads_name(unsigned configured, char *out, size_t cap)
-{
-	if (configured)
-		snprintf(out, cap, "%u", configured);
-	else
-		snprintf(out, cap, "auto");
 }
 
 /* The handshake threads, before the listeners open. */

@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,6 +122,25 @@ static void check_expiry(struct diag_counter *dc, const char *path, const struct
 					  cfg->upstream.crl.line};
 		tls_ctx_expiring(p->up_ctx, now, cfg->gateway.expiry_warning_s, report_expiry, &r);
 	}
+}
+
+unsigned gateway_threads_resolve(unsigned configured)
+{
+	if (configured)
+		return configured;
+	cpu_set_t set;
+	int n = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 1;
+	if (n < 1)
+		n = 1;
+	return n > CFG_THREADS_MAX ? CFG_THREADS_MAX : (unsigned)n;
+}
+
+void gateway_threads_name(unsigned configured, char *out, size_t cap)
+{
+	if (configured)
+		snprintf(out, cap, "%u", configured);
+	else
+		snprintf(out, cap, "auto");
 }
 
 int gateway_prepare(const char *path, struct prepared *p, cfg_diag_fn diag, void *dctx)
