@@ -132,6 +132,11 @@ def log_tail(path, lines=15):
     return "\n".join("    " + s for s in data[-lines:])
 
 
+def share_of(total, parts, i):
+    """Part i of total split into parts as evenly as integers allow."""
+    return total // parts + (1 if i < total % parts else 0)
+
+
 def free_port():
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -652,9 +657,8 @@ class Env:
         lgs = []
         try:
             for i in range(loadgens):
-                share = n // loadgens + (1 if i < n % loadgens else 0)
-                inflight = max(1, a.max_handshakes // loadgens
-                               + (1 if i < a.max_handshakes % loadgens else 0))
+                share = share_of(n, loadgens, i)
+                inflight = max(1, share_of(a.max_handshakes, loadgens, i))
                 pfx = prefix if loadgens == 1 else f"{prefix}{i}-"
                 argv = self.device_args("conn", port) + [
                     "-n", str(share), "--prefix", pfx, "--max-handshakes", str(inflight),
@@ -1225,9 +1229,8 @@ max_bytes = 1G
         lgs = []
         try:
             for i in range(loadgens):
-                share = k // loadgens + (1 if i < k % loadgens else 0)
-                hs = max(1, a.storm_handshakes // loadgens
-                         + (1 if i < a.storm_handshakes % loadgens else 0))
+                share = share_of(k, loadgens, i)
+                hs = max(1, share_of(a.storm_handshakes, loadgens, i))
                 argv = self.device_args("storm", port) + [
                     "-n", str(share),
                     "--prefix", "storm-" if loadgens == 1 else f"storm-{i}-",
