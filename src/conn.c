@@ -48,7 +48,7 @@ struct conn *conn_new(struct ev_loop *loop, int fd, const struct conn_type *type
 	return c;
 }
 
-void conn_destroy(struct conn *c)
+static void conn_destroy(struct conn *c)
 {
 	int fd = c->fd;
 	ev_io_stop(c->loop, &c->io);
@@ -296,15 +296,27 @@ static void proxy_phase(struct conn *c)
 	conn_update_interest(c);
 }
 
-void conn_handshake_returned(struct conn *c)
+/* ---- the handshake threads' half (conn_offload_ops) ---- */
+
+static int offload_step(struct conn *c)
 {
-	if (ev_io_start(c->loop, &c->io, c->fd, EPOLLIN, conn_on_io, c) != 0) {
+	int r = c->type->handshake(c);
+	if (r == 0)
+		conn_update_interest(c);
+	else if (r < 0)
+		conn_set_state(c, CONN_STATE_ERROR);
+	return r;
+}
+
+static void offload_returned(struct conn *c)
+{
+	if (!c->hs_errno && ev_io_start(c->loop, &c->io, c->fd, EPOLLIN, conn_on_io, c) != 0)
+		c->hs_errno = errno;
+	if (c->hs_errno) {
 		if (c->state == CONN_STATE_HANDSHAKE)
 			conn_set_state(c, CONN_STATE_ERROR);
-		if (c->hs_result > 0) {
-			c->fail_class = CONN_FAIL_PROTOCOL;
-			conn_set_error(c, "epoll after the handshake: %s", strerror(errno));
-		}
+		c->fail_class = CONN_FAIL_PROTOCOL;
+		conn_set_error(c, "handshake thread: epoll: %s", strerror(c->hs_errno));
 		c->hs_result = -1;
 	}
 	if (c->hs_result < 0) {
@@ -313,6 +325,16 @@ void conn_handshake_returned(struct conn *c)
 		return;
 	}
 	opened(c);
+}
+
+int conn_threads_start(struct ev_loop *loop, unsigned n, char *err, size_t errlen)
+{
+	static const struct conn_offload_ops ops = {
+		.step = offload_step,
+		.returned = offload_returned,
+		.destroy = conn_destroy,
+	};
+	return conn_offload_start(loop, n, &ops, err, errlen);
 }
 
 static void conn_on_io(struct ev_loop *loop, struct ev_io *io, uint32_t events)

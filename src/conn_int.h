@@ -66,6 +66,7 @@ struct conn {
 	 * th_next and th_abandoned the thread's; hs_result how the handshake
 	 * ended there (1 done, -1 failed), read by the loop once back. */
 	bool away;
+	int hs_errno; /* a handshake thread could not watch it (errno), or 0 */
 	enum conn_where where;
 	bool abandoned;
 	bool th_abandoned;
@@ -81,12 +82,19 @@ void conn_set_state(struct conn *c, enum conn_state next);
 /* Recomputes epoll interest after a type changed what it waits for. */
 void conn_update_interest(struct conn *c);
 
-/* Frees a connection at once, on the thread that has it (conn_free, or a
- * handshake thread for an abandoned one). */
-void conn_destroy(struct conn *c);
-/* A handshake thread handed c back (hs_result): report it to the owner as
- * conn_on_io would have. Loop thread. */
-void conn_handshake_returned(struct conn *c);
+/* What conn_offload.c calls back in conn.c (given at start, so that the
+ * calls go one way: conn.c uses conn_offload, never the reverse). step: one
+ * step of the handshake on a thread (1 done, 0 again with the interest set,
+ * -1 failed with state and error set); returned: on the loop, a thread
+ * handed c back (hs_result, hs_errno): report it as conn_on_io would have;
+ * destroy: free c at once, on the thread that has it. */
+struct conn_offload_ops {
+	int (*step)(struct conn *c);
+	void (*returned)(struct conn *c);
+	void (*destroy)(struct conn *c);
+};
+int conn_offload_start(struct ev_loop *loop, unsigned n, const struct conn_offload_ops *ops,
+		       char *err, size_t errlen);
 
 /* conn_offload.c, loop thread: pick: should the connection whose
  * ClientHello was just read go to a handshake thread (round-robin); send:

@@ -70,6 +70,7 @@ static struct {
 	unsigned next; /* loop thread: the round-robin position, 0 = the loop */
 	unsigned turn; /* loop thread: the handshake thread that wins the next tie */
 	atomic_uint_fast64_t home_done; /* handshakes finished on the loop */
+	struct conn_offload_ops ops;    /* conn.c's half: set at start, read-only after */
 } off = {.mu = PTHREAD_MUTEX_INITIALIZER, .efd = -1};
 
 static void wake(int efd)
@@ -115,7 +116,7 @@ static bool unlink_from(struct conn **head, struct conn **tail, struct conn *c)
 
 static void destroy_later(void *p)
 {
-	conn_destroy(p);
+	off.ops.destroy(p);
 }
 
 /* Events of this batch may still name it: freed after the batch. */
@@ -163,14 +164,10 @@ static void hand_back(struct hs_thread *th, struct conn *c)
 /* One step of the handshake; when it ended, back to the loop. */
 static void thread_step(struct hs_thread *th, struct conn *c)
 {
-	int r = c->type->handshake(c);
-	if (r == 0) {
-		conn_update_interest(c);
+	int r = off.ops.step(c);
+	if (r == 0)
 		return;
-	}
 	ev_io_stop(th->loop, &c->io);
-	if (r < 0)
-		conn_set_state(c, CONN_STATE_ERROR);
 	c->hs_result = r < 0 ? -1 : 1;
 	atomic_fetch_add(&th->done, 1);
 	hand_back(th, c);
@@ -215,10 +212,7 @@ static void thread_on_wake(struct ev_loop *loop, struct ev_io *io, uint32_t even
 		}
 		c->loop = loop;
 		if (ev_io_start(loop, &c->io, c->fd, EPOLLIN, thread_on_io, c) != 0) {
-			conn_set_error(c, "handshake thread %u: epoll: %s", th->index,
-				       strerror(errno));
-			c->fail_class = CONN_FAIL_PROTOCOL;
-			conn_set_state(c, CONN_STATE_ERROR);
+			c->hs_errno = errno; /* the loop fails it (ops.returned) */
 			c->hs_result = -1;
 			hand_back(th, c);
 			continue;
@@ -281,7 +275,7 @@ static void home_on_wake(struct ev_loop *loop, struct ev_io *io, uint32_t events
 		c->away = false;
 		c->thread = NULL;
 		c->loop = off.loop;
-		conn_handshake_returned(c);
+		off.ops.returned(c);
 	}
 }
 
@@ -380,9 +374,11 @@ static void stop_threads(void)
 	}
 }
 
-int conn_threads_start(struct ev_loop *loop, unsigned n, char *err, size_t errlen)
+int conn_offload_start(struct ev_loop *loop, unsigned n, const struct conn_offload_ops *ops,
+		       char *err, size_t errlen)
 {
 	off.loop = loop;
+	off.ops = *ops;
 	if (n == 0)
 		return 0;
 	off.threads = calloc(n, sizeof *off.threads);
