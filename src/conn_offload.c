@@ -30,7 +30,6 @@
 #include <errno.h>
 #include <malloc.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,7 +37,6 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "iotgw/log.h"
 
 #define TRIM_AFTER_MS 1000
 
