@@ -37,7 +37,6 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-
 #define TRIM_AFTER_MS 1000
 
 struct hs_thread {
