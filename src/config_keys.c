@@ -382,8 +382,6 @@ static int set_devices(struct parser *p, void *obj, const char *v, int line)
 	return 0;
 }
 
-/* `proxy_from = RANGE [RANGE ...]`: CIDR ranges (cidr_parse), separated
- * by spaces or commas; all or nothing. */
 /* threads = auto | N: auto (0) is resolved at start to the CPUs the process
  * may run on. */
 static int set_threads(struct parser *p, void *obj, const char *v, int line)
@@ -405,6 +403,8 @@ static int set_threads(struct parser *p, void *obj, const char *v, int line)
 	return 0;
 }
 
+/* `proxy_from = RANGE [RANGE ...]`: CIDR ranges (cidr_parse), separated
+ * by spaces or commas; all or nothing. */
 static int set_proxy_from(struct parser *p, void *obj, const char *v, int line)
 {
 	struct cfg_listener *l = obj;

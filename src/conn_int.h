@@ -61,8 +61,8 @@ struct conn {
 	void *owner;
 	char error[160];
 	/* The handshake threads. away: the loop's own flag, set while a
-	 * thread may have it (the loop then touches nothing but this, fd and
-	 * out); where, abandoned and off_next under conn_offload's mutex;
+	 * thread may have it (the loop then touches nothing but this, fd, out
+	 * and read_paused, which the handshake does not read); where, abandoned and off_next under conn_offload's mutex;
 	 * th_next and th_abandoned the thread's; hs_result how the handshake
 	 * ended there (1 done, -1 failed), read by the loop once back. */
 	bool away;
