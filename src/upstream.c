@@ -189,6 +189,7 @@ static void up_drop(struct upstream *up, enum up_drop_class cls, const char *rea
 	/* Never destroy a handle from inside one of its own callbacks. */
 	ev_defer(up->loop, destroy_handle, up->mosq);
 	up->mosq = NULL;
+	up->plain = NULL;
 	up->wbuf = NULL;
 	up->flush_blocked = false;
 	set_state(up, UP_IDLE);
@@ -232,8 +233,8 @@ static bool entry_is_unsendable(int rc)
 
 static void pump(struct upstream *up)
 {
-	/* Nothing new into the write buffer while it holds a command's PUBACK:
-	 * a full buffer would write through. */
+	/* Nothing new while a command's PUBACK is held: the flush that would
+	 * send it waits for the disk (upstream_flush). */
 	while (up->state == UP_CONNECTED && !held(up) &&
 	       spool_inflight(up->spool) < up->set.inflight) {
 		struct spool_entry *e = spool_next_unsent(up->spool);
@@ -477,11 +478,12 @@ void upstream_flush(struct upstream *up)
 	}
 	if (up->mosq && up->io.fd >= 0 && up->state == UP_CONNECTED)
 		pump(up); /* what a hold kept back */
-	if (!up->wbuf || up->flush_blocked || BIO_wpending(up->wbuf) == 0)
+	if (up->flush_blocked)
 		return;
-	if (BIO_flush(up->wbuf) > 0)
+	int flushed = up_flush_writes(up);
+	if (flushed == 0)
 		return;
-	if (!BIO_should_retry(up->wbuf)) {
+	if (flushed < 0) {
 		/* The broker may have closed after telling us why (a TLS alert
 		 * refusing our certificate): read that first, so the failure is
 		 * reported with its reason rather than as a failed write. */
@@ -642,6 +644,8 @@ const struct upstream_metrics *upstream_metrics(const struct upstream *up)
 struct upstream *upstream_new(struct ev_loop *loop, struct spool *spool,
 			      void (*on_progress)(void *), void *arg)
 {
+	if (up_plain_init() != 0)
+		return NULL;
 	struct upstream *up = calloc(1, sizeof *up);
 	if (!up)
 		return NULL;

@@ -15,6 +15,7 @@
 #include "iotgw/upstream.h"
 
 struct mosquitto;
+struct up_plain;
 
 enum up_state {
 	UP_IDLE,       /* waiting for the reconnect timer */
@@ -46,9 +47,11 @@ struct upstream {
 
 	enum up_state state;
 	struct mosquitto *mosq;
-	/* Under the SSL libmosquitto writes to: every record of a loop
-	 * iteration (a PUBLISH each) collects here and goes out in one
-	 * write(2) from upstream_flush. NULL without TLS. Owned by the SSL. */
+	/* Above the SSL libmosquitto writes to, the MQTT packets of a loop
+	 * iteration collect in plain; upstream_flush encrypts them in as few
+	 * records as fit, which collect in wbuf under the SSL and go out in
+	 * one write(2). Both NULL without TLS; both owned by the SSL. */
+	struct up_plain *plain;
 	BIO *wbuf;
 	bool flush_blocked; /* the socket took only part of the last flush */
 	struct ev_io io;
@@ -101,9 +104,16 @@ int up_verify_and_record(X509_STORE_CTX *x, void *arg);
 const char *up_failure_reason(int rc, int err, char *buf, size_t cap);
 /* Forgets a recorded verification failure: before each connection. */
 void up_verify_reset(void);
-/* Puts the write buffer (up->wbuf) under the SSL of a new connection, and
- * takes it out (flushed) before a DISCONNECT. */
+/* Makes SSL_write collect the upstream's packets (see upstream_tls.c):
+ * once, before the first connection; -1 if libssl's SSL_write cannot be
+ * found behind ours. */
+int up_plain_init(void);
+/* Puts the write buffers (up->plain, up->wbuf) on the SSL of a new
+ * connection, and takes them out (flushed) before a DISCONNECT. */
 void up_buffer_writes(struct upstream *up);
 void up_unbuffer_writes(struct upstream *up);
+/* Writes what the buffers collected: 0 all of it, 1 the rest waits for
+ * the socket to be writable, -1 the connection failed. */
+int up_flush_writes(struct upstream *up);
 
 #endif

@@ -23,6 +23,7 @@
   metrics     the [metrics] listener: http_get, Scrape (the Prometheus format), wait_metric
   haproxy     HAProxy: the load balancer in front of gateways (PROXY protocol tests)
   netns       Lan: network namespaces on a bridge, one address per "box" (many-boxes test)
+  relay       RecordRelay: a TCP relay to the upstream that reads TLS record headers, pausable
 
 Tests use `import gw` (or `from gw import NAME`): every public name of these modules is
 re-exported here, so a test never needs to know which module holds what.
@@ -99,3 +100,4 @@ __all__ = [
     "HAPROXY", "HAProxy", "haproxy_available",
     "Lan", "netns_unavailable",
 ]
+from .relay import APPLICATION_DATA, RecordRelay
