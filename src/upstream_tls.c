@@ -22,6 +22,7 @@
 
 #define UP_WRITE_BUFFER (64 * 1024) /* upstream records collected per flush */
 #define UP_RECORD 16384             /* the most plaintext one TLS record carries */
+#define UP_PLAIN_KEEP (64 * 1024)   /* packet buffer kept between flushes, at most */
 
 /* ---- why a connection failed ---- */
 
@@ -224,6 +225,13 @@ static int plain_flush(struct upstream *up, SSL *ssl)
 		pl->off += (size_t)r;
 	}
 	pl->off = pl->len = 0;
+	if (pl->cap > UP_PLAIN_KEEP) {
+		/* A burst of large messages (a backlog of dead letters) grew it:
+		 * do not keep megabytes for a connection's lifetime. */
+		free(pl->p);
+		pl->p = NULL;
+		pl->cap = 0;
+	}
 	return 0;
 }
 
