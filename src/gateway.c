@@ -343,15 +343,14 @@ static int open_spool(struct gw_runtime *rt, const struct cfg_spool *cfg)
 /* The handshake threads, before the listeners open. */
 static int start_threads(struct ev_loop *loop, const struct cfg_gateway *g)
 {
-	unsigned n = gateway_threads_resolve(g->threads);
-	char err[160], name[16];
+	char err[160], why[1200];
+	unsigned n = gateway_threads_resolve(g->threads, why, sizeof why);
 	if (conn_threads_start(loop, n - 1, err, sizeof err) != 0) {
 		log_event(LOG_CRIT, EV_STARTUP_FAILED, NULL, "%s", err);
 		return -1;
 	}
-	gateway_threads_name(g->threads, name, sizeof name);
 	log_event(LOG_INFO, EV_THREADS_STARTED, NULL,
-		  "threads = %s: TLS handshakes on %u thread(s), the event loop's included", name,
+		  "threads = %s: TLS handshakes on %u thread(s), the event loop's included", why,
 		  n);
 	return 0;
 }

@@ -9,7 +9,6 @@
 
 #include <errno.h>
 #include <limits.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +21,7 @@
 #include "gateway_config.h"
 #include "gateway_int.h"
 #include "iotgw/auth.h"
+#include "iotgw/cpus.h"
 #include "iotgw/log.h"
 #include "iotgw/downlink.h"
 #include "iotgw/reading.h"
@@ -124,15 +124,21 @@ static void check_expiry(struct diag_counter *dc, const char *path, const struct
 	}
 }
 
-unsigned gateway_threads_resolve(unsigned configured)
+unsigned gateway_threads_resolve(unsigned configured, char *why, size_t cap)
 {
-	if (configured)
+	if (configured) {
+		snprintf(why, cap, "%u", configured);
 		return configured;
-	cpu_set_t set;
-	int n = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 1;
-	if (n < 1)
-		n = 1;
-	return n > CFG_THREADS_MAX ? CFG_THREADS_MAX : (unsigned)n;
+	}
+	struct cpus c;
+	cpus_available(&c);
+	unsigned n = cpus_usable(&c);
+	if (c.quota)
+		snprintf(why, cap, "auto: %u CPU(s) in the affinity, a CPU quota of %u at %s",
+			 c.affinity, c.quota, c.quota_at);
+	else
+		snprintf(why, cap, "auto: %u CPU(s) in the affinity, no CPU quota", c.affinity);
+	return n > CFG_THREADS_MAX ? CFG_THREADS_MAX : n;
 }
 
 void gateway_threads_name(unsigned configured, char *out, size_t cap)

@@ -232,8 +232,9 @@ const struct dec_rule *gateway_rules(const struct gateway *gw, size_t *n);
 /* gateway_status.c */
 int64_t gateway_wall_ms(void);
 /* [gateway] threads: the number it stands for (auto: the CPUs this process
- * may run on), and its name as written ("auto" or the number). */
-unsigned gateway_threads_resolve(unsigned configured);
+ * may use, its affinity lowered by a CPU quota: iotgw/cpus.h) and, in why,
+ * how it came to be; and its name as written ("auto" or the number). */
+unsigned gateway_threads_resolve(unsigned configured, char *why, size_t cap);
 void gateway_threads_name(unsigned configured, char *out, size_t cap);
 void gateway_snapshot(struct gateway *gw, struct status_snapshot *s);
 void gateway_write_status(struct gateway *gw); /* DIR/status, for `iotgw status` */

@@ -215,3 +215,85 @@ def test_auto_is_the_cpus(make_gateway, upstream, mport):
     g = start(make_gateway, upstream, mport, "auto")
     s = gw.wait_metric(mport, "iotgw_threads", lambda v: v is not None)
     assert s.get("iotgw_threads") == min(len(os.sched_getaffinity(g.pid)), 64)
+
+
+def _quota_cgroup(parent, cpus):
+    """A cgroup `parent` (created) with a CPU quota of `cpus` CPUs and a child "inner" without
+    one; returns (the directory the quota is on, the child's cgroup.procs), or None when
+    neither a cgroup v1 cpu hierarchy nor a cgroup v2 one with the cpu controller can be
+    written here."""
+    v1 = "/sys/fs/cgroup/cpu"
+    v2 = "/sys/fs/cgroup"
+    if os.path.exists(os.path.join(v1, "cpu.cfs_quota_us")):
+        d = os.path.join(v1, parent)
+        os.makedirs(os.path.join(d, "inner"))
+        with open(os.path.join(d, "cpu.cfs_period_us"), "w") as f:
+            f.write("100000")
+        with open(os.path.join(d, "cpu.cfs_quota_us"), "w") as f:
+            f.write(str(int(cpus * 100000)))
+    elif "cpu" in open(os.path.join(v2, "cgroup.controllers")).read().split() \
+            if os.path.exists(os.path.join(v2, "cgroup.controllers")) else False:
+        with open(os.path.join(v2, "cgroup.subtree_control"), "w") as f:
+            f.write("+cpu")
+        d = os.path.join(v2, parent)
+        os.makedirs(os.path.join(d, "inner"))
+        with open(os.path.join(d, "cpu.max"), "w") as f:
+            f.write("%d 100000" % int(cpus * 100000))
+    else:
+        return None
+    return d, os.path.join(d, "inner", "cgroup.procs")
+
+
+@pytest.fixture
+def quota_cgroup():
+    made = []
+
+    def factory(cpus):
+        parent = "iotgw-test-%d-%d" % (os.getpid(), len(made))
+        try:
+            got = _quota_cgroup(parent, cpus)
+        except OSError as e:
+            pytest.skip("cannot make a cgroup with a CPU quota here: %s" % e)
+        if got is None:
+            pytest.skip("no writable cgroup hierarchy with the cpu controller here")
+        made.append(got[0])
+        return got
+
+    yield factory
+    for d in made:  # after the gateways (requested later, stopped first)
+        for sub in (os.path.join(d, "inner"), d):
+            try:
+                os.rmdir(sub)
+            except OSError:
+                pass
+
+
+def test_auto_follows_a_cpu_quota(quota_cgroup, make_gateway, upstream, mport):
+    # A quota on the parent cgroup (a slice, systemd's CPUQuota=, docker --cpus) limits the
+    # gateway in its child: auto counts it, not the cores of the affinity.
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("one CPU: a quota of one cannot lower auto")
+    qdir, procs = quota_cgroup(0.5)
+    # The shell puts itself in the cgroup, then becomes the gateway (same PID).
+    join = ["sh", "-c", 'echo $$ > "$0" && exec "$@"', procs]
+    g = make_gateway(upstream=upstream, extra="[metrics]\nbind = 127.0.0.1:%d\n" % mport,
+                     listeners=[gw.listener("mtls", "mutual")], gateway={"threads": "auto"},
+                     prefix=join)
+    s = gw.wait_metric(mport, "iotgw_threads", lambda v: v is not None)
+    assert s.get("iotgw_threads") == 1
+    (ev,) = g.events("threads_started")
+    assert ("threads = auto: %d CPU(s) in the affinity, a CPU quota of 1 at %s" % (
+        len(os.sched_getaffinity(g.pid)), qdir)) in ev["msg"], ev["raw"]
+    assert "TLS handshakes on 1 thread(s)" in ev["msg"], ev["raw"]
+    # A number is taken as written, quota or not.
+    g2 = make_gateway(upstream=upstream, listeners=[gw.listener("mtls2", "mutual")],
+                      gateway={"threads": 2}, prefix=join)
+    (ev,) = g2.events("threads_started")
+    assert "threads = 2: TLS handshakes on 2 thread(s)" in ev["msg"], ev["raw"]
+
+
+def test_auto_without_a_quota_says_so(make_gateway, upstream, mport):
+    g = start(make_gateway, upstream, mport, "auto")
+    (ev,) = g.wait_event("threads_started")
+    n = len(os.sched_getaffinity(g.pid))
+    assert ("threads = auto: %d CPU(s) in the affinity" % n) in ev["msg"], ev["raw"]
