@@ -101,7 +101,7 @@ static bool match_mount(char *line, const struct want *w)
 /* The quota one directory sets, in CPUs rounded up; 0 none. */
 static unsigned dir_quota(bool v2, const char *dir)
 {
-	char path[512], line[128], line2[128];
+	char path[1100], line[128], line2[128]; /* dir: up to 1024 */
 	long long q = -1, period = 0;
 	if (v2) {
 		if ((size_t)snprintf(path, sizeof path, "%s/cpu.max", dir) >= sizeof path ||
@@ -109,7 +109,7 @@ static unsigned dir_quota(bool v2, const char *dir)
 		    sscanf(line, "%lld %lld", &q, &period) != 2)
 			return 0; /* also "max 100000": no quota */
 	} else {
-		char p2[512];
+		char p2[1100];
 		if ((size_t)snprintf(path, sizeof path, "%s/cpu.cfs_quota_us", dir) >= sizeof path ||
 		    (size_t)snprintf(p2, sizeof p2, "%s/cpu.cfs_period_us", dir) >= sizeof p2 ||
 		    !read_line(path, line, sizeof line) || !read_line(p2, line2, sizeof line2))
