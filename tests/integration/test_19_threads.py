@@ -217,6 +217,15 @@ def test_auto_is_the_cpus(make_gateway, upstream, mport):
     assert s.get("iotgw_threads") == min(len(os.sched_getaffinity(g.pid)), 64)
 
 
+def _words(path):
+    """The words of a file, none if it does not exist."""
+    try:
+        with open(path) as f:
+            return f.read().split()
+    except FileNotFoundError:
+        return []
+
+
 def _quota_cgroup(parent, cpus):
     """A cgroup `parent` (created) with a CPU quota of `cpus` CPUs and a child "inner" without
     one; returns (the directory the quota is on, the child's cgroup.procs), or None when
@@ -231,8 +240,7 @@ def _quota_cgroup(parent, cpus):
             f.write("100000")
         with open(os.path.join(d, "cpu.cfs_quota_us"), "w") as f:
             f.write(str(int(cpus * 100000)))
-    elif "cpu" in open(os.path.join(v2, "cgroup.controllers")).read().split() \
-            if os.path.exists(os.path.join(v2, "cgroup.controllers")) else False:
+    elif "cpu" in _words(os.path.join(v2, "cgroup.controllers")):
         with open(os.path.join(v2, "cgroup.subtree_control"), "w") as f:
             f.write("+cpu")
         d = os.path.join(v2, parent)
