@@ -211,11 +211,15 @@ static void on_drain_progress(struct gw_runtime *rt)
 		finish(rt);
 }
 
+/* The upstream's progress (readings acknowledged and deleted): what it
+ * means for the devices (room again) is gateway_commit's to tell them,
+ * before the loop sleeps; never from inside the upstream's callback. */
 static void on_progress(void *arg)
 {
 	struct gw_runtime *rt = arg;
-	gateway_maybe_resume(&rt->gw);
+	rt->gw.input_barred++;
 	on_drain_progress(rt);
+	rt->gw.input_barred--;
 }
 
 static void on_signal(struct ev_loop *loop, struct ev_io *io, uint32_t events)

@@ -124,9 +124,13 @@ struct gw_metrics {
 	int64_t start_unix_ms;
 };
 
-/* What ingest.c tells the device side, through gw->news (set by the
- * gateway to session_news): results flow back through this one callback,
- * never by ingest calling into the sessions that called it. */
+/* What ingest.c tells the device side. Ingest queues its news (struct
+ * news_queue) wherever they happen: in a commit, in the disk flush's
+ * completion, in the upstream's progress, in a session's gateway_ingest.
+ * They reach the sessions (gw->news, set by the gateway to session_news)
+ * at one point only, gateway_commit in the loop's before-sleep hook, in
+ * the order they happened: nothing parses device input from inside a
+ * commit, a flush completion or an upstream callback. */
 enum ingest_news {
 	NEWS_COMMITTED,     /* a commit succeeded: every ack held so far is committed */
 	NEWS_FLUSH_STARTED, /* a disk flush of every commit so far began */
@@ -135,6 +139,18 @@ enum ingest_news {
 	NEWS_HOLD_DEVICES,  /* the spool is full or failing: stop reading devices */
 	NEWS_READ_DEVICES,  /* room again: read them */
 	NEWS_SHARE_ROOM,    /* the spool took readings away: recheck devices held over their share */
+};
+
+/* Ingest's news not yet delivered, oldest first. The order matters: a
+ * flush's completion must reach the sessions before the start of the next
+ * flush, and a commit before or after a flush's start as it happened, or
+ * acks would go out ahead of their flush. Bounded by construction: between
+ * two deliveries at most a flush completion and a hold arrive from the
+ * loop's callbacks, and each step of gateway_commit adds a few. */
+#define NEWS_QUEUE_MAX 32
+struct news_queue {
+	enum ingest_news q[NEWS_QUEUE_MAX];
+	unsigned head, n;
 };
 
 struct gateway {
@@ -191,6 +207,11 @@ struct gateway {
 	uint64_t hs_evicted, hs_evicted_total; /* stalled hellos evicted at max_handshakes */
 	bool hs_full;
 	void (*news)(struct gateway *gw, enum ingest_news n); /* session_news */
+	struct news_queue newsq; /* ingest.c: news for gw->news, delivered in gateway_commit */
+	/* Above 0 inside a commit, a disk flush's completion or the upstream's
+	 * progress: no device input may be parsed there (one-way data path;
+	 * session_process_input asserts it). */
+	unsigned input_barred;
 	struct metrics_http *http; /* [metrics] bind; NULL when off */
 	struct downlink *dl;       /* commands to devices (downlink.c) */
 };
@@ -218,10 +239,14 @@ void gateway_spool_full(struct gateway *gw);
 bool gateway_share_room(struct gateway *gw, const char *device);
 
 /* ingest.c: the group commit, run once per loop iteration before the loop
- * sleeps; on success the held acks go out and upstream gets the entries. */
+ * sleeps, and the one place ingest's news reach the sessions: in rounds,
+ * each a commit of what is staged, the news it and the loop's callbacks
+ * queued (acks out, devices read again, which stages more), and the next
+ * round for what those staged. */
 void gateway_commit(struct gateway *gw);
 void gateway_ingest_init(struct gateway *gw);
-/* Upstream freed space: read devices again if the spool has room. */
+/* Upstream freed space: queues the reading of devices again if the spool
+ * has room (gateway_commit delivers it). */
 void gateway_maybe_resume(struct gateway *gw);
 /* Per-device sequence numbers: loaded from the spool at start. */
 int gateway_load_devices(struct gateway *gw);
@@ -320,7 +345,8 @@ void session_close_at(const char *file, int line, const char *func, struct sessi
 /* The acks of a device go out only once its readings are durable: after
  * the commit that holds them and, with durability = fsync, after the disk
  * flush that covers that commit. ingest.c says how far it got through
- * gw->news, which the gateway points here; the sessions act on it (acks
+ * gw->news, which the gateway points here, from gateway_commit only; the
+ * sessions act on it (acks
  * out, devices held for them read again; all devices held back or read
  * again). */
 void session_news(struct gateway *gw, enum ingest_news n);

@@ -4,7 +4,13 @@
  * iteration, writes everything staged in one transaction and only then
  * releases the devices' acks. When the spool is full or a commit fails the
  * gateway stops reading devices (TCP back-pressure) instead of dropping or
- * acknowledging anything it could not store. */
+ * acknowledging anything it could not store.
+ *
+ * Data flows one way: sessions hand readings to gateway_ingest, and what
+ * becomes of them comes back as news (gateway_int.h, enum ingest_news),
+ * queued where it happens and delivered to the sessions by gateway_commit
+ * alone, between its commits. A session reading again may stage more; the
+ * next round commits it. */
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -30,7 +36,7 @@
  * metrics' full episodes and seconds) lasts until it is below 90%. */
 #define EPISODE_END_FILL 0.9
 #define COMMIT_RETRY_MS 1000    /* a failing commit is retried this often */
-#define COMMIT_ROUNDS 4         /* commits per loop iteration (released devices add more) */
+#define COMMIT_ROUNDS 4         /* commit-and-deliver rounds per loop iteration */
 #define DISK_RECHECK_MS 1000    /* free space is measured this often while it is short */
 #define JSON_MAX (8u << 20)     /* a dead letter of a max_packet_size (1M) payload fits */
 
@@ -328,6 +334,41 @@ enum ingest_result gateway_ingest(struct gateway *gw, const char *device,
 	return INGEST_OK;
 }
 
+/* ---- news for the sessions ---- */
+
+/* Queues n behind the news not yet delivered. The same news twice in a row
+ * says nothing more (every kind is idempotent), so it is queued once. */
+static void tell(struct gateway *gw, enum ingest_news n)
+{
+	struct news_queue *q = &gw->newsq;
+	if (q->n && q->q[(q->head + q->n - 1) % NEWS_QUEUE_MAX] == n)
+		return;
+	if (q->n == NEWS_QUEUE_MAX) {
+		/* Cannot happen (see struct news_queue); dropping a flush's
+		 * news would keep acks from ever going out, or send them early. */
+		log_event(LOG_CRIT, EV_LOOP_FAILED, NULL,
+			  "internal error: %u undelivered spool news; exiting so that devices "
+			  "re-send what was not acknowledged",
+			  q->n);
+		abort();
+	}
+	q->q[(q->head + q->n) % NEWS_QUEUE_MAX] = n;
+	q->n++;
+}
+
+/* Delivers the queued news in order, and what the sessions' reactions
+ * queue meanwhile (a device read again filling the spool). */
+static void deliver_news(struct gateway *gw)
+{
+	struct news_queue *q = &gw->newsq;
+	while (q->n) {
+		enum ingest_news n = q->q[q->head];
+		q->head = (q->head + 1) % NEWS_QUEUE_MAX;
+		q->n--;
+		gw->news(gw, n);
+	}
+}
+
 /* ---- back-pressure ---- */
 
 static void pause_devices(struct gateway *gw, const char *why)
@@ -345,7 +386,7 @@ static void pause_devices(struct gateway *gw, const char *why)
 		log_event(LOG_WARNING, EV_SPOOL_FULL, NULL,
 			  "spool full (%s): holding devices back; nothing is dropped", why);
 	}
-	gw->news(gw, NEWS_HOLD_DEVICES);
+	tell(gw, NEWS_HOLD_DEVICES);
 }
 
 void gateway_spool_full(struct gateway *gw)
@@ -376,13 +417,13 @@ void gateway_maybe_resume(struct gateway *gw)
 	    spool_count(gw->spool) != gw->share_checked_count) {
 		gw->share_checked_count = spool_count(gw->spool);
 		if (gw->share_held)
-			gw->news(gw, NEWS_SHARE_ROOM);
+			tell(gw, NEWS_SHARE_ROOM);
 		share_episodes_end(gw);
 	}
 	if (gw->spool_full && !gw->write_failed && !spool_disk_low(gw->spool) &&
 	    spool_fill(gw->spool) < RESUME_FILL) {
 		gw->spool_full = false;
-		gw->news(gw, NEWS_READ_DEVICES); /* may fill it again at once */
+		tell(gw, NEWS_READ_DEVICES); /* may fill it again at once */
 	}
 	/* At its limit the spool fills and drains by the percent: the
 	 * episode ends, once, when it is well below. */
@@ -425,7 +466,7 @@ static void flush_progress(struct gateway *gw)
 		return;
 	if (!spool_flush_pending(gw->spool)) {
 		if (gw->awaiting_flush)
-			gw->news(gw, NEWS_ALL_DURABLE);
+			tell(gw, NEWS_ALL_DURABLE);
 		return;
 	}
 	if (gw->flush_io.fd < 0 &&
@@ -440,7 +481,7 @@ static void flush_progress(struct gateway *gw)
 	}
 	if (spool_flush_start(gw->spool)) {
 		gw->flushing = true;
-		gw->news(gw, NEWS_FLUSH_STARTED);
+		tell(gw, NEWS_FLUSH_STARTED);
 	}
 }
 
@@ -464,9 +505,9 @@ static void on_flush_done(struct ev_loop *loop, struct ev_io *io, uint32_t event
 			  err);
 		_exit(EXIT_FAILURE);
 	}
-	gw->news(gw, NEWS_FLUSHED);
-	flush_progress(gw);
-	gateway_maybe_resume(gw);
+	/* The acks it covered go out, and the next flush starts, in
+	 * gateway_commit (before the loop sleeps again, right after this). */
+	tell(gw, NEWS_FLUSHED);
 }
 
 static bool commit_once(struct gateway *gw)
@@ -491,10 +532,6 @@ static bool commit_once(struct gateway *gw)
 		}
 		gw->retry_at_ms = ev_now_ms(gw->loop) + COMMIT_RETRY_MS;
 		ev_timer_start(gw->loop, &gw->commit_retry, COMMIT_RETRY_MS);
-		/* The deletes and the commands may have gone through on their
-		 * own (spool_commit): flush those, so the broker's PUBACKs and
-		 * with them the deletes that free space keep coming. */
-		flush_progress(gw);
 		return false;
 	}
 	if (gw->write_failed) {
@@ -504,45 +541,61 @@ static bool commit_once(struct gateway *gw)
 			  spool_path(gw->spool));
 	}
 	gw->kick_upstream = true;
-	gw->news(gw, NEWS_COMMITTED);
-	flush_progress(gw);
+	tell(gw, NEWS_COMMITTED);
 	return true;
 }
 
 void gateway_commit(struct gateway *gw)
 {
-	if (gw->write_failed && ev_now_ms(gw->loop) < gw->retry_at_ms)
-		return;
+	/* A failing commit is retried every COMMIT_RETRY_MS; news (a flush
+	 * that finished, room again) are delivered meanwhile all the same. */
+	bool may_commit = !(gw->write_failed && ev_now_ms(gw->loop) < gw->retry_at_ms);
 	/* Held back for want of disk space with nothing to commit (the
 	 * upstream is down, space was freed by someone else): measure again
 	 * now and then, or nothing would ever notice. */
-	if (gw->spool_full && spool_disk_low(gw->spool) &&
+	if (may_commit && gw->spool_full && spool_disk_low(gw->spool) &&
 	    ev_now_ms(gw->loop) >= gw->disk_check_at_ms) {
 		(void)spool_check_disk(gw->spool);
 		gw->disk_check_at_ms = ev_now_ms(gw->loop) + DISK_RECHECK_MS;
 		ev_timer_start(gw->loop, &gw->commit_retry, DISK_RECHECK_MS);
 	}
-	bool ok = true;
-	for (int i = 0; i < COMMIT_ROUNDS && ok && spool_commit_due_in(gw->spool) == 0; i++)
-		ok = commit_once(gw);
-	if (ok && gw->dirty_devices)
-		ok = commit_once(gw);
-	/* Replies held behind nothing new (a resent QoS 2 PUBLISH, a PINGREQ
-	 * after it) have nothing to wait for. */
-	if (ok && gw->awaiting_commit && !spool_has_staged(gw->spool)) {
-		gw->news(gw, NEWS_COMMITTED);
+	bool ok = may_commit;
+	for (int round = 0; round < COMMIT_ROUNDS; round++) {
+		if (ok && (spool_commit_due_in(gw->spool) == 0 || gw->dirty_devices)) {
+			gw->input_barred++;
+			ok = commit_once(gw);
+			gw->input_barred--;
+		}
+		else if (ok && gw->awaiting_commit && !spool_has_staged(gw->spool))
+			/* Replies held behind nothing new (a resent QoS 2
+			 * PUBLISH, a PINGREQ after it) have nothing to wait for. */
+			tell(gw, NEWS_COMMITTED);
+		/* The commit's news (and those of the loop's callbacks: a
+		 * flush that finished) first, so that the sessions committed
+		 * to flush_progress are on gw->awaiting_flush. Then the flush
+		 * (or, with nothing to flush, the acks out) and room for the
+		 * devices held back; delivering those reads devices again,
+		 * which may stage readings for the next round. The deletes and
+		 * commands of a failed commit may have gone through on their
+		 * own (spool_commit): flushing those keeps the broker's PUBACKs,
+		 * and the deletes that free space, coming. */
+		deliver_news(gw);
 		flush_progress(gw);
+		gateway_maybe_resume(gw);
+		deliver_news(gw);
+		if (!ok || spool_commit_due_in(gw->spool) != 0)
+			break;
 	}
+	if (!ok)
+		return;
 	/* Devices released above staged more than the rounds allowed: wake up
 	 * again at once rather than sleep on uncommitted readings. Deletes
 	 * alone wait a little to share a commit (spool_commit_due_in). */
-	int64_t due = ok ? spool_commit_due_in(gw->spool) : -1;
+	int64_t due = spool_commit_due_in(gw->spool);
 	if (due == 0)
 		ev_timer_start(gw->loop, &gw->commit_retry, 0);
 	else if (due > 0 && !ev_timer_active(&gw->commit_retry))
 		ev_timer_start(gw->loop, &gw->commit_retry, (uint64_t)due);
-	if (ok)
-		gateway_maybe_resume(gw);
 }
 
 static void on_commit_retry(struct ev_loop *loop, struct ev_timer *t)

@@ -459,6 +459,10 @@ static enum outcome handle_packet(struct session *s, const struct mqtt_frame *fr
 
 void session_process_input(struct session *s)
 {
+	/* Device input is parsed from the device's own events and from the
+	 * news gateway_commit delivers, never from inside a commit or an
+	 * upstream callback (gateway_int.h, input_barred). */
+	assert(s->gw->input_barred == 0);
 	size_t off = 0;
 	struct verdict v;
 	enum outcome o = OUT_DONE;
