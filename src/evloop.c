@@ -42,6 +42,13 @@ uint64_t ev_clock_us(void)
 	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
+int64_t ev_wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 struct ev_loop *ev_loop_new(void)
 {
 	struct ev_loop *loop = calloc(1, sizeof *loop);

@@ -116,7 +116,7 @@ static uint64_t forget_interval_ms(const struct gateway *gw)
 static void on_forget_timer(struct ev_loop *loop, struct ev_timer *t)
 {
 	struct gw_runtime *rt = t->arg;
-	gateway_forget_devices(&rt->gw);
+	ingest_forget_devices(rt->gw.ingest);
 	ev_timer_start(loop, t, forget_interval_ms(&rt->gw));
 }
 
@@ -157,11 +157,8 @@ static void before_sleep(struct ev_loop *loop, void *arg)
 	 * would otherwise lengthen every round trip (at a fixed window, the
 	 * round trip is the rate). What the commit offers goes after it. */
 	upstream_flush(gw->up);
-	gateway_commit(gw);
-	if (gw->kick_upstream) {
-		gw->kick_upstream = false;
+	if (ingest_turn(gw->ingest))
 		upstream_kick(gw->up);
-	}
 	upstream_flush(gw->up);
 }
 
@@ -212,14 +209,14 @@ static void on_drain_progress(struct gw_runtime *rt)
 }
 
 /* The upstream's progress (readings acknowledged and deleted): what it
- * means for the devices (room again) is gateway_commit's to tell them,
+ * means for the devices (room again) is ingest_turn's to tell them,
  * before the loop sleeps; never from inside the upstream's callback. */
 static void on_progress(void *arg)
 {
 	struct gw_runtime *rt = arg;
-	rt->gw.input_barred++;
+	ingest_bar_input(rt->gw.ingest, true);
 	on_drain_progress(rt);
-	rt->gw.input_barred--;
+	ingest_bar_input(rt->gw.ingest, false);
 }
 
 static void on_signal(struct ev_loop *loop, struct ev_io *io, uint32_t events)
@@ -251,7 +248,39 @@ static void on_signal(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 static bool device_known(void *arg, const char *device)
 {
 	struct gateway *gw = arg;
-	return strmap_get(gw->devices, device) != NULL;
+	return ingest_device_known(gw->ingest, device);
+}
+
+/* ---- what ingest asks of the sessions and the downlink ---- */
+
+static void tell_sessions(void *arg, enum ingest_news n)
+{
+	session_news(arg, n);
+}
+
+static bool acks_uncommitted(void *arg)
+{
+	return ((struct gateway *)arg)->awaiting_commit != NULL;
+}
+
+static bool acks_committed(void *arg)
+{
+	return ((struct gateway *)arg)->awaiting_flush != NULL;
+}
+
+static bool commands_waiting(void *arg)
+{
+	return downlink_holding_acks(((struct gateway *)arg)->dl);
+}
+
+static bool share_held(void *arg)
+{
+	return ((struct gateway *)arg)->share_held != NULL;
+}
+
+static size_t active_devices(void *arg)
+{
+	return ((struct gateway *)arg)->nactive;
 }
 
 /* ---- TLS sessions across restarts (keep_tls_sessions) ---- */
@@ -319,7 +348,15 @@ static int open_spool(struct gw_runtime *rt, const struct cfg_spool *cfg)
 		log_event(LOG_CRIT, EV_STARTUP_FAILED, NULL, "cannot open the spool: %s", err);
 		return -1;
 	}
-	if (gateway_load_devices(gw) != 0) {
+	const struct ingest_hooks ih = {tell_sessions,	  acks_uncommitted, acks_committed,
+					commands_waiting, share_held,	    active_devices,
+					gw};
+	gw->ingest = ingest_new(gw->loop, gw->spool, &ih);
+	if (!gw->ingest) {
+		log_event(LOG_CRIT, EV_STARTUP_FAILED, NULL, "out of memory");
+		return -1;
+	}
+	if (ingest_load_devices(gw->ingest) != 0) {
 		log_event(LOG_CRIT, EV_STARTUP_FAILED, NULL,
 			  "%s: cannot read the device sequence numbers", spool_path(gw->spool));
 		return -1;
@@ -327,8 +364,8 @@ static int open_spool(struct gw_runtime *rt, const struct cfg_spool *cfg)
 	log_event(LOG_INFO, EV_SPOOL_OPEN, NULL,
 		  "spool %s: %llu queued (oldest %llus), %zu device(s) known, durability %s",
 		  spool_path(gw->spool), (unsigned long long)spool_count(gw->spool),
-		  (unsigned long long)(spool_oldest_age_ms(gw->spool, gateway_wall_ms()) / 1000),
-		  strmap_size(gw->devices),
+		  (unsigned long long)(spool_oldest_age_ms(gw->spool, ev_wall_ms()) / 1000),
+		  ingest_devices(gw->ingest),
 		  cfg->durability == CFG_DURABLE_FSYNC ? "fsync" : "os");
 	struct downlink_hooks hooks = {session_deliver, device_known, gw};
 	gw->dl = downlink_new(gw->loop, gw->spool, &hooks, err, sizeof err);
@@ -368,22 +405,19 @@ struct gateway *gateway_new(const char *path, int *status)
 	struct gateway *gw = &rt->gw;
 	rt->sigfd = -1;
 	gw->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	gw->m.start_unix_ms = gateway_wall_ms();
+	gw->m.start_unix_ms = ev_wall_ms();
 	gw->loop = ev_loop_new();
 	gw->by_client_id = strmap_new();
 	gw->hs_by_addr = strmap_new();
 	gw->auth_fails = strmap_new();
-	gw->devices = strmap_new();
 	if (gw->loop)
 		gw->pwcheck = pwcheck_new(gw->loop, PWCHECK_THREADS, PWCHECK_QUEUE);
-	if (!gw->loop || !gw->by_client_id || !gw->devices || !gw->hs_by_addr ||
+	if (!gw->loop || !gw->by_client_id || !gw->hs_by_addr ||
 	    !gw->auth_fails || !gw->pwcheck) {
 		log_event(LOG_CRIT, EV_STARTUP_FAILED, NULL, "out of memory");
 		gateway_free(gw);
 		return NULL;
 	}
-	gateway_ingest_init(gw);
-	gw->news = session_news; /* ingest reports to the devices through this */
 	/* Signals arrive as events in the loop, never as asynchronous handlers. */
 	sigset_t set;
 	sigemptyset(&set);
@@ -466,7 +500,7 @@ int gateway_run(struct gateway *gw)
 		log_event(LOG_CRIT, EV_LOOP_FAILED, NULL, "epoll_wait: %s", strerror(errno));
 		return 1;
 	}
-	gateway_commit(gw);
+	(void)ingest_turn(gw->ingest); /* what the last iteration staged */
 	save_tls_sessions(gw, true);
 	uint64_t left = spool_count(gw->spool);
 	if (left)
@@ -509,8 +543,8 @@ void gateway_free(struct gateway *gw)
 		ev_timer_stop(gw->loop, &rt->stats_timer);
 		ev_timer_stop(gw->loop, &rt->forget_timer);
 		ev_timer_stop(gw->loop, &rt->tls_sessions_timer);
-		ev_timer_stop(gw->loop, &gw->commit_retry);
-		ev_io_stop(gw->loop, &gw->flush_io);
+		ingest_free(gw->ingest);
+		gw->ingest = NULL;
 		watch_free(rt->watch);
 		ev_loop_free(gw->loop); /* runs deferred frees of sessions */
 	}
@@ -526,8 +560,6 @@ void gateway_free(struct gateway *gw)
 	strmap_free(gw->hs_by_addr, NULL);
 	strmap_free(gw->auth_fails, free);
 	gateway_conn_rates_free(gw);
-	gateway_free_devices(gw);
-	buf_free(&gw->json);
 	if (gw->cfg) {
 		cfg_free(gw->cfg);
 		free(gw->cfg);

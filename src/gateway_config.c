@@ -472,10 +472,10 @@ int gateway_apply(struct gateway *gw, struct prepared *p)
 	log_set_level(gw->cfg->gateway.log_level);
 	spool_set_limits(gw->spool, gw->cfg->spool.max_messages, gw->cfg->spool.max_bytes,
 			 gw->cfg->spool.min_free);
-	/* Shares may have changed: devices held over theirs are rechecked
-	 * before the loop sleeps (gateway_maybe_resume), not only once the
-	 * upstream takes readings. */
-	gw->share_checked_count = UINT64_MAX;
+	/* Rules, topics and shares; devices held over their share are
+	 * rechecked before the loop sleeps, not only once the upstream takes
+	 * readings. */
+	ingest_configure(gw->ingest, gw->cfg);
 	spool_set_durability(gw->spool, gw->cfg->spool.durability);
 	for (struct listener *l = gw->listeners; l; l = l->next)
 		log_if_legacy(l);

@@ -19,6 +19,7 @@
 #include "iotgw/status.h"
 #include "iotgw/strmap.h"
 #include "iotgw/upstream.h"
+#include "ingest.h"
 #include "trust.h"
 
 #define IOTGW_DEVICE_MAX 64
@@ -106,51 +107,13 @@ struct listener {
 	struct listener_metrics m;
 };
 
-enum reject_class { REJECT_NO_RULE, REJECT_MALFORMED, REJECT_IMPLAUSIBLE, REJECT__COUNT };
-
 /* The gateway's own figures (per listener ones are in struct listener,
- * the upstream's in upstream.c, the spool's in spool.c). */
+ * ingest's in ingest.c, the upstream's in upstream.c, the spool's in
+ * spool.c). */
 struct gw_metrics {
-	uint64_t accepted;
-	uint64_t rejected[REJECT__COUNT];
 	struct prom_histo puback; /* device PUBLISH read -> its PUBACK written */
-	struct prom_histo commit; /* spool_commit duration */
-	uint64_t full_episodes;
-	uint64_t full_ms;       /* in episodes that ended */
-	uint64_t full_since_ms; /* monotonic start of the current one */
-	uint64_t write_errors;  /* failed commits */
-	uint64_t share_episodes; /* devices held back over their share of the spool */
 	uint64_t reloads_ok, reloads_failed;
 	int64_t start_unix_ms;
-};
-
-/* What ingest.c tells the device side. Ingest queues its news (struct
- * news_queue) wherever they happen: in a commit, in the disk flush's
- * completion, in the upstream's progress, in a session's gateway_ingest.
- * They reach the sessions (gw->news, set by the gateway to session_news)
- * at one point only, gateway_commit in the loop's before-sleep hook, in
- * the order they happened: nothing parses device input from inside a
- * commit, a flush completion or an upstream callback. */
-enum ingest_news {
-	NEWS_COMMITTED,     /* a commit succeeded: every ack held so far is committed */
-	NEWS_FLUSH_STARTED, /* a disk flush of every commit so far began */
-	NEWS_FLUSHED,       /* that flush finished: the acks it covered may go out */
-	NEWS_ALL_DURABLE,   /* no flush needed: every committed ack may go out */
-	NEWS_HOLD_DEVICES,  /* the spool is full or failing: stop reading devices */
-	NEWS_READ_DEVICES,  /* room again: read them */
-	NEWS_SHARE_ROOM,    /* the spool took readings away: recheck devices held over their share */
-};
-
-/* Ingest's news not yet delivered, oldest first. The order matters: a
- * flush's completion must reach the sessions before the start of the next
- * flush, and a commit before or after a flush's start as it happened, or
- * acks would go out ahead of their flush. Bounded by construction: between
- * two deliveries at most a flush completion and a hold arrive from the
- * loop's callbacks, and each step of gateway_commit adds a few. */
-#define NEWS_QUEUE_MAX 32
-struct news_queue {
-	enum ingest_news q[NEWS_QUEUE_MAX];
-	unsigned head, n;
 };
 
 struct gateway {
@@ -162,32 +125,18 @@ struct gateway {
 	size_t nsessions;
 	size_t nactive; /* sessions past their CONNECT: devices competing for the spool */
 	/* Sessions not read because their device is over its share of the
-	 * spool (session_news.c keeps the list), and the spool's count when
-	 * they were last rechecked. */
+	 * spool (session_news.c keeps the list). */
 	struct session *share_held;
 	size_t nshare_held;
-	uint64_t share_checked_count;
-	struct device_state *share_logged; /* ingest.c: devices in a logged episode */
 	struct strmap *by_client_id; /* client id -> struct session * */
-	struct strmap *devices;      /* device id -> struct device_state * */
 	struct spool *spool;
+	struct ingest *ingest; /* readings into the spool, and its news back (ingest.h) */
 	struct upstream *up;
-	bool spool_full;   /* back-pressure: devices are not read */
-	bool full_logged;  /* this episode's spool_full line is written */
-	bool kick_upstream; /* newly committed spool entries to send */
-	/* Group commit (ingest.c): sessions holding acks for staged readings,
-	 * devices whose seq changed since the last commit, and the state of a
-	 * failing commit (disk full, I/O error), retried every second. */
-	struct session *awaiting_commit; /* acks behind a commit to come */
-	struct session *awaiting_flush;  /* acks behind a commit that succeeded */
-	bool flushing;                   /* the spool's disk flush is running */
-	struct ev_io flush_io;           /* its completion (spool_flush_fd) */
-	struct device_state *dirty_devices;
-	bool write_failed;
-	uint64_t retry_at_ms;
-	uint64_t disk_check_at_ms; /* next free-space measurement while held for it */
-	struct ev_timer commit_retry;
-	struct buf json; /* ingest.c: the record being built (owned; reused) */
+	/* Sessions holding acks behind readings the next commit will write,
+	 * and behind committed ones waiting for the disk flush
+	 * (session_news.c keeps them; ingest asks through its hooks). */
+	struct session *awaiting_commit;
+	struct session *awaiting_flush;
 	struct gw_metrics m;
 	int reserve_fd; /* spare descriptor released when accept hits EMFILE */
 	bool stopping;  /* SIGTERM received: draining, not ready */
@@ -206,56 +155,11 @@ struct gateway {
 	uint64_t hs_refused, hs_refused_total;
 	uint64_t hs_evicted, hs_evicted_total; /* stalled hellos evicted at max_handshakes */
 	bool hs_full;
-	void (*news)(struct gateway *gw, enum ingest_news n); /* session_news */
-	struct news_queue newsq; /* ingest.c: news for gw->news, delivered in gateway_commit */
-	/* Above 0 inside a commit, a disk flush's completion or the upstream's
-	 * progress: no device input may be parsed there (one-way data path;
-	 * session_process_input asserts it). */
-	unsigned input_barred;
 	struct metrics_http *http; /* [metrics] bind; NULL when off */
 	struct downlink *dl;       /* commands to devices (downlink.c) */
 };
 
-/* INGEST_OVER_SHARE: this device alone is over its share of the spool
- * (iotgw/share.h): hold it back, read the others. */
-enum ingest_result { INGEST_OK, INGEST_FULL, INGEST_OVER_SHARE };
-
-/* ingest.c: a device connected (it counts as known, and as seen now for
- * forget_devices_after); forget those not seen for that long, in memory
- * and in the spool (a timer of the gateway's calls it). */
-void gateway_device_seen(struct gateway *gw, const char *device);
-void gateway_forget_devices(struct gateway *gw);
-
-
-/* Decodes one device PUBLISH and queues the reading (or its dead letter).
- * INGEST_FULL: nothing was queued and nothing changed; retry later. */
-enum ingest_result gateway_ingest(struct gateway *gw, const char *device,
-				  const struct log_fields *f, const struct mqtt_publish *pub);
-
-/* The spool filled up: stop reading from devices. */
-void gateway_spool_full(struct gateway *gw);
-/* May a device held back over its share be read again (its use below
- * SHARE_RESUME)? */
-bool gateway_share_room(struct gateway *gw, const char *device);
-
-/* ingest.c: the group commit, run once per loop iteration before the loop
- * sleeps, and the one place ingest's news reach the sessions: in rounds,
- * each a commit of what is staged, the news it and the loop's callbacks
- * queued (acks out, devices read again, which stages more), and the next
- * round for what those staged. */
-void gateway_commit(struct gateway *gw);
-void gateway_ingest_init(struct gateway *gw);
-/* Upstream freed space: queues the reading of devices again if the spool
- * has room (gateway_commit delivers it). */
-void gateway_maybe_resume(struct gateway *gw);
-/* Per-device sequence numbers: loaded from the spool at start. */
-int gateway_load_devices(struct gateway *gw);
-void gateway_free_devices(struct gateway *gw);
-
-const struct dec_rule *gateway_rules(const struct gateway *gw, size_t *n);
-
 /* gateway_status.c */
-int64_t gateway_wall_ms(void);
 /* [gateway] threads: the number it stands for (auto: the CPUs this process
  * may use, its affinity lowered by a CPU quota: iotgw/cpus.h) and, in why,
  * how it came to be; and its name as written ("auto" or the number). */
@@ -344,11 +248,10 @@ void session_close_at(const char *file, int line, const char *func, struct sessi
 	__attribute__((format(printf, 7, 8)));
 /* The acks of a device go out only once its readings are durable: after
  * the commit that holds them and, with durability = fsync, after the disk
- * flush that covers that commit. ingest.c says how far it got through
- * gw->news, which the gateway points here, from gateway_commit only; the
- * sessions act on it (acks
- * out, devices held for them read again; all devices held back or read
- * again). */
+ * flush that covers that commit. Ingest says how far it got through its
+ * news hook, which the gateway points here, from ingest_turn only; the
+ * sessions act on it (acks out, devices held for them read again; all
+ * devices held back or read again). */
 void session_news(struct gateway *gw, enum ingest_news n);
 struct session *session_next(const struct session *s);
 /* After a reload: closes the session if the new configuration would refuse

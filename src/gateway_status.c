@@ -9,17 +9,10 @@
 #include "gateway_int.h"
 #include "iotgw/version.h"
 
-int64_t gateway_wall_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 void gateway_snapshot(struct gateway *gw, struct status_snapshot *s)
 {
 	memset(s, 0, sizeof *s);
-	int64_t now_ms = gateway_wall_ms();
+	int64_t now_ms = ev_wall_ms();
 	s->pid = (long)getpid();
 	snprintf(s->version, sizeof s->version, "%s", IOTGW_VERSION);
 	s->now_unix = now_ms / 1000;
@@ -47,12 +40,13 @@ void gateway_snapshot(struct gateway *gw, struct status_snapshot *s)
 	s->max_messages = gw->cfg->spool.max_messages;
 	s->max_bytes = gw->cfg->spool.max_bytes;
 	s->oldest_age_s = spool_oldest_age_ms(gw->spool, now_ms) / 1000;
-	s->full = gw->spool_full;
-	s->write_failed = gw->write_failed;
+	const struct ingest_metrics *im = ingest_metrics(gw->ingest);
+	s->full = ingest_holding(gw->ingest);
+	s->write_failed = ingest_write_failed(gw->ingest);
 	s->stopping = gw->stopping;
-	s->readings = gw->m.accepted;
+	s->readings = im->accepted;
 	for (int i = 0; i < REJECT__COUNT; i++)
-		s->rejected += gw->m.rejected[i];
+		s->rejected += im->rejected[i];
 	s->forwarded = um->forwarded;
 	s->commits = spool_commits(gw->spool);
 	s->fsyncs = spool_syncs(gw->spool);

@@ -240,15 +240,16 @@ static int commands(struct buf *b, struct gateway *gw)
 static int readings(struct buf *b, struct gateway *gw)
 {
 	const struct upstream_metrics *um = upstream_metrics(gw->up);
+	const struct ingest_metrics *im = ingest_metrics(gw->ingest);
 	char labels[64];
 	int rc = prom_family(b, "iotgw_readings_accepted_total", "counter",
 			     "Readings decoded and queued for upstream.");
-	rc |= prom_sample_u64(b, "iotgw_readings_accepted_total", NULL, gw->m.accepted);
+	rc |= prom_sample_u64(b, "iotgw_readings_accepted_total", NULL, im->accepted);
 	rc |= prom_family(b, "iotgw_readings_rejected_total", "counter",
 			  "Payloads that did not decode, sent to the dead-letter topic, by reason.");
 	for (int r = 0; r < REJECT__COUNT; r++) {
 		snprintf(labels, sizeof labels, "reason=\"%s\"", reject_names[r]);
-		rc |= prom_sample_u64(b, "iotgw_readings_rejected_total", labels, gw->m.rejected[r]);
+		rc |= prom_sample_u64(b, "iotgw_readings_rejected_total", labels, im->rejected[r]);
 	}
 	rc |= prom_family(b, "iotgw_readings_forwarded_total", "counter",
 			  "Spool entries the upstream broker acknowledged.");
@@ -269,9 +270,10 @@ static int readings(struct buf *b, struct gateway *gw)
 static int spool(struct buf *b, struct gateway *gw)
 {
 	struct spool *sp = gw->spool;
-	uint64_t full_ms = gw->m.full_ms;
-	if (gw->m.full_since_ms)
-		full_ms += ev_now_ms(gw->loop) - gw->m.full_since_ms;
+	const struct ingest_metrics *im = ingest_metrics(gw->ingest);
+	uint64_t full_ms = im->full_ms;
+	if (im->full_since_ms)
+		full_ms += ev_now_ms(gw->loop) - im->full_since_ms;
 	int rc = GAUGE("iotgw_spool_entries", "Entries queued for upstream.", spool_count(sp));
 	rc |= GAUGE("iotgw_spool_bytes", "Bytes queued, as counted against max_bytes.",
 		    spool_bytes(sp));
@@ -279,22 +281,22 @@ static int spool(struct buf *b, struct gateway *gw)
 	rc |= GAUGE("iotgw_spool_limit_entries", "The spool's max_messages.",
 		    gw->cfg->spool.max_messages);
 	rc |= GAUGE("iotgw_spool_oldest_age_seconds", "Age of the oldest queued entry; 0 when empty.",
-		    (double)spool_oldest_age_ms(sp, gateway_wall_ms()) / 1000);
+		    (double)spool_oldest_age_ms(sp, ev_wall_ms()) / 1000);
 	rc |= COUNTER("iotgw_spool_commits_total", "Spool transactions committed.",
 		      spool_commits(sp));
 	rc |= COUNTER("iotgw_spool_fsyncs_total", "Disk flushes of the spool.", spool_syncs(sp));
 	rc |= prom_family(b, "iotgw_spool_commit_duration_seconds", "histogram",
 			  "Time a spool transaction took to commit.");
-	rc |= prom_histo(b, "iotgw_spool_commit_duration_seconds", NULL, &gw->m.commit);
+	rc |= prom_histo(b, "iotgw_spool_commit_duration_seconds", NULL, &im->commit);
 	rc |= GAUGE("iotgw_spool_full", "1 while devices are held back (spool full or not writing).",
-		    gw->spool_full ? 1 : 0);
+		    ingest_holding(gw->ingest) ? 1 : 0);
 	rc |= COUNTER("iotgw_spool_full_episodes_total", "Times devices were held back.",
-		      gw->m.full_episodes);
+		      im->full_episodes);
 	rc |= prom_family(b, "iotgw_spool_full_seconds_total", "counter",
 			  "Time devices spent held back.");
 	rc |= prom_sample(b, "iotgw_spool_full_seconds_total", NULL, (double)full_ms / 1000);
 	rc |= COUNTER("iotgw_spool_write_errors_total", "Spool commits that failed.",
-		      gw->m.write_errors);
+		      im->write_errors);
 	rc |= GAUGE("iotgw_spool_devices", "Devices holding readings in the spool.",
 		    (double)spool_devices(sp));
 	rc |= GAUGE("iotgw_devices_over_share",
@@ -302,7 +304,7 @@ static int spool(struct buf *b, struct gateway *gw)
 		    (double)gw->nshare_held);
 	rc |= COUNTER("iotgw_spool_share_episodes_total",
 		      "Times a device was held back over its share of the spool.",
-		      gw->m.share_episodes);
+		      im->share_episodes);
 	return rc;
 }
 

@@ -300,7 +300,7 @@ static enum outcome handle_connect(struct session *s, uint8_t flags, const uint8
 	session_set_state(s, SESS_ACTIVE);
 	ev_timer_stop(gw->loop, &s->timer);
 	arm_keepalive(s);
-	gateway_device_seen(gw, s->device);
+	ingest_device_seen(gw->ingest, s->device);
 	bool present = false;
 	s->dl_dev = downlink_attach(gw->dl, s->device, c.clean_session, s, &present);
 	send_connack(s, MQTT_CONNACK_ACCEPTED, present);
@@ -369,11 +369,11 @@ static enum outcome handle_publish(struct session *s, uint8_t flags, const uint8
 			      (int)(p.topic.len > 200 ? 200 : p.topic.len), p.topic.ptr,
 			      s->listener->name);
 	struct log_fields f = session_fields(s);
-	switch (gateway_ingest(s->gw, s->device, &f, &p)) {
+	switch (ingest_put(s->gw->ingest, s->device, &f, &p)) {
 	case INGEST_OK:
 		break;
 	case INGEST_FULL:
-		gateway_spool_full(s->gw);
+		ingest_full(s->gw->ingest);
 		session_pause(s); /* a device that connected while the spool was full */
 		return OUT_RETRY;
 	case INGEST_OVER_SHARE:
@@ -460,9 +460,9 @@ static enum outcome handle_packet(struct session *s, const struct mqtt_frame *fr
 void session_process_input(struct session *s)
 {
 	/* Device input is parsed from the device's own events and from the
-	 * news gateway_commit delivers, never from inside a commit or an
-	 * upstream callback (gateway_int.h, input_barred). */
-	assert(s->gw->input_barred == 0);
+	 * news ingest_turn delivers, never from inside a commit or an
+	 * upstream callback (ingest.h, ingest_input_barred). */
+	assert(!ingest_input_barred(s->gw->ingest));
 	size_t off = 0;
 	struct verdict v;
 	enum outcome o = OUT_DONE;

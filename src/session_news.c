@@ -1,6 +1,6 @@
 /* session_news: what happens elsewhere in the gateway means for the
- * devices. The spool's progress (session_news, which ingest.c reaches
- * through gw->news): a commit makes the held acks committed; a finished
+ * devices. The spool's progress (session_news, ingest's news hook, which
+ * ingest_turn alone calls): a commit makes the held acks committed; a finished
  * disk flush (or none needed) sends them and reads again the devices held
  * for them; a full or failing spool holds every device back, and room
  * reads them again. A reload's new CA or CRL, or a balancer no longer
@@ -86,9 +86,9 @@ static void rotate_after(struct gateway *gw, struct session *last)
 static void read_devices(struct gateway *gw)
 {
 	struct session *s = gw->sessions;
-	while (s && !gw->spool_full) {
+	while (s && !ingest_holding(gw->ingest)) {
 		session_resume(s);
-		if (gw->spool_full) {
+		if (ingest_holding(gw->ingest)) {
 			if (s->state != SESS_CLOSED)
 				rotate_after(gw, s);
 			return;
@@ -106,10 +106,10 @@ static void read_share_held(struct gateway *gw)
 	struct session *s = gw->share_held, *next;
 	for (; s; s = next) {
 		next = s->share.next;
-		if (!gateway_share_room(gw, s->device))
+		if (!ingest_share_room(gw->ingest, s->device))
 			continue;
 		session_share_release(s);
-		if (!gw->spool_full)
+		if (!ingest_holding(gw->ingest))
 			session_resume(s); /* may hold it again, or close it: next is kept */
 	}
 }

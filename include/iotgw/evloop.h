@@ -68,6 +68,9 @@ uint64_t ev_now_us(const struct ev_loop *loop);
 /* Monotonic milliseconds / microseconds, read fresh. */
 uint64_t ev_clock_ms(void);
 uint64_t ev_clock_us(void);
+/* The wall clock (CLOCK_REALTIME) in milliseconds, read fresh: times that
+ * outlive the process (a device last seen, a spool entry's age). */
+int64_t ev_wall_ms(void);
 
 /* Called once per iteration after events and timers, before sleeping: the
  * place for batched work (flushes, pending TLS data, deferred frees). */
