@@ -484,8 +484,9 @@ int gateway_run(struct gateway *gw)
 	status_line(&snap, line, sizeof line);
 	log_event(LOG_NOTICE, EV_GATEWAY_READY, NULL, "iotgw %s ready: %s", gw->cfg->gateway.name,
 		  line);
-	sdn_ready(line);
+	/* The status file first: once READY=1, `iotgw --spool-stats` answers. */
 	gateway_write_status(gw);
+	sdn_ready(line);
 	ev_timer_start(gw->loop, &rt->status_timer, STATUS_INTERVAL_MS);
 	gateway_restart_stats(rt);
 	ev_timer_start(gw->loop, &rt->expiry_timer, EXPIRY_INTERVAL_MS);

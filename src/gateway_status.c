@@ -9,6 +9,25 @@
 #include "gateway_int.h"
 #include "iotgw/version.h"
 
+/* The devices holding the most of the spool, as `iotgw --spool-stats`
+ * prints them ("dev1=120 dev7=33"): the spool is the gateway's alone while
+ * it runs (spool.c, locking_mode), so the figure comes from here. */
+static void top_devices(const struct spool *sp, char *out, size_t cap)
+{
+	struct spool_holder top[SPOOL_TOP_DEVICES];
+	size_t n = spool_top_devices(sp, top, SPOOL_TOP_DEVICES), len = 0;
+	out[0] = '\0';
+	for (size_t i = 0; i < n && len < cap; i++) {
+		int w = snprintf(out + len, cap - len, "%s%s=%llu", i ? " " : "", top[i].device,
+				 (unsigned long long)top[i].entries);
+		if (w < 0 || (size_t)w >= cap - len) {
+			out[len] = '\0'; /* a whole name or none */
+			break;
+		}
+		len += (size_t)w;
+	}
+}
+
 void gateway_snapshot(struct gateway *gw, struct status_snapshot *s)
 {
 	memset(s, 0, sizeof *s);
@@ -40,6 +59,8 @@ void gateway_snapshot(struct gateway *gw, struct status_snapshot *s)
 	s->max_messages = gw->cfg->spool.max_messages;
 	s->max_bytes = gw->cfg->spool.max_bytes;
 	s->oldest_age_s = spool_oldest_age_ms(gw->spool, now_ms) / 1000;
+	s->devices = ingest_devices(gw->ingest);
+	top_devices(gw->spool, s->top_devices, sizeof s->top_devices);
 	const struct ingest_metrics *im = ingest_metrics(gw->ingest);
 	s->full = ingest_holding(gw->ingest);
 	s->write_failed = ingest_write_failed(gw->ingest);

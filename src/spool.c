@@ -257,8 +257,19 @@ struct spool *spool_open(const struct cfg_spool *cfg, char *err, size_t errlen)
 				  s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
 		goto fail;
 	}
-	/* WAL: a commit appends to the log and syncs only the log, readers
-	 * (iotgw --spool-stats) never block the gateway. */
+	/* The database is ours alone while we run: the flock above already
+	 * keeps a second gateway out. Exclusive locking mode, set before the
+	 * first access in WAL mode, keeps SQLite's file locks from one
+	 * transaction to the next and the WAL index in our memory (no -shm
+	 * file): six fcntl calls fewer per commit, which at a light load is
+	 * one commit per reading. Other processes cannot read it meanwhile;
+	 * `iotgw --spool-stats` reads the status file instead. */
+	if (exec(s->db, "PRAGMA locking_mode=EXCLUSIVE") != SQLITE_OK) {
+		(void)reason_fail(err, errlen, "%s: cannot take exclusive locking mode: %s", s->path,
+				  sqlite3_errmsg(s->db));
+		goto fail;
+	}
+	/* WAL: a commit appends to the log and syncs only the log. */
 	char *mode = NULL;
 	sqlite3_stmt *st;
 	if (sqlite3_prepare_v2(s->db, "PRAGMA journal_mode=WAL", -1, &st, NULL) == SQLITE_OK) {

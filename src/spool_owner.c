@@ -66,6 +66,41 @@ size_t spool_devices(const struct spool *s)
 	return s->owners ? strmap_size(s->owners) : 0;
 }
 
+struct top_walk {
+	struct spool_holder *top;
+	size_t n, have;
+};
+
+/* A strmap_sweep visitor that keeps every entry: inserts o into the
+ * ranking if it belongs there. */
+static bool rank_owner(void *ctx, const char *key, void *value)
+{
+	(void)key;
+	struct top_walk *w = ctx;
+	const struct spool_owner *o = value;
+	size_t i = w->have;
+	while (i > 0 && (w->top[i - 1].entries < o->count ||
+			 (w->top[i - 1].entries == o->count &&
+			  strcmp(w->top[i - 1].device, o->name) > 0)))
+		i--;
+	if (i == w->n)
+		return false;
+	size_t last = w->have < w->n ? w->have : w->n - 1;
+	memmove(&w->top[i + 1], &w->top[i], (last - i) * sizeof w->top[0]);
+	w->top[i] = (struct spool_holder){o->name, o->count};
+	if (w->have < w->n)
+		w->have++;
+	return false;
+}
+
+size_t spool_top_devices(const struct spool *s, struct spool_holder *top, size_t n)
+{
+	struct top_walk w = {top, n, 0};
+	if (s->owners && n)
+		(void)strmap_sweep(s->owners, rank_owner, &w, NULL);
+	return w.have;
+}
+
 static void free_owner(void *p)
 {
 	free(p);

@@ -1,10 +1,12 @@
 /* spool_stats: `iotgw --spool-stats`, an operator's view of the spool.
  *
- * Runs as a separate process, with or without a gateway running: queue
- * figures come from the database itself (read-only, so it never creates
- * files the daemon's user could not open later), live figures from the
- * status file the gateway rewrites every few seconds, and whether a gateway
- * runs from the lock it holds. */
+ * Runs as a separate process, with or without a gateway running; whether
+ * one runs comes from the lock it holds. A running gateway keeps its
+ * database to itself (spool.c: locking_mode = EXCLUSIVE, so that no
+ * transaction pays for file locks), so then every figure comes from the
+ * status file it rewrites every second. Otherwise the queue figures come
+ * from the database itself (read-only, so it never creates files the
+ * daemon's user could not open later). */
 #include "iotgw/spool_stats.h"
 
 #include <errno.h>
@@ -19,6 +21,7 @@
 #include <unistd.h>
 
 #include "iotgw/spool.h"
+#include "iotgw/status.h"
 
 long spool_running_pid(const char *dir)
 {
@@ -111,6 +114,41 @@ static void print_top_devices(sqlite3 *db, uint64_t queued, FILE *out)
 	sqlite3_finalize(st);
 }
 
+/* The queue as the running gateway last wrote it (at most a second old:
+ * updated_unix says when). */
+static int print_running(const char *dir, const char *db, long pid, FILE *out, FILE *err)
+{
+	char path[PATH_MAX], text[8192];
+	snprintf(path, sizeof path, "%s/%s", dir, SPOOL_STATUS_NAME);
+	FILE *f = fopen(path, "re");
+	size_t n = f ? fread(text, 1, sizeof text - 1, f) : 0;
+	if (f)
+		fclose(f);
+	text[n] = '\0';
+	struct status_snapshot st;
+	/* A status file of an earlier run (a crash) names another pid. */
+	if (status_parse_kv(text, &st) != 0 || (pid > 0 && st.pid != pid)) {
+		fprintf(err,
+			"iotgw: spool %s is in use by the running gateway (pid %ld), which has "
+			"not written its status file %s yet (it does once it is ready); try again "
+			"in a moment\n",
+			db, pid, path);
+		return 1;
+	}
+	fprintf(out, "spool: %s\n", db);
+	fprintf(out, "queued: %llu\n", (unsigned long long)st.queued);
+	fprintf(out, "bytes: %llu\n", (unsigned long long)st.bytes);
+	fprintf(out, "oldest_age_s: %llu\n", (unsigned long long)st.oldest_age_s);
+	fprintf(out, "devices: %llu\n", (unsigned long long)st.devices);
+	fprintf(out, "top_devices:%s%s\n", st.top_devices[0] ? " " : "", st.top_devices);
+	if (pid > 0)
+		fprintf(out, "daemon: running (pid %ld)\n", pid);
+	else
+		fprintf(out, "daemon: running (pid unknown)\n");
+	print_live(dir, out);
+	return 0;
+}
+
 int spool_stats_print(const char *dir, FILE *out, FILE *err)
 {
 	char path[PATH_MAX];
@@ -122,6 +160,9 @@ int spool_stats_print(const char *dir, FILE *out, FILE *err)
 		fprintf(err, "iotgw: cannot open spool %s: %s\n", path, strerror(errno));
 		return 1;
 	}
+	long pid = spool_running_pid(dir);
+	if (pid != 0)
+		return print_running(dir, path, pid, out, err);
 	sqlite3 *db = NULL;
 	int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL);
 	if (rc == SQLITE_OK)
@@ -153,15 +194,6 @@ int spool_stats_print(const char *dir, FILE *out, FILE *err)
 	fprintf(out, "devices: %llu\n", (unsigned long long)devices);
 	print_top_devices(db, queued, out);
 	sqlite3_close(db);
-	long pid = spool_running_pid(dir);
-	if (pid > 0) {
-		fprintf(out, "daemon: running (pid %ld)\n", pid);
-		print_live(dir, out);
-	} else if (pid < 0) {
-		fprintf(out, "daemon: running (pid unknown)\n");
-		print_live(dir, out);
-	} else {
-		fprintf(out, "daemon: not running\n");
-	}
+	fprintf(out, "daemon: not running\n");
 	return 0;
 }

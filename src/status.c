@@ -33,6 +33,8 @@ static const struct kv kvs[] = {
 	KV("max_messages", KV_U64, max_messages),
 	KV("max_bytes", KV_U64, max_bytes),
 	KV("oldest_age_s", KV_U64, oldest_age_s),
+	KV("devices", KV_U64, devices),
+	KV("top_devices", KV_STR, top_devices),
 	KV("full", KV_BOOL, full),
 	KV("write_failed", KV_BOOL, write_failed),
 	KV("stopping", KV_BOOL, stopping),

@@ -77,6 +77,17 @@ void spool_device_usage(const struct spool *s, const char *device, uint64_t *mes
 			uint64_t *bytes);
 /* Devices holding entries. */
 size_t spool_devices(const struct spool *s);
+/* The devices holding the most entries, most first (ties by name), at
+ * most n of them: "which device fills my spool?" (the status file, for
+ * `iotgw --spool-stats`). device points into the spool until it changes.
+ * Returns how many were filled. O(devices): for the status, not per
+ * message. */
+#define SPOOL_TOP_DEVICES 5 /* what --spool-stats's top_devices shows */
+struct spool_holder {
+	const char *device;
+	uint64_t entries;
+};
+size_t spool_top_devices(const struct spool *s, struct spool_holder *top, size_t n);
 /* What an entry of this size costs against max_bytes. */
 uint64_t spool_entry_cost(size_t topic_len, size_t payload_len);
 /* Stages a device's latest sequence number for the next commit (which

@@ -27,6 +27,8 @@ struct status_snapshot {
 	char upstream_why[512];      /* why it is not connected; "" if unknown */
 	uint64_t inflight;
 	uint64_t queued, bytes, max_messages, max_bytes, oldest_age_s;
+	uint64_t devices;       /* known: with a sequence number */
+	char top_devices[448];  /* "dev1=120 dev7=33": the 5 holding the most entries */
 	bool full;         /* devices are held back */
 	bool write_failed; /* the spool cannot write */
 	bool stopping;

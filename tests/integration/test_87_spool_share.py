@@ -65,8 +65,8 @@ def test_device_over_its_limit_waits_alone(make_gateway, upstream, raw, mport):
             h.send(burst(10))
             assert read_acks(h, 10) == list(range(1, 11))
         gw.wait_metric(mport, "iotgw_spool_devices", lambda v: v == 4)
-        assert g.spool_stats()["top_devices"] == \
-            "dev0870=%d dev0871=10 dev0872=10 dev0873=10" % LIMIT
+        want = "dev0870=%d dev0871=10 dev0872=10 dev0873=10" % LIMIT
+        g.spool_stats_when(lambda s: s["top_devices"] == want, "top_devices: " + want)
         assert not g.events("spool_full"), [e["raw"] for e in g.events("spool_full")]
         assert len(g.events("spool_share_exceeded")) == 1
 
@@ -144,7 +144,8 @@ def test_fair_share_holds_the_runaway_first(make_gateway, upstream, raw):
         for h in honest:
             assert read_acks(h, 20) == list(range(1, 21))
         assert not g.events("spool_full"), [e["raw"] for e in g.events("spool_full")]
-        assert g.spool_stats().int("queued") == MAX // 2 + 20 * HONEST
+        g.spool_stats_when(lambda s: s.int("queued") == MAX // 2 + 20 * HONEST,
+                           "--spool-stats queued: %d" % (MAX // 2 + 20 * HONEST))
     finally:
         upstream.start()
     # Everything arrives once the upstream is back, the runaway's 400 in order.

@@ -272,6 +272,33 @@ static void test_devices_are_charged_and_released(void **state)
 	spool_close(s);
 }
 
+/* The ranking behind top_devices: most entries first, ties by name, at
+ * most n, devices without entries absent. */
+static void test_top_devices(void **state)
+{
+	(void)state;
+	struct spool *s = open_spool(100, 1 << 20);
+	struct spool_holder top[3];
+	assert_int_equal(spool_top_devices(s, top, 3), 0);
+	static const char *const devs[] = {"b", "a", "c", "a", "d", "c", "a", "e", "d"};
+	for (size_t i = 0; i < sizeof devs / sizeof devs[0]; i++)
+		assert_int_equal(spool_put(s, devs[i], "t", "x", 1, 0), 0);
+	/* a=3, c=2, d=2, b=1, e=1 */
+	assert_int_equal(spool_top_devices(s, top, 3), 3);
+	assert_string_equal(top[0].device, "a");
+	assert_int_equal(top[0].entries, 3);
+	assert_string_equal(top[1].device, "c");
+	assert_string_equal(top[2].device, "d");
+	assert_int_equal(top[2].entries, 2);
+	struct spool_holder all[8];
+	assert_int_equal(spool_top_devices(s, all, 8), 5);
+	assert_string_equal(all[3].device, "b");
+	assert_string_equal(all[4].device, "e");
+	assert_int_equal(spool_top_devices(s, all, 1), 1);
+	assert_string_equal(all[0].device, "a");
+	spool_close(s);
+}
+
 /* A spool.db of an earlier version (no device column) opens: its rows are
  * kept and sent, charged to nobody; new ones are charged. */
 static void test_spool_without_device_column_is_upgraded(void **state)
@@ -405,6 +432,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			test_backlog_larger_than_the_memory_window_keeps_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_byte_limit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_top_devices, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_devices_are_charged_and_released, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_spool_without_device_column_is_upgraded,

@@ -386,6 +386,21 @@ class Gateway:
         """Runs `iotgw --spool-stats -c CONF` (the daemon may or may not be running)."""
         return spool_stats(conf or self.conf)
 
+    def spool_stats_when(self, pred, what, timeout=5):
+        """`iotgw --spool-stats` until pred(result) holds, which it returns. While the gateway
+        runs its figures come from the status file it rewrites every second (the database is
+        the gateway's alone), so a change shows within a second, not at once."""
+        last = []
+
+        def check():
+            s = self.spool_stats()
+            last[:] = [s]
+            return s if s.rc == 0 and pred(s) else None
+        try:
+            return wait_until(check, timeout=timeout, interval=0.2, what=what)
+        except AssertionError as e:
+            raise AssertionError("%s; last --spool-stats: %s" % (e, last[0] if last else None))
+
     def status_file(self):
         """STATE_DIR/status as a dict ({} when absent)."""
         try:
