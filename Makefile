@@ -75,6 +75,7 @@ $(BUILD)/tests/%: tests/unit/%.c $(PURE_OBJS) | $(BUILD)/tests
 # temporary directory.
 $(BUILD)/tests/test_spool: tests/unit/test_spool.c $(PURE_OBJS) $(BUILD)/obj/spool.o \
 		$(BUILD)/obj/spool_disk.o $(BUILD)/obj/spool_vfs.o $(BUILD)/obj/spool_sync.o \
+		$(BUILD)/obj/spool_wal.o \
 		$(BUILD)/obj/spool_owner.o $(BUILD)/obj/strmap.o \
 		| $(BUILD)/tests
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka

@@ -36,6 +36,11 @@
 #define COMMIT_ROUNDS 4         /* commit-and-deliver rounds per loop iteration */
 #define DISK_RECHECK_MS 1000    /* free space is measured this often while it is short */
 #define JSON_MAX (8u << 20)     /* a dead letter of a max_packet_size (1M) payload fits */
+/* While a checkpoint holds the spool's database (spool_lent) nothing is
+ * committed; devices are read meanwhile, up to this many staged readings
+ * (a few MB), then held until it ends. QoS 1 devices stop sooner on their
+ * own (their acks wait); this bounds a QoS 0 flood on a slow disk. */
+#define LENT_STAGED_MAX 16384
 
 struct device_state {
 	uint64_t seq;
@@ -74,6 +79,7 @@ struct ingest {
 	/* Back-pressure: devices are not read (the spool full, or failing). */
 	bool spool_full;
 	bool full_logged; /* this episode's spool_full line is written */
+	bool ckpt_hold;   /* held for a checkpoint with LENT_STAGED_MAX staged */
 	/* Group commit: a failing commit (disk full, I/O error) is retried
 	 * every second; the disk flush runs on the spool's thread. */
 	bool kick_upstream; /* newly committed entries to offer upstream */
@@ -289,6 +295,11 @@ static const struct dec_rule *rules_of(const struct ingest *ig, size_t *n)
 	return dec_default_rules(n);
 }
 
+static bool staged_enough(const struct ingest *ig)
+{
+	return spool_lent(ig->spool) && spool_staged(ig->spool) >= LENT_STAGED_MAX;
+}
+
 enum ingest_result ingest_put(struct ingest *ig, const char *device,
 				  const struct log_fields *f, const struct mqtt_publish *pub)
 {
@@ -339,8 +350,8 @@ enum ingest_result ingest_put(struct ingest *ig, const char *device,
 	if (jrc != 0 || tlen < 0)
 		return INGEST_FULL;
 	/* A full spool holds everyone back; short of that, the device over
-	 * its share alone. */
-	if (!spool_has_room(ig->spool, (size_t)tlen, json->len))
+	 * its share alone. So does a checkpoint with enough staged behind it. */
+	if (!spool_has_room(ig->spool, (size_t)tlen, json->len) || staged_enough(ig))
 		return INGEST_FULL;
 	if (over_share(ig, dev, f, spool_entry_cost((size_t)tlen, json->len)))
 		return INGEST_OVER_SHARE;
@@ -429,6 +440,15 @@ void ingest_full(struct ingest *ig)
 {
 	if (ig->spool_full)
 		return;
+	if (staged_enough(ig)) {
+		/* Not full: waiting for the checkpoint (ingest_turn reads them
+		 * again when it ends). Not an episode to log or count. */
+		if (!ig->ckpt_hold) {
+			ig->ckpt_hold = true;
+			tell(ig, NEWS_HOLD_DEVICES);
+		}
+		return;
+	}
 	char why[PATH_MAX + 128];
 	if (ig->write_failed)
 		snprintf(why, sizeof why, "writes are failing");
@@ -490,6 +510,24 @@ static int stage_seqs(struct ingest *ig)
 
 static void on_flush_done(struct ev_loop *loop, struct ev_io *io, uint32_t events);
 
+/* Watches the spool's flush thread from the first turn it exists on: it
+ * reports the flushes ingest starts and the checkpoints the spool starts on
+ * its own (a checkpoint holds the commits back until it ends). */
+static void watch_flush(struct ingest *ig)
+{
+	int fd = spool_flush_fd(ig->spool);
+	if (ig->flush_io.fd >= 0 || fd < 0)
+		return;
+	if (ev_io_start(ig->loop, &ig->flush_io, fd, EPOLLIN, on_flush_done, ig) != 0) {
+		/* Cannot hear back from the flush thread: cannot acknowledge. */
+		log_event(LOG_CRIT, EV_SPOOL_FLUSH_FAILED, NULL,
+			  "cannot watch the spool's flush thread: %s; exiting so that devices "
+			  "re-send what was not acknowledged",
+			  strerror(errno));
+		_exit(EXIT_FAILURE);
+	}
+}
+
 /* Moves the acks of committed readings towards their devices: a flush of
  * the WAL is started when commits with readings are not on disk yet (one
  * at a time; acks committed meanwhile wait for the next), else they go out
@@ -504,16 +542,6 @@ static void flush_progress(struct ingest *ig)
 		if (ig->hooks.acks_committed(ig->hooks.arg))
 			tell(ig, NEWS_ALL_DURABLE);
 		return;
-	}
-	if (ig->flush_io.fd < 0 &&
-	    ev_io_start(ig->loop, &ig->flush_io, spool_flush_fd(ig->spool), EPOLLIN, on_flush_done,
-			ig) != 0) {
-		/* Cannot hear back from the flush thread: cannot acknowledge. */
-		log_event(LOG_CRIT, EV_SPOOL_FLUSH_FAILED, NULL,
-			  "cannot watch the spool's flush thread: %s; exiting so that devices "
-			  "re-send what was not acknowledged",
-			  strerror(errno));
-		_exit(EXIT_FAILURE);
 	}
 	if (spool_flush_start(ig->spool)) {
 		ig->flushing = true;
@@ -542,8 +570,11 @@ static void on_flush_done(struct ev_loop *loop, struct ev_io *io, uint32_t event
 		_exit(EXIT_FAILURE);
 	}
 	/* The acks it covered go out, and the next flush starts, in
-	 * ingest_turn (before the loop sleeps again, right after this). */
+	 * ingest_turn (before the loop sleeps again, right after this). After
+	 * a checkpoint the acks wait for the flush that follows it, and the
+	 * backlog on disk can be read again: offer the upstream more. */
 	tell(ig, NEWS_FLUSHED);
+	ig->kick_upstream = true;
 }
 
 static bool commit_once(struct ingest *ig)
@@ -595,9 +626,18 @@ bool ingest_turn(struct ingest *ig)
 		ig->disk_check_at_ms = ev_now_ms(ig->loop) + DISK_RECHECK_MS;
 		ev_timer_start(ig->loop, &ig->commit_retry, DISK_RECHECK_MS);
 	}
+	watch_flush(ig);
+	if (ig->ckpt_hold && !spool_lent(ig->spool)) {
+		ig->ckpt_hold = false;
+		if (!ig->spool_full)
+			tell(ig, NEWS_READ_DEVICES);
+	}
 	bool ok = may_commit;
 	for (int round = 0; round < COMMIT_ROUNDS; round++) {
-		if (ok && (spool_commit_due_in(ig->spool) == 0 || ig->dirty_devices)) {
+		/* While the spool's database is with a checkpoint nothing is
+		 * committed; its end wakes the loop (watch_flush). */
+		if (ok && !spool_lent(ig->spool) &&
+		    (spool_commit_due_in(ig->spool) == 0 || ig->dirty_devices)) {
 			ig->input_barred++;
 			ok = commit_once(ig);
 			ig->input_barred--;

@@ -297,6 +297,13 @@ static int spool(struct buf *b, struct gateway *gw)
 	rc |= prom_sample(b, "iotgw_spool_full_seconds_total", NULL, (double)full_ms / 1000);
 	rc |= COUNTER("iotgw_spool_write_errors_total", "Spool commits that failed.",
 		      im->write_errors);
+	uint64_t ckpt_failed = 0;
+	uint64_t ckpts = spool_checkpoints(sp, &ckpt_failed);
+	rc |= COUNTER("iotgw_spool_checkpoints_total",
+		      "WAL checkpoints the spool's flush thread ran (durability = fsync).", ckpts);
+	rc |= COUNTER("iotgw_spool_checkpoint_failures_total",
+		      "WAL checkpoints that failed (a full disk); the next one tries again.",
+		      ckpt_failed);
 	rc |= GAUGE("iotgw_spool_devices", "Devices holding readings in the spool.",
 		    (double)spool_devices(sp));
 	rc |= GAUGE("iotgw_devices_over_share",

@@ -12,9 +12,11 @@
  * may still be staged.
  *
  * The free-space reserve that decides whether there is room on the disk is
- * in spool_disk.c; spool_int.h is what the two share. */
+ * in spool_disk.c, the WAL's flushes and checkpoints in spool_wal.c, what
+ * each device holds in spool_owner.c; spool_int.h is what they share. */
 #include "iotgw/spool.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -233,6 +235,7 @@ struct spool *spool_open(const struct cfg_spool *cfg, char *err, size_t errlen)
 	s->max_messages = cfg->max_messages;
 	s->max_bytes = cfg->max_bytes;
 	s->min_free = cfg->min_free;
+	s->ckpt_pages = 1000; /* SQLite's own default, until the reserve sizes it (spool_disk.c) */
 	if (snprintf(s->dir, sizeof s->dir, "%s", cfg->dir) >= (int)sizeof s->dir) {
 		(void)reason_fail(err, errlen, "spool directory %s: path too long", cfg->dir);
 		goto fail;
@@ -297,26 +300,6 @@ fail:
 	return NULL;
 }
 
-void spool_set_durability(struct spool *s, enum cfg_durability d)
-{
-	s->durability = d;
-	/* NORMAL in WAL mode: a commit reaches the page cache, so it survives
-	 * a crash of the process but not of the machine, and SQLite syncs only
-	 * around checkpoints. With durability = fsync the flush thread syncs
-	 * the WAL after commits (spool_flush_*), off the event loop: what
-	 * synchronous = FULL would do inside every COMMIT. */
-	(void)exec(s->db, "PRAGMA synchronous=NORMAL");
-	if (d == CFG_DURABLE_FSYNC && !s->sync) {
-		char wal[PATH_MAX + 8], err[256];
-		snprintf(wal, sizeof wal, "%s-wal", s->path);
-		s->sync = spool_sync_new(wal, s->dir, err, sizeof err);
-		if (!s->sync) {
-			/* Durability first: SQLite syncs every commit itself. */
-			(void)exec(s->db, "PRAGMA synchronous=FULL");
-		}
-	}
-}
-
 static void free_list(struct spool_entry *e)
 {
 	while (e) {
@@ -338,12 +321,15 @@ void spool_close(struct spool *s)
 	if (!s)
 		return;
 	if (s->db) {
+		/* The thread first: it may hold the connection (a checkpoint),
+		 * and a flush it runs covers commits made before. */
+		spool_sync_free(s->sync);
+		s->sync = NULL;
+		s->lent = false;
 		if (spool_dirty(s))
 			(void)spool_commit(s, NULL, 0);
 		/* The last commits flushed before the database closes (closing
 		 * would not sync a WAL in synchronous = NORMAL). */
-		spool_sync_free(s->sync);
-		s->sync = NULL;
 		if (s->must_flush > s->flushed)
 			(void)exec(s->db, "PRAGMA wal_checkpoint(FULL)");
 		sqlite3_finalize(s->st_insert);
@@ -411,6 +397,7 @@ int spool_put(struct spool *s, const char *device, const char *topic, const void
 	else
 		s->staged_head = e;
 	s->staged_tail = e;
+	s->nstaged++;
 	s->count++;
 	s->bytes += spool_entry_cost(tlen, len);
 	return 0;
@@ -458,6 +445,8 @@ int spool_load_seqs(struct spool *s,
 
 int64_t spool_forget_devices(struct spool *s, int64_t before_ms)
 {
+	if (s->lent)
+		return 0; /* the database is with the checkpoint: next time */
 	sqlite3_stmt *st;
 	if (sqlite3_prepare_v2(s->db, "DELETE FROM device_seq WHERE last_seen_ms < ?1", -1, &st,
 			       NULL) != SQLITE_OK)
@@ -494,13 +483,10 @@ struct sqlite3 *spool_db(struct spool *s)
 	return s->db;
 }
 
-uint64_t spool_durable_commits(const struct spool *s)
-{
-	return s->durability == CFG_DURABLE_FSYNC && s->sync ? s->flushed : s->commits;
-}
-
 int64_t spool_commit_due_in(const struct spool *s)
 {
+	if (s->lent)
+		return -1; /* the checkpoint's end wakes the loop (spool_flush_fd) */
 	if (spool_has_staged(s))
 		return 0;
 	if (!s->ndeletes)
@@ -578,6 +564,7 @@ static int transaction(struct spool *s, bool deletes_only, char *err, size_t err
 
 int spool_commit(struct spool *s, char *err, size_t errlen)
 {
+	assert(!s->lent); /* callers wait for spool_commit_due_in / spool_lent */
 	if (!spool_dirty(s))
 		return 0;
 	uint64_t written = PAGE_ESTIMATE * (1 + s->ndeletes / 64 + s->nseqs / 32);
@@ -617,6 +604,7 @@ int spool_commit(struct spool *s, char *err, size_t errlen)
 	 * in-memory window is full. */
 	struct spool_entry *e = s->staged_head;
 	s->staged_head = s->staged_tail = NULL;
+	s->nstaged = 0;
 	while (e) {
 		struct spool_entry *next = e->next;
 		if (s->unloaded == 0 && s->nready < READY_MAX) {
@@ -630,6 +618,7 @@ int spool_commit(struct spool *s, char *err, size_t errlen)
 	s->ndeletes = 0;
 	clear_seqs(s);
 	spool_maybe_check_disk(s, written);
+	spool_maybe_checkpoint(s);
 	return 0;
 }
 
@@ -664,7 +653,7 @@ static void load_batch(struct spool *s)
 
 struct spool_entry *spool_next_unsent(struct spool *s)
 {
-	if (!s->cursor && s->unloaded > 0 && s->nready < READY_MAX)
+	if (!s->cursor && s->unloaded > 0 && s->nready < READY_MAX && !s->lent)
 		load_batch(s);
 	return s->cursor;
 }
@@ -745,11 +734,14 @@ uint64_t spool_oldest_age_ms(struct spool *s, int64_t now_ms)
 	int64_t oldest = -1;
 	if (s->head) {
 		oldest = s->head->enqueued_ms;
+	} else if (s->unloaded && s->lent) {
+		oldest = s->oldest_ms; /* as last read: the database is with the checkpoint */
 	} else if (s->unloaded) {
 		sqlite3_bind_int64(s->st_oldest, 1, (sqlite3_int64)s->load_after);
 		if (sqlite3_step(s->st_oldest) == SQLITE_ROW)
 			oldest = sqlite3_column_int64(s->st_oldest, 0);
 		sqlite3_reset(s->st_oldest);
+		s->oldest_ms = oldest;
 	} else if (s->staged_head) {
 		oldest = s->staged_head->enqueued_ms;
 	}
@@ -773,38 +765,4 @@ uint64_t spool_commits(const struct spool *s)
 uint64_t spool_syncs(const struct spool *s)
 {
 	return spool_vfs_syncs() + (s->sync ? spool_sync_count(s->sync) : 0);
-}
-
-/* ---- flushing (durability = fsync) ---- */
-
-int spool_flush_fd(const struct spool *s)
-{
-	return s->sync ? spool_sync_fd(s->sync) : -1;
-}
-
-bool spool_flush_pending(const struct spool *s)
-{
-	return s->durability == CFG_DURABLE_FSYNC && s->sync && s->must_flush > s->flushed;
-}
-
-bool spool_flush_start(struct spool *s)
-{
-	if (!spool_flush_pending(s) || !spool_sync_begin(s->sync, s->must_flush))
-		return false;
-	s->flushing = s->must_flush;
-	return true;
-}
-
-int spool_flush_finish(struct spool *s, char *err, size_t errlen)
-{
-	if (!s->sync)
-		return 1;
-	uint64_t upto = 0;
-	int error = 0;
-	int rc = spool_sync_end(s->sync, &upto, &error);
-	if (rc == 0 && upto > s->flushed)
-		s->flushed = upto;
-	if (rc < 0)
-		(void)reason_fail(err, errlen, "fdatasync %s-wal: %s", s->path, strerror(error));
-	return rc;
 }

@@ -40,9 +40,9 @@ static int measure_free(struct spool *s, uint64_t *total)
 	return 0;
 }
 
-/* Bounds the WAL by the reserve: SQLite checkpoints once the WAL holds a
- * quarter of it (1000 pages, its default, at most), and a WAL that grew
- * past WAL_LIMIT is cut back after the checkpoint. */
+/* Bounds the WAL by the reserve: a checkpoint once the WAL holds a quarter
+ * of it (1000 pages, SQLite's default, at most), and a WAL that grew past
+ * WAL_LIMIT is cut back after the checkpoint. */
 static void size_wal(struct spool *s)
 {
 	uint64_t pages = s->reserve / 4 / PAGE_ESTIMATE;
@@ -50,7 +50,8 @@ static void size_wal(struct spool *s)
 		pages = 1000;
 	if (pages < 16)
 		pages = 16;
-	(void)sqlite3_wal_autocheckpoint(s->db, (int)pages);
+	s->ckpt_pages = (int)pages;
+	spool_arm_checkpoints(s);
 	char sql[64];
 	snprintf(sql, sizeof sql, "PRAGMA journal_size_limit=%d", WAL_LIMIT);
 	(void)exec(s->db, sql);
@@ -58,6 +59,8 @@ static void size_wal(struct spool *s)
 
 bool spool_check_disk(struct spool *s)
 {
+	if (s->lent)
+		return s->disk_low; /* the database is with the checkpoint: next time */
 	s->checked_at_ms = mono_ms();
 	s->written_since_check = 0;
 	uint64_t total;

@@ -1,7 +1,8 @@
 /* spool_int: the spool's state, shared by spool.c (the queue: opening,
- * staging, committing, sending, flushing), spool_disk.c (the free-space
- * reserve) and spool_owner.c (what each device holds). Not part of the
- * spool interface: nothing outside these files includes it. */
+ * staging, committing, sending), spool_wal.c (flushes and checkpoints of
+ * the WAL), spool_disk.c (the free-space reserve) and spool_owner.c (what
+ * each device holds). Not part of the spool interface: nothing outside
+ * these files includes it. */
 #ifndef IOTGW_SPOOL_INT_H
 #define IOTGW_SPOOL_INT_H
 
@@ -38,8 +39,19 @@ struct spool {
 	uint64_t must_flush; /* the last commit that carried entries or seqs */
 	uint64_t flushed;    /* every commit up to here is on disk */
 	uint64_t flushing;   /* what the flush in progress covers */
+	/* WAL checkpoints: with the flush thread they run there, on this
+	 * connection, lent to it meanwhile (`lent`: nothing here touches `db`
+	 * until the job is collected); without it SQLite's automatic one runs
+	 * inside the commit. Due once the WAL holds ckpt_pages (wal_pages: as
+	 * of the last commit, from SQLite's WAL hook). */
+	bool lent;
+	bool ckpt_due;
+	int wal_pages, ckpt_pages;
+	uint64_t checkpoints, checkpoint_failures;
+	int64_t oldest_ms; /* the oldest entry's enqueue time as last read from db */
 
 	struct spool_entry *staged_head, *staged_tail;
+	uint64_t nstaged; /* entries between staged_head and staged_tail */
 	struct spool_entry *head, *tail; /* ready */
 	struct spool_entry *cursor;      /* first ready entry not in flight */
 	uint64_t nready;
@@ -103,6 +115,13 @@ struct spool_owner *spool_owner_find(const struct spool *s, const char *device);
  * error on the connection). */
 int spool_load_totals(struct spool *s);
 void spool_owners_free(struct spool *s);
+
+/* spool_wal.c: who runs the WAL's checkpoints, from ckpt_pages (the flush
+ * thread when there is one, else SQLite inside the commit); after a commit
+ * or a flush, lends the connection to the flush thread for a checkpoint if
+ * one is due and the thread is free. */
+void spool_arm_checkpoints(struct spool *s);
+void spool_maybe_checkpoint(struct spool *s);
 
 /* spool_disk.c */
 /* After a failed commit: gives the WAL back to the file system. */

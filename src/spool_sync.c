@@ -13,7 +13,17 @@
  *
  * fdatasync works on the file, not on a descriptor, so our own descriptor of
  * spool.db-wal flushes what SQLite wrote through its own. The directory is
- * synced once, for the WAL file's own entry. */
+ * synced once, for the WAL file's own entry.
+ *
+ * The WAL's checkpoints run here too. SQLite syncs the WAL and then the
+ * database in every checkpoint (synchronous = NORMAL); run inside a COMMIT
+ * on the loop, as SQLite's automatic checkpoint is, those two syncs stopped
+ * every device for as long as the disk took. The spool's connection keeps
+ * its database exclusively (spool.c), so no second connection can
+ * checkpoint: the loop lends this thread its own connection for the
+ * checkpoint and leaves it alone until the job is collected (the
+ * connection is opened SQLITE_OPEN_NOMUTEX: one thread at a time, which the
+ * lending guarantees). */
 #include "spool_sync.h"
 
 #include <errno.h>
@@ -27,6 +37,8 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
 #include "iotgw/reason.h"
 
 struct spool_sync {
@@ -37,14 +49,32 @@ struct spool_sync {
 	char wal[PATH_MAX], dir[PATH_MAX];
 	int wal_fd; /* opened by the thread on first use */
 	bool dir_synced;
+	unsigned restarts; /* WAL restarts the thread made (checkpoint_once) */
 	/* Under mu: */
-	bool busy;        /* a flush was asked for and not yet collected */
+	bool busy;        /* a job was asked for and not yet collected */
 	bool done;        /* ... and it finished */
 	bool stop;
+	sqlite3 *ckpt_db; /* the job is a checkpoint of this lent connection */
 	uint64_t target;  /* commit number the current flush covers */
-	int result;       /* 0, or the errno of the failure */
+	int result;       /* 0, or the errno (SQLite's code) of the failure */
 	uint64_t count;   /* flushes done */
 };
+
+static int checkpoint_once(struct spool_sync *y, sqlite3 *db)
+{
+	int log = 0, done = 0;
+	int rc = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+	/* All of the WAL is in the database: the next write starts it over,
+	 * and SQLite first syncs its new header. That write is made here, so
+	 * that this sync too is the thread's and not the loop's next commit's:
+	 * user_version, which nothing reads, alternating. */
+	if (rc == SQLITE_OK && log > 0 && done == log) {
+		char sql[40];
+		snprintf(sql, sizeof sql, "PRAGMA user_version=%u", ++y->restarts & 1u);
+		rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+	}
+	return rc == SQLITE_OK ? 0 : rc;
+}
 
 static int flush_once(struct spool_sync *y)
 {
@@ -78,12 +108,14 @@ static void *run(void *p)
 			pthread_cond_wait(&y->cv, &y->mu);
 		if (y->stop)
 			break;
+		sqlite3 *db = y->ckpt_db;
 		pthread_mutex_unlock(&y->mu);
-		int rc = flush_once(y);
+		int rc = db ? checkpoint_once(y, db) : flush_once(y);
 		pthread_mutex_lock(&y->mu);
 		y->result = rc;
 		y->done = true;
-		y->count++;
+		if (!db)
+			y->count++;
 		uint64_t one = 1;
 		ssize_t w = write(y->efd, &one, sizeof one);
 		(void)w; /* an eventfd write only fails when its counter is full */
@@ -145,7 +177,7 @@ int spool_sync_fd(const struct spool_sync *y)
 	return y->efd;
 }
 
-bool spool_sync_begin(struct spool_sync *y, uint64_t upto)
+static bool begin(struct spool_sync *y, uint64_t upto, sqlite3 *db)
 {
 	pthread_mutex_lock(&y->mu);
 	bool start = !y->busy;
@@ -153,13 +185,24 @@ bool spool_sync_begin(struct spool_sync *y, uint64_t upto)
 		y->busy = true;
 		y->done = false;
 		y->target = upto;
+		y->ckpt_db = db;
 		pthread_cond_signal(&y->cv);
 	}
 	pthread_mutex_unlock(&y->mu);
 	return start;
 }
 
-int spool_sync_end(struct spool_sync *y, uint64_t *upto, int *error)
+bool spool_sync_begin(struct spool_sync *y, uint64_t upto)
+{
+	return begin(y, upto, NULL);
+}
+
+bool spool_sync_checkpoint(struct spool_sync *y, sqlite3 *db)
+{
+	return begin(y, 0, db);
+}
+
+int spool_sync_end(struct spool_sync *y, uint64_t *upto, int *error, bool *checkpoint)
 {
 	uint64_t v;
 	ssize_t r = read(y->efd, &v, sizeof v);
@@ -168,6 +211,8 @@ int spool_sync_end(struct spool_sync *y, uint64_t *upto, int *error)
 	int rc = 1;
 	if (y->busy && y->done) {
 		y->busy = false;
+		*checkpoint = y->ckpt_db != NULL;
+		y->ckpt_db = NULL; /* the connection is the loop's again */
 		*upto = y->target;
 		*error = y->result;
 		rc = y->result ? -1 : 0;

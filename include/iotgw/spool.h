@@ -109,11 +109,23 @@ bool spool_dirty(const struct spool *s);
 bool spool_has_staged(const struct spool *s);
 /* When a commit is due, in ms from now: 0 = now (anything staged, or many
  * deletes), > 0 = deletes alone, which may wait that long to share a
- * commit, -1 = nothing to commit. */
+ * commit, -1 = nothing to commit (or nothing may be: spool_lent). */
 int64_t spool_commit_due_in(const struct spool *s);
 /* One transaction for everything staged. 0; -1 with SQLite's reason in err,
- * and everything stays staged for a later attempt. */
+ * and everything stays staged for a later attempt. Never while lent. */
 int spool_commit(struct spool *s, char *err, size_t errlen);
+/* The database is with the flush thread for a WAL checkpoint: commits (and
+ * reading the backlog from disk) wait until spool_flush_finish takes it
+ * back; staging goes on. With durability = fsync the WAL's checkpoints run
+ * there, so that the two syncs SQLite makes in each never stop the loop;
+ * with durability = os SQLite's automatic checkpoint runs inside the
+ * commit. */
+bool spool_lent(const struct spool *s);
+/* Entries staged for the next commit. */
+uint64_t spool_staged(const struct spool *s);
+/* Checkpoints the flush thread completed, and (in *failed) those that
+ * failed (a full disk; the next one tries again). */
+uint64_t spool_checkpoints(const struct spool *s, uint64_t *failed);
 
 /* The oldest committed entry not yet in flight, or NULL. May read the next
  * batch from disk. The spool owns it (see the top of this file). */
@@ -156,11 +168,14 @@ uint64_t spool_syncs(const struct spool *s);
  * by a thread of the spool's own, so the loop never waits for the disk.
  * spool_flush_pending: a commit with entries is not flushed yet;
  * spool_flush_start: starts a flush of every commit so far (false if one
- * is running or nothing needs it); when spool_flush_fd (an eventfd; -1
- * with durability = os, where nothing is flushed) is readable,
- * spool_flush_finish: 0 = done (what was committed before the start is on
- * disk), 1 = still running, -1 = the flush failed (reason in err): what it
- * covered may not be on disk and must not be acknowledged. */
+ * is running, the thread runs a checkpoint, or nothing needs it); when
+ * spool_flush_fd (an eventfd; -1 with durability = os, where nothing is
+ * flushed) is readable, spool_flush_finish: 0 = a job ended (after a flush,
+ * what was committed before its start is on disk; after a checkpoint, the
+ * database is back: commit what waited), 1 = still running, -1 = the flush
+ * failed (reason in err): what it covered may not be on disk and must not
+ * be acknowledged. The eventfd must be watched whenever it exists, as the
+ * spool starts checkpoints on its own. */
 int spool_flush_fd(const struct spool *s);
 bool spool_flush_pending(const struct spool *s);
 bool spool_flush_start(struct spool *s);
