@@ -46,6 +46,7 @@ struct spool {
 	 * of the last commit, from SQLite's WAL hook). */
 	bool lent;
 	bool ckpt_due;
+	uint64_t ckpt_upto; /* commits when the running checkpoint started */
 	int wal_pages, ckpt_pages;
 	uint64_t checkpoints, checkpoint_failures;
 	int64_t oldest_ms; /* the oldest entry's enqueue time as last read from db */

@@ -62,6 +62,7 @@ void spool_maybe_checkpoint(struct spool *s)
 	if (s->sync && s->ckpt_due && !s->lent && spool_sync_checkpoint(s->sync, s->db)) {
 		s->ckpt_due = false;
 		s->lent = true;
+		s->ckpt_upto = s->commits;
 	}
 }
 
@@ -122,10 +123,17 @@ int spool_flush_finish(struct spool *s, char *err, size_t errlen)
 		 * disk: it writes into the database file) loses nothing: the
 		 * WAL keeps the pages, and the next one tries again. */
 		s->lent = false;
-		if (rc == 0)
+		if (rc == 0) {
 			s->checkpoints++;
-		else
+			/* With synchronous = NORMAL SQLite syncs the WAL before it
+			 * copies it into the database (and the database after): a
+			 * checkpoint that succeeded flushed every commit made before
+			 * it started, whose acks need not wait for another flush. */
+			if (s->ckpt_upto > s->flushed)
+				s->flushed = s->ckpt_upto;
+		} else {
 			s->checkpoint_failures++;
+		}
 		return 0;
 	}
 	if (rc == 0 && upto > s->flushed)

@@ -409,6 +409,7 @@ static void test_checkpoint_on_the_flush_thread(void **state)
 		assert_int_equal(spool_commit(s, err, sizeof err), 0);
 	}
 	assert_true(spool_lent(s));
+	assert_true(spool_flush_pending(s)); /* nothing flushed yet */
 	put(s, n++);
 	assert_int_equal(spool_commit_due_in(s), -1); /* staged, but the database is lent */
 	assert_false(spool_flush_start(s));           /* the thread is busy */
@@ -416,6 +417,8 @@ static void test_checkpoint_on_the_flush_thread(void **state)
 	assert_int_equal(spool_checkpoints(s, &failed), 0);
 	wait_job(s);
 	assert_false(spool_lent(s));
+	/* The checkpoint synced the WAL first: every commit before it is flushed. */
+	assert_false(spool_flush_pending(s));
 	assert_int_equal(spool_checkpoints(s, &failed), 1);
 	assert_int_equal(failed, 0);
 	assert_int_equal(spool_commit_due_in(s), 0);
