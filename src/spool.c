@@ -236,6 +236,7 @@ struct spool *spool_open(const struct cfg_spool *cfg, char *err, size_t errlen)
 	s->max_bytes = cfg->max_bytes;
 	s->min_free = cfg->min_free;
 	s->ckpt_pages = 1000; /* SQLite's own default, until the reserve sizes it (spool_disk.c) */
+	s->oldest_ms = -1;    /* not read yet: an age of 0 while a checkpoint holds the database */
 	if (snprintf(s->dir, sizeof s->dir, "%s", cfg->dir) >= (int)sizeof s->dir) {
 		(void)reason_fail(err, errlen, "spool directory %s: path too long", cfg->dir);
 		goto fail;

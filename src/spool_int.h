@@ -49,7 +49,7 @@ struct spool {
 	uint64_t ckpt_upto; /* commits when the running checkpoint started */
 	int wal_pages, ckpt_pages;
 	uint64_t checkpoints, checkpoint_failures;
-	int64_t oldest_ms; /* the oldest entry's enqueue time as last read from db */
+	int64_t oldest_ms; /* the oldest entry's enqueue time as last read from db, -1 before */
 
 	struct spool_entry *staged_head, *staged_tail;
 	uint64_t nstaged; /* entries between staged_head and staged_tail */
