@@ -42,12 +42,12 @@ struct spool {
 	/* WAL checkpoints: with the flush thread they run there, on this
 	 * connection, lent to it meanwhile (`lent`: nothing here touches `db`
 	 * until the job is collected); without it SQLite's automatic one runs
-	 * inside the commit. Due once the WAL holds ckpt_pages (wal_pages: as
-	 * of the last commit, from SQLite's WAL hook). */
+	 * inside the commit. Due once the WAL holds ckpt_pages (SQLite's WAL
+	 * hook says after each commit). */
 	bool lent;
 	bool ckpt_due;
 	uint64_t ckpt_upto; /* commits when the running checkpoint started */
-	int wal_pages, ckpt_pages;
+	int ckpt_pages;
 	uint64_t checkpoints, checkpoint_failures;
 	int64_t oldest_ms; /* the oldest entry's enqueue time as last read from db, -1 before */
 

@@ -41,7 +41,6 @@ static int on_wal_commit(void *arg, sqlite3 *db, const char *name, int pages)
 	(void)db;
 	(void)name;
 	struct spool *s = arg;
-	s->wal_pages = pages;
 	if (pages >= s->ckpt_pages)
 		s->ckpt_due = true;
 	return SQLITE_OK;
