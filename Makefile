@@ -49,7 +49,7 @@ PURE_SRCS += src/text.c src/log_level.c src/config_keys.c src/auth_pwfile.c
 PURE_SRCS += src/numfmt.c src/jscan.c
 PURE_SRCS += src/cmdtopic.c src/tbucket.c
 PURE_SRCS += src/proxyproto.c src/cidr.c
-PURE_SRCS += src/share.c
+PURE_SRCS += src/share.c src/rbatch.c
 DAEMON_SRCS := $(filter-out $(PURE_SRCS),$(wildcard src/*.c))
 PURE_OBJS := $(PURE_SRCS:src/%.c=$(BUILD)/obj/%.o)
 DAEMON_OBJS := $(DAEMON_SRCS:src/%.c=$(BUILD)/obj/%.o)

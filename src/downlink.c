@@ -362,6 +362,12 @@ struct dl_device *downlink_attach(struct downlink *dl, const char *device, bool 
 	return d;
 }
 
+struct dl_device *downlink_of(struct downlink *dl, const char *device, const void *session)
+{
+	struct dl_device *d = device_get(dl, device, false);
+	return d && d->session == session ? d : NULL;
+}
+
 void downlink_detach(struct downlink *dl, struct dl_device *d, void *session)
 {
 	if (!d || d->session != session)
@@ -497,7 +503,7 @@ static bool deliver_device(struct downlink *dl, struct dl_device *d)
 		size_t n = pkt ? mqtt_encode_publish(pkt, cap, topic, (size_t)tl, c->payload, c->len,
 						     (uint8_t)qos, dup, qos ? c->pid : 0)
 			       : 0;
-		int rc = n ? dl->hooks.deliver(d->session, pkt, n) : -1;
+		int rc = n ? dl->hooks.deliver(dl->hooks.arg, d->session, pkt, n) : -1;
 		free(pkt);
 		if (rc != 0)
 			return false;

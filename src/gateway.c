@@ -27,17 +27,15 @@
 #include "iotgw/sdnotify.h"
 #include "iotgw/tls_ctx.h"
 #include "iotgw/watch.h"
-#include "iotgw/pwcheck.h"
 #include "metrics_http.h"
-
-/* Password checks: two workers (a gateway box has few cores; the loop
- * keeps one), and at most this many waiting before new ones are refused. */
-#define PWCHECK_THREADS 2
-#define PWCHECK_QUEUE 64
+#include "worker.h"
 
 #define STATUS_INTERVAL_MS 1000
 #define EXPIRY_INTERVAL_MS (24ull * 3600 * 1000) /* own certificates and CRLs, daily */
 #define SHUTDOWN_DRAIN_MS 5000 /* on stop, give upstream this long to take the queue */
+/* Hand-and-commit rounds per owner turn: acks released may read devices
+ * held for them, whose readings go in the next round's batch. */
+#define TURN_ROUNDS 4
 /* DIR/tls-sessions is rewritten this often when sessions changed: after a
  * crash, devices whose sessions are older resume; the rest reconnect with
  * full handshakes. */
@@ -146,20 +144,31 @@ static void on_watchdog_timer(struct ev_loop *loop, struct ev_timer *t)
 	ev_timer_start(loop, t, rt->watchdog_ms);
 }
 
+/* The owner's turn, with worker 0's (they share the main thread): the
+ * worker hands its batch, the owner takes every worker's messages, stages
+ * and commits, and worker 0 acts on the news; again while that read more. */
 static void before_sleep(struct ev_loop *loop, void *arg)
 {
 	(void)loop;
 	struct gateway *gw = arg;
-	/* Commands first: what they deliver and delete joins this commit. */
-	downlink_pump(gw->dl);
-	/* The PUBLISHes that refill the window the broker's PUBACKs opened
-	 * carry entries committed earlier: out before the transaction, which
-	 * would otherwise lengthen every round trip (at a fixed window, the
-	 * round trip is the rate). What the commit offers goes after it. */
-	upstream_flush(gw->up);
-	if (ingest_turn(gw->ingest))
-		upstream_kick(gw->up);
-	upstream_flush(gw->up);
+	struct worker *w0 = &gw->workers[0];
+	for (int round = 0; round < TURN_ROUNDS; round++) {
+		worker_hand_batch(w0);
+		owner_drain(gw);
+		/* Commands first: what they deliver and delete joins this commit. */
+		downlink_pump(gw->dl);
+		/* The PUBLISHes that refill the window the broker's PUBACKs
+		 * opened carry entries committed earlier: out before the
+		 * transaction, which would otherwise lengthen every round trip
+		 * (at a fixed window, the round trip is the rate). What the
+		 * commit offers goes after it. */
+		upstream_flush(gw->up);
+		if (ingest_turn(gw->ingest))
+			upstream_kick(gw->up);
+		upstream_flush(gw->up);
+		if (!worker_drain(w0) || (w0->filling->n == 0 && !w0->unsealed))
+			break;
+	}
 }
 
 /* ---- stop ---- */
@@ -185,14 +194,15 @@ static void begin_stop(struct gw_runtime *rt, int signo)
 	rt->gw.stopping = true;
 	sdn_stopping();
 	log_event(LOG_NOTICE, EV_GATEWAY_STOPPING, NULL, "%s received; stopping (%zu connections)",
-		  strsignal(signo), gw->nsessions);
+		  strsignal(signo), gateway_sessions(gw));
 	while (gw->listeners) {
 		struct listener *next = gw->listeners->next;
 		listener_close(gw->listeners);
 		gw->listeners = next;
 	}
-	for (struct session *s = gw->sessions; s; s = session_next(s))
-		session_close(s, LOG_INFO, EV_DEVICE_DISCONNECTED, "gateway stopping");
+	GW_FOR_EACH_WORKER(gw, w)
+		for (struct session *s = w->sessions; s; s = session_next(s))
+			session_close(s, LOG_INFO, EV_DEVICE_DISCONNECTED, "gateway stopping");
 	if (spool_count(gw->spool) == 0 || !upstream_connected(gw->up)) {
 		finish(rt);
 		return;
@@ -214,9 +224,7 @@ static void on_drain_progress(struct gw_runtime *rt)
 static void on_progress(void *arg)
 {
 	struct gw_runtime *rt = arg;
-	ingest_bar_input(rt->gw.ingest, true);
 	on_drain_progress(rt);
-	ingest_bar_input(rt->gw.ingest, false);
 }
 
 static void on_signal(struct ev_loop *loop, struct ev_io *io, uint32_t events)
@@ -251,36 +259,16 @@ static bool device_known(void *arg, const char *device)
 	return ingest_device_known(gw->ingest, device);
 }
 
-/* ---- what ingest asks of the sessions and the downlink ---- */
-
-static void tell_sessions(void *arg, enum ingest_news n)
-{
-	session_news(arg, n);
-}
-
-static bool acks_uncommitted(void *arg)
-{
-	return ((struct gateway *)arg)->awaiting_commit != NULL;
-}
-
-static bool acks_committed(void *arg)
-{
-	return ((struct gateway *)arg)->awaiting_flush != NULL;
-}
+/* ---- what ingest asks of the workers and the downlink ---- */
 
 static bool commands_waiting(void *arg)
 {
 	return downlink_holding_acks(((struct gateway *)arg)->dl);
 }
 
-static bool share_held(void *arg)
-{
-	return ((struct gateway *)arg)->share_held != NULL;
-}
-
 static size_t active_devices(void *arg)
 {
-	return ((struct gateway *)arg)->nactive;
+	return gateway_active_sessions(arg);
 }
 
 /* ---- TLS sessions across restarts (keep_tls_sessions) ---- */
@@ -348,9 +336,7 @@ static int open_spool(struct gw_runtime *rt, const struct cfg_spool *cfg)
 		log_event(LOG_CRIT, EV_STARTUP_FAILED, NULL, "cannot open the spool: %s", err);
 		return -1;
 	}
-	const struct ingest_hooks ih = {tell_sessions,	  acks_uncommitted, acks_committed,
-					commands_waiting, share_held,	    active_devices,
-					gw};
+	const struct ingest_hooks ih = {owner_news, commands_waiting, active_devices, gw};
 	gw->ingest = ingest_new(gw->loop, gw->spool, &ih);
 	if (!gw->ingest) {
 		log_event(LOG_CRIT, EV_STARTUP_FAILED, NULL, "out of memory");
@@ -367,7 +353,7 @@ static int open_spool(struct gw_runtime *rt, const struct cfg_spool *cfg)
 		  (unsigned long long)(spool_oldest_age_ms(gw->spool, ev_wall_ms()) / 1000),
 		  ingest_devices(gw->ingest),
 		  cfg->durability == CFG_DURABLE_FSYNC ? "fsync" : "os");
-	struct downlink_hooks hooks = {session_deliver, device_known, gw};
+	struct downlink_hooks hooks = {owner_deliver, device_known, gw};
 	gw->dl = downlink_new(gw->loop, gw->spool, &hooks, err, sizeof err);
 	if (!gw->dl) {
 		log_event(LOG_CRIT, EV_STARTUP_FAILED, NULL, "%s: %s", spool_path(gw->spool), err);
@@ -410,11 +396,17 @@ struct gateway *gateway_new(const char *path, int *status)
 	gw->by_client_id = strmap_new();
 	gw->hs_by_addr = strmap_new();
 	gw->auth_fails = strmap_new();
-	if (gw->loop)
-		gw->pwcheck = pwcheck_new(gw->loop, PWCHECK_THREADS, PWCHECK_QUEUE);
-	if (!gw->loop || !gw->by_client_id || !gw->hs_by_addr ||
-	    !gw->auth_fails || !gw->pwcheck) {
+	gw->nworkers = 1;
+	gw->workers = calloc(gw->nworkers, sizeof *gw->workers);
+	if (!gw->loop || !gw->by_client_id || !gw->hs_by_addr || !gw->auth_fails ||
+	    !gw->workers || owner_init(gw) != 0) {
 		log_event(LOG_CRIT, EV_STARTUP_FAILED, NULL, "out of memory");
+		gateway_free(gw);
+		return NULL;
+	}
+	char werr[256];
+	if (worker_init(&gw->workers[0], gw, 0, gw->loop, werr, sizeof werr) != 0) {
+		log_event(LOG_CRIT, EV_STARTUP_FAILED, NULL, "worker 0: %s", werr);
 		gateway_free(gw);
 		return NULL;
 	}
@@ -501,7 +493,7 @@ int gateway_run(struct gateway *gw)
 		log_event(LOG_CRIT, EV_LOOP_FAILED, NULL, "epoll_wait: %s", strerror(errno));
 		return 1;
 	}
-	(void)ingest_turn(gw->ingest); /* what the last iteration staged */
+	before_sleep(gw->loop, gw); /* what the last iteration read */
 	save_tls_sessions(gw, true);
 	uint64_t left = spool_count(gw->spool);
 	if (left)
@@ -520,8 +512,10 @@ void gateway_free(struct gateway *gw)
 	if (!gw)
 		return;
 	struct gw_runtime *rt = (struct gw_runtime *)gw;
-	while (gw->sessions)
-		session_close(gw->sessions, LOG_DEBUG, EV_DEVICE_DISCONNECTED, "gateway exiting");
+	GW_FOR_EACH_WORKER(gw, w)
+		while (w->sessions)
+			session_close(w->sessions, LOG_DEBUG, EV_DEVICE_DISCONNECTED,
+				      "gateway exiting");
 	while (gw->listeners) {
 		struct listener *next = gw->listeners->next;
 		listener_close(gw->listeners);
@@ -533,7 +527,11 @@ void gateway_free(struct gateway *gw)
 	 * loop (its timer) and the database (its statements). */
 	downlink_free(gw->dl);
 	metrics_http_close(gw->http);
-	pwcheck_free(gw->pwcheck); /* before the sessions' memory goes (ev_loop_free) */
+	/* Before the sessions' memory goes (ev_loop_free): their password
+	 * checks, their batches and the news for them. */
+	GW_FOR_EACH_WORKER(gw, w)
+		worker_free(w);
+	owner_free(gw);
 	if (gw->loop) {
 		if (rt->sigfd >= 0)
 			ev_io_stop(gw->loop, &rt->sig_io);
@@ -558,6 +556,7 @@ void gateway_free(struct gateway *gw)
 		close(gw->reserve_fd);
 	spool_close(gw->spool);
 	strmap_free(gw->by_client_id, NULL);
+	free(gw->workers);
 	strmap_free(gw->hs_by_addr, NULL);
 	strmap_free(gw->auth_fails, free);
 	gateway_conn_rates_free(gw);

@@ -20,6 +20,7 @@
 
 #include "gateway_config.h"
 #include "gateway_int.h"
+#include "worker.h"
 #include "iotgw/auth.h"
 #include "iotgw/cpus.h"
 #include "iotgw/log.h"
@@ -578,15 +579,17 @@ void gateway_reload(struct gw_runtime *rt)
 	} else {
 		log_event(LOG_NOTICE, EV_CONFIG_RELOADED, NULL,
 			  "configuration %s reloaded; %zu connection(s) kept", path,
-			  gw->nsessions);
+			  gateway_sessions(gw));
 		gw->m.reloads_ok++;
 		gateway_update_watch(rt);
 		gateway_restart_stats(rt);
 		/* Devices the new configuration would not let in any more. */
-		struct session *next;
-		for (struct session *s = gw->sessions; s; s = next) {
-			next = session_next(s);
-			session_recheck(s);
+		GW_FOR_EACH_WORKER(gw, w) {
+			struct session *next;
+			for (struct session *s = w->sessions; s; s = next) {
+				next = session_next(s);
+				session_recheck(s);
+			}
 		}
 	}
 	free(path);

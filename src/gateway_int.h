@@ -3,6 +3,7 @@
 #ifndef IOTGW_GATEWAY_INT_H
 #define IOTGW_GATEWAY_INT_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -21,6 +22,7 @@
 #include "iotgw/upstream.h"
 #include "ingest.h"
 #include "trust.h"
+#include "wq.h"
 
 #define IOTGW_DEVICE_MAX 64
 
@@ -111,32 +113,31 @@ struct listener {
  * ingest's in ingest.c, the upstream's in upstream.c, the spool's in
  * spool.c). */
 struct gw_metrics {
-	struct prom_histo puback; /* device PUBLISH read -> its PUBACK written */
 	uint64_t reloads_ok, reloads_failed;
 	int64_t start_unix_ms;
 };
 
+struct worker;
+
 struct gateway {
-	struct ev_loop *loop;
+	struct ev_loop *loop; /* the owner's (worker 0 runs on it too) */
 	struct iotgw_config *cfg;
 	struct listener *listeners;
 	struct listener *retired; /* closed, still named by sessions (listener_reap) */
-	struct session *sessions; /* doubly linked through session.prev/next */
-	size_t nsessions;
-	size_t nactive; /* sessions past their CONNECT: devices competing for the spool */
-	/* Sessions not read because their device is over its share of the
-	 * spool (session_news.c keeps the list). */
-	struct session *share_held;
-	size_t nshare_held;
-	struct strmap *by_client_id; /* client id -> struct session * */
+	/* The workers that own the devices' sessions (worker.h), and the
+	 * owner's queue of their messages (owner.c handles them). */
+	struct worker *workers;
+	unsigned nworkers;
+	struct wq owner_inbox;
+	/* Ingest holds every device back (spool full or failing): a worker
+	 * does not decode a PUBLISH meanwhile. Set before NEWS_HOLD_DEVICES
+	 * reaches the workers, cleared before NEWS_READ_DEVICES. */
+	atomic_bool holding;
+	/* Owner: client id -> the token of the session holding it. */
+	struct strmap *by_client_id;
 	struct spool *spool;
 	struct ingest *ingest; /* readings into the spool, and its news back (ingest.h) */
 	struct upstream *up;
-	/* Sessions holding acks behind readings the next commit will write,
-	 * and behind committed ones waiting for the disk flush
-	 * (session_news.c keeps them; ingest asks through its hooks). */
-	struct session *awaiting_commit;
-	struct session *awaiting_flush;
 	struct gw_metrics m;
 	int reserve_fd; /* spare descriptor released when accept hits EMFILE */
 	bool stopping;  /* SIGTERM received: draining, not ready */
@@ -145,7 +146,6 @@ struct gateway {
 	 * the current episode at max_handshakes. */
 	unsigned handshakes;
 	struct strmap *hs_by_addr;
-	struct pwcheck *pwcheck;     /* password checks off the loop */
 	struct strmap *auth_fails;   /* address -> struct auth_fails (registry.c) */
 	struct conn_rates *conn_rates; /* connection rates by address (registry.c) */
 	/* Input buffers of connections before their CONNECT (session.c), and
@@ -158,6 +158,11 @@ struct gateway {
 	struct metrics_http *http; /* [metrics] bind; NULL when off */
 	struct downlink *dl;       /* commands to devices (downlink.c) */
 };
+
+/* Every worker's sessions, and their counts (the workers' figures summed). */
+#define GW_FOR_EACH_WORKER(gw, w) for (struct worker *w = (gw)->workers; w < (gw)->workers + (gw)->nworkers; w++)
+size_t gateway_sessions(const struct gateway *gw);
+size_t gateway_active_sessions(const struct gateway *gw);
 
 /* gateway_status.c */
 /* [gateway] threads: the number it stands for (auto: the CPUs this process
@@ -202,14 +207,24 @@ void listener_update(struct listener *l, const struct cfg_listener *cfg,
 void listener_close(struct listener *l);
 void listener_reap(struct gateway *gw);
 
-/* registry.c: client id -> the session holding it. claim puts s there and
- * gives the session it takes over from (or NULL); 0, or -1 out of memory
- * (nothing changed). release removes the entry if s still holds it. */
+/* registry.c (owner): client id -> the token of the session holding it.
+ * claim puts token there and gives the token it takes over from (0:
+ * none); 0, or -1 out of memory (nothing changed). release removes the
+ * entry if token still holds it. */
 struct session;
-int gateway_registry_claim(struct gateway *gw, const char *client_id, struct session *s,
-			   struct session **old);
-void gateway_registry_release(struct gateway *gw, const char *client_id,
-			      const struct session *s);
+int gateway_registry_claim(struct gateway *gw, const char *client_id, uint64_t token,
+			   uint64_t *old);
+void gateway_registry_release(struct gateway *gw, const char *client_id, uint64_t token);
+
+/* owner.c: the owner's side of the workers' messages. */
+int owner_init(struct gateway *gw); /* the inbox on gw->loop; 0 or -1 */
+void owner_free(struct gateway *gw);
+/* Takes and handles what the workers posted (batches go to ingest). */
+void owner_drain(struct gateway *gw);
+/* ingest's and the downlink's hooks: news to the workers, a command to a
+ * session's worker. */
+void owner_news(void *arg, const struct ingest_news *n);
+int owner_deliver(void *arg, void *session, const uint8_t *pkt, size_t n);
 
 /* registry.c: TLS handshakes in progress, counted by source address (of
  * peer, "addr:port"). admit: may a new connection from peer start one?
@@ -236,23 +251,16 @@ void gateway_auth_ok(struct gateway *gw, const char *peer);
 unsigned gateway_auth_backoff(struct gateway *gw, const char *peer);
 
 /* session.c */
-struct session *session_new(struct gateway *gw, struct listener *l, int fd, const char *peer);
-/* The downlink's deliver hook (session_sub.c): a PUBLISH to the device,
- * in reply order. 0, or -1 when the session is gone. */
-int session_deliver(void *session, const uint8_t *pkt, size_t n);
+struct session *session_new(struct worker *w, struct listener *l, int fd, const char *peer);
+/* A command from the downlink (session_sub.c): a PUBLISH to the device,
+ * in reply order. 0, or -1 when the session is not active. */
+int session_deliver(struct session *s, const uint8_t *pkt, size_t n);
 /* Closes with a log line; the memory is freed after the current batch. */
 /* (A macro, so that the journal's CODE_FILE/CODE_LINE name the caller.) */
 #define session_close(...) session_close_at(__FILE__, __LINE__, __func__, __VA_ARGS__)
 void session_close_at(const char *file, int line, const char *func, struct session *s, int prio,
 		      enum iotgw_event event, const char *fmt, ...)
 	__attribute__((format(printf, 7, 8)));
-/* The acks of a device go out only once its readings are durable: after
- * the commit that holds them and, with durability = fsync, after the disk
- * flush that covers that commit. Ingest says how far it got through its
- * news hook, which the gateway points here, from ingest_turn only; the
- * sessions act on it (acks out, devices held for them read again; all
- * devices held back or read again). */
-void session_news(struct gateway *gw, enum ingest_news n);
 struct session *session_next(const struct session *s);
 /* After a reload: closes the session if the new configuration would refuse
  * it now: its certificate chain no longer verifies against the listener's

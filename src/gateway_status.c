@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "gateway_int.h"
+#include "worker.h"
 #include "iotgw/version.h"
 
 /* The devices holding the most of the spool, as `iotgw --spool-stats`
@@ -42,7 +43,7 @@ void gateway_snapshot(struct gateway *gw, struct status_snapshot *s)
 		if (l->nsocks == 0)
 			s->listeners_unbound++;
 	}
-	s->connections = gw->nsessions;
+	s->connections = gateway_sessions(gw);
 	const struct upstream_metrics *um = upstream_metrics(gw->up);
 	snprintf(s->upstream, sizeof s->upstream, "%s", upstream_state_name(gw->up));
 	if (upstream_connected(gw->up)) {
@@ -90,4 +91,20 @@ void gateway_write_status(struct gateway *gw)
 	int rc = status_write_kv(&s, f);
 	if (fclose(f) != 0 || rc != 0 || rename(tmp, path) != 0)
 		(void)unlink(tmp);
+}
+
+size_t gateway_sessions(const struct gateway *gw)
+{
+	size_t n = 0;
+	GW_FOR_EACH_WORKER(gw, w)
+		n += atomic_load_explicit(&w->nsessions, memory_order_relaxed);
+	return n;
+}
+
+size_t gateway_active_sessions(const struct gateway *gw)
+{
+	size_t n = 0;
+	GW_FOR_EACH_WORKER(gw, w)
+		n += atomic_load_explicit(&w->nactive, memory_order_relaxed);
+	return n;
 }

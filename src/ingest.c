@@ -1,11 +1,16 @@
-/* ingest: from a device PUBLISH to a durable spool entry (ingest.h says
- * what it owns and how it talks to the rest).
+/* ingest: the owner's half, from a worker's batch of decoded readings to
+ * durable spool entries (ingest.h says what it owns and how it talks to
+ * the rest).
  *
- * ingest_put decodes and stages; ingest_turn, once per loop iteration,
- * writes everything staged in one transaction and only then releases the
- * devices' acks (through its news). When the spool is full or a commit
- * fails the gateway stops reading devices (TCP back-pressure) instead of
- * dropping or acknowledging anything it could not store. */
+ * ingest_take receives a worker's batch; ingest_turn, once per owner
+ * turn, stages the batches' entries in order (numbering each device's
+ * readings), writes everything staged in one transaction and tells each
+ * worker which commit holds its batch; the disk flush then makes commits
+ * durable, and the news of the durable commit releases the devices' acks.
+ * When the spool is full or a commit fails, staging stops where it is (the
+ * rest of a batch waits, unacknowledged) and the devices are held back
+ * (TCP back-pressure) instead of anything being dropped or acknowledged
+ * that could not be stored. */
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -14,15 +19,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "ingest.h"
+#include "ingest_int.h"
 
-#include "iotgw/buf.h"
-#include "iotgw/decoder.h"
 #include "iotgw/log.h"
 #include "iotgw/reading.h"
 #include "iotgw/sdnotify.h"
-#include "iotgw/share.h"
-#include "iotgw/strmap.h"
 
 /* Devices are read again once the spool is below its limit by this much
  * (1%): close to the limit, so that at the limit devices go at the rate
@@ -33,66 +34,14 @@
  * metrics' full episodes and seconds) lasts until it is below 90%. */
 #define EPISODE_END_FILL 0.9
 #define COMMIT_RETRY_MS 1000    /* a failing commit is retried this often */
-#define COMMIT_ROUNDS 4         /* commit-and-deliver rounds per loop iteration */
 #define DISK_RECHECK_MS 1000    /* free space is measured this often while it is short */
 #define JSON_MAX (8u << 20)     /* a dead letter of a max_packet_size (1M) payload fits */
 /* While a checkpoint holds the spool's database (spool_lent) nothing is
- * committed; devices are read meanwhile, up to this many staged readings
- * (a few MB), then held until it ends. QoS 1 devices stop sooner on their
- * own (their acks wait); this bounds a QoS 0 flood on a slow disk. */
+ * committed; batches are staged meanwhile, up to this many readings (a
+ * few MB), then devices are held until it ends. QoS 1 devices stop sooner
+ * on their own (their acks wait); this bounds a QoS 0 flood on a slow
+ * disk. */
 #define LENT_STAGED_MAX 16384
-
-struct device_state {
-	uint64_t seq;
-	int64_t last_seen_ms; /* wall clock: a reading or a connection */
-	/* Held over its share, logged, and not yet well within it again: on
-	 * ig->share_logged (through share_next) until then. */
-	bool share_episode;
-	struct device_state *share_next;
-	bool dirty;
-	struct device_state *dirty_next;
-	char name[]; /* the key, for staging the seq */
-};
-
-/* The news not yet delivered, oldest first. The order matters: a flush's
- * completion must reach the sessions before the start of the next flush,
- * and a commit before or after a flush's start as it happened, or acks
- * would go out ahead of their flush. Bounded by construction: between two
- * deliveries at most a flush's completion and a hold arrive from the
- * loop's callbacks, and each step of ingest_turn adds a few. */
-#define NEWS_QUEUE_MAX 32
-struct news_queue {
-	enum ingest_news q[NEWS_QUEUE_MAX];
-	unsigned head, n;
-};
-
-struct ingest {
-	struct ev_loop *loop;              /* borrowed */
-	struct spool *spool;               /* borrowed */
-	const struct iotgw_config *cfg;    /* borrowed: the configuration in service */
-	struct ingest_hooks hooks;
-	struct strmap *devices;            /* device id -> struct device_state */
-	struct device_state *dirty_devices; /* seq changed since the last commit */
-	struct device_state *share_logged;  /* in a logged share episode */
-	uint64_t share_checked_count;       /* the spool's count at the last share recheck */
-	struct buf json;                    /* the record being built (owned; reused) */
-	/* Back-pressure: devices are not read (the spool full, or failing). */
-	bool spool_full;
-	bool full_logged; /* this episode's spool_full line is written */
-	bool ckpt_hold;   /* held for a checkpoint with LENT_STAGED_MAX staged */
-	/* Group commit: a failing commit (disk full, I/O error) is retried
-	 * every second; the disk flush runs on the spool's thread. */
-	bool kick_upstream; /* newly committed entries to offer upstream */
-	bool write_failed;
-	uint64_t retry_at_ms;
-	uint64_t disk_check_at_ms; /* next free-space measurement while held for it */
-	struct ev_timer commit_retry;
-	bool flushing;         /* the spool's disk flush is running */
-	struct ev_io flush_io; /* its completion (spool_flush_fd) */
-	struct news_queue newsq;
-	unsigned input_barred;
-	struct ingest_metrics m;
-};
 
 /* ---- devices ---- */
 
@@ -104,6 +53,7 @@ static struct device_state *device_new(struct ingest *ig, const char *device, ui
 		return NULL;
 	memcpy(d->name, device, n + 1);
 	d->seq = seq;
+	buf_init(&d->staged_tokens, 64 * sizeof(uint64_t));
 	if (strmap_put(ig->devices, device, d) != 0) {
 		free(d);
 		return NULL;
@@ -111,7 +61,7 @@ static struct device_state *device_new(struct ingest *ig, const char *device, ui
 	return d;
 }
 
-static struct device_state *device_state(struct ingest *ig, const char *device)
+struct device_state *ingest_device_state(struct ingest *ig, const char *device)
 {
 	struct device_state *d = strmap_get(ig->devices, device);
 	return d ? d : device_new(ig, device, 0);
@@ -119,17 +69,26 @@ static struct device_state *device_state(struct ingest *ig, const char *device)
 
 void ingest_device_seen(struct ingest *ig, const char *device)
 {
-	struct device_state *d = device_state(ig, device);
+	struct device_state *d = ingest_device_state(ig, device);
 	if (d)
 		d->last_seen_ms = ev_wall_ms();
 }
 
-/* Not seen since the cut-off, and nothing of it waiting for a commit. */
+/* Not seen since the cut-off, and nothing of it waiting. */
 static bool forgotten(void *ctx, const char *key, void *value)
 {
 	(void)key;
 	const struct device_state *d = value;
-	return !d->dirty && !d->share_episode && d->last_seen_ms < *(const int64_t *)ctx;
+	return !d->dirty && !d->share_episode && !d->held &&
+	       d->last_seen_ms < *(const int64_t *)ctx;
+}
+
+static void free_device(void *p)
+{
+	struct device_state *d = p;
+	rbatch_free(d->held);
+	buf_free(&d->staged_tokens);
+	free(d);
 }
 
 void ingest_forget_devices(struct ingest *ig)
@@ -138,7 +97,7 @@ void ingest_forget_devices(struct ingest *ig)
 	if (!after_s)
 		return;
 	int64_t cut = ev_wall_ms() - (int64_t)after_s * 1000;
-	size_t mem = strmap_sweep(ig->devices, forgotten, &cut, free);
+	size_t mem = strmap_sweep(ig->devices, forgotten, &cut, free_device);
 	int64_t rows = spool_forget_devices(ig->spool, cut);
 	if (mem || rows > 0)
 		log_event(LOG_INFO, EV_DEVICES_FORGOTTEN, NULL,
@@ -180,185 +139,56 @@ int ingest_load_devices(struct ingest *ig)
 	return spool_load_seqs(ig->spool, on_loaded_seq, ig);
 }
 
-static void free_device(void *p)
-{
-	free(p);
-}
-
-static void free_devices(struct ingest *ig)
-{
-	strmap_free(ig->devices, free_device);
-	ig->devices = NULL;
-	ig->dirty_devices = NULL;
-	ig->share_logged = NULL;
-}
-
-/* ---- a device's share of the spool ---- */
-
-/* Does any share limit apply now? Without per-device limits and below
- * SHARE_FAIR_FROM (the usual case) nothing is looked up per reading. */
-static bool shares_apply(struct ingest *ig)
-{
-	const struct cfg_spool *c = &ig->cfg->spool;
-	return c->max_messages_per_device || c->max_bytes_per_device ||
-	       (c->fair_share && spool_fill(ig->spool) >= SHARE_FAIR_FROM);
-}
-
-/* The device's use of its share, with `more` messages of `bytes` added. */
-static double share_of(struct ingest *ig, const char *device, uint64_t more, uint64_t bytes,
-		       struct share_in *in, enum share_limit *which, uint64_t *limit)
-{
-	const struct cfg_spool *c = &ig->cfg->spool;
-	spool_device_usage(ig->spool, device, &in->messages, &in->bytes);
-	in->messages += more;
-	in->bytes += bytes;
-	in->max_messages_per_device = c->max_messages_per_device;
-	in->max_bytes_per_device = c->max_bytes_per_device;
-	in->fair = c->fair_share;
-	in->fill = spool_fill(ig->spool);
-	in->max_messages = c->max_messages;
-	in->max_bytes = c->max_bytes;
-	size_t held = spool_devices(ig->spool);
-	in->devices = ig->hooks.active_devices(ig->hooks.arg) > held ? ig->hooks.active_devices(ig->hooks.arg) : held;
-	return share_use(in, which, limit);
-}
-
-/* Ends the episodes of devices now well within their share, with one
- * line each: when the upstream takes readings, whether or not the device
- * publishes again. */
-static void share_episodes_end(struct ingest *ig)
-{
-	struct device_state **pp = &ig->share_logged;
-	while (*pp) {
-		struct device_state *dev = *pp;
-		struct share_in in;
-		(void)share_of(ig, dev->name, 0, 0, &in, NULL, NULL);
-		if (share_episode_use(&in) >= SHARE_EPISODE_END) {
-			pp = &dev->share_next;
-			continue;
-		}
-		*pp = dev->share_next;
-		dev->share_next = NULL;
-		dev->share_episode = false;
-		struct log_fields f = {.device = dev->name};
-		log_event(LOG_NOTICE, EV_SPOOL_SHARE_RELEASED, &f,
-			  "device %s is back within its share of the spool (it holds %llu "
-			  "reading(s), %llu bytes; spool %.0f%% full)",
-			  dev->name, (unsigned long long)in.messages,
-			  (unsigned long long)in.bytes, in.fill * 100);
-	}
-}
-
-/* Over its share with this reading (cost bytes)? Logs the start of an
- * episode. */
-static bool over_share(struct ingest *ig, struct device_state *dev, const struct log_fields *f,
-		       uint64_t cost)
-{
-	if (!dev->share_episode && !shares_apply(ig))
-		return false;
-	struct share_in in;
-	enum share_limit which;
-	uint64_t limit;
-	double use = share_of(ig, dev->name, 1, cost, &in, &which, &limit);
-	if (use <= 1.0)
-		return false;
-	if (!dev->share_episode) {
-		dev->share_episode = true;
-		dev->share_next = ig->share_logged;
-		ig->share_logged = dev;
-		ig->m.share_episodes++;
-		log_event(LOG_WARNING, EV_SPOOL_SHARE_EXCEEDED, f,
-			  "device %s holds %llu reading(s), %llu bytes, of the spool (%.0f%% full, "
-			  "%zu device(s) competing): over its %s of %llu; not read until the "
-			  "upstream takes some, other devices are read",
-			  dev->name, (unsigned long long)in.messages - 1,
-			  (unsigned long long)(in.bytes - cost), in.fill * 100, in.devices,
-			  share_limit_name(which), (unsigned long long)limit);
-	}
-	return true;
-}
-
-bool ingest_share_room(struct ingest *ig, const char *device)
-{
-	struct share_in in;
-	return share_of(ig, device, 0, 0, &in, NULL, NULL) < SHARE_RESUME;
-}
-
-/* ---- ingestion ---- */
-
-static const struct dec_rule *rules_of(const struct ingest *ig, size_t *n)
-{
-	if (ig->cfg->nrules) {
-		*n = ig->cfg->nrules;
-		return ig->cfg->rules;
-	}
-	return dec_default_rules(n);
-}
+/* ---- staging ---- */
 
 static bool staged_enough(const struct ingest *ig)
 {
 	return spool_lent(ig->spool) && spool_staged(ig->spool) >= LENT_STAGED_MAX;
 }
 
-enum ingest_result ingest_put(struct ingest *ig, const char *device,
-				  const struct log_fields *f, const struct mqtt_publish *pub)
+enum stage_result ingest_stage_entry(struct ingest *ig, struct device_state *dev,
+				     const struct rb_entry *e, bool share)
 {
 	const struct iotgw_config *cfg = ig->cfg;
-	if (ig->write_failed)
-		return INGEST_FULL; /* nothing more until the spool can write again */
-	struct device_state *dev = device_state(ig, device);
-	if (!dev)
-		return INGEST_FULL; /* out of memory: hold the device back, do not drop */
-	size_t nrules;
-	const struct dec_rule *rules = rules_of(ig, &nrules);
-	const struct dec_rule *rule =
-		dec_rule_for(rules, nrules, pub->topic.ptr, pub->topic.len, device);
-	char event[64];
-	bool has_event =
-		dec_watson_event(pub->topic.ptr, pub->topic.len, event, sizeof event) == 0;
-	struct timespec now;
-	clock_gettime(CLOCK_REALTIME, &now);
-	dev->last_seen_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-
-	struct dec_result value = {0};
-	char why[256] = "no [decode] rule matches this topic";
-	bool ok = rule && dec_payload(rule, pub->payload, pub->payload_len, &value, why,
-				      sizeof why) == 0;
+	const char *device = rb_device(e);
+	const char *event = rb_event(e);
+	dev->last_seen_ms = (int64_t)e->ts.tv_sec * 1000 + e->ts.tv_nsec / 1000000;
 	struct buf *json = &ig->json;
 	json->len = 0;
 	int jrc;
 	char topic[512];
 	int tlen;
-	if (ok) {
+	if (e->ok) {
 		struct reading r = {
 			.device = device,
 			.gateway = cfg->gateway.name,
-			.event = has_event ? event : NULL,
+			.event = event,
 			.seq = dev->seq + 1,
-			.ts = now,
-			.value = value,
+			.ts = e->ts,
+			.value = e->value,
 		};
 		jrc = reading_json(&r, json);
-		tlen = reading_topic(cfg->upstream.topic, device, cfg->gateway.name,
-				     has_event ? event : NULL, topic, sizeof topic);
+		tlen = reading_topic(cfg->upstream.topic, device, cfg->gateway.name, event, topic,
+				     sizeof topic);
 	} else {
-		jrc = deadletter_json(device, cfg->gateway.name, now, pub->topic.ptr,
-				      pub->topic.len, why, pub->payload, pub->payload_len, json);
+		char why[256];
+		snprintf(why, sizeof why, "%.*s", (int)e->why_len, rb_why(e));
+		jrc = deadletter_json(device, cfg->gateway.name, e->ts, rb_topic(e), e->topic_len,
+				      why, rb_payload(e), e->payload_len, json);
 		tlen = reading_topic(cfg->upstream.dead_letter_topic, device, cfg->gateway.name,
-				     has_event ? event : NULL, topic, sizeof topic);
+				     event, topic, sizeof topic);
 	}
 	if (jrc != 0 || tlen < 0)
-		return INGEST_FULL;
+		return STAGE_FULL;
 	/* A full spool holds everyone back; short of that, the device over
 	 * its share alone. So does a checkpoint with enough staged behind it. */
 	if (!spool_has_room(ig->spool, (size_t)tlen, json->len) || staged_enough(ig))
-		return INGEST_FULL;
-	if (over_share(ig, dev, f, spool_entry_cost((size_t)tlen, json->len)))
-		return INGEST_OVER_SHARE;
-	int64_t now_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-	if (spool_put(ig->spool, device, topic, json->data, json->len, now_ms) != 0)
-		return INGEST_FULL;
-	if (ok) {
+		return STAGE_FULL;
+	if (share && ingest_over_share(ig, dev, spool_entry_cost((size_t)tlen, json->len)))
+		return STAGE_OVER_SHARE;
+	if (spool_put(ig->spool, device, topic, json->data, json->len, dev->last_seen_ms) != 0)
+		return STAGE_FULL;
+	if (e->ok) {
 		dev->seq++;
 		if (!dev->dirty) {
 			dev->dirty = true;
@@ -366,53 +196,137 @@ enum ingest_result ingest_put(struct ingest *ig, const char *device,
 			ig->dirty_devices = dev;
 		}
 		ig->m.accepted++;
-		if (log_enabled(LOG_DEBUG))
-			log_event(LOG_DEBUG, EV_READING_ACCEPTED, f, "%.*s: %.2f C (seq %llu)",
-				  (int)pub->topic.len, pub->topic.ptr, value.temperature_c,
-				  (unsigned long long)dev->seq);
+		if (log_enabled(LOG_DEBUG)) {
+			struct log_fields f = {.device = device};
+			log_event(LOG_DEBUG, EV_READING_ACCEPTED, &f, "%.2f C (seq %llu)",
+				  e->value.temperature_c, (unsigned long long)dev->seq);
+		}
 	} else {
-		ig->m.rejected[!rule		  ? REJECT_NO_RULE
-			       : value.implausible ? REJECT_IMPLAUSIBLE
-						   : REJECT_MALFORMED]++;
-		log_event(LOG_WARNING, EV_PAYLOAD_REJECTED, f,
-			  "payload on %.*s rejected: %s; sent to dead-letter topic %s",
-			  (int)pub->topic.len, pub->topic.ptr, why, topic);
+		ig->m.rejected[e->reject < REJECT__COUNT ? e->reject : REJECT_MALFORMED]++;
 	}
-	return INGEST_OK;
+	return STAGED;
 }
 
-/* ---- news for the sessions ---- */
-
-/* Queues n behind the news not yet delivered. The same news twice in a row
- * says nothing more (every kind is idempotent), so it is queued once. */
-static void tell(struct ingest *ig, enum ingest_news n)
+/* Stages what is left of worker w's batch, in order. false: the spool is
+ * full (the rest waits in the batch). */
+static bool stage_batch(struct ingest *ig, unsigned w)
 {
-	struct news_queue *q = &ig->newsq;
-	if (q->n && q->q[(q->head + q->n - 1) % NEWS_QUEUE_MAX] == n)
-		return;
-	if (q->n == NEWS_QUEUE_MAX) {
-		/* Cannot happen (struct news_queue); dropping a flush's
-		 * news would keep acks from ever going out, or send them early. */
+	struct ingest_slot *slot = &ig->slot[w];
+	const struct rb_entry *e;
+	while ((e = rbatch_peek(slot->b))) {
+		struct device_state *dev = ingest_device_state(ig, rb_device(e));
+		if (!dev) { /* out of memory: wait, do not drop */
+			ingest_full(ig);
+			return false;
+		}
+		/* Behind readings of its device held over its share: behind
+		 * them it waits, in order. */
+		enum stage_result r =
+			dev->held ? STAGE_OVER_SHARE : ingest_stage_entry(ig, dev, e, true);
+		if (r == STAGE_FULL) {
+			ingest_full(ig);
+			return false;
+		}
+		if (r == STAGE_OVER_SHARE && !ingest_hold_entry(ig, slot, w, dev, e)) {
+			ingest_full(ig);
+			return false;
+		}
+		if (r == STAGED)
+			slot->in_commit = true;
+		rbatch_pop(slot->b);
+	}
+	return true;
+}
+
+static bool stage(struct ingest *ig)
+{
+	if (ig->spool_full || ig->ckpt_hold || ig->write_failed)
+		return false;
+	if (ig->share_recheck && !ingest_stage_held(ig))
+		return false;
+	unsigned n = INGEST_WORKERS_MAX;
+	for (unsigned i = 0; i < n; i++) {
+		unsigned w = (ig->next_slot + i) % n;
+		if (ig->slot[w].b && !stage_batch(ig, w)) {
+			ig->next_slot = w; /* it goes first next time */
+			return false;
+		}
+	}
+	ig->next_slot = (ig->next_slot + 1) % n;
+	return true;
+}
+
+void ingest_take(struct ingest *ig, unsigned worker, struct rbatch *b)
+{
+	struct ingest_slot *slot = &ig->slot[worker];
+	if (slot->b) { /* a worker has one batch with the owner at a time */
 		log_event(LOG_CRIT, EV_LOOP_FAILED, NULL,
-			  "internal error: %u undelivered spool news; exiting so that devices "
+			  "internal error: worker %u handed a second batch; exiting so that devices "
 			  "re-send what was not acknowledged",
-			  q->n);
+			  worker);
 		abort();
 	}
-	q->q[(q->head + q->n) % NEWS_QUEUE_MAX] = n;
-	q->n++;
+	*slot = (struct ingest_slot){.b = b};
 }
 
-/* Delivers the queued news in order, and what the sessions' reactions
- * queue meanwhile (a device read again filling the spool). */
-static void deliver_news(struct ingest *ig)
+void ingest_tell(struct ingest *ig, const struct ingest_news *n)
 {
-	struct news_queue *q = &ig->newsq;
-	while (q->n) {
-		enum ingest_news n = q->q[q->head];
-		q->head = (q->head + 1) % NEWS_QUEUE_MAX;
-		q->n--;
-		ig->hooks.news(ig->hooks.arg, n);
+	ig->hooks.news(ig->hooks.arg, n);
+}
+
+static int cmp_wait(const void *a, const void *b)
+{
+	const struct ingest_wait *x = a, *y = b;
+	return x->token < y->token ? -1 : x->token > y->token;
+}
+
+/* The sessions with readings left in a batch, and where each one's wait
+ * begins (its first entry not staged), sorted by token. */
+static size_t batch_waits(struct ingest *ig, const struct rbatch *b)
+{
+	struct buf *w = &ig->waits;
+	w->len = 0;
+	for (const struct rb_entry *e = rbatch_after(b, NULL); e; e = rbatch_after(b, e)) {
+		struct ingest_wait *ws = (struct ingest_wait *)(void *)w->data;
+		size_t n = w->len / sizeof *ws, i = 0;
+		for (; i < n && ws[i].token != e->token; i++)
+			;
+		if (i < n)
+			continue;
+		struct ingest_wait one = {e->token, e->ack_pos};
+		if (buf_append(w, &one, sizeof one) != 0)
+			break; /* out of memory: those sessions' acks wait for the rest */
+	}
+	size_t n = w->len / sizeof(struct ingest_wait);
+	if (n > 1)
+		qsort(w->data, n, sizeof(struct ingest_wait), cmp_wait);
+	return n;
+}
+
+/* Tells each worker whose batch has entries in commit c (done: all of
+ * them, or it had none to commit) and gives finished batches back. */
+static void answer_batches(struct ingest *ig, bool committed, uint64_t c)
+{
+	for (unsigned w = 0; w < INGEST_WORKERS_MAX; w++) {
+		struct ingest_slot *slot = &ig->slot[w];
+		if (!slot->b || (slot->in_commit && !committed))
+			continue;
+		bool done = rbatch_done(slot->b);
+		if (!done && !slot->in_commit)
+			continue; /* nothing new of it in this commit */
+		struct ingest_news n = {.kind = NEWS_COMMITTED, .worker = w, .n = c, .done = done};
+		if (slot->b->replies)
+			ig->need_durable = c > ig->need_durable ? c : ig->need_durable;
+		if (done) {
+			n.batch = slot->b;
+			*slot = (struct ingest_slot){0};
+		} else {
+			n.nwaits = batch_waits(ig, slot->b);
+			n.waits = (const struct ingest_wait *)(const void *)ig->waits.data;
+			slot->in_commit = false;
+			slot->ntold = 0;
+		}
+		ingest_tell(ig, &n);
 	}
 }
 
@@ -433,7 +347,7 @@ static void pause_devices(struct ingest *ig, const char *why)
 		log_event(LOG_WARNING, EV_SPOOL_FULL, NULL,
 			  "spool full (%s): holding devices back; nothing is dropped", why);
 	}
-	tell(ig, NEWS_HOLD_DEVICES);
+	ingest_tell(ig, &(struct ingest_news){.kind = NEWS_HOLD_DEVICES});
 }
 
 void ingest_full(struct ingest *ig)
@@ -445,7 +359,7 @@ void ingest_full(struct ingest *ig)
 		 * again when it ends). Not an episode to log or count. */
 		if (!ig->ckpt_hold) {
 			ig->ckpt_hold = true;
-			tell(ig, NEWS_HOLD_DEVICES);
+			ingest_tell(ig, &(struct ingest_news){.kind = NEWS_HOLD_DEVICES});
 		}
 		return;
 	}
@@ -467,19 +381,12 @@ void ingest_full(struct ingest *ig)
 
 static void maybe_resume(struct ingest *ig)
 {
-	/* The upstream took readings: devices held over their share may
-	 * have room again (a few runaways, so rechecking them is cheap). */
-	if ((ig->hooks.share_held(ig->hooks.arg) || ig->share_logged) &&
-	    spool_count(ig->spool) != ig->share_checked_count) {
-		ig->share_checked_count = spool_count(ig->spool);
-		if (ig->hooks.share_held(ig->hooks.arg))
-			tell(ig, NEWS_SHARE_ROOM);
-		share_episodes_end(ig);
-	}
+	ingest_share_progress(ig);
 	if (ig->spool_full && !ig->write_failed && !spool_disk_low(ig->spool) &&
 	    spool_fill(ig->spool) < RESUME_FILL) {
 		ig->spool_full = false;
-		tell(ig, NEWS_READ_DEVICES); /* may fill it again at once */
+		/* What waits in the batches goes first (stage), then the devices. */
+		ingest_tell(ig, &(struct ingest_news){.kind = NEWS_READ_DEVICES});
 	}
 	/* At its limit the spool fills and drains by the percent: the
 	 * episode ends, once, when it is well below. */
@@ -493,7 +400,7 @@ static void maybe_resume(struct ingest *ig)
 	}
 }
 
-/* ---- group commit ---- */
+/* ---- group commit and flush ---- */
 
 static int stage_seqs(struct ingest *ig)
 {
@@ -528,24 +435,32 @@ static void watch_flush(struct ingest *ig)
 	}
 }
 
-/* Moves the acks of committed readings towards their devices: a flush of
- * the WAL is started when commits with readings are not on disk yet (one
- * at a time; acks committed meanwhile wait for the next), else they go out
- * now (durability = os, or nothing new to flush). */
+static void set_durable(struct ingest *ig, uint64_t d)
+{
+	if (d <= ig->durable)
+		return;
+	ig->durable = d;
+	ingest_tell(ig, &(struct ingest_news){.kind = NEWS_DURABLE, .n = d});
+}
+
+/* Makes the commits acks wait for durable: a flush of the WAL is started
+ * when commits are not on disk yet (one at a time; commits meanwhile wait
+ * for the next), else they are durable now (durability = os, or nothing
+ * new to flush). */
 static void flush_progress(struct ingest *ig)
 {
 	/* Devices' acks wait for the flush, and so do the broker's PUBACKs of
 	 * commands (downlink_holding_acks). */
-	if (ig->flushing || (!ig->hooks.acks_committed(ig->hooks.arg) && !ig->hooks.commands_waiting(ig->hooks.arg)))
+	if (ig->flushing ||
+	    (ig->need_durable <= ig->durable && !ig->hooks.commands_waiting(ig->hooks.arg)))
 		return;
 	if (!spool_flush_pending(ig->spool)) {
-		if (ig->hooks.acks_committed(ig->hooks.arg))
-			tell(ig, NEWS_ALL_DURABLE);
+		set_durable(ig, ig->commits);
 		return;
 	}
 	if (spool_flush_start(ig->spool)) {
 		ig->flushing = true;
-		tell(ig, NEWS_FLUSH_STARTED);
+		ig->flush_covers = ig->commits;
 	}
 }
 
@@ -558,7 +473,6 @@ static void on_flush_done(struct ev_loop *loop, struct ev_io *io, uint32_t event
 	int rc = spool_flush_finish(ig->spool, err, sizeof err);
 	if (rc == 1)
 		return;
-	ig->flushing = false;
 	if (rc < 0) {
 		/* After a failed fsync the kernel may have dropped the data and
 		 * a retry could falsely succeed: never acknowledge it. A restart
@@ -569,11 +483,14 @@ static void on_flush_done(struct ev_loop *loop, struct ev_io *io, uint32_t event
 			  err);
 		_exit(EXIT_FAILURE);
 	}
-	/* The acks it covered go out, and the next flush starts, in
+	/* The acks it covered go out now; the next flush starts in
 	 * ingest_turn (before the loop sleeps again, right after this). After
 	 * a checkpoint the acks wait for the flush that follows it, and the
 	 * backlog on disk can be read again: offer the upstream more. */
-	tell(ig, NEWS_FLUSHED);
+	if (ig->flushing) {
+		ig->flushing = false;
+		set_durable(ig, ig->flush_covers);
+	}
 	ig->kick_upstream = true;
 }
 
@@ -607,15 +524,15 @@ static bool commit_once(struct ingest *ig)
 		log_event(LOG_NOTICE, EV_SPOOL_WRITE_RECOVERED, NULL, "%s: commits succeed again",
 			  spool_path(ig->spool));
 	}
+	ig->commits++;
 	ig->kick_upstream = true;
-	tell(ig, NEWS_COMMITTED);
 	return true;
 }
 
 bool ingest_turn(struct ingest *ig)
 {
-	/* A failing commit is retried every COMMIT_RETRY_MS; news (a flush
-	 * that finished, room again) are delivered meanwhile all the same. */
+	/* A failing commit is retried every COMMIT_RETRY_MS; batches that
+	 * need no commit are answered meanwhile all the same. */
 	bool may_commit = !(ig->write_failed && ev_now_ms(ig->loop) < ig->retry_at_ms);
 	/* Held back for want of disk space with nothing to commit (the
 	 * upstream is down, space was freed by someone else): measure again
@@ -630,45 +547,41 @@ bool ingest_turn(struct ingest *ig)
 	if (ig->ckpt_hold && !spool_lent(ig->spool)) {
 		ig->ckpt_hold = false;
 		if (!ig->spool_full)
-			tell(ig, NEWS_READ_DEVICES);
+			ingest_tell(ig, &(struct ingest_news){.kind = NEWS_READ_DEVICES});
 	}
 	bool ok = may_commit;
-	for (int round = 0; round < COMMIT_ROUNDS; round++) {
-		/* While the spool's database is with a checkpoint nothing is
-		 * committed; its end wakes the loop (watch_flush). */
-		if (ok && !spool_lent(ig->spool) &&
-		    (spool_commit_due_in(ig->spool) == 0 || ig->dirty_devices)) {
-			ig->input_barred++;
-			ok = commit_once(ig);
-			ig->input_barred--;
-		}
-		else if (ok && !spool_has_staged(ig->spool) && ig->hooks.acks_uncommitted(ig->hooks.arg))
-			/* Replies held behind nothing new (a resent QoS 2
-			 * PUBLISH, a PINGREQ after it) have nothing to wait for. */
-			tell(ig, NEWS_COMMITTED);
-		/* The commit's news (and those of the loop's callbacks: a
-		 * flush that finished) first, so that flush_progress sees the
-		 * acks now committed (hooks.acks_committed). Then the flush
-		 * (or, with nothing to flush, the acks out) and room for the
-		 * devices held back; delivering those reads devices again,
-		 * which may stage readings for the next round. The deletes and
-		 * commands of a failed commit may have gone through on their
-		 * own (spool_commit): flushing those keeps the broker's PUBACKs,
-		 * and the deletes that free space, coming. */
-		deliver_news(ig);
-		flush_progress(ig);
-		maybe_resume(ig);
-		deliver_news(ig);
-		if (!ok || spool_commit_due_in(ig->spool) != 0)
-			break;
-	}
+	(void)stage(ig);
+	bool committed = false;
+	/* While the spool's database is with a checkpoint nothing is
+	 * committed; its end wakes the loop (watch_flush). */
+	if (ok && !spool_lent(ig->spool) &&
+	    (spool_commit_due_in(ig->spool) == 0 || ig->dirty_devices))
+		committed = ok = commit_once(ig);
+	/* The batches in this commit, and those that needed none. */
+	answer_batches(ig, committed, ig->commits);
+	if (committed)
+		ingest_held_committed(ig, ig->commits);
+	/* Then the flush (or, with nothing to flush, the acks out) and room
+	 * for the devices held back. The deletes and commands of a failed
+	 * commit may have gone through on their own (spool_commit): flushing
+	 * those keeps the broker's PUBACKs, and the deletes that free space,
+	 * coming. */
+	flush_progress(ig);
+	maybe_resume(ig);
 	bool kick = ig->kick_upstream;
 	ig->kick_upstream = false;
 	if (!ok)
 		return kick;
-	/* Devices released above staged more than the rounds allowed: wake up
-	 * again at once rather than sleep on uncommitted readings. Deletes
-	 * alone wait a little to share a commit (spool_commit_due_in). */
+	/* Room came back (or a share did) with readings still waiting in
+	 * batches: stage them on the next turn, at once. */
+	bool waiting = ig->share_recheck;
+	for (unsigned w = 0; w < INGEST_WORKERS_MAX && !waiting; w++)
+		waiting = ig->slot[w].b && !rbatch_done(ig->slot[w].b);
+	if (waiting && !ig->spool_full && !ig->ckpt_hold) {
+		ev_timer_start(ig->loop, &ig->commit_retry, 0);
+		return kick;
+	}
+	/* Deletes alone wait a little to share a commit (spool_commit_due_in). */
 	int64_t due = spool_commit_due_in(ig->spool);
 	if (due == 0)
 		ev_timer_start(ig->loop, &ig->commit_retry, 0);
@@ -699,9 +612,10 @@ struct ingest *ingest_new(struct ev_loop *loop, struct spool *spool,
 		free(ig);
 		return NULL;
 	}
-	/* The record of the PUBLISH being ingested, reused for every one. A
-	 * dead letter carries the payload in base64: room for the largest. */
+	/* The record being staged, reused for every one. A dead letter carries
+	 * the payload in base64: room for the largest. */
 	buf_init(&ig->json, JSON_MAX);
+	buf_init(&ig->waits, (size_t)RBATCH_ENTRIES_FULL * sizeof(struct ingest_wait));
 	ig->flush_io.fd = -1;
 	ev_timer_init(&ig->commit_retry, on_commit_retry, ig);
 	return ig;
@@ -713,8 +627,11 @@ void ingest_free(struct ingest *ig)
 		return;
 	ev_timer_stop(ig->loop, &ig->commit_retry);
 	ev_io_stop(ig->loop, &ig->flush_io);
-	free_devices(ig);
+	for (unsigned w = 0; w < INGEST_WORKERS_MAX; w++)
+		rbatch_free(ig->slot[w].b);
+	strmap_free(ig->devices, free_device);
 	buf_free(&ig->json);
+	buf_free(&ig->waits);
 	free(ig);
 }
 
@@ -732,19 +649,6 @@ void ingest_configure(struct ingest *ig, const struct iotgw_config *cfg)
 {
 	ig->cfg = cfg;
 	ig->share_checked_count = UINT64_MAX; /* shares may have changed */
-}
-
-void ingest_bar_input(struct ingest *ig, bool on)
-{
-	if (on)
-		ig->input_barred++;
-	else
-		ig->input_barred--;
-}
-
-bool ingest_input_barred(const struct ingest *ig)
-{
-	return ig->input_barred > 0;
 }
 
 bool ingest_holding(const struct ingest *ig)

@@ -15,6 +15,7 @@
 #include <openssl/ssl.h>
 
 #include "gateway_int.h"
+#include "worker.h"
 #include "iotgw/cidr.h"
 #include "iotgw/log.h"
 #include "iotgw/proxyproto.h"
@@ -76,7 +77,7 @@ static void shed_connection(struct listen_sock *ls)
 	struct log_fields f = {.listener = l->name};
 	log_event(LOG_ERR, EV_CONNECTION_LIMIT, &f,
 		  "out of file descriptors with %zu connections; refusing new ones for 1 s",
-		  gw->nsessions);
+		  gateway_sessions(gw));
 	set_accepting(l, false);
 	ev_timer_start(gw->loop, &l->accept_retry, 1000);
 }
@@ -139,7 +140,7 @@ static void on_accept(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 		 * connection. */
 		int sndbuf = DEVICE_SNDBUF;
 		(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
-		(void)session_new(l->gw, l, fd, peer);
+		(void)session_new(&l->gw->workers[0], l, fd, peer);
 	}
 }
 

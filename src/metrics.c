@@ -16,6 +16,7 @@
 #include <openssl/ssl.h>
 
 #include "gateway_int.h"
+#include "worker.h"
 #include "iotgw/downlink.h"
 #include "iotgw/tls_ctx.h"
 #include "iotgw/version.h"
@@ -263,7 +264,14 @@ static int readings(struct buf *b, struct gateway *gw)
 	rc |= prom_sample_u64(b, "iotgw_readings_resent_total", NULL, um->resent);
 	rc |= prom_family(b, "iotgw_device_puback_latency_seconds", "histogram",
 			  "Device PUBLISH read to its PUBACK written (the reading is durable).");
-	rc |= prom_histo(b, "iotgw_device_puback_latency_seconds", NULL, &gw->m.puback);
+	/* Each worker keeps its own; a scrape adds them up. */
+	struct prom_histo puback = {0};
+	GW_FOR_EACH_WORKER(gw, w) {
+		pthread_mutex_lock(&w->mu);
+		prom_histo_add(&puback, &w->puback);
+		pthread_mutex_unlock(&w->mu);
+	}
+	rc |= prom_histo(b, "iotgw_device_puback_latency_seconds", NULL, &puback);
 	return rc;
 }
 
@@ -307,8 +315,8 @@ static int spool(struct buf *b, struct gateway *gw)
 	rc |= GAUGE("iotgw_spool_devices", "Devices holding readings in the spool.",
 		    (double)spool_devices(sp));
 	rc |= GAUGE("iotgw_devices_over_share",
-		    "Connections not read because their device is over its share of the spool.",
-		    (double)gw->nshare_held);
+		    "Devices whose readings wait over their share of the spool (not read meanwhile).",
+		    (double)ingest_metrics(gw->ingest)->share_held);
 	rc |= COUNTER("iotgw_spool_share_episodes_total",
 		      "Times a device was held back over its share of the spool.",
 		      im->share_episodes);

@@ -102,3 +102,11 @@ char *prom_label_value(const char *v, char *out, size_t cap)
 		out[o < cap ? o : cap - 1] = '\0';
 	return out;
 }
+
+void prom_histo_add(struct prom_histo *dst, const struct prom_histo *src)
+{
+	for (size_t i = 0; i < PROM_NBUCKETS; i++)
+		dst->bucket[i] += src->bucket[i];
+	dst->count += src->count;
+	dst->sum += src->sum;
+}

@@ -1,8 +1,7 @@
 /* registry: the gateway's tables about its sessions. The map from MQTT
- * client id to the session that holds it (MQTT 3.1.1 section 3.1.4-2: a
- * second connection with the same client id takes over), which borrows the
- * client id strings from the sessions (a session releases its entry before
- * it frees them); and the TLS handshakes in progress, in all and by source
+ * client id to the token of the session that holds it (MQTT 3.1.1 section
+ * 3.1.4-2: a second connection with the same client id takes over), kept
+ * by the owner; and the TLS handshakes in progress, in all and by source
  * address, which bound what unauthenticated peers can make us compute and
  * hold (max_handshakes, max_handshakes_per_address; at max_handshakes a new
  * connection evicts the oldest handshake still without a complete
@@ -26,17 +25,18 @@
  * backoff starts again). */
 #define AUTH_FAILS_TABLE_MAX 10000
 
-int gateway_registry_claim(struct gateway *gw, const char *client_id, struct session *s,
-			   struct session **old)
+_Static_assert(sizeof(uintptr_t) >= sizeof(uint64_t), "a token fits in a map's pointer");
+
+int gateway_registry_claim(struct gateway *gw, const char *client_id, uint64_t token,
+			   uint64_t *old)
 {
-	*old = strmap_get(gw->by_client_id, client_id);
-	return strmap_put(gw->by_client_id, client_id, s);
+	*old = (uint64_t)(uintptr_t)strmap_get(gw->by_client_id, client_id);
+	return strmap_put(gw->by_client_id, client_id, (void *)(uintptr_t)token);
 }
 
-void gateway_registry_release(struct gateway *gw, const char *client_id,
-			      const struct session *s)
+void gateway_registry_release(struct gateway *gw, const char *client_id, uint64_t token)
 {
-	if (strmap_get(gw->by_client_id, client_id) == s)
+	if ((uint64_t)(uintptr_t)strmap_get(gw->by_client_id, client_id) == token)
 		(void)strmap_del(gw->by_client_id, client_id);
 }
 

@@ -23,7 +23,6 @@
 #include "iotgw/pwcheck.h"
 #include "trust.h"
 #include "session_int.h"
-#include "iotgw/downlink.h"
 #include "verdict.h"
 
 #define SESSION_MAGIC 0x5e55104du
@@ -48,7 +47,8 @@ static const struct conn_handler session_conn_handler;
 /* Not held back by the spool, its acks or its own unread replies. */
 static bool readable_now(const struct session *s)
 {
-	return !s->paused && !s->held && !s->unread && !s->throttled;
+	return !s->paused && !s->held && !s->unread && !s->throttled && !s->batch_waiting &&
+	       !s->sub_waiting && s->att != ATT_WAITING;
 }
 
 /* Every callback gets the session back as a void *; the magic catches type
@@ -99,7 +99,7 @@ static bool carry_out(struct session *s, enum outcome o, const struct verdict *v
 		}
 		session_set_state(s, SESS_CLOSING);
 		conn_pause_reading(s->conn);
-		ev_timer_start(s->gw->loop, &s->timer, LINGER_MS);
+		ev_timer_start(s->w->loop, &s->timer, LINGER_MS);
 		break;
 	}
 	return s->state == SESS_AWAIT_CONNECT || s->state == SESS_ACTIVE;
@@ -113,8 +113,8 @@ static void arm_keepalive(struct session *s)
 	if (s->keepalive_ms == 0)
 		return;
 	uint64_t limit = (uint64_t)s->keepalive_ms * 3 / 2;
-	uint64_t idle = ev_now_ms(s->gw->loop) - s->last_rx_ms;
-	ev_timer_start(s->gw->loop, &s->timer, idle >= limit ? 0 : limit - idle);
+	uint64_t idle = ev_now_ms(s->w->loop) - s->last_rx_ms;
+	ev_timer_start(s->w->loop, &s->timer, idle >= limit ? 0 : limit - idle);
 }
 
 static void on_timer(struct ev_loop *loop, struct ev_timer *t)
@@ -142,9 +142,9 @@ static void on_timer(struct ev_loop *loop, struct ev_timer *t)
 		/* While the gateway holds devices back it does not read their
 		 * PINGREQs, so their silence is ours, not theirs. */
 		if (s->paused || s->throttled ||
-		    ev_now_ms(s->gw->loop) - s->last_rx_ms < limit) {
+		    ev_now_ms(s->w->loop) - s->last_rx_ms < limit) {
 			if (s->paused || s->throttled)
-				s->last_rx_ms = ev_now_ms(s->gw->loop);
+				s->last_rx_ms = ev_now_ms(s->w->loop);
 			arm_keepalive(s);
 			break;
 		}
@@ -229,13 +229,13 @@ static enum outcome check_password(struct session *s, const struct mqtt_connect 
 				 "too many wrong passwords from this address: refused for %u s "
 				 "more without checking",
 				 wait_s);
-	s->pw_job = pwcheck_submit(gw->pwcheck, s->listener->pwfile, s->device,
+	s->pw_job = pwcheck_submit(s->w->pwcheck, s->listener->pwfile, s->device,
 				   (const uint8_t *)c->password.ptr, c->password.len,
 				   on_password_checked, s);
 	if (!s->pw_job)
 		return refuse(s, v, MQTT_CONNACK_SERVER_UNAVAILABLE,
 			      "%u password checks already waiting; try again later",
-			      pwcheck_queued(gw->pwcheck));
+			      pwcheck_queued(s->w->pwcheck));
 	conn_pause_reading(s->conn);
 	return OUT_RETRY;
 }
@@ -259,10 +259,12 @@ static enum outcome handle_connect(struct session *s, uint8_t flags, const uint8
 			      "empty client id requires clean session (3.1.3-7)");
 	if (s->pw_job)
 		return OUT_RETRY; /* its password is being checked */
-	free(s->client_id); /* handled before, waiting for the password check */
-	s->client_id = strndup(c.client_id.ptr, c.client_id.len);
-	if (!s->client_id)
-		return refuse(s, v, MQTT_CONNACK_SERVER_UNAVAILABLE, "out of memory");
+	if (s->att == ATT_NONE) { /* handled before: waiting for a password check */
+		free(s->client_id);
+		s->client_id = strndup(c.client_id.ptr, c.client_id.len);
+		if (!s->client_id)
+			return refuse(s, v, MQTT_CONNACK_SERVER_UNAVAILABLE, "out of memory");
+	}
 	struct trust_verdict tv;
 	trust_connect(&s->listener->trust, s->cert_identity, &c, s->client_id, s->pw, s->device,
 		      sizeof s->device, &tv);
@@ -270,40 +272,44 @@ static enum outcome handle_connect(struct session *s, uint8_t flags, const uint8
 		return check_password(s, &c, v);
 	if (tv.connack != MQTT_CONNACK_ACCEPTED)
 		return refuse_as(s, v, tv.connack, tv.event, "%s", tv.why);
-	time_t not_after;
-	char msg[256];
-	if (s->listener->tls == CFG_TLS_MUTUAL && conn_peer_not_after(s->conn, &not_after) == 0 &&
-	    trust_cert_expiring(not_after, time(NULL), s->listener->cert_expiry_warning_s, s->device,
-				msg, sizeof msg)) {
-		struct log_fields f = session_fields(s);
-		log_event(LOG_WARNING, EV_CERT_EXPIRING, &f, "%s", msg);
+	if (s->att == ATT_NONE) {
+		time_t not_after;
+		char msg[256];
+		if (s->listener->tls == CFG_TLS_MUTUAL &&
+		    conn_peer_not_after(s->conn, &not_after) == 0 &&
+		    trust_cert_expiring(not_after, time(NULL), s->listener->cert_expiry_warning_s,
+					s->device, msg, sizeof msg)) {
+			struct log_fields f = session_fields(s);
+			log_event(LOG_WARNING, EV_CERT_EXPIRING, &f, "%s", msg);
+		}
+		/* The owner registers the client id (3.1.4-2: a second
+		 * connection with the same one takes over, wherever the first
+		 * is) and attaches the device's downlink record; the CONNECT
+		 * waits in `in` for the answer (session_attached). */
+		struct wmsg *m = wmsg_text(O_ATTACH, s->client_id, s->device, s->peer);
+		if (!m)
+			return refuse(s, v, MQTT_CONNACK_SERVER_UNAVAILABLE, "out of memory");
+		m->flag = c.clean_session;
+		session_post(s, m);
+		s->att = ATT_WAITING;
+		conn_pause_reading(s->conn);
+		return OUT_RETRY;
 	}
-
-	/* 3.1.4-2: a second connection with the same client id takes over. */
-	struct gateway *gw = s->gw;
-	struct session *old = NULL;
-	if (gateway_registry_claim(gw, s->client_id, s, &old) != 0)
+	if (s->att == ATT_WAITING)
+		return OUT_RETRY;
+	if (s->att == ATT_FAILED)
 		return refuse(s, v, MQTT_CONNACK_SERVER_UNAVAILABLE, "out of memory");
-	s->registered = true;
-	if (old) {
-		old->registered = false;
-		session_close(old, LOG_NOTICE, EV_SESSION_TAKEN_OVER,
-			      "client id %s connected again from %s; old connection closed",
-			      s->client_id, s->peer);
-	}
 
+	struct gateway *gw = s->gw;
 	unsigned ka = c.keepalive;
 	unsigned max = gw->cfg->gateway.max_keepalive_s;
 	if (max && (ka == 0 || ka > max))
 		ka = max;
 	s->keepalive_ms = ka * 1000u;
 	session_set_state(s, SESS_ACTIVE);
-	ev_timer_stop(gw->loop, &s->timer);
+	ev_timer_stop(s->w->loop, &s->timer);
 	arm_keepalive(s);
-	ingest_device_seen(gw->ingest, s->device);
-	bool present = false;
-	s->dl_dev = downlink_attach(gw->dl, s->device, c.clean_session, s, &present);
-	send_connack(s, MQTT_CONNACK_ACCEPTED, present);
+	send_connack(s, MQTT_CONNACK_ACCEPTED, s->present);
 	if (s->state == SESS_CLOSED)
 		return OUT_DONE; /* the send failed and said so */
 	s->listener->m.connects++;
@@ -314,6 +320,23 @@ static enum outcome handle_connect(struct session *s, uint8_t flags, const uint8
 		  conn_tls_cipher(s->conn) ? ", cipher " : "",
 		  conn_tls_cipher(s->conn) ? conn_tls_cipher(s->conn) : "");
 	return OUT_DONE;
+}
+
+void session_attached(struct session *s, bool ok, bool present)
+{
+	if (s->att != ATT_WAITING)
+		return;
+	s->att = ok ? ATT_DONE : ATT_FAILED;
+	s->present = present;
+	conn_resume_reading(s->conn);
+	session_process_input(s); /* the CONNECT again, with the answer */
+}
+
+void session_taken_over(struct session *s, const char *peer)
+{
+	session_close(s, LOG_NOTICE, EV_SESSION_TAKEN_OVER,
+		      "client id %s connected again from %s; old connection closed", s->client_id,
+		      peer);
 }
 
 static bool qos2_pending(const struct session *s, uint16_t id)
@@ -368,23 +391,34 @@ static enum outcome handle_publish(struct session *s, uint8_t flags, const uint8
 			      "connection closed",
 			      (int)(p.topic.len > 200 ? 200 : p.topic.len), p.topic.ptr,
 			      s->listener->name);
-	struct log_fields f = session_fields(s);
-	switch (ingest_put(s->gw->ingest, s->device, &f, &p)) {
-	case INGEST_OK:
-		break;
-	case INGEST_FULL:
-		ingest_full(s->gw->ingest);
-		session_pause(s); /* a device that connected while the spool was full */
-		return OUT_RETRY;
-	case INGEST_OVER_SHARE:
-		/* This device alone waits (ingest logged it); read again when
-		 * the upstream takes some of its readings (NEWS_SHARE_ROOM). */
-		session_share_hold(s);
+	/* The spool is full or failing: held back at this reading (it stays
+	 * in `in`), read again at NEWS_READ_DEVICES. */
+	if (atomic_load_explicit(&s->gw->holding, memory_order_acquire)) {
 		session_pause(s);
 		return OUT_RETRY;
 	}
-	/* Acknowledged only once durable: the ack waits for the group commit
-	 * at the end of this loop iteration. */
+	struct worker *w = s->w;
+	if (rbatch_full(w->filling)) {
+		/* Read again once the batch went to the owner. */
+		s->batch_waiting = true;
+		list_add(&w->batch_wait, s, BWAIT_LINK);
+		conn_pause_reading(s->conn);
+		return OUT_RETRY;
+	}
+	struct log_fields f = session_fields(s);
+	if (ingest_decode(s->gw->cfg, s->device, &f, s->token, ackq_pos(&s->acks), &p,
+			  w->filling) != 0) {
+		if (w->filling->n == 0)
+			return decide(v, OUT_CLOSE, LOG_ERR, EV_DEVICE_DISCONNECTED,
+				      "out of memory for a reading of %zu bytes; connection closed",
+				      p.payload_len);
+		s->batch_waiting = true;
+		list_add(&w->batch_wait, s, BWAIT_LINK);
+		conn_pause_reading(s->conn);
+		return OUT_RETRY;
+	}
+	/* Acknowledged only once durable: the ack waits for the commit that
+	 * holds this turn's batch, and for the disk flush after it. */
 	if (p.qos == 1) {
 		queue_ack(s, MQTT_PUBACK, p.packet_id);
 	} else if (p.qos == 2) {
@@ -428,8 +462,11 @@ static enum outcome handle_packet(struct session *s, const struct mqtt_frame *fr
 	case MQTT_SUBSCRIBE:
 	case MQTT_UNSUBSCRIBE: {
 		bool unsub = fr->type == MQTT_UNSUBSCRIBE;
-		const char *why = session_subscribe(s, body, len, unsub);
-		return why ? violation(v, unsub ? "UNSUBSCRIBE" : "SUBSCRIBE", why) : OUT_DONE;
+		bool retry = false;
+		const char *why = session_subscribe(s, body, len, unsub, &retry);
+		if (why)
+			return violation(v, unsub ? "UNSUBSCRIBE" : "SUBSCRIBE", why);
+		return retry ? OUT_RETRY : OUT_DONE;
 	}
 	case MQTT_PINGREQ: {
 		uint8_t pkt[2];
@@ -445,7 +482,10 @@ static enum outcome handle_packet(struct session *s, const struct mqtt_frame *fr
 		const char *why = NULL;
 		if (mqtt_decode_ack(body, len, &id, &why) != MQTT_OK)
 			return violation(v, "PUBACK", why);
-		(void)downlink_puback(s->gw->dl, s->dl_dev, id);
+		struct wmsg *m = wmsg_text(O_CMD_ACK, s->device, NULL, NULL);
+		if (m)
+			m->n = id;
+		session_post(s, m);
 		return OUT_DONE;
 	}
 	case MQTT_PUBREC:
@@ -459,10 +499,6 @@ static enum outcome handle_packet(struct session *s, const struct mqtt_frame *fr
 
 void session_process_input(struct session *s)
 {
-	/* Device input is parsed from the device's own events and from the
-	 * news ingest_turn delivers, never from inside a commit or an
-	 * upstream callback (ingest.h, ingest_input_barred). */
-	assert(!ingest_input_barred(s->gw->ingest));
 	size_t off = 0;
 	struct verdict v;
 	enum outcome o = OUT_DONE;
@@ -525,8 +561,8 @@ static void on_up(void *owner)
 	}
 	s->tls_slot = (int8_t)metrics_conn_opened(s->listener, conn_tls_version(s->conn));
 	session_set_state(s, SESS_AWAIT_CONNECT);
-	s->last_rx_ms = ev_now_ms(s->gw->loop);
-	ev_timer_start(s->gw->loop, &s->timer, s->gw->cfg->gateway.connect_timeout_ms);
+	s->last_rx_ms = ev_now_ms(s->w->loop);
+	ev_timer_start(s->w->loop, &s->timer, s->gw->cfg->gateway.connect_timeout_ms);
 	if (conn_is_tls(s->conn) && log_enabled(LOG_DEBUG)) {
 		struct log_fields f = session_fields(s);
 		log_event(LOG_DEBUG, EV_TLS_ESTABLISHED, &f, "TLS up, cipher %s",
@@ -578,7 +614,7 @@ static void on_readable(void *owner)
 			s->in.len += (size_t)n;
 			budget = (size_t)n < budget ? budget - (size_t)n : 0;
 			session_preauth_account(s);
-			s->last_rx_ms = ev_now_ms(s->gw->loop);
+			s->last_rx_ms = ev_now_ms(s->w->loop);
 			session_process_input(s);
 			continue;
 		}
@@ -642,8 +678,9 @@ static const struct conn_handler session_conn_handler = {
 	.proxied = session_proxied,
 };
 
-struct session *session_new(struct gateway *gw, struct listener *l, int fd, const char *peer)
+struct session *session_new(struct worker *w, struct listener *l, int fd, const char *peer)
 {
+	struct gateway *gw = w->gw;
 	struct session *s = calloc(1, sizeof *s);
 	if (!s) {
 		close(fd);
@@ -652,6 +689,8 @@ struct session *session_new(struct gateway *gw, struct listener *l, int fd, cons
 	s->magic = SESSION_MAGIC;
 	s->tls_slot = -1;
 	s->gw = gw;
+	s->w = w;
+	s->token = worker_token(w);
 	s->listener = l;
 	l->nconns++; /* keeps l (listener_close, listener_reap) */
 	snprintf(s->peer, sizeof s->peer, "%s", peer);
@@ -660,13 +699,18 @@ struct session *session_new(struct gateway *gw, struct listener *l, int fd, cons
 	ackq_init(&s->acks, ACKS_MAX);
 	ev_timer_init(&s->timer, on_timer, s);
 	ev_timer_init(&s->rate_timer, on_rate_timer, s);
-	s->next = gw->sessions;
-	if (gw->sessions)
-		gw->sessions->prev = s;
-	gw->sessions = s;
-	gw->nsessions++;
+	s->next = w->sessions;
+	if (w->sessions)
+		w->sessions->prev = s;
+	w->sessions = s;
+	atomic_fetch_add_explicit(&w->nsessions, 1, memory_order_relaxed);
 	s->state = SESS_HANDSHAKE;
-	s->conn = conn_new(gw->loop, fd, l->ct, l->ctx, l->proxy, OUT_MAX, &session_conn_handler,
+	if (worker_add_session(w, s, s->token) != 0) {
+		close(fd);
+		session_close(s, LOG_ERR, EV_ACCEPT_FAILED, "out of memory");
+		return NULL;
+	}
+	s->conn = conn_new(w->loop, fd, l->ct, l->ctx, l->proxy, OUT_MAX, &session_conn_handler,
 			   s);
 	if (s->conn && conn_is_tls(s->conn))
 		gateway_hs_begin(gw, s->peer);
@@ -677,7 +721,7 @@ struct session *session_new(struct gateway *gw, struct listener *l, int fd, cons
 	if (conn_is_open(s->conn))
 		on_up(s); /* plaintext: no handshake */
 	else
-		ev_timer_start(gw->loop, &s->timer, l->handshake_timeout_ms);
+		ev_timer_start(w->loop, &s->timer, l->handshake_timeout_ms);
 	return s;
 }
 

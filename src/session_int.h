@@ -18,6 +18,7 @@
 #include "iotgw/ackq.h"
 #include "iotgw/tbucket.h"
 #include "trust.h"
+#include "worker.h"
 
 #define QOS2_MAX 64
 /* A device that sends this many bytes of acks' worth of messages in one loop
@@ -26,7 +27,7 @@
 #define ACKS_HOLD 4096
 #define ACKS_MAX (ACKS_HOLD + 1024) /* room for a SUBACK behind the last ack */
 
-/* A session's membership of one of the gateway's ack lists. */
+/* A session's membership of one of its worker's lists. */
 struct sess_link {
 	struct session *prev, *next;
 	bool on;
@@ -34,10 +35,16 @@ struct sess_link {
 
 enum sess_state { SESS_HANDSHAKE, SESS_AWAIT_CONNECT, SESS_ACTIVE, SESS_CLOSING, SESS_CLOSED };
 
+/* Its CONNECT's way through the owner (registry, downlink): not yet asked,
+ * asked (the CONNECT waits in `in`), answered. */
+enum sess_attach { ATT_NONE, ATT_WAITING, ATT_DONE, ATT_FAILED };
+
 struct session {
 	uint32_t magic;
-	struct session *prev, *next;
+	struct session *prev, *next; /* the worker's sessions */
 	struct gateway *gw;
+	struct worker *w; /* the worker that owns it, for its whole life */
+	uint64_t token;   /* its name in messages (ingest.h, TOKEN_WORKER) */
 	struct listener *listener;
 	struct conn *conn;
 	enum sess_state state;
@@ -46,7 +53,10 @@ struct session {
 	uint64_t last_rx_ms;
 	unsigned keepalive_ms; /* 0 = none */
 	bool paused;
-	bool registered; /* present in gw->by_client_id */
+	/* Attached at the owner (its client id registered, its downlink
+	 * record taken): detached when it ends. */
+	enum sess_attach att;
+	bool present; /* the answer's session present flag, for the CONNACK */
 	char *client_id;
 	char cert_identity[IOTGW_DEVICE_MAX + 1]; /* from the client certificate */
 	char device[IOTGW_DEVICE_MAX + 1];
@@ -54,16 +64,24 @@ struct session {
 	uint16_t qos2_ids[QOS2_MAX]; /* QoS 2 PUBLISHes awaiting PUBREL (4.3.3) */
 	size_t nqos2;
 	/* PUBACK/PUBREC packets held until their readings are durable, and
-	 * any reply behind them, in order. With something committed the
-	 * session is on gw->awaiting_flush; with something not yet committed
-	 * on gw->awaiting_commit. */
+	 * any reply behind them, in order (ackq.h). With replies not sealed
+	 * yet the session is on w->unsealed (await_commit); with sealed ones
+	 * not yet released on w->sealed (await_flush). */
 	struct ackq acks;
 	struct sess_link await_commit, await_flush;
-	struct sess_link resume; /* on session_release_acks' list to read again */
+	struct sess_link resume; /* on release_acks' list to read again */
 	/* Not read because its device is over its share of the spool: on
-	 * gw->share_held until the upstream takes some of its readings. */
+	 * w->share_held until the owner stages its held readings. */
 	struct sess_link share;
 	bool share_held;
+	/* Not read until the worker has room in a new batch: on w->batch_wait. */
+	struct sess_link bwait;
+	bool batch_waiting;
+	/* Its SUBSCRIBE's way through the owner (the downlink): asked, and the
+	 * answer (return code and reason per filter) once it came. */
+	bool sub_waiting;
+	uint8_t *sub_answer;
+	size_t sub_answer_len;
 	bool held; /* not read until its acks go out (ACKS_HOLD) */
 	/* Not read until it reads its acknowledgements: more than UNREAD_MAX
 	 * bytes of replies it has not taken wait in its output buffer. */
@@ -89,6 +107,7 @@ struct session {
 #define FLUSH_LINK offsetof(struct session, await_flush)
 #define RESUME_LINK offsetof(struct session, resume)
 #define SHARE_LINK offsetof(struct session, share)
+#define BWAIT_LINK offsetof(struct session, bwait)
 
 static inline struct sess_link *link_of(struct session *s, size_t off)
 {
@@ -123,8 +142,11 @@ static inline void list_del(struct session **head, struct session *s, size_t off
 }
 
 /* session_sub.c: SUBSCRIBE and UNSUBSCRIBE (the SUBACK or UNSUBACK goes
- * out through session_reply); a reason when the packet is malformed. */
-const char *session_subscribe(struct session *s, const uint8_t *body, size_t len, bool unsub);
+ * out through session_reply); a reason when the packet is malformed, and
+ * in *retry whether the packet waits for the owner's answer. */
+const char *session_subscribe(struct session *s, const uint8_t *body, size_t len, bool unsub,
+			      bool *retry);
+
 
 /* session_rate.c: may s handle a PUBLISH of `bytes` now? false: it is over
  * its rate and is not read until it is back within it (or it was closed:
@@ -154,6 +176,11 @@ void session_teardown(struct session *s); /* without logging: the caller did */
  * meanwhile. */
 void session_share_hold(struct session *s);
 void session_share_release(struct session *s);
+/* Seals the replies held since the last batch (worker_hand_batch): they
+ * wait for that batch's commit. false: not sealed yet (no segment free). */
+bool session_seal(struct session *s);
+/* A message about s to the owner. */
+void session_post(struct session *s, struct wmsg *m);
 
 /* The log fields that name s: device, peer, listener, TLS version. */
 static inline struct log_fields session_fields(const struct session *s)
@@ -165,6 +192,14 @@ static inline struct log_fields session_fields(const struct session *s)
 		.tls_version = s->conn ? conn_tls_version(s->conn) : NULL,
 	};
 }
+
+/* session.c: the owner's answers (worker.c hands them over). */
+void session_attached(struct session *s, bool ok, bool present);
+void session_taken_over(struct session *s, const char *peer);
+/* session_sub.c */
+void session_subacked(struct session *s, uint16_t pid, const uint8_t *answer, size_t len);
+/* session_news.c: ingest's news for the worker's sessions. */
+void session_news(struct worker *w, const struct ingest_news *n);
 
 /* session.c, for session_news.c */
 void session_process_input(struct session *s); /* the packets already in `in` */

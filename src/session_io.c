@@ -16,7 +16,6 @@
 
 #include "gateway_int.h"
 #include "iotgw/ackq.h"
-#include "iotgw/downlink.h"
 #include "iotgw/log.h"
 #include "iotgw/pwcheck.h"
 #include "session_int.h"
@@ -50,9 +49,9 @@ void session_set_state(struct session *s, enum sess_state next)
 			  sess_state_names[s->state], sess_state_names[next]);
 	}
 	if (s->state == SESS_ACTIVE && next != SESS_ACTIVE)
-		s->gw->nactive--;
+		atomic_fetch_sub_explicit(&s->w->nactive, 1, memory_order_relaxed);
 	else if (next == SESS_ACTIVE && s->state != SESS_ACTIVE)
-		s->gw->nactive++;
+		atomic_fetch_add_explicit(&s->w->nactive, 1, memory_order_relaxed);
 	s->state = next;
 	session_preauth_account(s);
 }
@@ -62,8 +61,7 @@ void session_share_hold(struct session *s)
 	if (s->share_held)
 		return;
 	s->share_held = true;
-	list_add(&s->gw->share_held, s, SHARE_LINK);
-	s->gw->nshare_held++;
+	list_add(&s->w->share_held, s, SHARE_LINK);
 }
 
 void session_share_release(struct session *s)
@@ -71,8 +69,25 @@ void session_share_release(struct session *s)
 	if (!s->share_held)
 		return;
 	s->share_held = false;
-	list_del(&s->gw->share_held, s, SHARE_LINK);
-	s->gw->nshare_held--;
+	list_del(&s->w->share_held, s, SHARE_LINK);
+}
+
+bool session_seal(struct session *s)
+{
+	if (!ackq_seal(&s->acks))
+		return false;
+	list_del(&s->w->unsealed, s, COMMIT_LINK);
+	if (ackq_sealed(&s->acks))
+		list_add(&s->w->sealed, s, FLUSH_LINK);
+	return true;
+}
+
+void session_post(struct session *s, struct wmsg *m)
+{
+	if (!m)
+		return; /* out of memory: the owner's state stays as it was */
+	m->token = s->token;
+	worker_post(s->w, m);
 }
 
 static void session_destroy(void *p)
@@ -82,6 +97,7 @@ static void session_destroy(void *p)
 	buf_free(&s->in);
 	ackq_free(&s->acks);
 	free(s->client_id);
+	free(s->sub_answer);
 	metrics_conn_closed(s->listener, s->tls_slot);
 	s->listener->nconns--; /* the gateway frees a closed listener at 0 */
 	s->magic = 0; /* a stale pointer must not pass the magic check */
@@ -90,30 +106,32 @@ static void session_destroy(void *p)
 
 static void stop_awaiting(struct session *s)
 {
-	list_del(&s->gw->awaiting_commit, s, COMMIT_LINK);
-	list_del(&s->gw->awaiting_flush, s, FLUSH_LINK);
+	list_del(&s->w->unsealed, s, COMMIT_LINK);
+	list_del(&s->w->sealed, s, FLUSH_LINK);
+	list_del(&s->w->batch_wait, s, BWAIT_LINK);
 }
 
 static void unlink_session(struct session *s)
 {
-	struct gateway *gw = s->gw;
+	struct worker *w = s->w;
 	/* Acks still held are dropped: the device resends after reconnecting,
 	 * and the spool already has (or will commit) the reading. */
 	stop_awaiting(s);
 	session_share_release(s);
-	downlink_detach(gw->dl, s->dl_dev, s);
-	s->dl_dev = NULL;
-	if (s->registered) {
-		gateway_registry_release(gw, s->client_id, s);
-		s->registered = false;
+	if (s->att != ATT_NONE) {
+		/* The owner releases its client id (unless a takeover moved it)
+		 * and its downlink record. */
+		session_post(s, wmsg_text(O_DETACH, s->client_id, s->device, NULL));
+		s->att = ATT_NONE;
 	}
+	worker_remove_session(w, s, s->token);
 	if (s->prev)
 		s->prev->next = s->next;
 	else
-		gw->sessions = s->next;
+		w->sessions = s->next;
 	if (s->next)
 		s->next->prev = s->prev;
-	gw->nsessions--;
+	atomic_fetch_sub_explicit(&w->nsessions, 1, memory_order_relaxed);
 }
 
 /* Tears down without logging (the caller logged why). */
@@ -122,8 +140,8 @@ void session_teardown(struct session *s)
 	if (s->state == SESS_CLOSED)
 		return;
 	session_set_state(s, SESS_CLOSED);
-	ev_timer_stop(s->gw->loop, &s->timer);
-	ev_timer_stop(s->gw->loop, &s->rate_timer);
+	ev_timer_stop(s->w->loop, &s->timer);
+	ev_timer_stop(s->w->loop, &s->rate_timer);
 	if (s->pw_job) { /* its answer is no longer wanted */
 		pwcheck_cancel(s->pw_job);
 		s->pw_job = NULL;
@@ -131,7 +149,7 @@ void session_teardown(struct session *s)
 	if (s->conn)
 		conn_pause_reading(s->conn);
 	unlink_session(s);
-	ev_defer(s->gw->loop, session_destroy, s);
+	ev_defer(s->w->loop, session_destroy, s);
 }
 
 /* The session's log line for a verdict, under its handler's name. */
@@ -183,7 +201,7 @@ int session_send(struct session *s, const uint8_t *p, size_t n)
  * PUBACK/PUBREC, whose PUBLISH was read in this loop iteration. */
 int session_hold_reply(struct session *s, const uint8_t *pkt, size_t n, bool is_ack)
 {
-	if (ackq_append(&s->acks, pkt, n, is_ack, ev_now_us(s->gw->loop)) != 0) {
+	if (ackq_append(&s->acks, pkt, n, is_ack, ev_now_us(s->w->loop)) != 0) {
 		session_close(s, LOG_WARNING, EV_DEVICE_DISCONNECTED,
 			      "too many messages awaiting the spool commit; connection closed");
 		return -1;
@@ -192,7 +210,7 @@ int session_hold_reply(struct session *s, const uint8_t *pkt, size_t n, bool is_
 		s->held = true;
 		conn_pause_reading(s->conn);
 	}
-	list_add(&s->gw->awaiting_commit, s, COMMIT_LINK);
+	list_add(&s->w->unsealed, s, COMMIT_LINK);
 	return 0;
 }
 

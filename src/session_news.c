@@ -1,96 +1,120 @@
-/* session_news: what happens elsewhere in the gateway means for the
- * devices. The spool's progress (session_news, ingest's news hook, which
- * ingest_turn alone calls): a commit makes the held acks committed; a finished
- * disk flush (or none needed) sends them and reads again the devices held
- * for them; a full or failing spool holds every device back, and room
- * reads them again. A reload's new CA or CRL, or a balancer no longer
- * trusted (session_recheck). */
+/* session_news: what happens elsewhere in the gateway means for a worker's
+ * devices. Ingest's news (posted by the owner, acted on here in the
+ * worker's own turn): the commit that holds the worker's batch tags the
+ * replies sealed with it; the durable commit sends what it covers and reads
+ * again the devices held for their acks; a full or failing spool holds
+ * every device back, and room reads them again; a device over its share is
+ * held, and read again once its held readings are staged. A reload's new
+ * CA or CRL, or a balancer no longer trusted (session_recheck). */
 #include <netdb.h>
+#include <stdlib.h>
 #include <sys/socket.h>
 
 #include "iotgw/cidr.h"
 #include "session_int.h"
 
-static void acks_committed(struct gateway *gw)
+/* The position from which token's acks wait, or UINT64_MAX. */
+static uint64_t wait_of(const struct ingest_news *n, uint64_t token)
 {
-	struct session *s;
-	while ((s = gw->awaiting_commit)) {
-		list_del(&gw->awaiting_commit, s, COMMIT_LINK);
-		ackq_commit(&s->acks);
-		list_add(&gw->awaiting_flush, s, FLUSH_LINK);
+	size_t lo = 0, hi = n->nwaits;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (n->waits[mid].token < token)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < n->nwaits && n->waits[lo].token == token ? n->waits[lo].pos : UINT64_MAX;
+}
+
+static void committed(struct worker *w, const struct ingest_news *n)
+{
+	for (struct session *s = w->sealed; s; s = s->await_flush.next)
+		ackq_commit_pending(&s->acks, n->n, n->nwaits ? wait_of(n, s->token) : UINT64_MAX);
+	if (!n->done)
+		return;
+	w->inflight = false;
+	if (n->batch) {
+		rbatch_reset(n->batch);
+		if (w->spare)
+			rbatch_free(n->batch);
+		else
+			w->spare = n->batch;
 	}
 }
 
-static void flush_started(struct gateway *gw)
-{
-	for (struct session *s = gw->awaiting_flush; s; s = s->await_flush.next)
-		ackq_flush_started(&s->acks);
-}
-
-static void release_acks(struct gateway *gw, bool all_committed)
+static void release_acks(struct worker *w)
 {
 	/* First every session's acks go out, with no device input read (so
 	 * nothing re-enters the lists being walked); then the sessions held
-	 * for their acks are read again, queuing acks for the next commit. */
+	 * for their acks are read again, queuing acks for the next batch. */
 	struct session *held = NULL, *s, *next;
 	uint64_t now_us = ev_clock_us();
-	for (s = gw->awaiting_flush; s; s = next) {
+	pthread_mutex_lock(&w->mu);
+	for (s = w->sealed; s; s = next) {
 		next = s->await_flush.next;
 		size_t n;
-		const uint8_t *p = ackq_front(&s->acks, all_committed, &n);
-		if (n && s->state == SESS_ACTIVE)
+		const uint8_t *p = ackq_front(&s->acks, w->durable, &n);
+		if (n == 0)
+			continue;
+		if (s->state == SESS_ACTIVE)
 			(void)session_send(s, p, n);
-		ackq_release(&s->acks, n, now_us, &gw->m.puback);
-		if (!ackq_committed(&s->acks))
-			list_del(&gw->awaiting_flush, s, FLUSH_LINK);
+		ackq_release(&s->acks, n, now_us, &w->puback);
+		if (!ackq_sealed(&s->acks))
+			list_del(&w->sealed, s, FLUSH_LINK);
 		if (s->held && ackq_len(&s->acks) < ACKS_HOLD) {
 			s->held = false;
 			/* Reading may set `held` again (a burst of more than
 			 * ACKS_HOLD pipelined messages): that hold belongs to
-			 * the next commit and must survive. */
+			 * the next batch and must survive. */
 			if (s->state == SESS_ACTIVE && !s->paused)
 				list_add(&held, s, RESUME_LINK);
 		}
 	}
+	pthread_mutex_unlock(&w->mu);
 	while ((s = held)) {
 		list_del(&held, s, RESUME_LINK);
 		if (s->state != SESS_ACTIVE || s->paused || s->held || s->unread)
 			continue;
 		/* Packets already in `in` are ours to handle; what the socket
 		 * or TLS still holds, conn reports as readable. */
-		conn_resume_reading(s->conn);
-		session_process_input(s);
+		session_resume_reading(s);
 	}
 }
 
 /* Moves the sessions from the head up to and including last to the tail:
  * the next round starts with the one after it. */
-static void rotate_after(struct gateway *gw, struct session *last)
+static void rotate_after(struct worker *w, struct session *last)
 {
-	struct session *first = gw->sessions, *tail = last;
+	struct session *first = w->sessions, *tail = last;
 	if (!last->next || first == NULL)
 		return;
 	while (tail->next)
 		tail = tail->next;
-	gw->sessions = last->next;
-	gw->sessions->prev = NULL;
+	w->sessions = last->next;
+	w->sessions->prev = NULL;
 	last->next = NULL;
 	tail->next = first;
 	first->prev = tail;
 }
 
-/* Resumes the held devices until one fills the spool again, in turns:
+static bool holding(const struct worker *w)
+{
+	return atomic_load_explicit(&w->gw->holding, memory_order_acquire);
+}
+
+/* Resumes the held devices until one meets a full spool again, in turns:
  * the next round starts after the device this one stopped at, so with a
  * spool at its limit every device gets its share of the room the
  * upstream frees, not the first ones in the list every time. */
-static void read_devices(struct gateway *gw)
+static void read_devices(struct worker *w)
 {
-	struct session *s = gw->sessions;
-	while (s && !ingest_holding(gw->ingest)) {
+	struct session *s = w->sessions;
+	while (s && !holding(w)) {
 		session_resume(s);
-		if (ingest_holding(gw->ingest)) {
+		if (holding(w)) {
 			if (s->state != SESS_CLOSED)
-				rotate_after(gw, s);
+				rotate_after(w, s);
 			return;
 		}
 		/* Still valid if s closed meanwhile: its memory goes after
@@ -99,43 +123,43 @@ static void read_devices(struct gateway *gw)
 	}
 }
 
-/* Devices held over their share whose share has room again are read
- * (unless the spool as a whole holds everyone back). */
-static void read_share_held(struct gateway *gw)
+void session_news(struct worker *w, const struct ingest_news *n)
 {
-	struct session *s = gw->share_held, *next;
-	for (; s; s = next) {
-		next = s->share.next;
-		if (!ingest_share_room(gw->ingest, s->device))
-			continue;
-		session_share_release(s);
-		if (!ingest_holding(gw->ingest))
-			session_resume(s); /* may hold it again, or close it: next is kept */
-	}
-}
-
-void session_news(struct gateway *gw, enum ingest_news n)
-{
-	switch (n) {
+	struct session *s;
+	switch (n->kind) {
 	case NEWS_COMMITTED:
-		acks_committed(gw);
+		committed(w, n);
+		release_acks(w);
 		break;
-	case NEWS_FLUSH_STARTED:
-		flush_started(gw);
-		break;
-	case NEWS_FLUSHED:
-	case NEWS_ALL_DURABLE:
-		release_acks(gw, n == NEWS_ALL_DURABLE);
+	case NEWS_DURABLE:
+		if (n->n > w->durable)
+			w->durable = n->n;
+		release_acks(w);
 		break;
 	case NEWS_HOLD_DEVICES:
-		for (struct session *s = gw->sessions; s; s = s->next)
+		for (s = w->sessions; s; s = s->next)
 			session_pause(s);
 		break;
 	case NEWS_READ_DEVICES:
-		read_devices(gw);
+		read_devices(w);
 		break;
-	case NEWS_SHARE_ROOM:
-		read_share_held(gw);
+	case NEWS_SHARE_HOLD:
+		if (!(s = worker_session(w, n->token)))
+			break;
+		ackq_hold(&s->acks, n->n);
+		session_share_hold(s);
+		session_pause(s);
+		break;
+	case NEWS_SHARE_COMMITTED:
+		if (!(s = worker_session(w, n->token)))
+			break;
+		ackq_commit_held(&s->acks, n->n, n->upto);
+		if (n->upto == UINT64_MAX) {
+			session_share_release(s);
+			if (!holding(w))
+				session_resume(s);
+		}
+		release_acks(w);
 		break;
 	}
 }

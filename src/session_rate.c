@@ -12,7 +12,7 @@ bool session_rate_admit(struct session *s, size_t bytes)
 	const struct listener *l = s->listener;
 	if (!l->max_message_rate && !l->max_byte_rate)
 		return true;
-	uint64_t now = ev_now_ms(s->gw->loop);
+	uint64_t now = ev_now_ms(s->w->loop);
 	double mr = l->max_message_rate, br = l->max_byte_rate;
 	if (s->rate_episode && tb_full(&s->msg_rate, mr, mr, now) &&
 	    tb_full(&s->byte_rate, br, br, now))
@@ -43,6 +43,6 @@ bool session_rate_admit(struct session *s, size_t bytes)
 	}
 	s->throttled = true;
 	conn_pause_reading(s->conn);
-	ev_timer_start(s->gw->loop, &s->rate_timer, wait);
+	ev_timer_start(s->w->loop, &s->rate_timer, wait);
 	return false;
 }

@@ -1,10 +1,16 @@
 /* session_sub: a device's SUBSCRIBE and UNSUBSCRIBE, and the commands the
  * downlink writes to it. The listener's subscribe_acl decides which filters
- * a device may have; the downlink keeps them and delivers. */
+ * a device may have; the downlink, on the owner, keeps them and delivers.
+ *
+ * A SUBSCRIBE asks the owner (O_SUBSCRIBE: each filter, its QoS and
+ * whether the ACL allows it) and waits in `in`, not read further, for the
+ * answer (W_SUBACK: a return code and a reason per filter); handled again
+ * with it, it logs the refusals and sends the SUBACK in reply order. An
+ * UNSUBSCRIBE needs no answer. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "iotgw/auth.h"
-#include "iotgw/downlink.h"
 #include "iotgw/log.h"
 #include "iotgw/mqtt_codec.h"
 #include "session_int.h"
@@ -18,7 +24,74 @@ static void refused(struct session *s, const struct mqtt_str *f, const char *why
 		  (int)f->len, f->ptr, why);
 }
 
-const char *session_subscribe(struct session *s, const uint8_t *body, size_t len, bool unsub)
+/* The filters as the owner reads them: per filter, its QoS, whether the
+ * ACL allows it, its length (2 bytes) and its bytes; after the device's
+ * name. */
+static struct wmsg *filters_msg(struct session *s, enum wmsg_kind kind, const uint8_t *body,
+				size_t len, size_t count, bool unsub)
+{
+	size_t dl = strlen(s->device);
+	struct wmsg *m = wmsg_new(kind, dl + 1 + count * 4 + len);
+	if (!m)
+		return NULL;
+	memcpy(m->data, s->device, dl + 1);
+	size_t at = dl + 1, off = 0;
+	for (size_t i = 0; i < count; i++) {
+		struct mqtt_str f;
+		uint8_t qos = 0;
+		if (!mqtt_filter_next(body, len, !unsub, &off, &f, &qos))
+			break; /* the decoder accepted it: unreachable */
+		m->data[at++] = qos;
+		m->data[at++] = unsub || auth_filter_allowed(s->listener->sub_acl, s->device,
+							     f.ptr, f.len);
+		m->data[at++] = (uint8_t)(f.len >> 8);
+		m->data[at++] = (uint8_t)f.len;
+		memcpy(m->data + at, f.ptr, f.len);
+		at += f.len;
+	}
+	m->len = at;
+	return m;
+}
+
+/* Handled again with the owner's answer: the refusals logged, the SUBACK
+ * out. */
+static const char *answer(struct session *s, const uint8_t *body, size_t len, uint16_t id,
+			  size_t count)
+{
+	uint8_t codes[FILTERS_MAX];
+	size_t off = 0;
+	for (size_t i = 0; i < count; i++) {
+		struct mqtt_str f;
+		uint8_t qos;
+		if (!mqtt_filter_next(body, len, true, &off, &f, &qos))
+			return "malformed packet"; /* the decoder accepted it: unreachable */
+		bool have = 2 * i + 1 < s->sub_answer_len;
+		codes[i] = have ? s->sub_answer[2 * i] : 0x80;
+		if (codes[i] != 0x80)
+			continue;
+		s->listener->m.subscribe_refusals++;
+		switch (have ? s->sub_answer[2 * i + 1] : SUB_TOO_MANY) {
+		case SUB_NO_DOWNLINK:
+			refused(s, &f, "this gateway has no downlink ([downlink] topic = none)");
+			break;
+		case SUB_ACL:
+			refused(s, &f, "not allowed by the listener's subscribe_acl");
+			break;
+		default:
+			refused(s, &f, "too many subscriptions for this device");
+			break;
+		}
+	}
+	free(s->sub_answer);
+	s->sub_answer = NULL;
+	s->sub_answer_len = 0;
+	uint8_t pkt[4 + 4 + FILTERS_MAX];
+	session_reply(s, pkt, mqtt_encode_suback(pkt, sizeof pkt, id, codes, count));
+	return NULL;
+}
+
+const char *session_subscribe(struct session *s, const uint8_t *body, size_t len, bool unsub,
+			      bool *retry)
 {
 	uint16_t id;
 	size_t count;
@@ -29,41 +102,52 @@ const char *session_subscribe(struct session *s, const uint8_t *body, size_t len
 		return why ? why : "malformed packet";
 	if (count > FILTERS_MAX)
 		return "more than 256 topic filters in one packet";
-	struct downlink *dl = s->gw->dl;
-	uint8_t codes[FILTERS_MAX];
-	size_t off = 0;
-	for (size_t i = 0; i < count; i++) {
-		struct mqtt_str f;
-		uint8_t qos;
-		if (!mqtt_filter_next(body, len, !unsub, &off, &f, &qos))
-			return "malformed packet"; /* the decoder accepted it: unreachable */
-		if (unsub) {
-			downlink_unsubscribe(dl, s->dl_dev, f.ptr, f.len);
-			continue;
-		}
-		codes[i] = 0x80;
-		if (!downlink_subscription(dl))
-			refused(s, &f, "this gateway has no downlink ([downlink] topic = none)");
-		else if (!auth_filter_allowed(s->listener->sub_acl, s->device, f.ptr, f.len))
-			refused(s, &f, "not allowed by the listener's subscribe_acl");
-		else if ((codes[i] = downlink_subscribe(dl, s->dl_dev, f.ptr, f.len, qos)) == 0x80)
-			refused(s, &f, "too many subscriptions for this device");
-		if (codes[i] == 0x80)
-			s->listener->m.subscribe_refusals++;
-	}
 	if (unsub) {
+		session_post(s, filters_msg(s, O_UNSUBSCRIBE, body, len, count, true));
 		uint8_t pkt[4];
 		session_reply(s, pkt, mqtt_encode_ack(pkt, sizeof pkt, MQTT_UNSUBACK, id));
 		return NULL;
 	}
-	uint8_t pkt[4 + 4 + FILTERS_MAX];
-	session_reply(s, pkt, mqtt_encode_suback(pkt, sizeof pkt, id, codes, count));
+	if (s->sub_answer)
+		return answer(s, body, len, id, count);
+	struct wmsg *m = filters_msg(s, O_SUBSCRIBE, body, len, count, false);
+	if (!m) {
+		/* Out of memory: every filter refused, as the downlink would. */
+		s->sub_answer_len = 0;
+		s->sub_answer = calloc(1, 1);
+		return s->sub_answer ? answer(s, body, len, id, count) : "out of memory";
+	}
+	m->n = id;
+	session_post(s, m);
+	s->sub_waiting = true;
+	conn_pause_reading(s->conn);
+	*retry = true;
 	return NULL;
 }
 
-int session_deliver(void *session, const uint8_t *pkt, size_t n)
+void session_subacked(struct session *s, uint16_t pid, const uint8_t *ans, size_t len)
 {
-	struct session *s = session;
+	(void)pid;
+	if (!s->sub_waiting)
+		return;
+	s->sub_waiting = false;
+	free(s->sub_answer);
+	s->sub_answer = malloc(len ? len : 1);
+	if (s->sub_answer)
+		memcpy(s->sub_answer, ans, len);
+	s->sub_answer_len = s->sub_answer ? len : 0;
+	if (!s->sub_answer)
+		s->sub_answer = calloc(1, 1); /* every filter refused */
+	if (!s->sub_answer) {
+		session_close(s, LOG_ERR, EV_DEVICE_DISCONNECTED,
+			      "out of memory answering a SUBSCRIBE; connection closed");
+		return;
+	}
+	session_resume_reading(s); /* the SUBSCRIBE again, with the answer */
+}
+
+int session_deliver(struct session *s, const uint8_t *pkt, size_t n)
+{
 	if (s->state != SESS_ACTIVE)
 		return -1;
 	session_reply(s, pkt, n);

@@ -9,9 +9,10 @@
  * expiry; and the outcome reported upstream.
  *
  * Data flows one way: the upstream hands commands in (downlink_command_in),
- * sessions hand in SUBSCRIBE, UNSUBSCRIBE and PUBACK, and downlink_pump,
- * called once per loop iteration, writes PUBLISHes to the sessions through
- * the deliver callback. Nothing here calls back into the caller of
+ * sessions hand in SUBSCRIBE, UNSUBSCRIBE and PUBACK (through the owner,
+ * which names a session by its token, a void * here compared and passed
+ * on, never followed), and downlink_pump, called once per owner turn,
+ * hands PUBLISHes for the sessions to the deliver callback. Nothing here calls back into the caller of
  * downlink_command_in or of the session functions.
  *
  * Delivery: QoS 1 (or 0, as the device subscribed) in order per device, at
@@ -43,8 +44,8 @@ struct downlink_metrics {
 };
 
 struct downlink_hooks {
-	/* Writes a whole packet to the device's session (0, or -1: it closed). */
-	int (*deliver)(void *session, const uint8_t *pkt, size_t n);
+	/* Hands a whole packet to the device's session (0, or -1: it cannot). */
+	int (*deliver)(void *arg, void *session, const uint8_t *pkt, size_t n);
 	/* Has the gateway ever seen this device (a reading, a connection)? */
 	bool (*known)(void *arg, const char *device);
 	void *arg;
@@ -72,6 +73,9 @@ bool downlink_holding_acks(const struct downlink *dl);
  * previous clean-session-0 connection was kept. NULL out of memory. */
 struct dl_device *downlink_attach(struct downlink *dl, const char *device, bool clean,
 				  void *session, bool *session_present);
+/* The device's record while `session` is attached to it, else NULL (a
+ * session that was taken over, or never attached). */
+struct dl_device *downlink_of(struct downlink *dl, const char *device, const void *session);
 /* The session ended (a no-op when another session of the device took over). */
 void downlink_detach(struct downlink *dl, struct dl_device *d, void *session);
 /* One filter of a SUBSCRIBE, already allowed by the listener's ACL:

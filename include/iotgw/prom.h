@@ -28,6 +28,8 @@ struct prom_histo {
 
 /* n observations of `seconds` each. */
 void prom_observe(struct prom_histo *h, double seconds, uint64_t n);
+/* Adds src's observations to dst (one series kept in several places). */
+void prom_histo_add(struct prom_histo *dst, const struct prom_histo *src);
 
 /* "# HELP name help\n# TYPE name type\n" */
 int prom_family(struct buf *b, const char *name, const char *type, const char *help);

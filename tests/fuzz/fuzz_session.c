@@ -100,7 +100,7 @@ static void check_alive(void)
 			"fuzz_session: the gateway no longer serves an honest device (%zu bytes "
 			"back; spool %llu queued, full %d, write failed %d, sessions %zu)\n",
 			n, (unsigned long long)spool_count(gw->spool), ingest_holding(gw->ingest),
-			ingest_write_failed(gw->ingest), gw->nsessions);
+			ingest_write_failed(gw->ingest), gateway_sessions(gw));
 		abort();
 	}
 	reset_close(fd);

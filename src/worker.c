@@ -1,0 +1,182 @@
+/* worker: one thread's share of the devices (worker.h). */
+#include "worker.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gateway_int.h"
+#include "iotgw/log.h"
+#include "iotgw/pwcheck.h"
+#include "session_int.h"
+
+/* Password checks per worker: two threads with one worker (a gateway box
+ * has few cores; the loop keeps one), one each with more; at most this
+ * many waiting before new ones are refused. */
+#define PWCHECK_QUEUE 64
+
+static void on_inbox(struct ev_loop *loop, struct ev_io *io, uint32_t events)
+{
+	(void)loop;
+	(void)events;
+	struct worker *w = io->arg;
+	wq_woken(&w->inbox);
+	(void)worker_drain(w);
+}
+
+int worker_init(struct worker *w, struct gateway *gw, unsigned index, struct ev_loop *loop,
+		char *err, size_t errlen)
+{
+	memset(w, 0, sizeof *w);
+	w->index = index;
+	w->gw = gw;
+	w->loop = loop;
+	pthread_mutex_init(&w->mu, NULL);
+	w->by_token = strmap_new();
+	w->filling = rbatch_new();
+	unsigned pw_threads = gw->nworkers > 1 ? 1 : 2;
+	w->pwcheck = pwcheck_new(loop, pw_threads, PWCHECK_QUEUE);
+	if (!w->by_token || !w->filling || !w->pwcheck) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	if (wq_init(&w->inbox, loop, on_inbox, w) != 0) {
+		snprintf(err, errlen, "eventfd: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+void worker_free(struct worker *w)
+{
+	if (!w->gw)
+		return; /* never set up */
+	while (w->sessions)
+		session_close(w->sessions, LOG_DEBUG, EV_DEVICE_DISCONNECTED, "gateway exiting");
+	pwcheck_free(w->pwcheck); /* before the sessions' memory goes */
+	w->pwcheck = NULL;
+	if (w->inbox.loop)
+		wq_destroy(&w->inbox);
+	rbatch_free(w->filling);
+	rbatch_free(w->spare);
+	w->filling = w->spare = NULL;
+	strmap_free(w->by_token, NULL);
+	w->by_token = NULL;
+	pthread_mutex_destroy(&w->mu);
+}
+
+uint64_t worker_token(struct worker *w)
+{
+	return ++w->next_id * INGEST_WORKERS_MAX + w->index;
+}
+
+static void token_key(uint64_t token, char key[17])
+{
+	snprintf(key, 17, "%016" PRIx64, token);
+}
+
+struct session *worker_session(struct worker *w, uint64_t token)
+{
+	char key[17];
+	token_key(token, key);
+	return strmap_get(w->by_token, key);
+}
+
+int worker_add_session(struct worker *w, struct session *s, uint64_t token)
+{
+	char key[17];
+	token_key(token, key);
+	return strmap_put(w->by_token, key, s);
+}
+
+void worker_remove_session(struct worker *w, struct session *s, uint64_t token)
+{
+	char key[17];
+	token_key(token, key);
+	if (strmap_get(w->by_token, key) == s)
+		(void)strmap_del(w->by_token, key);
+}
+
+void worker_post(struct worker *w, struct wmsg *m)
+{
+	m->worker = w->index;
+	wq_post(&w->gw->owner_inbox, m);
+}
+
+void worker_hand_batch(struct worker *w)
+{
+	if (w->inflight || (w->filling->n == 0 && !w->unsealed))
+		return;
+	struct wmsg *m = wmsg_new(O_BATCH, 0);
+	struct rbatch *next = w->spare ? w->spare : rbatch_new();
+	if (!m || !next) {
+		/* Out of memory: the batch stays and is handed next turn. */
+		wmsg_free(m);
+		if (next != w->spare)
+			rbatch_free(next);
+		return;
+	}
+	w->spare = NULL;
+	/* The replies held this turn wait for this batch's commit. */
+	bool replies = false;
+	struct session *s, *nx;
+	for (s = w->unsealed; s; s = nx) {
+		nx = s->await_commit.next;
+		if (!session_seal(s))
+			continue; /* no segment free: sealed with a later batch */
+		replies = true;
+	}
+	w->filling->replies = replies;
+	m->batch = w->filling;
+	w->filling = next;
+	w->inflight = true;
+	worker_post(w, m);
+	/* Devices that waited for room in a batch: read again. */
+	while ((s = w->batch_wait)) {
+		list_del(&w->batch_wait, s, BWAIT_LINK);
+		s->batch_waiting = false;
+		session_resume_reading(s);
+	}
+}
+
+static void handle(struct worker *w, struct wmsg *m)
+{
+	if (m->kind == W_NEWS) {
+		session_news(w, &m->news);
+		return;
+	}
+	struct session *s = worker_session(w, m->token);
+	if (!s)
+		return; /* it closed meanwhile */
+	switch (m->kind) {
+	case W_ATTACHED:
+		session_attached(s, m->n == 0, m->flag);
+		break;
+	case W_SUBACK:
+		session_subacked(s, (uint16_t)m->n, m->data, m->len);
+		break;
+	case W_TAKEOVER:
+		session_taken_over(s, wmsg_str(m, 0));
+		break;
+	case W_DELIVER:
+		(void)session_deliver(s, m->data, m->len);
+		break;
+	default:
+		break;
+	}
+}
+
+bool worker_drain(struct worker *w)
+{
+	struct wmsg *m = wq_take(&w->inbox);
+	bool any = m != NULL;
+	while (m) {
+		struct wmsg *next = m->next;
+		handle(w, m);
+		wmsg_free(m);
+		m = next;
+	}
+	return any;
+}

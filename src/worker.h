@@ -1,0 +1,85 @@
+/* worker: one thread's share of the devices ([gateway] threads).
+ *
+ * A worker owns its sessions end to end: their connections (TLS), MQTT,
+ * decoding, ACLs, rates, timers and the replies they hold until durable;
+ * and the batch its sessions' readings go into. It talks to the owner
+ * (the spool, the per-device seq, the upstream, the downlink and the
+ * registry of client ids, on the main thread) only through messages
+ * (wq.h): its batch once per turn, a session's attach, detach,
+ * subscriptions and command acks; and it hears back the same way, in
+ * its own turn: which commit holds its batch, the durable commit, holds,
+ * attach and subscribe answers, commands to deliver, takeovers. No lock is
+ * taken per reading.
+ *
+ * Worker 0 shares the main thread and its loop with the owner; it talks to
+ * it through the same queues, drained in the same turn. */
+#ifndef IOTGW_WORKER_H
+#define IOTGW_WORKER_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "iotgw/evloop.h"
+#include "iotgw/prom.h"
+#include "iotgw/strmap.h"
+#include "rbatch.h"
+#include "wq.h"
+
+struct gateway;
+struct session;
+struct pwcheck;
+
+struct worker {
+	unsigned index;
+	struct gateway *gw;
+	struct ev_loop *loop;
+	struct wq inbox; /* from the owner */
+	/* Its sessions (doubly linked through session.prev/next) and the
+	 * counts the owner reads (status, metrics, shares). */
+	struct session *sessions;
+	atomic_size_t nsessions;
+	atomic_size_t nactive; /* past their CONNECT: devices competing for the spool */
+	struct strmap *by_token; /* token (hex) -> struct session * */
+	uint64_t next_id;
+	/* Sessions with replies since the last seal; with sealed replies not
+	 * yet released; held over their share; waiting for room in the batch
+	 * (session_int.h has the links). */
+	struct session *unsealed, *sealed, *share_held, *batch_wait;
+	/* The batch its sessions fill this turn, the one that came back (kept
+	 * for the next), and whether one is with the owner (one at a time). */
+	struct rbatch *filling, *spare;
+	bool inflight;
+	uint64_t durable; /* every commit up to here is on disk */
+	/* Device PUBLISH read -> its PUBACK written; mu: a scrape reads it. */
+	pthread_mutex_t mu;
+	struct prom_histo puback;
+	struct pwcheck *pwcheck; /* password checks off this worker's loop */
+};
+
+/* Sets up worker index on loop (the calling thread receives its inbox
+ * until worker_set_thread). 0, or -1 with a reason in err. */
+int worker_init(struct worker *w, struct gateway *gw, unsigned index, struct ev_loop *loop,
+		char *err, size_t errlen);
+/* Closes its sessions without logging, frees what it holds. */
+void worker_free(struct worker *w);
+
+/* A new token for a session of w (never used again in this process). */
+uint64_t worker_token(struct worker *w);
+struct session *worker_session(struct worker *w, uint64_t token);
+int worker_add_session(struct worker *w, struct session *s, uint64_t token);
+void worker_remove_session(struct worker *w, struct session *s, uint64_t token);
+
+/* Before the worker's loop sleeps: seals the replies held this turn and
+ * hands the batch to the owner, unless one is with it already. */
+void worker_hand_batch(struct worker *w);
+/* Acts on what the owner posted. true when something was done that may
+ * have read devices (another round of hand and drain may be due). */
+bool worker_drain(struct worker *w);
+
+/* A message to the owner (gw->owner_inbox). */
+void worker_post(struct worker *w, struct wmsg *m);
+
+#endif
