@@ -38,7 +38,7 @@ ALL_CFLAGS += -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-f
 LDFLAGS += -fsanitize=address,undefined
 endif
 # [gateway] threads for the integration suite (tests/integration/gw/gateway.py): `make test`
-# runs it with 2 (a handshake thread beside the loop), test-sanitize with 1, test-tsan with 2.
+# runs it with 2 (two worker threads), test-sanitize with 1, test-tsan with 2.
 TEST_THREADS ?= 2
 
 # Pure modules: no I/O, linked into unit tests and fuzz targets as well.
@@ -104,7 +104,7 @@ test-sanitize: deps
 	$(MAKE) --no-print-directory BUILD=build-asan SANITIZE=1 CFLAGS="-O1 -g" TEST_THREADS=1 \
 	  test-run
 
-# ThreadSanitizer over the integration suite with a handshake thread (issue 14); any report
+# ThreadSanitizer over the integration suite with two worker threads (issue 14); any report
 # fails the test whose gateway printed it (tests/integration/gw/gateway.py).
 test-tsan: deps
 	TSAN_OPTIONS="suppressions=$(abspath tests/tsan.supp) second_deadlock_stack=1" \

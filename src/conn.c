@@ -63,8 +63,6 @@ void conn_free(struct conn *c)
 {
 	if (!c)
 		return;
-	if (c->away && conn_offload_abandon(c))
-		return; /* its handshake thread frees it */
 	conn_destroy(c);
 }
 
@@ -94,20 +92,13 @@ void conn_set_state(struct conn *c, enum conn_state next)
 	c->state = next;
 }
 
-/* While a handshake thread has it (away), a conn is "in its handshake" to
- * the loop: the accessors below answer so without looking inside. */
-
 bool conn_failed(const struct conn *c)
 {
-	if (c->away)
-		return false;
 	return c->state == CONN_STATE_ERROR || c->state == CONN_STATE_EOF;
 }
 
 bool conn_is_open(const struct conn *c)
 {
-	if (c->away)
-		return false;
 	return c->state == CONN_STATE_OPEN;
 }
 
@@ -118,8 +109,6 @@ bool conn_is_tls(const struct conn *c)
 
 bool conn_awaiting_proxy(const struct conn *c)
 {
-	if (c->away)
-		return false;
 	return c->state == CONN_STATE_PROXY;
 }
 
@@ -140,8 +129,6 @@ enum conn_fail_class conn_fail_class(const struct conn *c)
 
 const char *conn_error(const struct conn *c)
 {
-	if (c->away)
-		return "handshake in progress";
 	if (c->error[0])
 		return c->error;
 	return c->state == CONN_STATE_EOF ? "connection closed by peer" : "no error";
@@ -179,7 +166,7 @@ void conn_update_interest(struct conn *c)
 
 ssize_t conn_read(struct conn *c, void *p, size_t n)
 {
-	if (c->away || c->state != CONN_STATE_OPEN)
+	if (c->state != CONN_STATE_OPEN)
 		return -1;
 	ssize_t r = c->type->read(c, p, n);
 	if (c->want_write_for_read)
@@ -208,7 +195,7 @@ static int flush(struct conn *c)
 
 int conn_send(struct conn *c, const void *p, size_t n)
 {
-	if (c->away || c->state != CONN_STATE_OPEN)
+	if (c->state != CONN_STATE_OPEN)
 		return -1;
 	if (buf_append(&c->out, p, n) != 0) {
 		conn_set_error(c, "output buffer full (%zu bytes unsent)", c->out.len);
@@ -229,13 +216,12 @@ void conn_pause_reading(struct conn *c)
 	if (c->read_paused)
 		return;
 	c->read_paused = true;
-	if (!c->away) /* else the interest is set when it comes back */
-		conn_update_interest(c);
+	conn_update_interest(c);
 }
 
 void conn_yield_reading(struct conn *c)
 {
-	if (!c->away && c->state == CONN_STATE_OPEN && !c->read_paused && c->type->pending &&
+	if (c->state == CONN_STATE_OPEN && !c->read_paused && c->type->pending &&
 	    c->type->pending(c))
 		ev_io_feed(c->loop, &c->io, EPOLLIN);
 }
@@ -245,8 +231,6 @@ void conn_resume_reading(struct conn *c)
 	if (!c->read_paused)
 		return;
 	c->read_paused = false;
-	if (c->away)
-		return;
 	conn_update_interest(c);
 	/* What the type already holds, epoll will never report (Redis keeps
 	 * a pending list for the same reason in its tls.c). */
@@ -296,47 +280,6 @@ static void proxy_phase(struct conn *c)
 	conn_update_interest(c);
 }
 
-/* ---- the handshake threads' half (conn_offload_ops) ---- */
-
-static int offload_step(struct conn *c)
-{
-	int r = c->type->handshake(c);
-	if (r == 0)
-		conn_update_interest(c);
-	else if (r < 0)
-		conn_set_state(c, CONN_STATE_ERROR);
-	return r;
-}
-
-static void offload_returned(struct conn *c)
-{
-	if (!c->hs_errno && ev_io_start(c->loop, &c->io, c->fd, EPOLLIN, conn_on_io, c) != 0)
-		c->hs_errno = errno;
-	if (c->hs_errno) {
-		if (c->state == CONN_STATE_HANDSHAKE)
-			conn_set_state(c, CONN_STATE_ERROR);
-		c->fail_class = CONN_FAIL_PROTOCOL;
-		conn_set_error(c, "handshake thread: epoll: %s", strerror(c->hs_errno));
-		c->hs_result = -1;
-	}
-	if (c->hs_result < 0) {
-		conn_update_interest(c);
-		c->handler->failed(c->owner);
-		return;
-	}
-	opened(c);
-}
-
-int conn_threads_start(struct ev_loop *loop, unsigned n, char *err, size_t errlen)
-{
-	static const struct conn_offload_ops ops = {
-		.step = offload_step,
-		.returned = offload_returned,
-		.destroy = conn_destroy,
-	};
-	return conn_offload_start(loop, n, &ops, err, errlen);
-}
-
 static void conn_on_io(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 {
 	(void)loop;
@@ -348,12 +291,6 @@ static void conn_on_io(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 	}
 	if (c->state == CONN_STATE_HANDSHAKE) {
 		int r = c->type->handshake(c);
-		if (r == CONN_HS_OFFLOAD) {
-			conn_offload_send(c);
-			return;
-		}
-		if (r != 0)
-			conn_offload_count_home();
 		if (r < 0) {
 			conn_set_state(c, CONN_STATE_ERROR);
 			conn_update_interest(c);

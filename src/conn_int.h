@@ -34,19 +34,10 @@ struct conn_type {
 	void (*destroy)(struct conn *c); /* releases type-specific state and c */
 };
 
-/* Where a connection is, for the handshake threads (conn_offload.c). */
-enum conn_where {
-	CONN_HOME,      /* the loop thread's */
-	CONN_TO_THREAD, /* queued for a handshake thread */
-	CONN_ON_THREAD, /* a handshake thread has it */
-	CONN_TO_HOME,   /* handed back, not yet reported by the loop */
-};
-
-struct hs_thread;
 
 struct conn {
 	const struct conn_type *type;
-	struct ev_loop *loop; /* of the thread that has it */
+	struct ev_loop *loop; /* its worker's */
 	struct ev_io io;
 	int fd; /* the socket, also while io is stopped */
 	enum conn_state state;
@@ -60,19 +51,6 @@ struct conn {
 	const struct conn_handler *handler;
 	void *owner;
 	char error[160];
-	/* The handshake threads. away: the loop's own flag, set while a
-	 * thread may have it (the loop then touches nothing but this, fd, out
-	 * and read_paused, which the handshake does not read); where, abandoned and off_next under conn_offload's mutex;
-	 * th_next and th_abandoned the thread's; hs_result how the handshake
-	 * ended there (1 done, -1 failed), read by the loop once back. */
-	bool away;
-	int hs_errno; /* a handshake thread could not watch it (errno), or 0 */
-	enum conn_where where;
-	bool abandoned;
-	bool th_abandoned;
-	int hs_result;
-	struct conn *off_next, *th_next;
-	struct hs_thread *thread;
 };
 
 void conn_set_error(struct conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -82,33 +60,6 @@ void conn_set_state(struct conn *c, enum conn_state next);
 /* Recomputes epoll interest after a type changed what it waits for. */
 void conn_update_interest(struct conn *c);
 
-/* What conn_offload.c calls back in conn.c (given at start, so that the
- * calls go one way: conn.c uses conn_offload, never the reverse). step: one
- * step of the handshake on a thread (1 done, 0 again with the interest set,
- * -1 failed with state and error set); returned: on the loop, a thread
- * handed c back (hs_result, hs_errno): report it as conn_on_io would have;
- * destroy: free c at once, on the thread that has it. */
-struct conn_offload_ops {
-	int (*step)(struct conn *c);
-	void (*returned)(struct conn *c);
-	void (*destroy)(struct conn *c);
-};
-int conn_offload_start(struct ev_loop *loop, unsigned n, const struct conn_offload_ops *ops,
-		       char *err, size_t errlen);
-
-/* conn_offload.c, loop thread: pick: should the connection whose
- * ClientHello was just read go to a handshake thread (round-robin); send:
- * hand it over; abandon: its owner frees it while away: true when its
- * thread will free it, false when it is the loop's again (conn_free goes
- * on); count_home: a handshake finished on the loop. */
-bool conn_offload_pick(void);
-void conn_offload_send(struct conn *c);
-bool conn_offload_abandon(struct conn *c);
-void conn_offload_count_home(void);
-
-/* What a type's handshake returns besides 1, 0 and -1: the ClientHello is
- * read and the handshake goes on on a handshake thread (conn_offload_pick). */
-#define CONN_HS_OFFLOAD 2
 
 /* conn_proxy.c: the PROXY protocol phase. begin: its state for mode (-1
  * out of memory); read: what the socket holds of the header, consuming

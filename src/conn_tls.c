@@ -50,10 +50,11 @@ struct conn_tls {
 	uint64_t waiting_since_ms;
 };
 
-/* The handshakes waiting for their ClientHello, oldest at the head. One
- * list for the process, like the one event loop and gateway it serves:
- * max_handshakes counts every listener together. */
-static struct {
+/* The handshakes waiting for their ClientHello, oldest at the head: one
+ * list per worker thread (a connection stays on the worker that accepted
+ * it), from which a new connection of that worker evicts at max_handshakes
+ * (which counts every worker and listener together, registry.c). */
+static _Thread_local struct {
 	struct conn_tls *head, *tail;
 } hello_wait;
 
@@ -175,9 +176,6 @@ static int tls_handshake(struct conn *c)
 	if (r == 1)
 		return 1;
 	switch (SSL_get_error(ssl, r)) {
-	case SSL_ERROR_WANT_CLIENT_HELLO_CB: /* hello_cb: on to a handshake thread */
-		wait_unlink(t);
-		return CONN_HS_OFFLOAD;
 	case SSL_ERROR_WANT_READ:
 		c->hs_want_write = false;
 		return 0;
@@ -294,28 +292,7 @@ static struct conn *tls_create(SSL_CTX *ctx, int fd, char *err, size_t errlen)
 		return NULL;
 	}
 	SSL_set_accept_state(t->ssl);
-	SSL_set_app_data(t->ssl, t); /* for hello_cb */
 	return &t->c;
-}
-
-/* OpenSSL calls this once the whole ClientHello is read, before anything
- * costly (key exchange, signature, resumption). On the loop thread it may
- * pause the handshake there (SSL_CLIENT_HELLO_RETRY: SSL_accept returns
- * SSL_ERROR_WANT_CLIENT_HELLO_CB) for conn_offload to hand the connection
- * to a handshake thread, where SSL_accept calls it again and goes on. */
-static int hello_cb(SSL *ssl, int *alert, void *arg)
-{
-	(void)alert;
-	(void)arg;
-	struct conn_tls *t = SSL_get_app_data(ssl);
-	if (!t || t->c.thread || !conn_offload_pick())
-		return SSL_CLIENT_HELLO_SUCCESS;
-	return SSL_CLIENT_HELLO_RETRY;
-}
-
-void conn_tls_setup_ctx(SSL_CTX *ctx)
-{
-	SSL_CTX_set_client_hello_cb(ctx, hello_cb, NULL);
 }
 
 /* A whole record read ahead (read-ahead is on) or decrypted bytes not yet
@@ -341,14 +318,14 @@ const char *conn_tls_version(const struct conn *c)
 {
 	/* Before its ClientHello is read nothing is negotiated: SSL_get_version
 	 * would name the highest version allowed, not one the peer spoke. */
-	if (!conn_is_tls(c) || c->away || !hello_read(tls_of(c)->ssl))
+	if (!conn_is_tls(c) || !hello_read(tls_of(c)->ssl))
 		return NULL;
 	return SSL_get_version(tls_of(c)->ssl);
 }
 
 const char *conn_tls_cipher(const struct conn *c)
 {
-	return conn_is_tls(c) && !c->away ? SSL_get_cipher_name(tls_of(c)->ssl) : NULL;
+	return conn_is_tls(c) ? SSL_get_cipher_name(tls_of(c)->ssl) : NULL;
 }
 
 int conn_peer_identity(struct conn *c, enum cfg_identity source, char *out, size_t cap)

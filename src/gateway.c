@@ -27,8 +27,14 @@
 #include "iotgw/sdnotify.h"
 #include "iotgw/tls_ctx.h"
 #include "iotgw/watch.h"
+#include "iotgw/pwcheck.h"
 #include "metrics_http.h"
 #include "worker.h"
+
+/* Password checks: two threads (a gateway box has few cores; the loops
+ * keep theirs), and at most this many waiting before new ones are refused. */
+#define PWCHECK_THREADS 2
+#define PWCHECK_QUEUE 64
 
 #define STATUS_INTERVAL_MS 1000
 #define EXPIRY_INTERVAL_MS (24ull * 3600 * 1000) /* own certificates and CRLs, daily */
@@ -195,6 +201,7 @@ static void begin_stop(struct gw_runtime *rt, int signo)
 	sdn_stopping();
 	log_event(LOG_NOTICE, EV_GATEWAY_STOPPING, NULL, "%s received; stopping (%zu connections)",
 		  strsignal(signo), gateway_sessions(gw));
+	workers_park(gw); /* their listening sockets and sessions are closed here */
 	while (gw->listeners) {
 		struct listener *next = gw->listeners->next;
 		listener_close(gw->listeners);
@@ -203,6 +210,7 @@ static void begin_stop(struct gw_runtime *rt, int signo)
 	GW_FOR_EACH_WORKER(gw, w)
 		for (struct session *s = w->sessions; s; s = session_next(s))
 			session_close(s, LOG_INFO, EV_DEVICE_DISCONNECTED, "gateway stopping");
+	workers_unpark(gw);
 	if (spool_count(gw->spool) == 0 || !upstream_connected(gw->up)) {
 		finish(rt);
 		return;
@@ -367,18 +375,36 @@ static int open_spool(struct gw_runtime *rt, const struct cfg_spool *cfg)
 	return 0;
 }
 
-/* The handshake threads, before the listeners open. */
-static int start_threads(struct ev_loop *loop, const struct cfg_gateway *g)
+/* The workers ([gateway] threads), before the listeners open: each binds
+ * its own socket on every address. Their threads start once the listeners
+ * are open (workers_start). */
+static int make_workers(struct gateway *gw, const struct cfg_gateway *g)
 {
-	char err[160], why[1200];
+	char why[1200], err[256];
 	unsigned n = gateway_threads_resolve(g->threads, why, sizeof why);
-	if (conn_threads_start(loop, n - 1, err, sizeof err) != 0) {
-		log_event(LOG_CRIT, EV_STARTUP_FAILED, NULL, "%s", err);
+	if (n > INGEST_WORKERS_MAX)
+		n = INGEST_WORKERS_MAX;
+	gw->workers = calloc(n, sizeof *gw->workers);
+	if (!gw->workers) {
+		log_event(LOG_CRIT, EV_STARTUP_FAILED, NULL, "out of memory");
 		return -1;
 	}
+	gw->nworkers = n;
+	for (unsigned i = 0; i < n; i++) {
+		struct ev_loop *loop = i == 0 ? gw->loop : ev_loop_new();
+		if (!loop || worker_init(&gw->workers[i], gw, i, loop, err, sizeof err) != 0) {
+			if (!loop)
+				snprintf(err, sizeof err, "out of memory");
+			else if (i > 0 && !gw->workers[i].gw)
+				ev_loop_free(loop);
+			log_event(LOG_CRIT, EV_STARTUP_FAILED, NULL, "worker %u: %s", i, err);
+			return -1;
+		}
+	}
 	log_event(LOG_INFO, EV_THREADS_STARTED, NULL,
-		  "threads = %s: TLS handshakes on %u thread(s), the event loop's included", why,
-		  n);
+		  "threads = %s: devices on %u worker thread(s), the main one included, each "
+		  "with its own connections (TLS, MQTT, decoding)",
+		  why, n);
 	return 0;
 }
 
@@ -390,23 +416,18 @@ struct gateway *gateway_new(const char *path, int *status)
 		return NULL;
 	struct gateway *gw = &rt->gw;
 	rt->sigfd = -1;
-	gw->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	gw->m.start_unix_ms = ev_wall_ms();
 	gw->loop = ev_loop_new();
 	gw->by_client_id = strmap_new();
 	gw->hs_by_addr = strmap_new();
 	gw->auth_fails = strmap_new();
-	gw->nworkers = 1;
-	gw->workers = calloc(gw->nworkers, sizeof *gw->workers);
+	pthread_mutex_init(&gw->admit_mu, NULL);
+	pthread_mutex_init(&gw->park.mu, NULL);
+	pthread_cond_init(&gw->park.cv, NULL);
+	gw->pwcheck = pwcheck_new(PWCHECK_THREADS, PWCHECK_QUEUE);
 	if (!gw->loop || !gw->by_client_id || !gw->hs_by_addr || !gw->auth_fails ||
-	    !gw->workers || owner_init(gw) != 0) {
+	    !gw->pwcheck || owner_init(gw) != 0) {
 		log_event(LOG_CRIT, EV_STARTUP_FAILED, NULL, "out of memory");
-		gateway_free(gw);
-		return NULL;
-	}
-	char werr[256];
-	if (worker_init(&gw->workers[0], gw, 0, gw->loop, werr, sizeof werr) != 0) {
-		log_event(LOG_CRIT, EV_STARTUP_FAILED, NULL, "worker 0: %s", werr);
 		gateway_free(gw);
 		return NULL;
 	}
@@ -445,7 +466,7 @@ struct gateway *gateway_new(const char *path, int *status)
 		gateway_free(gw);
 		return NULL;
 	}
-	if (!errors && start_threads(gw->loop, &p.cfg.gateway) != 0) {
+	if (!errors && make_workers(gw, &p.cfg.gateway) != 0) {
 		gateway_prepared_free(&p);
 		gateway_free(gw);
 		return NULL;
@@ -464,6 +485,12 @@ struct gateway *gateway_new(const char *path, int *status)
 	}
 	gateway_update_watch(rt);
 	load_tls_sessions(gw);
+	char err[256];
+	if (workers_start(gw, err, sizeof err) != 0) {
+		log_event(LOG_CRIT, EV_STARTUP_FAILED, NULL, "%s", err);
+		gateway_free(gw);
+		return NULL;
+	}
 	return gw;
 }
 
@@ -512,6 +539,8 @@ void gateway_free(struct gateway *gw)
 	if (!gw)
 		return;
 	struct gw_runtime *rt = (struct gw_runtime *)gw;
+	/* From here on one thread: the workers' threads end first. */
+	workers_stop(gw);
 	GW_FOR_EACH_WORKER(gw, w)
 		while (w->sessions)
 			session_close(w->sessions, LOG_DEBUG, EV_DEVICE_DISCONNECTED,
@@ -528,7 +557,10 @@ void gateway_free(struct gateway *gw)
 	downlink_free(gw->dl);
 	metrics_http_close(gw->http);
 	/* Before the sessions' memory goes (ev_loop_free): their password
-	 * checks, their batches and the news for them. */
+	 * checks (the threads first, then each worker's port), their batches
+	 * and the news for them. */
+	pwcheck_free(gw->pwcheck);
+	gw->pwcheck = NULL;
 	GW_FOR_EACH_WORKER(gw, w)
 		worker_free(w);
 	owner_free(gw);
@@ -547,13 +579,9 @@ void gateway_free(struct gateway *gw)
 		watch_free(rt->watch);
 		ev_loop_free(gw->loop); /* runs deferred frees of sessions */
 	}
-	/* After the sessions: a handshake thread frees what they abandoned. */
-	conn_threads_stop();
 	listener_reap(gw); /* no session is left to name them */
 	if (rt->sigfd >= 0)
 		close(rt->sigfd);
-	if (gw->reserve_fd >= 0)
-		close(gw->reserve_fd);
 	spool_close(gw->spool);
 	strmap_free(gw->by_client_id, NULL);
 	free(gw->workers);
@@ -564,5 +592,8 @@ void gateway_free(struct gateway *gw)
 		cfg_free(gw->cfg);
 		free(gw->cfg);
 	}
+	pthread_mutex_destroy(&gw->admit_mu);
+	pthread_mutex_destroy(&gw->park.mu);
+	pthread_cond_destroy(&gw->park.cv);
 	free(rt);
 }

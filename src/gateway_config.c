@@ -168,8 +168,6 @@ int gateway_prepare(const char *path, struct prepared *p, cfg_diag_fn diag, void
 		if (l->tls == CFG_TLS_OFF)
 			continue;
 		p->parts[i].ctx = tls_ctx_listener(l, path, counting_diag, &dc);
-		if (p->parts[i].ctx)
-			conn_tls_setup_ctx(p->parts[i].ctx);
 	}
 	for (size_t i = 0; i < p->cfg.nlisteners; i++)
 		prepare_auth(&p->cfg.listeners[i], &p->parts[i], path, &dc);
@@ -445,7 +443,7 @@ int gateway_apply(struct gateway *gw, struct prepared *p)
 		log_event(LOG_WARNING, EV_CONFIG_WARNING, NULL,
 			  "[gateway] threads changed to %s: takes effect at the next start; still "
 			  "%s (%u thread(s))",
-			  now, was, conn_threads());
+			  now, was, gw->nworkers);
 		p->cfg.gateway.threads = gw->cfg->gateway.threads;
 	}
 	if (gw->cfg && strcmp(gw->cfg->spool.dir, p->cfg.spool.dir) != 0) {
@@ -571,7 +569,8 @@ void gateway_reload(struct gw_runtime *rt)
 			  path ? path : "config", errors);
 		if (path)
 			gateway_prepared_free(&p);
-	} else if (gateway_apply(gw, &p) != 0) {
+	} else if ((workers_park(gw), gateway_apply(gw, &p)) != 0) {
+		workers_unpark(gw);
 		gw->m.reloads_failed++;
 		log_event(LOG_ERR, EV_CONFIG_RELOAD_FAILED, NULL,
 			  "%s: cannot apply; keeping the running configuration", path);
@@ -583,7 +582,8 @@ void gateway_reload(struct gw_runtime *rt)
 		gw->m.reloads_ok++;
 		gateway_update_watch(rt);
 		gateway_restart_stats(rt);
-		/* Devices the new configuration would not let in any more. */
+		/* Devices the new configuration would not let in any more
+		 * (the workers still parked: their sessions are ours to close). */
 		GW_FOR_EACH_WORKER(gw, w) {
 			struct session *next;
 			for (struct session *s = w->sessions; s; s = next) {
@@ -591,6 +591,7 @@ void gateway_reload(struct gw_runtime *rt)
 				session_recheck(s);
 			}
 		}
+		workers_unpark(gw);
 	}
 	free(path);
 	struct status_snapshot snap;

@@ -3,6 +3,7 @@
 #ifndef IOTGW_GATEWAY_INT_H
 #define IOTGW_GATEWAY_INT_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -28,11 +29,15 @@
 
 struct gateway;
 
-/* One bound, listening socket of a listener. */
+/* One bound, listening socket of a listener: one per bind address and
+ * worker (SO_REUSEPORT with more than one), accepted on by that worker. */
 struct listen_sock {
 	struct listener *l;
+	unsigned worker;
 	int fd;
-	struct ev_io io;
+	struct ev_io io;        /* on the worker's loop */
+	bool paused;            /* out of descriptors: wait before accepting again */
+	struct ev_timer retry;  /* ... for this long */
 	char desc[CFG_BIND_TEXT]; /* "[::1]:8883" */
 };
 
@@ -52,16 +57,18 @@ enum proxy_refusal {
  * so a scrape reads them without walking sessions. They survive a reload
  * that keeps the listener. */
 struct listener_metrics {
-	uint64_t conns[TLS_SLOT__COUNT]; /* open, past the handshake (a gauge) */
-	uint64_t handshakes;
-	uint64_t hs_failures[CONN_FAIL__COUNT];
-	uint64_t connects;
-	uint64_t refusals[6]; /* by CONNACK return code 1..5 */
-	uint64_t protocol_errors, acl_denials, auth_failures;
-	uint64_t subscribe_refusals; /* filters refused a SUBACK grant */
-	uint64_t rate_limited;       /* episodes of a device over its rate */
-	uint64_t conn_rate_refusals; /* connections over max_connection_rate_per_address */
-	uint64_t proxy_refusals[PROXY_REFUSED__COUNT];
+	/* Workers count here, once per connection event (never per
+	 * reading): atomics, read by a scrape. */
+	_Atomic uint64_t conns[TLS_SLOT__COUNT]; /* open, past the handshake (a gauge) */
+	_Atomic uint64_t handshakes;
+	_Atomic uint64_t hs_failures[CONN_FAIL__COUNT];
+	_Atomic uint64_t connects;
+	_Atomic uint64_t refusals[6]; /* by CONNACK return code 1..5 */
+	_Atomic uint64_t protocol_errors, acl_denials, auth_failures;
+	_Atomic uint64_t subscribe_refusals; /* filters refused a SUBACK grant */
+	_Atomic uint64_t rate_limited;       /* episodes of a device over its rate */
+	_Atomic uint64_t conn_rate_refusals; /* connections over max_connection_rate_per_address */
+	_Atomic uint64_t proxy_refusals[PROXY_REFUSED__COUNT];
 };
 
 /* A [listener NAME] section at run time: its sockets (one per bind
@@ -76,7 +83,7 @@ struct listener {
 	/* Every bind address, as cfg_binds_format writes them: how a reload
 	 * recognises the listener. */
 	char bind_desc[CFG_BINDS_TEXT];
-	struct listen_sock socks[CFG_BINDS_MAX];
+	struct listen_sock *socks; /* bind address i, worker k: socks[i * nworkers + k] */
 	size_t nsocks;
 	enum cfg_tls_mode tls;
 	enum cfg_identity identity;
@@ -103,9 +110,7 @@ struct listener {
 	struct cidr proxy_from[CFG_PROXY_FROM_MAX];
 	size_t nproxy_from;
 	enum cfg_proxy_identity proxy_identity;
-	unsigned nconns;
-	bool accept_paused; /* out of descriptors: wait before accepting again */
-	struct ev_timer accept_retry;
+	atomic_uint nconns;
 	struct listener_metrics m;
 };
 
@@ -129,6 +134,15 @@ struct gateway {
 	struct worker *workers;
 	unsigned nworkers;
 	struct wq owner_inbox;
+	/* Parking the workers (worker.c): requested, how many wait, and the
+	 * end of their threads. */
+	struct {
+		pthread_mutex_t mu;
+		pthread_cond_t cv;
+		atomic_bool requested;
+		unsigned parked;
+		atomic_bool stop;
+	} park;
 	/* Ingest holds every device back (spool full or failing): a worker
 	 * does not decode a PUBLISH meanwhile. Set before NEWS_HOLD_DEVICES
 	 * reaches the workers, cleared before NEWS_READ_DEVICES. */
@@ -139,19 +153,22 @@ struct gateway {
 	struct ingest *ingest; /* readings into the spool, and its news back (ingest.h) */
 	struct upstream *up;
 	struct gw_metrics m;
-	int reserve_fd; /* spare descriptor released when accept hits EMFILE */
 	bool stopping;  /* SIGTERM received: draining, not ready */
+	/* The per-address tables below (registry.c), which every worker
+	 * consults at accept and at CONNECT. */
+	pthread_mutex_t admit_mu;
 	/* TLS handshakes in progress (registry.c), all and by source address
 	 * (address -> count, as a pointer-sized integer), and the refusals of
 	 * the current episode at max_handshakes. */
 	unsigned handshakes;
 	struct strmap *hs_by_addr;
 	struct strmap *auth_fails;   /* address -> struct auth_fails (registry.c) */
+	struct pwcheck *pwcheck;     /* password checks off the loops (each worker has a port) */
 	struct conn_rates *conn_rates; /* connection rates by address (registry.c) */
 	/* Input buffers of connections before their CONNECT (session.c), and
 	 * the connections closed over max_preauth_memory. */
-	size_t preauth_bytes;
-	uint64_t preauth_refusals;
+	atomic_size_t preauth_bytes;
+	_Atomic uint64_t preauth_refusals;
 	uint64_t hs_refused, hs_refused_total;
 	uint64_t hs_evicted, hs_evicted_total; /* stalled hellos evicted at max_handshakes */
 	bool hs_full;

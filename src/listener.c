@@ -47,11 +47,15 @@ static bool proxy_trusted(struct listener *l, const struct sockaddr_storage *ss,
 	return false;
 }
 
-static void set_accepting(struct listener *l, bool on)
+static struct worker *worker_of(const struct listen_sock *ls)
 {
-	l->accept_paused = !on;
-	for (size_t i = 0; i < l->nsocks; i++)
-		(void)ev_io_set(l->gw->loop, &l->socks[i].io, on ? EPOLLIN : 0);
+	return &ls->l->gw->workers[ls->worker];
+}
+
+static void set_accepting(struct listen_sock *ls, bool on)
+{
+	ls->paused = !on;
+	(void)ev_io_set(worker_of(ls)->loop, &ls->io, on ? EPOLLIN : 0);
 }
 
 static void on_accept_retry(struct ev_loop *loop, struct ev_timer *t)
@@ -66,20 +70,20 @@ static void on_accept_retry(struct ev_loop *loop, struct ev_timer *t)
 static void shed_connection(struct listen_sock *ls)
 {
 	struct listener *l = ls->l;
-	struct gateway *gw = l->gw;
-	if (gw->reserve_fd >= 0) {
-		close(gw->reserve_fd);
+	struct worker *w = worker_of(ls);
+	if (w->reserve_fd >= 0) {
+		close(w->reserve_fd);
 		int fd = accept(ls->fd, NULL, NULL);
 		if (fd >= 0)
 			close(fd);
-		gw->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		w->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	}
 	struct log_fields f = {.listener = l->name};
 	log_event(LOG_ERR, EV_CONNECTION_LIMIT, &f,
 		  "out of file descriptors with %zu connections; refusing new ones for 1 s",
-		  gateway_sessions(gw));
-	set_accepting(l, false);
-	ev_timer_start(gw->loop, &l->accept_retry, 1000);
+		  gateway_sessions(l->gw));
+	set_accepting(ls, false);
+	ev_timer_start(w->loop, &ls->retry, 1000);
 }
 
 static void on_accept(struct ev_loop *loop, struct ev_io *io, uint32_t events)
@@ -121,7 +125,7 @@ static void on_accept(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 			close(fd);
 			continue;
 		}
-		if (l->nconns >= l->max_connections) {
+		if (atomic_load(&l->nconns) >= l->max_connections) {
 			struct log_fields f = {.listener = l->name, .peer = peer};
 			log_event(LOG_WARNING, EV_CONNECTION_LIMIT, &f,
 				  "listener at max_connections (%u); connection refused",
@@ -140,7 +144,7 @@ static void on_accept(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 		 * connection. */
 		int sndbuf = DEVICE_SNDBUF;
 		(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
-		(void)session_new(&l->gw->workers[0], l, fd, peer);
+		(void)session_new(worker_of(ls), l, fd, peer);
 	}
 }
 
@@ -176,22 +180,26 @@ static void apply_settings(struct listener *l, const struct cfg_listener *cfg,
 	trust_policy_init(&l->trust, l->name, cfg, l->pwfile);
 }
 
-/* The descriptor of a socket bound to `desc` in a listener of `running`,
- * or -1. */
-static int running_socket(const struct listener *running, const char *desc)
+/* The descriptor of worker's socket bound to `desc` in a listener of
+ * `running`, or -1. */
+static int running_socket(const struct listener *running, const char *desc, unsigned worker)
 {
 	for (const struct listener *o = running; o; o = o->next)
 		for (size_t i = 0; i < o->nsocks; i++)
-			if (o->socks[i].fd >= 0 && strcmp(o->socks[i].desc, desc) == 0)
+			if (o->socks[i].fd >= 0 && o->socks[i].worker == worker &&
+			    strcmp(o->socks[i].desc, desc) == 0)
 				return o->socks[i].fd;
 	return -1;
 }
 
-/* A listening socket on b, or the running one shared. -1 with errno. */
+/* A listening socket on b for one worker, or the running one shared. With
+ * more than one worker every worker has its own socket on the address
+ * (SO_REUSEPORT): the kernel spreads new connections over them, and a
+ * connection stays on the worker that accepted it. -1 with errno. */
 static int bind_socket(const struct cfg_bind *b, const char *desc,
-		       const struct listener *running)
+		       const struct listener *running, unsigned worker, bool reuseport)
 {
-	int fd = running_socket(running, desc);
+	int fd = running_socket(running, desc, worker);
 	if (fd >= 0)
 		return fcntl(fd, F_DUPFD_CLOEXEC, 0);
 	union {
@@ -218,6 +226,7 @@ static int bind_socket(const struct cfg_bind *b, const char *desc,
 	fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	int one = 1;
 	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+	    (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) ||
 	    (family == AF_INET6 &&
 	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) != 0) ||
 	    bind(fd, (struct sockaddr *)&sa, salen) != 0 || listen(fd, 1024) != 0) {
@@ -235,8 +244,11 @@ static void close_sockets(struct listener *l)
 	for (size_t i = 0; i < l->nsocks; i++) {
 		struct listen_sock *ls = &l->socks[i];
 		/* Off epoll before close: a socket shared with another listener
-		 * (dup) would otherwise stay registered under this number. */
-		ev_io_stop(l->gw->loop, &ls->io);
+		 * (dup) would otherwise stay registered under this number. The
+		 * workers are parked meanwhile (worker.h), or not started. */
+		struct ev_loop *loop = worker_of(ls)->loop;
+		ev_timer_stop(loop, &ls->retry);
+		ev_io_stop(loop, &ls->io);
 		if (ls->fd >= 0)
 			close(ls->fd);
 		ls->fd = -1;
@@ -248,24 +260,31 @@ struct listener *listener_open(struct gateway *gw, const struct cfg_listener *cf
 			       char *err, size_t errlen)
 {
 	struct listener *l = calloc(1, sizeof *l);
-	if (!l || !(l->name = strdup(cfg->name))) {
+	size_t n = cfg->nbinds * gw->nworkers;
+	if (!l || !(l->name = strdup(cfg->name)) || !(l->socks = calloc(n, sizeof *l->socks))) {
+		if (l)
+			free(l->name);
 		free(l);
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
 	cfg_binds_format(cfg->binds, cfg->nbinds, l->bind_desc, sizeof l->bind_desc);
 	l->gw = gw;
-	ev_timer_init(&l->accept_retry, on_accept_retry, l);
-	for (size_t i = 0; i < cfg->nbinds; i++) {
+	for (size_t i = 0; i < n; i++) {
 		struct listen_sock *ls = &l->socks[i];
+		const struct cfg_bind *b = &cfg->binds[i / gw->nworkers];
 		ls->l = l;
+		ls->worker = (unsigned)(i % gw->nworkers);
 		ls->io.fd = -1;
-		cfg_bind_format(&cfg->binds[i], ls->desc, sizeof ls->desc);
-		ls->fd = bind_socket(&cfg->binds[i], ls->desc, running);
+		ev_timer_init(&ls->retry, on_accept_retry, ls);
+		cfg_bind_format(b, ls->desc, sizeof ls->desc);
+		ls->fd = bind_socket(b, ls->desc, running, ls->worker, gw->nworkers > 1);
 		l->nsocks = i + 1;
-		if (ls->fd < 0 || ev_io_start(gw->loop, &ls->io, ls->fd, EPOLLIN, on_accept, ls) != 0) {
+		if (ls->fd < 0 || ev_io_start(worker_of(ls)->loop, &ls->io, ls->fd, EPOLLIN,
+					      on_accept, ls) != 0) {
 			snprintf(err, errlen, "cannot listen on %s: %s", ls->desc, strerror(errno));
 			close_sockets(l);
+			free(l->socks);
 			free(l->name);
 			free(l);
 			return NULL;
@@ -288,15 +307,15 @@ static void listener_free(struct listener *l)
 	auth_acl_free(l->acl);
 	auth_acl_free(l->sub_acl);
 	auth_pwfile_free(l->pwfile);
+	free(l->socks);
 	free(l->name);
 	free(l);
 }
 
 void listener_close(struct listener *l)
 {
-	ev_timer_stop(l->gw->loop, &l->accept_retry);
 	close_sockets(l);
-	if (l->nconns == 0) {
+	if (atomic_load(&l->nconns) == 0) {
 		listener_free(l);
 		return;
 	}
@@ -311,7 +330,7 @@ void listener_reap(struct gateway *gw)
 	struct listener **pp = &gw->retired;
 	while (*pp) {
 		struct listener *l = *pp;
-		if (l->nconns == 0) {
+		if (atomic_load(&l->nconns) == 0) {
 			*pp = l->next;
 			listener_free(l);
 		} else {

@@ -3,6 +3,7 @@
 #include "iotgw/log.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -31,6 +32,9 @@ struct rate {
 	int prio; /* of the lines suppressed, for the summary */
 };
 static struct rate rates[EV__COUNT];
+/* Every worker logs: the budgets are shared, under this lock (a line is
+ * never per reading, except at debug, which has no budget). */
+static pthread_mutex_t rates_mu = PTHREAD_MUTEX_INITIALIZER;
 
 static int log_level = LOG_INFO;
 static bool level_forced; /* -d on the command line outlives config reloads */
@@ -212,6 +216,7 @@ static bool within_rate(int prio, enum iotgw_event event)
 {
 	if (prio >= LOG_DEBUG || prio <= LOG_CRIT || event <= EV_NONE || event >= EV__COUNT)
 		return true;
+	pthread_mutex_lock(&rates_mu);
 	struct rate *r = &rates[event];
 	uint64_t now = mono_ms();
 	if (now - r->start_ms >= RATE_INTERVAL_MS) {
@@ -219,20 +224,24 @@ static bool within_rate(int prio, enum iotgw_event event)
 		r->start_ms = now;
 		r->lines = 0;
 	}
-	if (r->lines < RATE_BURST) {
+	bool ok = r->lines < RATE_BURST;
+	if (ok) {
 		r->lines++;
-		return true;
+	} else {
+		r->suppressed++;
+		r->prio = prio;
 	}
-	r->suppressed++;
-	r->prio = prio;
-	return false;
+	pthread_mutex_unlock(&rates_mu);
+	return ok;
 }
 
 void log_flush_suppressed(bool all)
 {
 	uint64_t now = mono_ms();
+	pthread_mutex_lock(&rates_mu);
 	for (int e = EV_NONE + 1; e < EV__COUNT; e++)
 		summarize((enum iotgw_event)e, now, all);
+	pthread_mutex_unlock(&rates_mu);
 }
 
 void log_event_at(const char *file, int line, const char *func, int prio, enum iotgw_event event,

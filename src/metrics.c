@@ -101,9 +101,32 @@ static uint64_t l_max(const struct listener *l)
 #define COUNTER(name, help, value)                                                                 \
 	(prom_family(b, name, "counter", help) | prom_sample_u64(b, name, NULL, (uint64_t)(value)))
 
+static uint64_t w_handshakes(const struct worker *w)
+{
+	return atomic_load_explicit(&w->handshakes, memory_order_relaxed);
+}
+
+static uint64_t w_connections(const struct worker *w)
+{
+	return atomic_load_explicit(&w->nsessions, memory_order_relaxed);
+}
+
+/* NAME{thread} of every worker. */
+static int per_worker(struct buf *b, struct gateway *gw, const char *name, const char *type,
+		      const char *help, uint64_t (*get)(const struct worker *))
+{
+	int rc = prom_family(b, name, type, help);
+	GW_FOR_EACH_WORKER(gw, w) {
+		char tl[32];
+		snprintf(tl, sizeof tl, "thread=\"%u\"", w->index);
+		rc |= prom_sample_u64(b, name, tl, get(w));
+	}
+	return rc;
+}
+
 /* NAME{listener,reason} of listener l: n samples, counts[i] under reasons[i]. */
 static int by_reason(struct buf *b, const char *name, const struct listener *l,
-		     const char *const *reasons, const uint64_t *counts, int n)
+		     const char *const *reasons, const _Atomic uint64_t *counts, int n)
 {
 	char lv[200], labels[300];
 	int rc = 0;
@@ -159,31 +182,33 @@ static int listeners(struct buf *b, struct gateway *gw)
 					l->m.hs_failures, CONN_FAIL__COUNT);
 	rc |= prom_family(b, "iotgw_handshakes_in_progress", "gauge",
 			  "TLS handshakes in progress, all listeners (max_handshakes).");
-	rc |= prom_sample_u64(b, "iotgw_handshakes_in_progress", NULL, gw->handshakes);
+	pthread_mutex_lock(&gw->admit_mu); /* the workers count these at accept */
+	unsigned handshakes = gw->handshakes;
+	uint64_t hs_refused = gw->hs_refused_total, hs_evicted = gw->hs_evicted_total;
+	pthread_mutex_unlock(&gw->admit_mu);
+	rc |= prom_sample_u64(b, "iotgw_handshakes_in_progress", NULL, handshakes);
 	rc |= prom_family(b, "iotgw_handshake_limit_refusals_total", "counter",
 			  "TLS connections closed at once at max_handshakes or "
 			  "max_handshakes_per_address.");
-	rc |= prom_sample_u64(b, "iotgw_handshake_limit_refusals_total", NULL,
-			      gw->hs_refused_total);
+	rc |= prom_sample_u64(b, "iotgw_handshake_limit_refusals_total", NULL, hs_refused);
 	rc |= GAUGE("iotgw_threads",
-		    "Threads doing TLS handshakes, the event loop's included ([gateway] threads).",
-		    (double)conn_threads());
-	rc |= prom_family(b, "iotgw_thread_handshakes_total", "counter",
-			  "TLS handshakes finished (done or failed) on each thread; "
-			  "thread 0 is the event loop.");
-	for (unsigned i = 0; i < conn_threads(); i++) {
-		char tl[32];
-		snprintf(tl, sizeof tl, "thread=\"%u\"", i);
-		rc |= prom_sample_u64(b, "iotgw_thread_handshakes_total", tl,
-				      conn_thread_handshakes(i));
-	}
+		    "Worker threads, each owning its devices' connections end to end, the "
+		    "main one included ([gateway] threads).",
+		    (double)gw->nworkers);
+	rc |= per_worker(b, gw, "iotgw_thread_handshakes_total", "counter",
+			 "TLS handshakes finished (done or failed) on each worker thread; "
+			 "thread 0 is the main one.",
+			 w_handshakes);
+	rc |= per_worker(b, gw, "iotgw_thread_connections", "gauge",
+			 "Device connections each worker thread owns; thread 0 is the main one.",
+			 w_connections);
 	rc |= COUNTER("iotgw_handshake_evictions_total",
 		      "TLS handshakes without a complete ClientHello closed at max_handshakes "
 		      "to admit a new connection.",
-		      gw->hs_evicted_total);
+		      hs_evicted);
 	rc |= GAUGE("iotgw_preauth_memory_bytes",
 		    "Input buffers of connections that have not sent CONNECT (max_preauth_memory).",
-		    (double)gw->preauth_bytes);
+		    (double)atomic_load(&gw->preauth_bytes));
 	rc |= COUNTER("iotgw_preauth_refusals_total",
 		      "Connections closed at max_preauth_memory.", gw->preauth_refusals);
 	rc |= per_listener(b, gw, "iotgw_device_connects_total", "counter",

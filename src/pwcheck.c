@@ -1,9 +1,10 @@
-/* pwcheck: password checks on worker threads (pwcheck.h).
+/* pwcheck: password checks on threads of their own (pwcheck.h).
  *
- * Jobs wait in a FIFO under a mutex; workers take one, run the KDF with
- * nothing shared, and put it on the done list; an eventfd wakes the loop,
- * which runs the callbacks and frees the jobs. Only the loop thread reads
- * or writes a job's owner, so cancelling needs no lock. */
+ * Jobs wait in one FIFO under the pool's mutex; a thread takes one, runs
+ * the KDF with nothing shared, and puts it on its port's done list; the
+ * port's eventfd wakes that port's loop, which runs the callbacks and frees
+ * the jobs. Only the port's loop thread reads or writes a job's owner, so
+ * cancelling needs the mutex only for the queue. */
 #include "iotgw/pwcheck.h"
 
 #include <errno.h>
@@ -24,24 +25,28 @@ struct pwcheck_job {
 	uint8_t *pw;
 	size_t len;
 	bool good;
-	bool started;         /* under mu: a worker took it */
-	struct pwcheck *pc;
-	pwcheck_done_fn done; /* loop thread only */
-	void *owner;          /* loop thread only; NULL once cancelled */
+	bool started;         /* under mu: a thread took it */
+	struct pwcheck_port *port;
+	pwcheck_done_fn done; /* the port's loop thread only */
+	void *owner;          /* the port's loop thread only; NULL once cancelled */
 };
 
 struct pwcheck {
-	struct ev_loop *loop;
-	int efd;
-	struct ev_io io;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	struct pwcheck_job *todo, *todo_tail; /* under mu */
-	struct pwcheck_job *finished;         /* under mu */
 	bool stopping;                        /* under mu */
-	unsigned queued, queue_max;           /* loop thread */
+	unsigned queued, queue_max;           /* under mu: waiting, running or unreported */
 	pthread_t threads[PWCHECK_THREADS_MAX];
 	unsigned nthreads;
+};
+
+struct pwcheck_port {
+	struct pwcheck *pc;
+	struct ev_loop *loop;
+	int efd;
+	struct ev_io io;
+	struct pwcheck_job *finished; /* under the pool's mu */
 };
 
 static void job_free(struct pwcheck_job *j)
@@ -71,10 +76,11 @@ static void *worker(void *arg)
 		pthread_mutex_unlock(&pc->mu);
 		j->good = auth_pw_check(&j->entry, j->pw, j->len);
 		pthread_mutex_lock(&pc->mu);
-		j->next = pc->finished;
-		pc->finished = j;
+		struct pwcheck_port *port = j->port;
+		j->next = port->finished;
+		port->finished = j;
 		uint64_t one = 1;
-		ssize_t w = write(pc->efd, &one, sizeof one);
+		ssize_t w = write(port->efd, &one, sizeof one);
 		(void)w; /* the counter cannot overflow with a few jobs */
 	}
 	pthread_mutex_unlock(&pc->mu);
@@ -85,13 +91,16 @@ static void on_done(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 {
 	(void)loop;
 	(void)events;
-	struct pwcheck *pc = io->arg;
+	struct pwcheck_port *port = io->arg;
+	struct pwcheck *pc = port->pc;
 	uint64_t v;
-	ssize_t r = read(pc->efd, &v, sizeof v);
+	ssize_t r = read(port->efd, &v, sizeof v);
 	(void)r;
 	pthread_mutex_lock(&pc->mu);
-	struct pwcheck_job *list = pc->finished;
-	pc->finished = NULL;
+	struct pwcheck_job *list = port->finished;
+	port->finished = NULL;
+	for (struct pwcheck_job *j = list; j; j = j->next)
+		pc->queued--;
 	pthread_mutex_unlock(&pc->mu);
 	/* The list is newest first: reverse it, so callbacks run in the order
 	 * the checks finished. */
@@ -105,31 +114,24 @@ static void on_done(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 	while (ordered) {
 		struct pwcheck_job *j = ordered;
 		ordered = j->next;
-		pc->queued--;
 		if (j->owner)
 			j->done(j->owner, j->good);
 		job_free(j);
 	}
 }
 
-struct pwcheck *pwcheck_new(struct ev_loop *loop, unsigned threads, unsigned queue_max)
+struct pwcheck *pwcheck_new(unsigned threads, unsigned queue_max)
 {
 	struct pwcheck *pc = calloc(1, sizeof *pc);
 	if (!pc)
 		return NULL;
-	pc->loop = loop;
 	pc->queue_max = queue_max;
-	pc->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	pthread_mutex_init(&pc->mu, NULL);
 	pthread_cond_init(&pc->cv, NULL);
-	if (pc->efd < 0 || ev_io_start(loop, &pc->io, pc->efd, EPOLLIN, on_done, pc) != 0) {
-		pwcheck_free(pc);
-		return NULL;
-	}
 	if (threads > PWCHECK_THREADS_MAX)
 		threads = PWCHECK_THREADS_MAX;
-	/* Workers take no signals (they inherit this mask): SIGTERM and
-	 * SIGHUP belong to the loop's signalfd, whenever we are created. */
+	/* Our threads take no signals (they inherit this mask): SIGTERM and
+	 * SIGHUP belong to the main loop's signalfd, whenever we are created. */
 	sigset_t all, old;
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
@@ -158,28 +160,53 @@ void pwcheck_free(struct pwcheck *pc)
 	pthread_mutex_unlock(&pc->mu);
 	for (unsigned i = 0; i < pc->nthreads; i++)
 		pthread_join(pc->threads[i], NULL);
-	for (struct pwcheck_job *lists[2] = {pc->todo, pc->finished}, **l = lists; l < lists + 2;
-	     l++)
-		while (*l) {
-			struct pwcheck_job *j = *l;
-			*l = j->next;
-			job_free(j);
-		}
-	if (pc->efd >= 0) {
-		ev_io_stop(pc->loop, &pc->io);
-		close(pc->efd);
+	while (pc->todo) {
+		struct pwcheck_job *j = pc->todo;
+		pc->todo = j->next;
+		job_free(j);
 	}
 	pthread_cond_destroy(&pc->cv);
 	pthread_mutex_destroy(&pc->mu);
 	free(pc);
 }
 
-struct pwcheck_job *pwcheck_submit(struct pwcheck *pc, const struct auth_pwfile *pf,
+struct pwcheck_port *pwcheck_port_new(struct pwcheck *pc, struct ev_loop *loop)
+{
+	struct pwcheck_port *port = calloc(1, sizeof *port);
+	if (!port)
+		return NULL;
+	port->pc = pc;
+	port->loop = loop;
+	port->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (port->efd < 0 || ev_io_start(loop, &port->io, port->efd, EPOLLIN, on_done, port) != 0) {
+		int e = errno;
+		if (port->efd >= 0)
+			close(port->efd);
+		free(port);
+		errno = e;
+		return NULL;
+	}
+	return port;
+}
+
+void pwcheck_port_free(struct pwcheck_port *port)
+{
+	if (!port)
+		return;
+	while (port->finished) {
+		struct pwcheck_job *j = port->finished;
+		port->finished = j->next;
+		job_free(j);
+	}
+	ev_io_stop(port->loop, &port->io);
+	close(port->efd);
+	free(port);
+}
+
+struct pwcheck_job *pwcheck_submit(struct pwcheck_port *port, const struct auth_pwfile *pf,
 				   const char *device, const uint8_t *pw, size_t len,
 				   pwcheck_done_fn done, void *owner)
 {
-	if (pc->queued >= pc->queue_max)
-		return NULL;
 	struct pwcheck_job *j = calloc(1, sizeof *j);
 	if (!j)
 		return NULL;
@@ -193,9 +220,15 @@ struct pwcheck_job *pwcheck_submit(struct pwcheck *pc, const struct auth_pwfile 
 	memcpy(j->pw, pw, len);
 	j->done = done;
 	j->owner = owner;
-	j->pc = pc;
-	pc->queued++;
+	j->port = port;
+	struct pwcheck *pc = port->pc;
 	pthread_mutex_lock(&pc->mu);
+	if (pc->queued >= pc->queue_max) {
+		pthread_mutex_unlock(&pc->mu);
+		job_free(j);
+		return NULL;
+	}
+	pc->queued++;
 	if (pc->todo_tail)
 		pc->todo_tail->next = j;
 	else
@@ -211,7 +244,7 @@ void pwcheck_cancel(struct pwcheck_job *job)
 	job->owner = NULL;
 	/* Not started yet: nobody will want it, so nobody computes it (a
 	 * flood of wrong passwords that hangs up costs nothing more). */
-	struct pwcheck *pc = job->pc;
+	struct pwcheck *pc = job->port->pc;
 	pthread_mutex_lock(&pc->mu);
 	bool unlinked = false;
 	if (!job->started) {
@@ -225,16 +258,19 @@ void pwcheck_cancel(struct pwcheck_job *job)
 			if (pc->todo_tail == job)
 				pc->todo_tail = prev;
 			unlinked = true;
+			pc->queued--;
 		}
 	}
 	pthread_mutex_unlock(&pc->mu);
-	if (unlinked) {
-		pc->queued--;
+	if (unlinked)
 		job_free(job);
-	}
 }
 
-unsigned pwcheck_queued(const struct pwcheck *pc)
+unsigned pwcheck_queued(struct pwcheck_port *port)
 {
-	return pc->queued;
+	struct pwcheck *pc = port->pc;
+	pthread_mutex_lock(&pc->mu);
+	unsigned n = pc->queued;
+	pthread_mutex_unlock(&pc->mu);
+	return n;
 }

@@ -6,7 +6,13 @@
  * hold (max_handshakes, max_handshakes_per_address; at max_handshakes a new
  * connection evicts the oldest handshake still without a complete
  * ClientHello, conn_evict_stalled_hello); and new connections per
- * source address per second (max_connection_rate_per_address). */
+ * source address per second (max_connection_rate_per_address).
+ *
+ * The registry of client ids is the owner's alone. The per-address tables
+ * are every worker's, at accept and at CONNECT: under gw->admit_mu (once
+ * per connection, never per reading); a stalled hello evicted at
+ * max_handshakes is one of the calling worker's own. */
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,7 +58,7 @@ static unsigned addr_count(const struct gateway *gw, const char *addr)
 	return (unsigned)(uintptr_t)strmap_get(gw->hs_by_addr, addr);
 }
 
-bool gateway_hs_admit(struct gateway *gw, const struct listener *l, const char *peer)
+static bool gateway_hs_admit_held(struct gateway *gw, const struct listener *l, const char *peer)
 {
 	char a[64];
 	const char *addr = addr_of(peer, a, sizeof a);
@@ -93,7 +99,7 @@ bool gateway_hs_admit(struct gateway *gw, const struct listener *l, const char *
 	return true;
 }
 
-void gateway_hs_begin(struct gateway *gw, const char *peer)
+static void gateway_hs_begin_held(struct gateway *gw, const char *peer)
 {
 	char a[64];
 	const char *addr = addr_of(peer, a, sizeof a);
@@ -102,7 +108,7 @@ void gateway_hs_begin(struct gateway *gw, const char *peer)
 	(void)strmap_put(gw->hs_by_addr, addr, (void *)(uintptr_t)(addr_count(gw, addr) + 1));
 }
 
-void gateway_hs_end(struct gateway *gw, const char *peer)
+static void gateway_hs_end_held(struct gateway *gw, const char *peer)
 {
 	char a[64];
 	const char *addr = addr_of(peer, a, sizeof a);
@@ -140,7 +146,7 @@ struct conn_rates {
 	struct conn_slot slot[CONN_SLOTS];
 };
 
-bool gateway_conn_admit(struct gateway *gw, struct listener *l, const char *peer)
+static bool gateway_conn_admit_held(struct gateway *gw, struct listener *l, const char *peer)
 {
 	if (!l->conn_rate)
 		return true;
@@ -157,7 +163,7 @@ bool gateway_conn_admit(struct gateway *gw, struct listener *l, const char *peer
 	struct conn_slot *s =
 		&gw->conn_rates->slot[strmap_siphash24(gw->conn_rates->key, addr, strlen(addr)) %
 				      CONN_SLOTS];
-	uint64_t now = ev_now_ms(gw->loop);
+	uint64_t now = ev_clock_ms();
 	double r = l->conn_rate;
 	if (s->logged && tb_full(&s->b, r, r, now))
 		s->logged = false;
@@ -186,11 +192,11 @@ struct auth_fails {
 	uint64_t last_ms, until_ms;
 };
 
-void gateway_auth_failed(struct gateway *gw, const char *peer)
+static void gateway_auth_failed_held(struct gateway *gw, const char *peer)
 {
 	char a[64];
 	const char *addr = addr_of(peer, a, sizeof a);
-	uint64_t now = ev_now_ms(gw->loop);
+	uint64_t now = ev_clock_ms();
 	struct auth_fails *f = strmap_get(gw->auth_fails, addr);
 	if (!f) {
 		if (strmap_size(gw->auth_fails) >= AUTH_FAILS_TABLE_MAX) {
@@ -217,18 +223,70 @@ void gateway_auth_failed(struct gateway *gw, const char *peer)
 	}
 }
 
-void gateway_auth_ok(struct gateway *gw, const char *peer)
+static void gateway_auth_ok_held(struct gateway *gw, const char *peer)
 {
 	char a[64];
 	free(strmap_del(gw->auth_fails, addr_of(peer, a, sizeof a)));
 }
 
-unsigned gateway_auth_backoff(struct gateway *gw, const char *peer)
+static unsigned gateway_auth_backoff_held(struct gateway *gw, const char *peer)
 {
 	char a[64];
 	const struct auth_fails *f = strmap_get(gw->auth_fails, addr_of(peer, a, sizeof a));
-	uint64_t now = ev_now_ms(gw->loop);
+	uint64_t now = ev_clock_ms();
 	if (!f || now >= f->until_ms)
 		return 0;
 	return (unsigned)((f->until_ms - now + 999) / 1000);
+}
+
+bool gateway_hs_admit(struct gateway *gw, const struct listener *l, const char *peer)
+{
+	pthread_mutex_lock(&gw->admit_mu);
+	bool r = gateway_hs_admit_held(gw, l, peer);
+	pthread_mutex_unlock(&gw->admit_mu);
+	return r;
+}
+
+void gateway_hs_begin(struct gateway *gw, const char *peer)
+{
+	pthread_mutex_lock(&gw->admit_mu);
+	gateway_hs_begin_held(gw, peer);
+	pthread_mutex_unlock(&gw->admit_mu);
+}
+
+void gateway_hs_end(struct gateway *gw, const char *peer)
+{
+	pthread_mutex_lock(&gw->admit_mu);
+	gateway_hs_end_held(gw, peer);
+	pthread_mutex_unlock(&gw->admit_mu);
+}
+
+bool gateway_conn_admit(struct gateway *gw, struct listener *l, const char *peer)
+{
+	pthread_mutex_lock(&gw->admit_mu);
+	bool r = gateway_conn_admit_held(gw, l, peer);
+	pthread_mutex_unlock(&gw->admit_mu);
+	return r;
+}
+
+void gateway_auth_failed(struct gateway *gw, const char *peer)
+{
+	pthread_mutex_lock(&gw->admit_mu);
+	gateway_auth_failed_held(gw, peer);
+	pthread_mutex_unlock(&gw->admit_mu);
+}
+
+void gateway_auth_ok(struct gateway *gw, const char *peer)
+{
+	pthread_mutex_lock(&gw->admit_mu);
+	gateway_auth_ok_held(gw, peer);
+	pthread_mutex_unlock(&gw->admit_mu);
+}
+
+unsigned gateway_auth_backoff(struct gateway *gw, const char *peer)
+{
+	pthread_mutex_lock(&gw->admit_mu);
+	unsigned r = gateway_auth_backoff_held(gw, peer);
+	pthread_mutex_unlock(&gw->admit_mu);
+	return r;
 }

@@ -559,6 +559,8 @@ static void on_up(void *owner)
 	} else if (s->listener->tls == CFG_TLS_MUTUAL) {
 		snprintf(s->device, sizeof s->device, "%s", s->cert_identity);
 	}
+	if (conn_is_tls(s->conn))
+		atomic_fetch_add_explicit(&s->w->handshakes, 1, memory_order_relaxed);
 	s->tls_slot = (int8_t)metrics_conn_opened(s->listener, conn_tls_version(s->conn));
 	session_set_state(s, SESS_AWAIT_CONNECT);
 	s->last_rx_ms = ev_now_ms(s->w->loop);
@@ -580,7 +582,7 @@ static bool preauth_room(struct session *s)
 	struct gateway *gw = s->gw;
 	uint64_t max = gw->cfg->gateway.max_preauth_memory;
 	if (s->in.cap < READ_CHUNK || s->in.cap - s->in.len >= READ_CHUNK ||
-	    gw->preauth_bytes + READ_CHUNK <= max)
+	    atomic_load_explicit(&gw->preauth_bytes, memory_order_relaxed) + READ_CHUNK <= max)
 		return true;
 	gw->preauth_refusals++;
 	return false;
@@ -601,7 +603,7 @@ static void on_readable(void *owner)
 			session_close(s, LOG_WARNING, EV_CONNECTION_LIMIT,
 				      "connections without a CONNECT hold %zu bytes "
 				      "(max_preauth_memory); connection closed",
-				      s->gw->preauth_bytes);
+				      atomic_load(&s->gw->preauth_bytes));
 			return;
 		}
 		if (buf_reserve(&s->in, READ_CHUNK) != 0) {
@@ -652,6 +654,8 @@ static void on_failed(void *owner)
 	struct session *s = session_of(owner);
 	if (s->state == SESS_HANDSHAKE) {
 		s->listener->m.hs_failures[conn_fail_class(s->conn)]++;
+		if (conn_is_tls(s->conn) && !conn_awaiting_proxy(s->conn))
+			atomic_fetch_add_explicit(&s->w->handshakes, 1, memory_order_relaxed);
 		/* Name the device the refused certificate claims to be, so that
 		 * `journalctl IOTGW_DEVICE=...` finds the refusal. */
 		if (s->listener->tls == CFG_TLS_MUTUAL &&
@@ -692,7 +696,7 @@ struct session *session_new(struct worker *w, struct listener *l, int fd, const 
 	s->w = w;
 	s->token = worker_token(w);
 	s->listener = l;
-	l->nconns++; /* keeps l (listener_close, listener_reap) */
+	atomic_fetch_add(&l->nconns, 1); /* keeps l (listener_close, listener_reap) */
 	snprintf(s->peer, sizeof s->peer, "%s", peer);
 	/* Room for the largest packet the config allows plus one read chunk. */
 	buf_init(&s->in, (size_t)gw->cfg->gateway.max_packet_size + 5 + READ_CHUNK);

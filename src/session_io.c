@@ -33,8 +33,10 @@ static const char *const sess_state_names[] = {"handshake", "await-connect", "ac
 void session_preauth_account(struct session *s)
 {
 	size_t now = s->state == SESS_AWAIT_CONNECT || s->state == SESS_HANDSHAKE ? s->in.cap : 0;
-	s->gw->preauth_bytes += now;
-	s->gw->preauth_bytes -= s->preauth;
+	if (now != s->preauth) {
+		atomic_fetch_add_explicit(&s->gw->preauth_bytes, now, memory_order_relaxed);
+		atomic_fetch_sub_explicit(&s->gw->preauth_bytes, s->preauth, memory_order_relaxed);
+	}
 	s->preauth = now;
 }
 
@@ -45,8 +47,8 @@ void session_set_state(struct session *s, enum sess_state next)
 		gateway_hs_end(s->gw, s->peer);
 	if (log_enabled(LOG_DEBUG)) {
 		struct log_fields f = session_fields(s);
-		log_event(LOG_DEBUG, EV_SESSION_STATE, &f, "state %s -> %s",
-			  sess_state_names[s->state], sess_state_names[next]);
+		log_event(LOG_DEBUG, EV_SESSION_STATE, &f, "state %s -> %s (thread %u)",
+			  sess_state_names[s->state], sess_state_names[next], s->w->index);
 	}
 	if (s->state == SESS_ACTIVE && next != SESS_ACTIVE)
 		atomic_fetch_sub_explicit(&s->w->nactive, 1, memory_order_relaxed);
@@ -99,7 +101,7 @@ static void session_destroy(void *p)
 	free(s->client_id);
 	free(s->sub_answer);
 	metrics_conn_closed(s->listener, s->tls_slot);
-	s->listener->nconns--; /* the gateway frees a closed listener at 0 */
+	atomic_fetch_sub(&s->listener->nconns, 1); /* the gateway frees a closed listener at 0 */
 	s->magic = 0; /* a stale pointer must not pass the magic check */
 	free(s);
 }

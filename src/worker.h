@@ -12,7 +12,13 @@
  * taken per reading.
  *
  * Worker 0 shares the main thread and its loop with the owner; it talks to
- * it through the same queues, drained in the same turn. */
+ * it through the same queues, drained in the same turn. Workers 1..n-1
+ * each run a thread and a loop of their own.
+ *
+ * What the owner changes in the workers' state (a reload: listeners,
+ * contexts, the configuration, sessions a new CRL refuses; a stop), it
+ * changes with every worker parked (workers_park): each waits, between two
+ * turns of its loop, until workers_unpark. Rare, and short. */
 #ifndef IOTGW_WORKER_H
 #define IOTGW_WORKER_H
 
@@ -30,7 +36,7 @@
 
 struct gateway;
 struct session;
-struct pwcheck;
+struct pwcheck_port;
 
 struct worker {
 	unsigned index;
@@ -56,7 +62,11 @@ struct worker {
 	/* Device PUBLISH read -> its PUBACK written; mu: a scrape reads it. */
 	pthread_mutex_t mu;
 	struct prom_histo puback;
-	struct pwcheck *pwcheck; /* password checks off this worker's loop */
+	struct pwcheck_port *pwcheck; /* its way to the password checks (gw->pwcheck) */
+	int reserve_fd;          /* spare descriptor released when accept hits EMFILE */
+	atomic_uint_fast64_t handshakes; /* TLS handshakes finished here, failed ones too */
+	pthread_t tid;
+	bool started;
 };
 
 /* Sets up worker index on loop (the calling thread receives its inbox
@@ -81,5 +91,12 @@ bool worker_drain(struct worker *w);
 
 /* A message to the owner (gw->owner_inbox). */
 void worker_post(struct worker *w, struct wmsg *m);
+
+/* The owner's: starts the threads of workers 1..n-1 (0, or -1 with a
+ * reason), stops and joins them, and parks and unparks them. */
+int workers_start(struct gateway *gw, char *err, size_t errlen);
+void workers_stop(struct gateway *gw);
+void workers_park(struct gateway *gw);
+void workers_unpark(struct gateway *gw);
 
 #endif

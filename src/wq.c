@@ -103,11 +103,15 @@ void wq_post(struct wq *q, struct wmsg *m)
 	q->tail = m;
 	bool wake = was_empty && !pthread_equal(q->home, pthread_self());
 	pthread_mutex_unlock(&q->mu);
-	if (wake) {
-		uint64_t one = 1;
-		ssize_t w = write(q->efd, &one, sizeof one);
-		(void)w; /* EAGAIN: the counter is non-zero, the receiver wakes anyway */
-	}
+	if (wake)
+		wq_wake(q);
+}
+
+void wq_wake(struct wq *q)
+{
+	uint64_t one = 1;
+	ssize_t w = write(q->efd, &one, sizeof one);
+	(void)w; /* EAGAIN: the counter is non-zero, the receiver wakes anyway */
 }
 
 void wq_woken(struct wq *q)

@@ -84,5 +84,7 @@ void wq_post(struct wq *q, struct wmsg *m);
 struct wmsg *wq_take(struct wq *q);
 /* The eventfd's callback resets it with this before taking. */
 void wq_woken(struct wq *q);
+/* Wakes the receiver with nothing posted (it looks at its flags). */
+void wq_wake(struct wq *q);
 
 #endif

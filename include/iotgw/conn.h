@@ -123,23 +123,9 @@ void conn_resume_reading(struct conn *c);
  * fails with an "evicted: ..." error and the class CONN_FAIL_TIMEOUT, and
  * its owner hears handler->failed on the next loop iteration, never from
  * inside this call. false: no handshake is waiting for its ClientHello
- * (each one read it, or is past it). O(1) amortized. */
+ * (each one read it, or is past it). O(1) amortized. The handshakes of the
+ * calling thread only: each worker has its own. */
 bool conn_evict_stalled_hello(void);
-
-/* Handshake threads ([gateway] threads, conn_offload.c): n threads besides
- * the loop's take TLS handshakes once their ClientHello is read, round-robin
- * with the loop, and hand the connections back done or failed; the owner
- * hears up or failed from the loop as always. Call from the loop thread:
- * start once before the first connection (n = 0: none), stop after every
- * conn was freed. start: 0, or -1 with a reason in err. */
-int conn_threads_start(struct ev_loop *loop, unsigned n, char *err, size_t errlen);
-void conn_threads_stop(void);
-unsigned conn_threads(void); /* the loop's included */
-/* Handshakes finished (done or failed) on thread i, 0 the loop. */
-uint64_t conn_thread_handshakes(unsigned i);
-/* Makes the listener contexts' handshakes able to move to a handshake
- * thread (their client-hello callback). Every listener SSL_CTX gets it. */
-void conn_tls_setup_ctx(SSL_CTX *ctx);
 
 /* Why it failed, for a log line; the conn owns the text. */
 const char *conn_error(const struct conn *c);

@@ -323,24 +323,61 @@ class Gateway:
             "(e.g. listener('barrier', 'off')) and name it")
         return lst
 
+    def workers(self):
+        """How many worker threads the running gateway has (its threads_started line)."""
+        for e in self.events("threads_started"):
+            m = re.search(r"devices on (\d+) worker thread", e["msg"])
+            if m:
+                return int(m.group(1))
+        return 1
+
+    def thread_of(self, peer, timeout=WAIT):
+        """The worker thread that owns the connection from peer (its session's debug state
+        lines name it; log_level must be debug, the default here)."""
+        ev = self.wait_event("session_state", timeout=timeout, peer=peer)
+        m = re.search(r"\(thread (\d+)\)", ev[0]["msg"])
+        assert m, ev[0]["raw"]
+        return int(m.group(1))
+
     def loop_barrier(self, listener_name=None, timeout=WAIT):
-        """Waits until the event loop has gone round at least once more: opens a TCP
-        connection to a plaintext listener and waits for the first log line naming it (the
-        session's debug state line; so log_level must be debug, the default here). The
-        connection is made now, so the gateway accepts it in a later loop iteration than any
-        line already in the log: whatever the iteration that logged such a line did, the
-        commit that ends it included (PUBACKs released, writes made), is done. Accepted and
-        logged even while devices are held back (spool full). Returns that log line.
+        """Waits until every worker's event loop has gone round at least once more: opens TCP
+        connections to a plaintext listener, each time waiting for the first log line naming
+        it (the session's debug state line, which names its thread; so log_level must be
+        debug, the default here), until each worker has logged one. A connection is made
+        now, so its worker accepts it in a later loop iteration than any line already in the
+        log: whatever the iteration that logged such a line did, the commit that ends it
+        included (PUBACKs released, writes made), is done. With more than one worker the
+        kernel picks the worker of each connection, and a worker's acks come back from the
+        main thread's commit: three such rounds over every worker (its batch handed, the
+        commit, the news acted on). Accepted and logged even while devices are held back
+        (spool full). Returns the last such log line.
         It says nothing about bytes sent on other connections and not yet logged: the
         gateway accepts at most 64 connections per listener per iteration, and a connection
         accepted in this iteration is read in the next, so use the log's order (or a later
         reply on the same connection) for those."""
         lst = self._barrier_listener(listener_name)
         assert self.gateway_opts.get("log_level") == "debug", "loop_barrier needs debug logs"
+        n = self.workers()
+        rounds = 1 if n == 1 else 3
+        line = None
+        for _ in range(rounds):
+            seen_threads = set()
+            for _ in range(64):
+                line = self._barrier_one(lst, timeout)
+                m = re.search(r"\(thread (\d+)\)", line.get("msg", ""))
+                seen_threads.add(int(m.group(1)) if m else 0)
+                if len(seen_threads) >= n:
+                    break
+            else:
+                raise AssertionError("64 barrier connections reached only threads %s of %d"
+                                     % (sorted(seen_threads), n))
+        return line
+
+    def _barrier_one(self, lst, timeout):
         c = RawConn(lst["port"], host=lst["host"])
         try:
             def seen():
-                return [e for e in self.events() if e.get("peer") == c.peer_str]
+                return [e for e in self.events("session_state") if e.get("peer") == c.peer_str]
             try:
                 return wait_until(seen, timeout, interval=0.01,
                                   what="a log line about barrier connection %s" % c.peer_str)[0]
