@@ -232,14 +232,27 @@ void owner_news(void *arg, const struct ingest_news *n)
 	case NEWS_READ_DEVICES:
 		atomic_store_explicit(&gw->holding, n->kind == NEWS_HOLD_DEVICES,
 				      memory_order_release);
-		/* fall through: every worker hears it */
-	case NEWS_DURABLE:
 		for (unsigned w = 0; w < gw->nworkers; w++)
 			news_to(gw, w, n);
 		break;
+	case NEWS_DURABLE:
+		/* Only to the workers whose acks wait for a commit not yet
+		 * known durable there: an idle worker is not woken per commit. */
+		for (unsigned w = 0; w < gw->nworkers; w++) {
+			struct worker *wk = &gw->workers[w];
+			if (wk->awaits_commit > wk->told_durable) {
+				wk->told_durable = n->n;
+				news_to(gw, w, n);
+			}
+		}
+		break;
 	case NEWS_COMMITTED:
-	case NEWS_SHARE_HOLD:
 	case NEWS_SHARE_COMMITTED:
+		if (n->worker < gw->nworkers && n->n > gw->workers[n->worker].awaits_commit)
+			gw->workers[n->worker].awaits_commit = n->n;
+		news_to(gw, n->worker, n);
+		break;
+	case NEWS_SHARE_HOLD:
 		news_to(gw, n->worker, n);
 		break;
 	}

@@ -195,6 +195,8 @@ static void before_sleep(struct ev_loop *loop, void *arg)
 {
 	struct worker *w = arg;
 	struct gateway *gw = w->gw;
+	/* What was posted before the thread's first turn, or without a wake. */
+	(void)worker_drain(w);
 	worker_hand_batch(w);
 	if (atomic_load_explicit(&gw->park.requested, memory_order_acquire)) {
 		pthread_mutex_lock(&gw->park.mu);
@@ -216,7 +218,6 @@ static void before_sleep(struct ev_loop *loop, void *arg)
 static void *thread_main(void *arg)
 {
 	struct worker *w = arg;
-	wq_set_home(&w->inbox);
 	ev_set_before_sleep(w->loop, before_sleep, w);
 	if (ev_run(w->loop) != 0)
 		log_event(LOG_CRIT, EV_LOOP_FAILED, NULL, "worker %u: epoll_wait: %s", w->index,
@@ -234,6 +235,8 @@ int workers_start(struct gateway *gw, char *err, size_t errlen)
 			return -1;
 		}
 		w->started = true;
+		/* Posts from now on wake it, the owner's included. */
+		wq_set_home(&w->inbox, w->tid);
 		char name[16]; /* for top -H and perf */
 		snprintf(name, sizeof name, "iotgw-w%u", i % 100u);
 		(void)pthread_setname_np(w->tid, name);

@@ -67,6 +67,9 @@ struct worker {
 	atomic_uint_fast64_t handshakes; /* TLS handshakes finished here, failed ones too */
 	pthread_t tid;
 	bool started;
+	/* The owner's (owner.c): the latest commit this worker heard about,
+	 * and the latest durable one it was told. */
+	uint64_t awaits_commit, told_durable;
 };
 
 /* Sets up worker index on loop (the calling thread receives its inbox

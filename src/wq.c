@@ -64,10 +64,10 @@ int wq_init(struct wq *q, struct ev_loop *loop, ev_io_fn fn, void *arg)
 	return 0;
 }
 
-void wq_set_home(struct wq *q)
+void wq_set_home(struct wq *q, pthread_t home)
 {
 	pthread_mutex_lock(&q->mu);
-	q->home = pthread_self();
+	q->home = home;
 	pthread_mutex_unlock(&q->mu);
 }
 

@@ -75,7 +75,7 @@ struct wq {
  * posts from other threads arrive. 0 or -1 (errno). The calling thread is
  * the receiver until wq_set_home. */
 int wq_init(struct wq *q, struct ev_loop *loop, ev_io_fn fn, void *arg);
-void wq_set_home(struct wq *q); /* from the receiving thread */
+void wq_set_home(struct wq *q, pthread_t home); /* the receiving thread, once it exists */
 /* Frees what is still queued (with wmsg_free; batches too). */
 void wq_destroy(struct wq *q);
 void wq_post(struct wq *q, struct wmsg *m);
