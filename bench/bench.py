@@ -639,7 +639,7 @@ class Env:
         --max-handshakes in progress (waves).
 
         The handshakes are concurrent (up to --max-handshakes in flight), never one after
-        another: a server with more than one handshake thread can only go faster when more
+        another: a server with more than one worker thread can only go faster when more
         than one handshake is waiting for it. loadgens > 1 splits them over that many
         load generator processes started together (each n/loadgens connections and its
         share of the --max-handshakes in flight): one loadgen is one thread, and minting a

@@ -24,13 +24,25 @@
  * first rather than "from the address that holds the most": under such a
  * load the oldest waiting handshakes are the attacker's anyway, and the
  * per-address choice would need the counts ordered (a structure per
- * address); max_handshakes_per_address already bounds one address. */
+ * address); max_handshakes_per_address already bounds one address.
+ *
+ * The list is the process's, like max_handshakes, whichever worker thread
+ * has each connection: under its own mutex (taken when a handshake starts
+ * and when it reads its ClientHello or ends, never per reading). A worker
+ * evicts the oldest wherever it is without touching it: it marks it
+ * evicted and shuts its socket down for reading, which the connection's own
+ * worker sees as readable; that worker's next handshake step fails it. The
+ * socket stays open while the connection is in the list (it leaves the
+ * list, under the mutex, before it is freed). */
 #include "conn_int.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -43,24 +55,23 @@ struct conn_tls {
 	bool released;               /* tls_peer_release was tried */
 	struct tls_peer_kept *kept; /* what it kept, when it released */
 	/* In hello_wait while the handshake has not read a whole ClientHello
-	 * (waiting), since waiting_since_ms; evicted: failed by
-	 * conn_evict_stalled_hello, reported at the next handshake step. */
+	 * (waiting, and the links, under wait_mu), since waiting_since_ms;
+	 * evicted: by conn_evict_stalled_hello, maybe on another thread, after
+	 * evicted_after_ms; reported at the next handshake step. */
 	struct conn_tls *wait_prev, *wait_next;
-	bool waiting, evicted;
-	uint64_t waiting_since_ms;
+	atomic_bool waiting, evicted;
+	uint64_t waiting_since_ms, evicted_after_ms;
 };
 
-/* The handshakes waiting for their ClientHello, oldest at the head: one
- * list per worker thread (a connection stays on the worker that accepted
- * it), from which a new connection of that worker evicts at max_handshakes
- * (which counts every worker and listener together, registry.c). */
-static _Thread_local struct {
+/* The handshakes waiting for their ClientHello, oldest at the head. */
+static pthread_mutex_t wait_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct {
 	struct conn_tls *head, *tail;
 } hello_wait;
 
-static void wait_unlink(struct conn_tls *t)
+static void unlink_held(struct conn_tls *t)
 {
-	if (!t->waiting)
+	if (!atomic_load_explicit(&t->waiting, memory_order_relaxed))
 		return;
 	if (t->wait_prev)
 		t->wait_prev->wait_next = t->wait_next;
@@ -71,7 +82,16 @@ static void wait_unlink(struct conn_tls *t)
 	else
 		hello_wait.tail = t->wait_prev;
 	t->wait_prev = t->wait_next = NULL;
-	t->waiting = false;
+	atomic_store_explicit(&t->waiting, false, memory_order_relaxed);
+}
+
+static void wait_unlink(struct conn_tls *t)
+{
+	if (!atomic_load_explicit(&t->waiting, memory_order_acquire))
+		return; /* not in the list (an evictor takes it out under wait_mu) */
+	pthread_mutex_lock(&wait_mu);
+	unlink_held(t);
+	pthread_mutex_unlock(&wait_mu);
 }
 
 static struct conn_tls *tls_of(const struct conn *c)
@@ -138,17 +158,20 @@ static void describe_failure(struct conn *c, SSL *ssl, int ret, const char *op)
 static void tls_handshake_begin(struct conn *c)
 {
 	struct conn_tls *t = tls_of(c);
-	if (t->waiting)
-		return;
-	t->waiting = true;
-	t->waiting_since_ms = ev_now_ms(c->loop);
-	t->wait_prev = hello_wait.tail;
-	t->wait_next = NULL;
-	if (hello_wait.tail)
-		hello_wait.tail->wait_next = t;
-	else
-		hello_wait.head = t;
-	hello_wait.tail = t;
+	pthread_mutex_lock(&wait_mu);
+	if (!atomic_load_explicit(&t->waiting, memory_order_relaxed) &&
+	    !atomic_load_explicit(&t->evicted, memory_order_relaxed)) {
+		atomic_store_explicit(&t->waiting, true, memory_order_relaxed);
+		t->waiting_since_ms = ev_clock_ms();
+		t->wait_prev = hello_wait.tail;
+		t->wait_next = NULL;
+		if (hello_wait.tail)
+			hello_wait.tail->wait_next = t;
+		else
+			hello_wait.head = t;
+		hello_wait.tail = t;
+	}
+	pthread_mutex_unlock(&wait_mu);
 }
 
 /* Has the handshake read a complete ClientHello? The server side sits in
@@ -166,12 +189,18 @@ static int tls_handshake(struct conn *c)
 {
 	struct conn_tls *t = tls_of(c);
 	SSL *ssl = t->ssl;
-	if (t->evicted)
-		return -1; /* conn_evict_stalled_hello set the error and class */
+	if (atomic_load_explicit(&t->evicted, memory_order_acquire)) {
+		c->fail_class = CONN_FAIL_TIMEOUT;
+		conn_set_error(c,
+			       "evicted: no complete ClientHello after %llu ms while "
+			       "max_handshakes was reached",
+			       (unsigned long long)t->evicted_after_ms);
+		return -1;
+	}
 	ERR_clear_error();
 	errno = 0;
 	int r = SSL_accept(ssl);
-	if (t->waiting && (r == 1 || hello_read(ssl)))
+	if (r == 1 || hello_read(ssl))
 		wait_unlink(t);
 	if (r == 1)
 		return 1;
@@ -191,25 +220,19 @@ static int tls_handshake(struct conn *c)
 
 bool conn_evict_stalled_hello(void)
 {
-	struct conn_tls *t;
-	while ((t = hello_wait.head) != NULL) {
-		wait_unlink(t);
-		struct conn *c = &t->c;
-		/* Failed already, or paused by an owner that is closing it (the
-		 * only pause in a handshake): evicting it would free nothing. */
-		if (c->state != CONN_STATE_HANDSHAKE || c->read_paused)
-			continue;
-		t->evicted = true;
-		c->fail_class = CONN_FAIL_TIMEOUT;
-		conn_set_error(c,
-			       "evicted: no complete ClientHello after %llu ms while "
-			       "max_handshakes was reached",
-			       (unsigned long long)(ev_now_ms(c->loop) - t->waiting_since_ms));
-		/* tls_handshake reports it on the next iteration. */
-		ev_io_feed(c->loop, &c->io, EPOLLIN);
-		return true;
+	pthread_mutex_lock(&wait_mu);
+	struct conn_tls *t = hello_wait.head;
+	if (t) {
+		unlink_held(t);
+		t->evicted_after_ms = ev_clock_ms() - t->waiting_since_ms;
+		atomic_store_explicit(&t->evicted, true, memory_order_release);
+		/* Readable for its worker, wherever it is: tls_handshake reports
+		 * it on that worker's next turn. Its socket is open while it is
+		 * in the list (tls_destroy leaves the list first). */
+		(void)shutdown(t->c.fd, SHUT_RD);
 	}
-	return false;
+	pthread_mutex_unlock(&wait_mu);
+	return t != NULL;
 }
 
 /* The one mapping of an SSL_read/SSL_write result: > 0 bytes; -1 to try
@@ -262,6 +285,7 @@ static ssize_t tls_write(struct conn *c, const void *p, size_t n)
 static void tls_destroy(struct conn *c)
 {
 	struct conn_tls *t = tls_of(c);
+	wait_unlink(t); /* first: an evictor may use the socket while it is listed */
 	if (t->ssl) {
 		if (c->state == CONN_STATE_OPEN) {
 			/* One non-blocking attempt at close_notify; we never wait
@@ -272,7 +296,6 @@ static void tls_destroy(struct conn *c)
 		}
 		SSL_free(t->ssl);
 	}
-	wait_unlink(t);
 	tls_peer_kept_free(t->kept);
 	free(t);
 }

@@ -10,8 +10,8 @@
  *
  * The registry of client ids is the owner's alone. The per-address tables
  * are every worker's, at accept and at CONNECT: under gw->admit_mu (once
- * per connection, never per reading); a stalled hello evicted at
- * max_handshakes is one of the calling worker's own. */
+ * per connection, never per reading); the stalled hello evicted at
+ * max_handshakes is the oldest of any worker's (conn_evict_stalled_hello). */
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>

@@ -123,8 +123,9 @@ void conn_resume_reading(struct conn *c);
  * fails with an "evicted: ..." error and the class CONN_FAIL_TIMEOUT, and
  * its owner hears handler->failed on the next loop iteration, never from
  * inside this call. false: no handshake is waiting for its ClientHello
- * (each one read it, or is past it). O(1) amortized. The handshakes of the
- * calling thread only: each worker has its own. */
+ * (each one read it, or is past it). O(1). Whichever worker has the
+ * connection: it is marked and its socket shut down for reading, and its
+ * worker fails it on its next turn. */
 bool conn_evict_stalled_hello(void);
 
 /* Why it failed, for a log line; the conn owns the text. */
