@@ -88,7 +88,11 @@ def test_handshakes_in_progress_are_bounded(make_gateway, upstream, pki):
                      listeners=[gw.listener("mtls", "mutual"), gw.listener("plain", "off")],
                      gateway={"max_handshakes": 3, "max_handshakes_per_address": 2})
     port = g.port("mtls")
-    a = [idle_tcp(port), idle_tcp(port)]
+    # One after the other (the barrier): the first is the oldest, whichever worker thread
+    # takes each.
+    a = [idle_tcp(port)]
+    g.loop_barrier("plain")
+    a.append(idle_tcp(port))
     g.loop_barrier("plain")
     extra = idle_tcp(port)
     closed_at_once(extra, "a third handshake from 127.0.0.1")
