@@ -314,7 +314,8 @@ static void answer_batches(struct ingest *ig, bool committed, uint64_t c)
 		bool done = rbatch_done(slot->b);
 		if (!done && !slot->in_commit)
 			continue; /* nothing new of it in this commit */
-		struct ingest_news n = {.kind = NEWS_COMMITTED, .worker = w, .n = c, .done = done};
+		struct ingest_news n = {.kind = NEWS_COMMITTED, .worker = w, .n = c, .done = done,
+					.durable_follows = slot->b->replies && c > ig->durable};
 		if (slot->b->replies)
 			ig->need_durable = c > ig->need_durable ? c : ig->need_durable;
 		if (done) {

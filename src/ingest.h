@@ -70,6 +70,8 @@ struct ingest_news {
 	uint64_t n;
 	uint64_t upto;
 	bool done;
+	bool durable_follows; /* NEWS_COMMITTED: replies wait for n, not durable yet: a
+			       * NEWS_DURABLE covering it follows */
 	struct rbatch *batch;             /* NEWS_COMMITTED done: given back */
 	const struct ingest_wait *waits; /* NEWS_COMMITTED not done, sorted by token */
 	size_t nwaits;

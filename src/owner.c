@@ -202,8 +202,9 @@ void owner_free(struct gateway *gw)
 		wq_destroy(&gw->owner_inbox);
 }
 
-/* One worker's copy of a news item (its waits copied along). */
-static void news_to(struct gateway *gw, unsigned w, const struct ingest_news *n)
+/* One worker's copy of a news item (its waits copied along); quiet: do not
+ * wake it for this one. */
+static void news_to(struct gateway *gw, unsigned w, const struct ingest_news *n, bool quiet)
 {
 	size_t wl = n->nwaits * sizeof *n->waits;
 	struct wmsg *m = wmsg_new(W_NEWS, wl);
@@ -221,7 +222,10 @@ static void news_to(struct gateway *gw, unsigned w, const struct ingest_news *n)
 		memcpy(m->data, n->waits, wl);
 		m->news.waits = (const struct ingest_wait *)(const void *)m->data;
 	}
-	to_worker(gw, w, m);
+	if (quiet && w < gw->nworkers)
+		wq_post_quiet(&gw->workers[w].inbox, m);
+	else
+		to_worker(gw, w, m);
 }
 
 void owner_news(void *arg, const struct ingest_news *n)
@@ -233,7 +237,7 @@ void owner_news(void *arg, const struct ingest_news *n)
 		atomic_store_explicit(&gw->holding, n->kind == NEWS_HOLD_DEVICES,
 				      memory_order_release);
 		for (unsigned w = 0; w < gw->nworkers; w++)
-			news_to(gw, w, n);
+			news_to(gw, w, n, false);
 		break;
 	case NEWS_DURABLE:
 		/* Only to the workers whose acks wait for a commit not yet
@@ -242,18 +246,27 @@ void owner_news(void *arg, const struct ingest_news *n)
 			struct worker *wk = &gw->workers[w];
 			if (wk->awaits_commit > wk->told_durable) {
 				wk->told_durable = n->n;
-				news_to(gw, w, n);
+				news_to(gw, w, n, false);
 			}
 		}
 		break;
 	case NEWS_COMMITTED:
-	case NEWS_SHARE_COMMITTED:
-		if (n->worker < gw->nworkers && n->n > gw->workers[n->worker].awaits_commit)
-			gw->workers[n->worker].awaits_commit = n->n;
-		news_to(gw, n->worker, n);
+	case NEWS_SHARE_COMMITTED: {
+		if (n->worker >= gw->nworkers)
+			break;
+		struct worker *wk = &gw->workers[n->worker];
+		/* A commit the worker's replies wait for, not yet durable there: the
+		 * NEWS_DURABLE that covers it wakes the worker (one wake a batch,
+		 * not two); the worker also takes it at the start of its next turn. */
+		bool quiet = n->kind == NEWS_COMMITTED && n->durable_follows &&
+			     n->n > wk->told_durable;
+		if (n->n > wk->awaits_commit)
+			wk->awaits_commit = n->n;
+		news_to(gw, n->worker, n, quiet);
 		break;
+	}
 	case NEWS_SHARE_HOLD:
-		news_to(gw, n->worker, n);
+		news_to(gw, n->worker, n, false);
 		break;
 	}
 }

@@ -214,6 +214,7 @@ static void on_password_checked(void *owner, bool good)
 		gateway_auth_failed(s->gw, s->peer);
 	conn_resume_reading(s->conn);
 	session_process_input(s); /* the CONNECT again, with the result */
+	session_input_settled(s);
 }
 
 /* Hands the password to the workers (a KDF run must not stop the loop) and
@@ -330,6 +331,17 @@ void session_attached(struct session *s, bool ok, bool present)
 	s->present = present;
 	conn_resume_reading(s->conn);
 	session_process_input(s); /* the CONNECT again, with the answer */
+	session_input_settled(s);
+}
+
+/* After input was handled outside on_readable: an idle device keeps no
+ * input buffer (READ_CHUNK) and no pre-authentication charge. */
+void session_input_settled(struct session *s)
+{
+	if (s->state == SESS_CLOSED)
+		return;
+	buf_shrink_if_empty(&s->in);
+	session_preauth_account(s);
 }
 
 void session_taken_over(struct session *s, const char *peer)
@@ -757,4 +769,5 @@ void session_resume_reading(struct session *s)
 	 * bytes TLS already decrypted come as a readable event. */
 	conn_resume_reading(s->conn);
 	session_process_input(s);
+	session_input_settled(s);
 }

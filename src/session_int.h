@@ -203,6 +203,7 @@ void session_news(struct worker *w, const struct ingest_news *n);
 
 /* session.c, for session_news.c */
 void session_process_input(struct session *s); /* the packets already in `in` */
+void session_input_settled(struct session *s); /* `in` freed if empty, after handling */
 void session_pause(struct session *s);
 /* Reads s again unless it is held over its share (session_share_hold). */
 void session_resume(struct session *s);

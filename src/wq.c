@@ -91,20 +91,32 @@ void wq_destroy(struct wq *q)
 	pthread_mutex_destroy(&q->mu);
 }
 
-void wq_post(struct wq *q, struct wmsg *m)
+static void post(struct wq *q, struct wmsg *m, bool may_wake)
 {
 	m->next = NULL;
 	pthread_mutex_lock(&q->mu);
-	bool was_empty = q->head == NULL;
 	if (q->tail)
 		q->tail->next = m;
 	else
 		q->head = m;
 	q->tail = m;
-	bool wake = was_empty && !pthread_equal(q->home, pthread_self());
+	/* Once per take: what follows a wake is taken with it. */
+	bool wake = may_wake && !q->woken && !pthread_equal(q->home, pthread_self());
+	if (wake)
+		q->woken = true;
 	pthread_mutex_unlock(&q->mu);
 	if (wake)
 		wq_wake(q);
+}
+
+void wq_post(struct wq *q, struct wmsg *m)
+{
+	post(q, m, true);
+}
+
+void wq_post_quiet(struct wq *q, struct wmsg *m)
+{
+	post(q, m, false);
 }
 
 void wq_wake(struct wq *q)
@@ -126,6 +138,7 @@ struct wmsg *wq_take(struct wq *q)
 	pthread_mutex_lock(&q->mu);
 	struct wmsg *m = q->head;
 	q->head = q->tail = NULL;
+	q->woken = false;
 	pthread_mutex_unlock(&q->mu);
 	return m;
 }

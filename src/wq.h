@@ -1,9 +1,9 @@
 /* wq: messages between the owner and the workers, one queue per receiver.
  * Any thread posts; the receiving thread takes them all at once, in the
  * order they were posted, on its own loop. A post from another thread
- * wakes the receiver through an eventfd (once per empty-to-non-empty
- * change); a post from the receiver's own thread does not, as each thread
- * drains its queue before it sleeps. The queue owns a message from its post
+ * wakes the receiver through an eventfd (once until the receiver takes
+ * what is queued); a post from the receiver's own thread does not, as each
+ * thread drains its queue before it sleeps. The queue owns a message from its post
  * until the receiver takes it; the receiver then frees it (wmsg_free).
  *
  * What crosses (never per reading): batches of readings and their commits,
@@ -64,6 +64,7 @@ void wmsg_free(struct wmsg *m);
 struct wq {
 	pthread_mutex_t mu;
 	struct wmsg *head, *tail; /* under mu */
+	bool woken;               /* under mu: woken since the last take */
 	int efd;
 	bool home_set;
 	pthread_t home; /* the receiving thread */
@@ -79,6 +80,9 @@ void wq_set_home(struct wq *q, pthread_t home); /* the receiving thread, once it
 /* Frees what is still queued (with wmsg_free; batches too). */
 void wq_destroy(struct wq *q);
 void wq_post(struct wq *q, struct wmsg *m);
+/* Posts without waking the receiver: for news that another message, sure to
+ * follow, will wake it for (it also takes it at the start of its next turn). */
+void wq_post_quiet(struct wq *q, struct wmsg *m);
 /* Everything posted so far, oldest first (a list through next). NULL:
  * nothing. */
 struct wmsg *wq_take(struct wq *q);
