@@ -1029,7 +1029,9 @@ max_bytes = 1G
                             + log_tail(gw.bench_log, 6))
 
     def iotgw(self):
-        gw, port, state = self.start_iotgw("main")
+        t = self.args.iotgw_threads
+        gw, port, state = self.start_iotgw("main",
+                                           gateway_extra=f"threads = {t}\n" if t else "")
         res = {"system": "iotgw"}
         try:
             res = self.bench_system("iotgw", gw, port, "sensors/#", state)
@@ -1719,6 +1721,9 @@ def main():
     ap.add_argument("--scrape-messages", type=int,
                     help="readings per monitoring-cost run (no scraper, every 1 s, flood) "
                     "(50000; 0 skips)")
+    ap.add_argument("--iotgw-threads", metavar="N",
+                    help="[gateway] threads of iotgw in the throughput, light-load, handshake and "
+                    "memory runs (default: its default, auto)")
     ap.add_argument("--state-dir", help="where iotgw's spool directories go (default: the "
                     "temporary directory); must be a real disk for the fsync figures")
     ap.add_argument("--iotgw", default=os.environ.get("IOTGW_BIN",

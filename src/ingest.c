@@ -61,7 +61,7 @@ static struct device_state *device_new(struct ingest *ig, const char *device, ui
 	return d;
 }
 
-struct device_state *ingest_device_state(struct ingest *ig, const char *device)
+static struct device_state *device_state(struct ingest *ig, const char *device)
 {
 	struct device_state *d = strmap_get(ig->devices, device);
 	return d ? d : device_new(ig, device, 0);
@@ -69,7 +69,7 @@ struct device_state *ingest_device_state(struct ingest *ig, const char *device)
 
 void ingest_device_seen(struct ingest *ig, const char *device)
 {
-	struct device_state *d = ingest_device_state(ig, device);
+	struct device_state *d = device_state(ig, device);
 	if (d)
 		d->last_seen_ms = ev_wall_ms();
 }
@@ -139,6 +139,9 @@ int ingest_load_devices(struct ingest *ig)
 	return spool_load_seqs(ig->spool, on_loaded_seq, ig);
 }
 
+static void full(struct ingest *ig);
+static void tell(struct ingest *ig, const struct ingest_news *n);
+
 /* ---- staging ---- */
 
 static bool staged_enough(const struct ingest *ig)
@@ -146,8 +149,10 @@ static bool staged_enough(const struct ingest *ig)
 	return spool_lent(ig->spool) && spool_staged(ig->spool) >= LENT_STAGED_MAX;
 }
 
-enum stage_result ingest_stage_entry(struct ingest *ig, struct device_state *dev,
-				     const struct rb_entry *e, bool share)
+enum stage_result { STAGED, STAGE_FULL, STAGE_OVER_SHARE };
+
+static enum stage_result stage_entry(struct ingest *ig, struct device_state *dev,
+				      const struct rb_entry *e, bool share)
 {
 	const struct iotgw_config *cfg = ig->cfg;
 	const char *device = rb_device(e);
@@ -207,6 +212,113 @@ enum stage_result ingest_stage_entry(struct ingest *ig, struct device_state *dev
 	return STAGED;
 }
 
+/* ---- readings held over a device's share (ingest_share.c says when) ---- */
+
+static bool hold_entry(struct ingest *ig, struct ingest_slot *slot, unsigned worker,
+		       struct device_state *dev, const struct rb_entry *e)
+{
+	if (!dev->held) {
+		if (!(dev->held = rbatch_new()))
+			return false;
+		dev->held_next = ig->held_devices;
+		ig->held_devices = dev;
+		ig->m.share_held++;
+	}
+	if (rbatch_add_copy(dev->held, e) != 0)
+		return false;
+	/* Its session's acks from here on wait: told once per batch. */
+	for (unsigned i = 0; i < slot->ntold; i++)
+		if (slot->told[i] == e->token)
+			return true;
+	if (slot->ntold < sizeof slot->told / sizeof slot->told[0])
+		slot->told[slot->ntold++] = e->token;
+	tell(ig, &(struct ingest_news){.kind = NEWS_SHARE_HOLD,
+					      .worker = worker,
+					      .token = e->token,
+					      .n = e->ack_pos});
+	return true;
+}
+
+static void note_staged(struct device_state *dev, uint64_t token)
+{
+	const uint64_t *t = (const uint64_t *)(const void *)dev->staged_tokens.data;
+	size_t n = dev->staged_tokens.len / sizeof token;
+	for (size_t i = 0; i < n; i++)
+		if (t[i] == token)
+			return;
+	/* Out of memory: that session hears at the device's next commit. */
+	if (buf_append(&dev->staged_tokens, &token, sizeof token) != 0)
+		return;
+}
+
+static bool stage_held(struct ingest *ig)
+{
+	ig->share_recheck = false;
+	for (struct device_state *dev = ig->held_devices; dev; dev = dev->held_next) {
+		if (!ingest_share_room(ig, dev))
+			continue; /* no room yet */
+		const struct rb_entry *e;
+		while ((e = rbatch_peek(dev->held))) {
+			enum stage_result r = stage_entry(ig, dev, e, true);
+			if (r == STAGE_FULL) {
+				full(ig);
+				return false;
+			}
+			if (r == STAGE_OVER_SHARE)
+				break;
+			note_staged(dev, e->token);
+			rbatch_pop(dev->held);
+		}
+	}
+	return true;
+}
+
+/* The position of the first reading of token still held, or UINT64_MAX. */
+static uint64_t first_held(const struct device_state *dev, uint64_t token)
+{
+	if (!dev->held)
+		return UINT64_MAX;
+	for (const struct rb_entry *e = rbatch_after(dev->held, NULL); e;
+	     e = rbatch_after(dev->held, e))
+		if (e->token == token)
+			return e->ack_pos;
+	return UINT64_MAX;
+}
+
+static void held_committed(struct ingest *ig, uint64_t c)
+{
+	struct device_state **pp = &ig->held_devices;
+	while (*pp) {
+		struct device_state *dev = *pp;
+		if (rbatch_done(dev->held)) { /* all staged: the device is free */
+			rbatch_free(dev->held);
+			dev->held = NULL;
+			ig->m.share_held--;
+		}
+		const uint64_t *t = (const uint64_t *)(const void *)dev->staged_tokens.data;
+		size_t n = dev->staged_tokens.len / sizeof *t;
+		for (size_t i = 0; i < n; i++) {
+			tell(ig, &(struct ingest_news){.kind = NEWS_SHARE_COMMITTED,
+							      .worker = TOKEN_WORKER(t[i]),
+							      .token = t[i],
+							      .n = c,
+							      .upto = first_held(dev, t[i])});
+			if (c > ig->need_durable)
+				ig->need_durable = c;
+		}
+		if (dev->held && n)
+			ig->share_recheck = true; /* it moved: see whether it has more room */
+		dev->staged_tokens.len = 0;
+		if (dev->held) {
+			pp = &dev->held_next;
+		} else {
+			*pp = dev->held_next;
+			dev->held_next = NULL;
+			buf_shrink_if_empty(&dev->staged_tokens);
+		}
+	}
+}
+
 /* Stages what is left of worker w's batch, in order. false: the spool is
  * full (the rest waits in the batch). */
 static bool stage_batch(struct ingest *ig, unsigned w)
@@ -214,21 +326,21 @@ static bool stage_batch(struct ingest *ig, unsigned w)
 	struct ingest_slot *slot = &ig->slot[w];
 	const struct rb_entry *e;
 	while ((e = rbatch_peek(slot->b))) {
-		struct device_state *dev = ingest_device_state(ig, rb_device(e));
+		struct device_state *dev = device_state(ig, rb_device(e));
 		if (!dev) { /* out of memory: wait, do not drop */
-			ingest_full(ig);
+			full(ig);
 			return false;
 		}
 		/* Behind readings of its device held over its share: behind
 		 * them it waits, in order. */
 		enum stage_result r =
-			dev->held ? STAGE_OVER_SHARE : ingest_stage_entry(ig, dev, e, true);
+			dev->held ? STAGE_OVER_SHARE : stage_entry(ig, dev, e, true);
 		if (r == STAGE_FULL) {
-			ingest_full(ig);
+			full(ig);
 			return false;
 		}
-		if (r == STAGE_OVER_SHARE && !ingest_hold_entry(ig, slot, w, dev, e)) {
-			ingest_full(ig);
+		if (r == STAGE_OVER_SHARE && !hold_entry(ig, slot, w, dev, e)) {
+			full(ig);
 			return false;
 		}
 		if (r == STAGED)
@@ -242,7 +354,7 @@ static bool stage(struct ingest *ig)
 {
 	if (ig->spool_full || ig->ckpt_hold || ig->write_failed)
 		return false;
-	if (ig->share_recheck && !ingest_stage_held(ig))
+	if (ig->share_recheck && !stage_held(ig))
 		return false;
 	unsigned n = INGEST_WORKERS_MAX;
 	for (unsigned i = 0; i < n; i++) {
@@ -269,7 +381,7 @@ void ingest_take(struct ingest *ig, unsigned worker, struct rbatch *b)
 	*slot = (struct ingest_slot){.b = b};
 }
 
-void ingest_tell(struct ingest *ig, const struct ingest_news *n)
+static void tell(struct ingest *ig, const struct ingest_news *n)
 {
 	ig->hooks.news(ig->hooks.arg, n);
 }
@@ -327,7 +439,7 @@ static void answer_batches(struct ingest *ig, bool committed, uint64_t c)
 			slot->in_commit = false;
 			slot->ntold = 0;
 		}
-		ingest_tell(ig, &n);
+		tell(ig, &n);
 	}
 }
 
@@ -348,10 +460,10 @@ static void pause_devices(struct ingest *ig, const char *why)
 		log_event(LOG_WARNING, EV_SPOOL_FULL, NULL,
 			  "spool full (%s): holding devices back; nothing is dropped", why);
 	}
-	ingest_tell(ig, &(struct ingest_news){.kind = NEWS_HOLD_DEVICES});
+	tell(ig, &(struct ingest_news){.kind = NEWS_HOLD_DEVICES});
 }
 
-void ingest_full(struct ingest *ig)
+static void full(struct ingest *ig)
 {
 	if (ig->spool_full)
 		return;
@@ -360,7 +472,7 @@ void ingest_full(struct ingest *ig)
 		 * again when it ends). Not an episode to log or count. */
 		if (!ig->ckpt_hold) {
 			ig->ckpt_hold = true;
-			ingest_tell(ig, &(struct ingest_news){.kind = NEWS_HOLD_DEVICES});
+			tell(ig, &(struct ingest_news){.kind = NEWS_HOLD_DEVICES});
 		}
 		return;
 	}
@@ -387,7 +499,7 @@ static void maybe_resume(struct ingest *ig)
 	    spool_fill(ig->spool) < RESUME_FILL) {
 		ig->spool_full = false;
 		/* What waits in the batches goes first (stage), then the devices. */
-		ingest_tell(ig, &(struct ingest_news){.kind = NEWS_READ_DEVICES});
+		tell(ig, &(struct ingest_news){.kind = NEWS_READ_DEVICES});
 	}
 	/* At its limit the spool fills and drains by the percent: the
 	 * episode ends, once, when it is well below. */
@@ -441,7 +553,7 @@ static void set_durable(struct ingest *ig, uint64_t d)
 	if (d <= ig->durable)
 		return;
 	ig->durable = d;
-	ingest_tell(ig, &(struct ingest_news){.kind = NEWS_DURABLE, .n = d});
+	tell(ig, &(struct ingest_news){.kind = NEWS_DURABLE, .n = d});
 }
 
 /* Makes the commits acks wait for durable: a flush of the WAL is started
@@ -548,7 +660,7 @@ bool ingest_turn(struct ingest *ig)
 	if (ig->ckpt_hold && !spool_lent(ig->spool)) {
 		ig->ckpt_hold = false;
 		if (!ig->spool_full)
-			ingest_tell(ig, &(struct ingest_news){.kind = NEWS_READ_DEVICES});
+			tell(ig, &(struct ingest_news){.kind = NEWS_READ_DEVICES});
 	}
 	bool ok = may_commit;
 	(void)stage(ig);
@@ -561,7 +673,7 @@ bool ingest_turn(struct ingest *ig)
 	/* The batches in this commit, and those that needed none. */
 	answer_batches(ig, committed, ig->commits);
 	if (committed)
-		ingest_held_committed(ig, ig->commits);
+		held_committed(ig, ig->commits);
 	/* Then the flush (or, with nothing to flush, the acks out) and room
 	 * for the devices held back. The deletes and commands of a failed
 	 * commit may have gone through on their own (spool_commit): flushing

@@ -1,7 +1,7 @@
 /* ingest_int: struct ingest as its files see it (ingest.c: devices,
- * staging, the group commit, the flush, back-pressure; ingest_share.c: a
- * device's share of the spool and the readings held over it). Not a
- * public interface. */
+ * staging, the readings held over a share, the group commit, the flush,
+ * back-pressure; ingest_share.c: whether a device is over its share of
+ * the spool). Not a public interface. */
 #ifndef IOTGW_INGEST_INT_H
 #define IOTGW_INGEST_INT_H
 
@@ -73,30 +73,13 @@ struct ingest {
 	struct ingest_metrics m;
 };
 
-enum stage_result { STAGED, STAGE_FULL, STAGE_OVER_SHARE };
-
-/* ingest.c */
-struct device_state *ingest_device_state(struct ingest *ig, const char *device);
-/* Stages one entry for device dev (share: check its share first). */
-enum stage_result ingest_stage_entry(struct ingest *ig, struct device_state *dev,
-				     const struct rb_entry *e, bool share);
-void ingest_tell(struct ingest *ig, const struct ingest_news *n);
-void ingest_full(struct ingest *ig); /* hold every device back */
-
-/* ingest_share.c */
-/* Does any share limit apply now? */
-bool ingest_shares_apply(struct ingest *ig);
+/* ingest_share.c (ingest.c calls it; it calls nothing back) */
 /* Over its share with this entry (cost bytes)? Logs an episode's start. */
 bool ingest_over_share(struct ingest *ig, struct device_state *dev, uint64_t cost);
-/* e waits over its device's share (copied); false out of memory. */
-bool ingest_hold_entry(struct ingest *ig, struct ingest_slot *slot, unsigned worker,
-		       struct device_state *dev, const struct rb_entry *e);
-/* Held devices with room again: their readings staged, in order. false:
- * the spool filled (stop staging). */
-bool ingest_stage_held(struct ingest *ig);
-/* After commit c: the sessions whose held readings it holds. */
-void ingest_held_committed(struct ingest *ig, uint64_t c);
-/* The upstream took readings: devices may be back within their share. */
+/* May a device held over its share be staged again (below SHARE_RESUME)? */
+bool ingest_share_room(struct ingest *ig, const struct device_state *dev);
+/* The upstream took readings: devices may be back within their share
+ * (ig->share_recheck), and episodes end. */
 void ingest_share_progress(struct ingest *ig);
 
 #endif

@@ -9,8 +9,9 @@
  * readings and the device has room again, its held readings are staged
  * first, and the sessions are told which commit holds them
  * (NEWS_SHARE_COMMITTED); a session none of whose readings wait any more
- * is read again. One line when a device's episode starts, one when it is
- * well within its share again. */
+ * is read again (ingest.c does the holding and staging; this file says
+ * whether a device is over its share, or has room again). One line when a
+ * device's episode starts, one when it is well within its share again. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,7 +19,7 @@
 #include "iotgw/log.h"
 #include "iotgw/share.h"
 
-bool ingest_shares_apply(struct ingest *ig)
+static bool shares_apply(struct ingest *ig)
 {
 	const struct cfg_spool *c = &ig->cfg->spool;
 	return c->max_messages_per_device || c->max_bytes_per_device ||
@@ -73,7 +74,7 @@ static void share_episodes_end(struct ingest *ig)
 
 bool ingest_over_share(struct ingest *ig, struct device_state *dev, uint64_t cost)
 {
-	if (!dev->share_episode && !ingest_shares_apply(ig))
+	if (!dev->share_episode && !shares_apply(ig))
 		return false;
 	struct share_in in;
 	enum share_limit which;
@@ -98,110 +99,10 @@ bool ingest_over_share(struct ingest *ig, struct device_state *dev, uint64_t cos
 	return true;
 }
 
-bool ingest_hold_entry(struct ingest *ig, struct ingest_slot *slot, unsigned worker,
-		       struct device_state *dev, const struct rb_entry *e)
+bool ingest_share_room(struct ingest *ig, const struct device_state *dev)
 {
-	if (!dev->held) {
-		if (!(dev->held = rbatch_new()))
-			return false;
-		dev->held_next = ig->held_devices;
-		ig->held_devices = dev;
-		ig->m.share_held++;
-	}
-	if (rbatch_add_copy(dev->held, e) != 0)
-		return false;
-	/* Its session's acks from here on wait: told once per batch. */
-	for (unsigned i = 0; i < slot->ntold; i++)
-		if (slot->told[i] == e->token)
-			return true;
-	if (slot->ntold < sizeof slot->told / sizeof slot->told[0])
-		slot->told[slot->ntold++] = e->token;
-	ingest_tell(ig, &(struct ingest_news){.kind = NEWS_SHARE_HOLD,
-					      .worker = worker,
-					      .token = e->token,
-					      .n = e->ack_pos});
-	return true;
-}
-
-static void note_staged(struct device_state *dev, uint64_t token)
-{
-	const uint64_t *t = (const uint64_t *)(const void *)dev->staged_tokens.data;
-	size_t n = dev->staged_tokens.len / sizeof token;
-	for (size_t i = 0; i < n; i++)
-		if (t[i] == token)
-			return;
-	/* Out of memory: that session hears at the device's next commit. */
-	if (buf_append(&dev->staged_tokens, &token, sizeof token) != 0)
-		return;
-}
-
-bool ingest_stage_held(struct ingest *ig)
-{
-	ig->share_recheck = false;
-	for (struct device_state *dev = ig->held_devices; dev; dev = dev->held_next) {
-		struct share_in in;
-		if (share_of(ig, dev->name, 0, 0, &in, NULL, NULL) >= SHARE_RESUME)
-			continue; /* no room yet */
-		const struct rb_entry *e;
-		while ((e = rbatch_peek(dev->held))) {
-			enum stage_result r = ingest_stage_entry(ig, dev, e, true);
-			if (r == STAGE_FULL) {
-				ingest_full(ig);
-				return false;
-			}
-			if (r == STAGE_OVER_SHARE)
-				break;
-			note_staged(dev, e->token);
-			rbatch_pop(dev->held);
-		}
-	}
-	return true;
-}
-
-/* The position of the first reading of token still held, or UINT64_MAX. */
-static uint64_t first_held(const struct device_state *dev, uint64_t token)
-{
-	if (!dev->held)
-		return UINT64_MAX;
-	for (const struct rb_entry *e = rbatch_after(dev->held, NULL); e;
-	     e = rbatch_after(dev->held, e))
-		if (e->token == token)
-			return e->ack_pos;
-	return UINT64_MAX;
-}
-
-void ingest_held_committed(struct ingest *ig, uint64_t c)
-{
-	struct device_state **pp = &ig->held_devices;
-	while (*pp) {
-		struct device_state *dev = *pp;
-		if (rbatch_done(dev->held)) { /* all staged: the device is free */
-			rbatch_free(dev->held);
-			dev->held = NULL;
-			ig->m.share_held--;
-		}
-		const uint64_t *t = (const uint64_t *)(const void *)dev->staged_tokens.data;
-		size_t n = dev->staged_tokens.len / sizeof *t;
-		for (size_t i = 0; i < n; i++) {
-			ingest_tell(ig, &(struct ingest_news){.kind = NEWS_SHARE_COMMITTED,
-							      .worker = TOKEN_WORKER(t[i]),
-							      .token = t[i],
-							      .n = c,
-							      .upto = first_held(dev, t[i])});
-			if (c > ig->need_durable)
-				ig->need_durable = c;
-		}
-		if (dev->held && n)
-			ig->share_recheck = true; /* it moved: see whether it has more room */
-		dev->staged_tokens.len = 0;
-		if (dev->held) {
-			pp = &dev->held_next;
-		} else {
-			*pp = dev->held_next;
-			dev->held_next = NULL;
-			buf_shrink_if_empty(&dev->staged_tokens);
-		}
-	}
+	struct share_in in;
+	return share_of(ig, dev->name, 0, 0, &in, NULL, NULL) < SHARE_RESUME;
 }
 
 void ingest_share_progress(struct ingest *ig)

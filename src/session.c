@@ -23,6 +23,7 @@
 #include "iotgw/pwcheck.h"
 #include "trust.h"
 #include "session_int.h"
+#include "tokens.h"
 #include "verdict.h"
 
 #define SESSION_MAGIC 0x5e55104du
@@ -706,7 +707,7 @@ struct session *session_new(struct worker *w, struct listener *l, int fd, const 
 	s->tls_slot = -1;
 	s->gw = gw;
 	s->w = w;
-	s->token = worker_token(w);
+	s->token = tokens_new(w);
 	s->listener = l;
 	atomic_fetch_add(&l->nconns, 1); /* keeps l (listener_close, listener_reap) */
 	snprintf(s->peer, sizeof s->peer, "%s", peer);
@@ -721,7 +722,7 @@ struct session *session_new(struct worker *w, struct listener *l, int fd, const 
 	w->sessions = s;
 	atomic_fetch_add_explicit(&w->nsessions, 1, memory_order_relaxed);
 	s->state = SESS_HANDSHAKE;
-	if (worker_add_session(w, s, s->token) != 0) {
+	if (tokens_put(w, s->token, s) != 0) {
 		close(fd);
 		session_close(s, LOG_ERR, EV_ACCEPT_FAILED, "out of memory");
 		return NULL;

@@ -19,6 +19,7 @@
 #include "iotgw/log.h"
 #include "iotgw/pwcheck.h"
 #include "session_int.h"
+#include "tokens.h"
 #include "verdict.h"
 
 #define UNREAD_MAX 16384 /* replies a device may leave unread (4096 PUBACKs) */
@@ -89,7 +90,8 @@ void session_post(struct session *s, struct wmsg *m)
 	if (!m)
 		return; /* out of memory: the owner's state stays as it was */
 	m->token = s->token;
-	worker_post(s->w, m);
+	m->worker = s->w->index;
+	wq_post(&s->gw->owner_inbox, m);
 }
 
 static void session_destroy(void *p)
@@ -126,7 +128,7 @@ static void unlink_session(struct session *s)
 		session_post(s, wmsg_text(O_DETACH, s->client_id, s->device, NULL));
 		s->att = ATT_NONE;
 	}
-	worker_remove_session(w, s, s->token);
+	tokens_del(w, s->token, s);
 	if (s->prev)
 		s->prev->next = s->next;
 	else

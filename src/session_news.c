@@ -12,6 +12,7 @@
 
 #include "iotgw/cidr.h"
 #include "session_int.h"
+#include "tokens.h"
 
 /* The position from which token's acks wait, or UINT64_MAX. */
 static uint64_t wait_of(const struct ingest_news *n, uint64_t token)
@@ -144,14 +145,14 @@ void session_news(struct worker *w, const struct ingest_news *n)
 		read_devices(w);
 		break;
 	case NEWS_SHARE_HOLD:
-		if (!(s = worker_session(w, n->token)))
+		if (!(s = tokens_get(w, n->token)))
 			break;
 		ackq_hold(&s->acks, n->n);
 		session_share_hold(s);
 		session_pause(s);
 		break;
 	case NEWS_SHARE_COMMITTED:
-		if (!(s = worker_session(w, n->token)))
+		if (!(s = tokens_get(w, n->token)))
 			break;
 		ackq_commit_held(&s->acks, n->n, n->upto);
 		if (n->upto == UINT64_MAX) {

@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +12,7 @@
 #include "iotgw/log.h"
 #include "iotgw/pwcheck.h"
 #include "session_int.h"
+#include "tokens.h"
 
 static void on_inbox(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 {
@@ -71,44 +71,6 @@ void worker_free(struct worker *w)
 	pthread_mutex_destroy(&w->mu);
 }
 
-uint64_t worker_token(struct worker *w)
-{
-	return ++w->next_id * INGEST_WORKERS_MAX + w->index;
-}
-
-static void token_key(uint64_t token, char key[17])
-{
-	snprintf(key, 17, "%016" PRIx64, token);
-}
-
-struct session *worker_session(struct worker *w, uint64_t token)
-{
-	char key[17];
-	token_key(token, key);
-	return strmap_get(w->by_token, key);
-}
-
-int worker_add_session(struct worker *w, struct session *s, uint64_t token)
-{
-	char key[17];
-	token_key(token, key);
-	return strmap_put(w->by_token, key, s);
-}
-
-void worker_remove_session(struct worker *w, struct session *s, uint64_t token)
-{
-	char key[17];
-	token_key(token, key);
-	if (strmap_get(w->by_token, key) == s)
-		(void)strmap_del(w->by_token, key);
-}
-
-void worker_post(struct worker *w, struct wmsg *m)
-{
-	m->worker = w->index;
-	wq_post(&w->gw->owner_inbox, m);
-}
-
 void worker_hand_batch(struct worker *w)
 {
 	if (w->inflight || (w->filling->n == 0 && !w->unsealed))
@@ -136,7 +98,8 @@ void worker_hand_batch(struct worker *w)
 	m->batch = w->filling;
 	w->filling = next;
 	w->inflight = true;
-	worker_post(w, m);
+	m->worker = w->index;
+	wq_post(&w->gw->owner_inbox, m);
 	/* Devices that waited for room in a batch: read again. */
 	while ((s = w->batch_wait)) {
 		list_del(&w->batch_wait, s, BWAIT_LINK);
@@ -151,7 +114,7 @@ static void handle(struct worker *w, struct wmsg *m)
 		session_news(w, &m->news);
 		return;
 	}
-	struct session *s = worker_session(w, m->token);
+	struct session *s = tokens_get(w, m->token);
 	if (!s)
 		return; /* it closed meanwhile */
 	switch (m->kind) {

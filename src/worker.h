@@ -48,7 +48,7 @@ struct worker {
 	struct session *sessions;
 	atomic_size_t nsessions;
 	atomic_size_t nactive; /* past their CONNECT: devices competing for the spool */
-	struct strmap *by_token; /* token (hex) -> struct session * */
+	struct strmap *by_token; /* token (hex) -> struct session * (tokens.c) */
 	uint64_t next_id;
 	/* Sessions with replies since the last seal; with sealed replies not
 	 * yet released; held over their share; waiting for room in the batch
@@ -79,12 +79,6 @@ int worker_init(struct worker *w, struct gateway *gw, unsigned index, struct ev_
 /* Closes its sessions without logging, frees what it holds. */
 void worker_free(struct worker *w);
 
-/* A new token for a session of w (never used again in this process). */
-uint64_t worker_token(struct worker *w);
-struct session *worker_session(struct worker *w, uint64_t token);
-int worker_add_session(struct worker *w, struct session *s, uint64_t token);
-void worker_remove_session(struct worker *w, struct session *s, uint64_t token);
-
 /* Before the worker's loop sleeps: seals the replies held this turn and
  * hands the batch to the owner, unless one is with it already. */
 void worker_hand_batch(struct worker *w);
@@ -92,8 +86,6 @@ void worker_hand_batch(struct worker *w);
  * have read devices (another round of hand and drain may be due). */
 bool worker_drain(struct worker *w);
 
-/* A message to the owner (gw->owner_inbox). */
-void worker_post(struct worker *w, struct wmsg *m);
 
 /* The owner's: starts the threads of workers 1..n-1 (0, or -1 with a
  * reason), stops and joins them, and parks and unparks them. */
