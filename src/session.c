@@ -345,6 +345,29 @@ void session_input_settled(struct session *s)
 	session_preauth_account(s);
 }
 
+/* The owner's answer to a SUBSCRIBE waiting in `in`: kept for
+ * session_subscribe, which handles the packet again with it. */
+void session_subacked(struct session *s, uint16_t pid, const uint8_t *ans, size_t len)
+{
+	(void)pid;
+	if (!s->sub_waiting)
+		return;
+	s->sub_waiting = false;
+	free(s->sub_answer);
+	s->sub_answer = malloc(len ? len : 1);
+	if (s->sub_answer)
+		memcpy(s->sub_answer, ans, len);
+	s->sub_answer_len = s->sub_answer ? len : 0;
+	if (!s->sub_answer)
+		s->sub_answer = calloc(1, 1); /* every filter refused */
+	if (!s->sub_answer) {
+		session_close(s, LOG_ERR, EV_DEVICE_DISCONNECTED,
+			      "out of memory answering a SUBSCRIBE; connection closed");
+		return;
+	}
+	session_resume_reading(s); /* the SUBSCRIBE again, with the answer */
+}
+
 void session_taken_over(struct session *s, const char *peer)
 {
 	session_close(s, LOG_NOTICE, EV_SESSION_TAKEN_OVER,

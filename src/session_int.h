@@ -196,7 +196,6 @@ static inline struct log_fields session_fields(const struct session *s)
 /* session.c: the owner's answers (worker.c hands them over). */
 void session_attached(struct session *s, bool ok, bool present);
 void session_taken_over(struct session *s, const char *peer);
-/* session_sub.c */
 void session_subacked(struct session *s, uint16_t pid, const uint8_t *answer, size_t len);
 /* session_news.c: ingest's news for the worker's sessions. */
 void session_news(struct worker *w, const struct ingest_news *n);

@@ -52,7 +52,6 @@ int wq_init(struct wq *q, struct ev_loop *loop, ev_io_fn fn, void *arg)
 	pthread_mutex_init(&q->mu, NULL);
 	q->loop = loop;
 	q->home = pthread_self();
-	q->home_set = true;
 	q->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (q->efd < 0)
 		return -1;

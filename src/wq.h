@@ -66,7 +66,6 @@ struct wq {
 	struct wmsg *head, *tail; /* under mu */
 	bool woken;               /* under mu: woken since the last take */
 	int efd;
-	bool home_set;
 	pthread_t home; /* the receiving thread */
 	struct ev_loop *loop;
 	struct ev_io io;
